@@ -1,0 +1,1 @@
+//! Async one-shot control calls (tmq).

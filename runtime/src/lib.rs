@@ -1,0 +1,52 @@
+//! axon-runtime: what runs inside an agent process, and the clients that talk to one.
+//!
+//! # Layout
+//! - [`address`]: socket kinds, roles, transports and [`Address`], the value naming an endpoint.
+//! - [`serializer`]: `cbor`, `json` and `raw` payload encodings.
+//! - [`config`]: defaults read once from `AXON_*` variables.
+//! - [`wire`]: control-plane requests, replies and errors as they cross the socket.
+//! - `agent`: the [`Agent`] trait and its named handlers.
+//! - `message`: the view of a received message a handler gets.
+//! - `context`: [`Ctx`], what a handler can do (send, bind, stop, ...).
+//! - `socket`: one owned ZeroMQ socket: open, send without blocking, receive in batches.
+//! - `host`: the actix actor hosting one agent, and its control dispatch (`control`).
+//! - `spec` / `registry`: how a process learns which agent it hosts, and the kinds it can host.
+//! - [`proxy`]: a blocking control client; `call`: its async one-shot counterpart.
+//! - `process`: spawning helpers shared by the name server and scripts.
+//! - [`error`]: the crate's error type.
+
+pub mod address;
+// WIP mod agent;
+pub mod call;
+pub mod config;
+// WIP mod context;
+// WIP mod control;
+pub mod error;
+// WIP mod host;
+// WIP mod message;
+pub mod process;
+pub mod proxy;
+// WIP mod registry;
+pub mod serializer;
+// WIP mod socket;
+pub mod spec;
+pub mod wire;
+
+pub use address::{Address, BindTarget, Kind, Role, Transport};
+// WIP pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
+pub use config::Defaults;
+// WIP pub use context::Ctx;
+pub use error::{Error, Result};
+// WIP pub use host::Stats;
+// WIP pub use message::Message;
+pub use proxy::Proxy;
+// WIP pub use registry::{BasicAgent, Registry};
+pub use serializer::{Serializer, Value};
+pub use spec::AgentSpec;
+pub use wire::{ErrorKind, RemoteError};
+
+/// The process-wide ZeroMQ context shared by every socket (so `inproc` works across them).
+pub fn zmq_context() -> &'static zmq::Context {
+    static CONTEXT: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(zmq::Context::new)
+}

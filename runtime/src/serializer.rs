@@ -1,0 +1,208 @@
+//! Serializers: how a payload becomes frame bytes and back.
+//!
+//! `cbor` (the default) and `json` carry any serde value; `raw` carries bytes
+//! as they are, so plain ZeroMQ programs in any language can be peers. With
+//! `raw`, a value must be bytes or text to be sent, and decoding yields the
+//! frame's bytes (or text, when the target type asks for a string).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A dynamic value: what crosses the control plane and what `raw`/`cbor`/`json` payloads decode to.
+pub type Value = ciborium::Value;
+
+/// How payloads are encoded on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Serializer {
+    /// CBOR (RFC 8949) through ciborium: compact, self-describing, carries bytes.
+    #[default]
+    Cbor,
+    /// JSON through serde_json: readable, interoperable; bytes become arrays of numbers.
+    Json,
+    /// The frame's bytes as they are.
+    Raw,
+}
+
+impl Serializer {
+    /// The serializer's name as used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Serializer::Cbor => "cbor",
+            Serializer::Json => "json",
+            Serializer::Raw => "raw",
+        }
+    }
+
+    /// Encodes `value`, appending to `out` (which is cleared first) so callers can reuse buffers.
+    pub fn encode_into<T: Serialize + ?Sized>(self, value: &T, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        match self {
+            Serializer::Cbor => {
+                ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e))
+            }
+            Serializer::Json => serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e)),
+            Serializer::Raw => {
+                let v = Value::serialized(value).map_err(|e| self.encode_error(e))?;
+                out.extend_from_slice(raw_bytes(&v)?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Encodes `value` into a fresh buffer.
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes `bytes` into `T`.
+    pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T> {
+        match self {
+            Serializer::Cbor => ciborium::from_reader(bytes).map_err(|e| self.decode_error(e)),
+            Serializer::Json => serde_json::from_slice(bytes).map_err(|e| self.decode_error(e)),
+            Serializer::Raw => decode_raw(bytes),
+        }
+    }
+
+    fn encode_error(self, e: impl fmt::Display) -> Error {
+        Error::Encode {
+            serializer: self.as_str(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn decode_error(self, e: impl fmt::Display) -> Error {
+        Error::Decode {
+            serializer: self.as_str(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn raw_bytes(v: &Value) -> Result<&[u8]> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        Value::Text(s) => Ok(s.as_bytes()),
+        other => Err(Error::Encode {
+            serializer: "raw",
+            reason: format!("raw takes bytes or text, not {}", value_type(other)),
+        }),
+    }
+}
+
+/// Raw frames decode as bytes; a target that wants text gets the bytes as UTF-8.
+fn decode_raw<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let as_bytes = Value::Bytes(bytes.to_vec()).deserialized::<T>();
+    match as_bytes {
+        Ok(v) => Ok(v),
+        Err(first) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| Error::Decode {
+                serializer: "raw",
+                reason: first.to_string(),
+            })?;
+            Value::Text(text.to_owned())
+                .deserialized::<T>()
+                .map_err(|e| Error::Decode {
+                    serializer: "raw",
+                    reason: e.to_string(),
+                })
+        }
+    }
+}
+
+/// A short name for a value's type, for error messages.
+pub fn value_type(v: &Value) -> &'static str {
+    match v {
+        Value::Integer(_) => "an integer",
+        Value::Bytes(_) => "bytes",
+        Value::Float(_) => "a float",
+        Value::Text(_) => "text",
+        Value::Bool(_) => "a bool",
+        Value::Null => "null",
+        Value::Tag(..) => "a tagged value",
+        Value::Array(_) => "an array",
+        Value::Map(_) => "a map",
+        _ => "an unknown value",
+    }
+}
+
+impl fmt::Display for Serializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Serializer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cbor" => Ok(Serializer::Cbor),
+            "json" => Ok(Serializer::Json),
+            "raw" => Ok(Serializer::Raw),
+            _ => Err(Error::invalid("serializer", s, "expected cbor, json or raw")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Order {
+        symbol: String,
+        qty: i64,
+        px: f64,
+    }
+
+    #[test]
+    fn cbor_and_json_round_trip_structures() {
+        let o = Order {
+            symbol: "ACME".into(),
+            qty: -3,
+            px: 10.5,
+        };
+        for s in [Serializer::Cbor, Serializer::Json] {
+            let bytes = s.encode(&o).unwrap();
+            assert_eq!(s.decode::<Order>(&bytes).unwrap(), o, "{s}");
+            let m: BTreeMap<String, i32> = [("a".to_string(), 1)].into();
+            assert_eq!(s.decode::<BTreeMap<String, i32>>(&s.encode(&m).unwrap()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn raw_carries_bytes_and_text_only() {
+        let r = Serializer::Raw;
+        assert_eq!(r.encode("hi").unwrap(), b"hi");
+        assert_eq!(r.encode(&serde_bytes::Bytes::new(b"\x00\xff")).unwrap(), b"\x00\xff");
+        assert_eq!(r.decode::<String>(b"hi").unwrap(), "hi");
+        assert_eq!(r.decode::<serde_bytes::ByteBuf>(b"\xff").unwrap().into_vec(), b"\xff");
+        assert!(r.encode(&42).is_err());
+        assert!(r.decode::<String>(b"\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        assert!(matches!(
+            Serializer::Cbor.decode::<Order>(b"\xff\x00garbage"),
+            Err(Error::Decode { serializer: "cbor", .. })
+        ));
+        assert!(Serializer::Json.decode::<Value>(b"{not json").is_err());
+    }
+
+    #[test]
+    fn encoding_reuses_the_buffer() {
+        let mut buf = Vec::with_capacity(64);
+        Serializer::Cbor.encode_into(&"a", &mut buf).unwrap();
+        Serializer::Cbor.encode_into(&"b", &mut buf).unwrap();
+        assert_eq!(Serializer::Cbor.decode::<String>(&buf).unwrap(), "b");
+    }
+}

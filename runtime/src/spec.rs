@@ -1,0 +1,64 @@
+//! `AgentSpec`: how a freshly started process learns which agent it hosts.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{env_var, Defaults};
+use crate::error::{Error, Result};
+
+/// Environment variable carrying the JSON [`AgentSpec`] of an agent process.
+pub const AGENT_ENV: &str = "AXON_AGENT";
+
+/// Environment variable naming the role of a process started by axon (`agent`, `nameserver`).
+pub const ROLE_ENV: &str = "AXON_ROLE";
+
+/// Everything an agent process needs to start: who it is and where its peers are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// The agent's unique name.
+    pub name: String,
+    /// The agent kind to host (a name in the process's [`crate::Registry`]).
+    pub kind: String,
+    /// The name server's control endpoint, when there is one.
+    pub nameserver: Option<String>,
+    /// Directory for this agent's ipc files.
+    pub runtime_dir: PathBuf,
+    /// Agent-level defaults (transport, serializer, linger, size limit).
+    pub defaults: Defaults,
+}
+
+impl AgentSpec {
+    /// Reads the spec from [`AGENT_ENV`]; `None` when the variable is not set.
+    pub fn from_env() -> Result<Option<Self>> {
+        match env_var(AGENT_ENV)? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| Error::Config(format!("{AGENT_ENV} is not a valid agent spec: {e}"))),
+        }
+    }
+
+    /// The spec as the value of [`AGENT_ENV`].
+    pub fn to_env(&self) -> String {
+        // Serializing a plain struct of strings, paths and enums to JSON cannot fail.
+        serde_json::to_string(self).expect("agent spec encodes as JSON")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_round_trips_through_the_environment_format() {
+        let s = AgentSpec {
+            name: "alice".into(),
+            kind: "agent".into(),
+            nameserver: Some("ipc:///tmp/ns".into()),
+            runtime_dir: "/tmp/axon-0/n1".into(),
+            defaults: Defaults::default(),
+        };
+        assert_eq!(serde_json::from_str::<AgentSpec>(&s.to_env()).unwrap(), s);
+    }
+}

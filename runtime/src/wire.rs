@@ -1,0 +1,177 @@
+//! Wire types: what crosses the control socket, and the data-plane envelopes.
+//!
+//! Control frames (DEALER -> ROUTER): `[PROTOCOL, signature, body]`, where
+//! `body` is a CBOR [`Request`]; the answer is `[PROTOCOL, signature, body]`
+//! with a CBOR [`Reply`]. The signature frame is reserved for authentication
+//! and empty when the deployment is unsigned.
+//!
+//! Data frames: PUSH/PULL carry `[payload]`; PUB/SUB carry `[topic, payload]`
+//! (a single frame is a payload whose prefix is matched as the topic); REQ/REP
+//! carry `[payload]` after ZeroMQ's envelope, and a failed request is answered
+//! with `[ERROR_MARKER, cbor(RemoteError)]` so that the requester sees an
+//! error, never a hang.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::serializer::Value;
+
+/// First frame of every control message: names the protocol and its version.
+pub const PROTOCOL: &[u8] = b"AXON/1";
+
+/// First frame of a REP error answer on the data plane.
+pub const ERROR_MARKER: &[u8] = b"\x00axon-error";
+
+/// A control request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Chosen by the caller; the reply carries it back.
+    pub id: u64,
+    /// The operation, e.g. `ping`, `bind`, `send`.
+    pub method: String,
+    /// The operation's arguments, as a map (or null).
+    #[serde(default = "null")]
+    pub args: Value,
+    /// When set, no reply is sent.
+    #[serde(default)]
+    pub oneway: bool,
+}
+
+fn null() -> Value {
+    Value::Null
+}
+
+/// A control reply: the request id and either a value or a structured error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The id of the request this answers.
+    pub id: u64,
+    /// The outcome.
+    pub result: Outcome,
+}
+
+/// The outcome of a control request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The request succeeded with this value.
+    Ok(Value),
+    /// The request was refused or failed.
+    Err(RemoteError),
+}
+
+/// Why a remote side answered no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The method does not exist on this agent.
+    UnknownMethod,
+    /// The arguments are missing, of the wrong type, or out of range.
+    BadArguments,
+    /// The request could not be decoded at all.
+    BadRequest,
+    /// A handler ran and returned an error.
+    Handler,
+    /// The name is already registered.
+    NameTaken,
+    /// The agent, alias or item asked for does not exist.
+    NotFound,
+    /// The operation failed in the transport (bind, connect, send).
+    Transport,
+    /// The remote side gave up waiting on something else.
+    Timeout,
+    /// The request was not authorised.
+    Refused,
+    /// Anything else that went wrong on the remote side.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownMethod => "unknown_method",
+            ErrorKind::BadArguments => "bad_arguments",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Handler => "handler",
+            ErrorKind::NameTaken => "name_taken",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A structured error from an agent or the name server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct RemoteError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// A human-readable cause.
+    pub message: String,
+    /// The agent (or `nameserver`) that answered.
+    pub agent: String,
+    /// The method or handler that failed.
+    pub method: String,
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} refused {}: {} ({})",
+            self.agent,
+            self.method,
+            self.message,
+            self.kind.as_str()
+        )
+    }
+}
+
+/// Encodes a control message body as CBOR.
+pub fn encode_body<T: Serialize>(body: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    // Writing CBOR into a Vec fails only on serializer bugs of our own wire types.
+    ciborium::into_writer(body, &mut out).expect("wire types always encode");
+    out
+}
+
+/// Decodes a control message body from CBOR.
+pub fn decode_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    ciborium::from_reader(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip() {
+        let req = Request {
+            id: 7,
+            method: "bind".into(),
+            args: Value::Map(vec![(Value::Text("kind".into()), Value::Text("PUB".into()))]),
+            oneway: false,
+        };
+        assert_eq!(decode_body::<Request>(&encode_body(&req)).unwrap(), req);
+        let rep = Reply {
+            id: 7,
+            result: Outcome::Err(RemoteError {
+                kind: ErrorKind::UnknownMethod,
+                message: "no method frob".into(),
+                agent: "alice".into(),
+                method: "frob".into(),
+            }),
+        };
+        assert_eq!(decode_body::<Reply>(&encode_body(&rep)).unwrap(), rep);
+    }
+
+    #[test]
+    fn garbage_bodies_are_errors() {
+        assert!(decode_body::<Request>(b"\xff\xff").is_err());
+        assert!(decode_body::<Request>(b"").is_err());
+    }
+}
