@@ -78,7 +78,13 @@ impl FromStr for Kind {
             "PULL" => Kind::Pull,
             "PUB" => Kind::Pub,
             "SUB" => Kind::Sub,
-            _ => return Err(Error::invalid("socket kind", s, "expected REQ, REP, PUSH, PULL, PUB or SUB")),
+            _ => {
+                return Err(Error::invalid(
+                    "socket kind",
+                    s,
+                    "expected REQ, REP, PUSH, PULL, PUB or SUB",
+                ))
+            }
         })
     }
 }
@@ -139,7 +145,11 @@ impl FromStr for Transport {
             "ipc" => Ok(Transport::Ipc),
             "tcp" => Ok(Transport::Tcp),
             "inproc" => Ok(Transport::Inproc),
-            _ => Err(Error::invalid("transport", s, "expected ipc, tcp or inproc")),
+            _ => Err(Error::invalid(
+                "transport",
+                s,
+                "expected ipc, tcp or inproc",
+            )),
         }
     }
 }
@@ -197,6 +207,19 @@ impl fmt::Display for Address {
     }
 }
 
+/// The file behind an `ipc://` endpoint.
+pub fn ipc_path(endpoint: &str) -> Option<&std::path::Path> {
+    endpoint.strip_prefix("ipc://").map(std::path::Path::new)
+}
+
+/// Removes the file of a bound `ipc://` endpoint (libzmq leaves it behind on close).
+pub fn remove_ipc_file(endpoint: &str) {
+    if let Some(path) = ipc_path(endpoint) {
+        // Already gone is fine: removal is best effort and idempotent.
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Where to bind: a transport and an optional location.
 ///
 /// For `tcp`, the location is `host` (a free port is chosen) or `host:port`;
@@ -218,7 +241,11 @@ pub fn tcp_endpoint(location: &str) -> Result<String> {
     let location = location.trim_start_matches("tcp://");
     let (host, port) = split_host_port(location)?;
     let ip = resolve_host(host)?;
-    let host = if ip.contains(':') { format!("[{ip}]") } else { ip };
+    let host = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip
+    };
     Ok(match port {
         Some(p) => format!("tcp://{host}:{p}"),
         None => format!("tcp://{host}:*"),
@@ -251,8 +278,13 @@ fn parse_port(location: &str, port: &str) -> Result<u16> {
     if port == "*" || port == "0" {
         return Ok(0);
     }
-    port.parse()
-        .map_err(|_| Error::invalid("tcp address", location, "port is not a number from 0 to 65535"))
+    port.parse().map_err(|_| {
+        Error::invalid(
+            "tcp address",
+            location,
+            "port is not a number from 0 to 65535",
+        )
+    })
 }
 
 fn resolve_host(host: &str) -> Result<String> {
@@ -284,9 +316,18 @@ mod tests {
 
     #[test]
     fn tcp_host_port_is_kept_and_hostnames_resolve() {
-        assert_eq!(tcp_endpoint("127.0.0.1:7101").unwrap(), "tcp://127.0.0.1:7101");
-        assert_eq!(tcp_endpoint("localhost:7101").unwrap(), "tcp://127.0.0.1:7101");
-        assert_eq!(tcp_endpoint("tcp://localhost").unwrap(), "tcp://127.0.0.1:*");
+        assert_eq!(
+            tcp_endpoint("127.0.0.1:7101").unwrap(),
+            "tcp://127.0.0.1:7101"
+        );
+        assert_eq!(
+            tcp_endpoint("localhost:7101").unwrap(),
+            "tcp://127.0.0.1:7101"
+        );
+        assert_eq!(
+            tcp_endpoint("tcp://localhost").unwrap(),
+            "tcp://127.0.0.1:*"
+        );
         assert_eq!(tcp_endpoint("[::1]:9").unwrap(), "tcp://[::1]:9");
     }
 
@@ -306,7 +347,10 @@ mod tests {
             serializer: Serializer::Json,
         };
         let t = a.twin();
-        assert_eq!((t.kind, t.role, t.serializer), (Kind::Pull, Role::Client, Serializer::Json));
+        assert_eq!(
+            (t.kind, t.role, t.serializer),
+            (Kind::Pull, Role::Client, Serializer::Json)
+        );
         assert_eq!(t.twin(), a);
         assert_eq!(a.transport().unwrap(), Transport::Ipc);
     }

@@ -57,7 +57,9 @@ impl Defaults {
                 .parse()
                 .ok()
                 .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| Error::invalid("AXON_DEFAULT_LINGER", &v, "expected seconds >= 0"))?;
+                .ok_or_else(|| {
+                    Error::invalid("AXON_DEFAULT_LINGER", &v, "expected seconds >= 0")
+                })?;
             d.linger = Duration::from_secs_f64(secs);
         }
         if let Some(v) = env_var("AXON_MAX_MESSAGE")? {
@@ -75,7 +77,9 @@ pub fn env_var(name: &'static str) -> Result<Option<String>> {
         Ok(v) if v.is_empty() => Ok(None),
         Ok(v) => Ok(Some(v)),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid(name, "<non-utf8>", "not valid UTF-8")),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::invalid(name, "<non-utf8>", "not valid UTF-8"))
+        }
     }
 }
 
@@ -97,7 +101,10 @@ mod tests {
     #[test]
     fn defaults_are_ipc_cbor() {
         let d = Defaults::default();
-        assert_eq!((d.transport, d.serializer), (Transport::Ipc, Serializer::Cbor));
+        assert_eq!(
+            (d.transport, d.serializer),
+            (Transport::Ipc, Serializer::Cbor)
+        );
         assert_eq!(d.max_message, 16 << 20);
     }
 }

@@ -16,31 +16,36 @@
 //! - [`error`]: the crate's error type.
 
 pub mod address;
-// WIP mod agent;
+mod agent;
 pub mod call;
 pub mod config;
-// WIP mod context;
-// WIP mod control;
+mod context;
+mod control;
+mod core;
+mod dispatch;
 pub mod error;
-// WIP mod host;
-// WIP mod message;
+mod host;
+mod message;
+mod ops;
 pub mod process;
 pub mod proxy;
-// WIP mod registry;
+mod registry;
 pub mod serializer;
-// WIP mod socket;
+mod socket;
 pub mod spec;
+mod stats;
 pub mod wire;
 
 pub use address::{Address, BindTarget, Kind, Role, Transport};
-// WIP pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
+pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
 pub use config::Defaults;
-// WIP pub use context::Ctx;
+pub use context::Ctx;
+pub use core::BindOptions;
 pub use error::{Error, Result};
-// WIP pub use host::Stats;
-// WIP pub use message::Message;
+pub use host::{Host, Stats, KILLED_EXIT};
+pub use message::Message;
 pub use proxy::Proxy;
-// WIP pub use registry::{BasicAgent, Registry};
+pub use registry::{BasicAgent, Registry};
 pub use serializer::{Serializer, Value};
 pub use spec::AgentSpec;
 pub use wire::{ErrorKind, RemoteError};

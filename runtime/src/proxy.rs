@@ -34,7 +34,7 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     /// Opens a proxy to the control endpoint of `name` (used in errors and logs).
-    pub fn connect(name: impl Into<String>, endpoint: impl Into<String>) -> Result<Self> {
+    pub fn open(name: impl Into<String>, endpoint: impl Into<String>) -> Result<Self> {
         let endpoint = endpoint.into();
         let socket = crate::zmq_context().socket(zmq::DEALER)?;
         socket.set_linger(0)?;
@@ -94,13 +94,21 @@ impl Proxy {
         self.send_request(method, args, true).map(|_| ())
     }
 
-    fn call_value<A: Serialize>(&mut self, method: &str, args: A, timeout: Duration) -> Result<Value> {
+    fn call_value<A: Serialize>(
+        &mut self,
+        method: &str,
+        args: A,
+        timeout: Duration,
+    ) -> Result<Value> {
         let id = self.send_request(method, args, false)?;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Timeout(timeout, format!("{method} on {}", self.name)));
+                return Err(Error::Timeout(
+                    timeout,
+                    format!("{method} on {}", self.name),
+                ));
             }
             let ms = left.as_millis().clamp(1, i64::MAX as u128) as i64;
             if self.socket.poll(zmq::POLLIN, ms)? == 0 {

@@ -46,7 +46,9 @@ impl Serializer {
             Serializer::Cbor => {
                 ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e))
             }
-            Serializer::Json => serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e)),
+            Serializer::Json => {
+                serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e))
+            }
             Serializer::Raw => {
                 let v = Value::serialized(value).map_err(|e| self.encode_error(e))?;
                 out.extend_from_slice(raw_bytes(&v)?);
@@ -146,7 +148,11 @@ impl FromStr for Serializer {
             "cbor" => Ok(Serializer::Cbor),
             "json" => Ok(Serializer::Json),
             "raw" => Ok(Serializer::Raw),
-            _ => Err(Error::invalid("serializer", s, "expected cbor, json or raw")),
+            _ => Err(Error::invalid(
+                "serializer",
+                s,
+                "expected cbor, json or raw",
+            )),
         }
     }
 }
@@ -174,7 +180,11 @@ mod tests {
             let bytes = s.encode(&o).unwrap();
             assert_eq!(s.decode::<Order>(&bytes).unwrap(), o, "{s}");
             let m: BTreeMap<String, i32> = [("a".to_string(), 1)].into();
-            assert_eq!(s.decode::<BTreeMap<String, i32>>(&s.encode(&m).unwrap()).unwrap(), m);
+            assert_eq!(
+                s.decode::<BTreeMap<String, i32>>(&s.encode(&m).unwrap())
+                    .unwrap(),
+                m
+            );
         }
     }
 
@@ -182,9 +192,17 @@ mod tests {
     fn raw_carries_bytes_and_text_only() {
         let r = Serializer::Raw;
         assert_eq!(r.encode("hi").unwrap(), b"hi");
-        assert_eq!(r.encode(&serde_bytes::Bytes::new(b"\x00\xff")).unwrap(), b"\x00\xff");
+        assert_eq!(
+            r.encode(&serde_bytes::Bytes::new(b"\x00\xff")).unwrap(),
+            b"\x00\xff"
+        );
         assert_eq!(r.decode::<String>(b"hi").unwrap(), "hi");
-        assert_eq!(r.decode::<serde_bytes::ByteBuf>(b"\xff").unwrap().into_vec(), b"\xff");
+        assert_eq!(
+            r.decode::<serde_bytes::ByteBuf>(b"\xff")
+                .unwrap()
+                .into_vec(),
+            b"\xff"
+        );
         assert!(r.encode(&42).is_err());
         assert!(r.decode::<String>(b"\xff\xfe").is_err());
     }
@@ -193,7 +211,10 @@ mod tests {
     fn garbage_is_a_decode_error_not_a_panic() {
         assert!(matches!(
             Serializer::Cbor.decode::<Order>(b"\xff\x00garbage"),
-            Err(Error::Decode { serializer: "cbor", .. })
+            Err(Error::Decode {
+                serializer: "cbor",
+                ..
+            })
         ));
         assert!(Serializer::Json.decode::<Value>(b"{not json").is_err());
     }

@@ -153,7 +153,10 @@ mod tests {
         let req = Request {
             id: 7,
             method: "bind".into(),
-            args: Value::Map(vec![(Value::Text("kind".into()), Value::Text("PUB".into()))]),
+            args: Value::Map(vec![(
+                Value::Text("kind".into()),
+                Value::Text("PUB".into()),
+            )]),
             oneway: false,
         };
         assert_eq!(decode_body::<Request>(&encode_body(&req)).unwrap(), req);

@@ -1,0 +1,91 @@
+//! `Ctx`: what a handler can do besides changing its agent's state.
+
+use serde::Serialize;
+
+use crate::address::{Address, Kind};
+use crate::agent::Agent;
+use crate::core::{BindOptions, Core};
+use crate::error::Result;
+use crate::host::Host;
+use crate::stats::Stats;
+
+/// A handler's view of its host: sockets, identity, lifecycle.
+pub struct Ctx<'a, A: Agent> {
+    pub(crate) core: &'a mut Core,
+    pub(crate) actor: &'a mut actix::Context<Host<A>>,
+}
+
+impl<A: Agent> Ctx<'_, A> {
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// Sends `value` on the socket `alias` (PUSH, PUB without topic, or a REQ request).
+    pub fn send<T: Serialize + ?Sized>(&mut self, alias: &str, value: &T) -> Result<()> {
+        self.send_inner(alias, None, value)
+    }
+
+    /// Publishes `value` on the PUB socket `alias` under `topic`.
+    pub fn publish<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        topic: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        self.send_inner(alias, Some(topic.as_ref()), value)
+    }
+
+    fn send_inner<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        topic: Option<&[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        if self.core.send(alias, topic, value)? {
+            let index = self.core.index(alias)?;
+            Host::<A>::start_flush(self.core, index, self.actor);
+        }
+        Ok(())
+    }
+
+    /// Binds a new socket of `kind`; received messages go to `opts.handler`.
+    pub fn bind(&mut self, kind: Kind, opts: BindOptions) -> Result<Address> {
+        Host::<A>::bind(self.core, self.actor, kind, opts)
+    }
+
+    /// Connects a new socket to the bound side `to`; received messages go to `handler`.
+    pub fn connect(
+        &mut self,
+        to: &Address,
+        alias: Option<String>,
+        handler: Option<String>,
+    ) -> Result<Address> {
+        let topics = match to.kind {
+            Kind::Pub => vec![(Vec::new(), None)],
+            _ => Vec::new(),
+        };
+        Host::<A>::connect(self.core, self.actor, to, alias, handler, topics)
+    }
+
+    /// The address of the socket `alias`.
+    pub fn addr(&self, alias: &str) -> Result<Address> {
+        Ok(self.core.slot(alias)?.address.clone())
+    }
+
+    /// The agent's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// Asks the agent to stop gracefully once the current handler returns.
+    pub fn stop(&mut self) {
+        use actix::ActorContext;
+        self.actor.stop();
+    }
+
+    /// The actix context, for timers and futures of the agent's own.
+    pub fn actix(&mut self) -> &mut actix::Context<Host<A>> {
+        self.actor
+    }
+}

@@ -1,0 +1,396 @@
+//! The agent's control plane: requests from proxies, dispatched by method name.
+//!
+//! Requests are handled one at a time between handler calls (osBrain's
+//! "safe" calls). Unknown methods and bad arguments are answered with a
+//! structured error; the agent keeps serving.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use actix::{AsyncContext, Context};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_bytes::ByteBuf;
+use tmq::Multipart;
+
+use crate::address::{Address, Kind, Transport};
+use crate::agent::Agent;
+use crate::core::{BindOptions, Waiter};
+use crate::error::Error;
+use crate::host::Host;
+use crate::serializer::{Serializer, Value};
+use crate::wire::{self, ErrorKind, Outcome, Reply, Request};
+
+/// What a control method came to.
+enum Answer {
+    /// Reply now with this outcome.
+    Now(Result<Value, wire::RemoteError>),
+    /// The reply is sent later (e.g. when a REQ reply arrives).
+    Later,
+}
+
+/// A handler given as one name, or (SUB) as a map from topic to name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum HandlerSpec {
+    Name(String),
+    Topics(BTreeMap<ByteBuf, String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindArgs {
+    kind: Kind,
+    alias: Option<String>,
+    transport: Option<Transport>,
+    addr: Option<String>,
+    serializer: Option<Serializer>,
+    handler: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectArgs {
+    address: Address,
+    alias: Option<String>,
+    handler: Option<HandlerSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendArgs {
+    alias: String,
+    message: Value,
+    topic: Option<ByteBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestArgs {
+    alias: String,
+    message: Value,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicArgs {
+    alias: String,
+    topic: ByteBuf,
+    handler: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasArgs {
+    alias: String,
+}
+
+impl<A: Agent> Host<A> {
+    /// Handles one control message: `[route, PROTOCOL, signature, body]`.
+    pub(crate) fn on_control(&mut self, frames: Multipart, ctx: &mut Context<Self>) {
+        self.core.stats.control_requests += 1;
+        let request = match parse_request(&frames) {
+            Ok(r) => r,
+            Err((why, id)) => {
+                self.core.stats.malformed += 1;
+                tracing::warn!(agent = %self.core.name(), why, "malformed control request");
+                if let Some(id) = id {
+                    let e = self.core.remote_error(ErrorKind::BadRequest, "?", why);
+                    self.answer(&frames[0], id, Err(e));
+                }
+                return;
+            }
+        };
+        let answer = self.dispatch(&request, &frames[0], ctx);
+        if let Answer::Now(outcome) = answer {
+            if !request.oneway {
+                self.answer(&frames[0], request.id, outcome);
+            } else if let Err(e) = outcome {
+                tracing::warn!(agent = %self.core.name(), method = %request.method, error = %e, "oneway request failed");
+            }
+        }
+        match request.method.as_str() {
+            "shutdown" => self.leave(ctx),
+            "kill" => self.kill(ctx),
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, req: &Request, route: &[u8], ctx: &mut Context<Self>) -> Answer {
+        let method = req.method.as_str();
+        let result =
+            match method {
+                "ping" => Ok(Value::Text("pong".into())),
+                "is_running" => Ok(Value::Bool(true)),
+                "shutdown" | "kill" => Ok(Value::Null),
+                "bind" => args(req).and_then(|a| self.control_bind(a, ctx)),
+                "connect" => args(req).and_then(|a| self.control_connect(a, ctx)),
+                "send" => args(req).and_then(|a| self.control_send(a, ctx)),
+                "request" => {
+                    match args(req).and_then(|a| self.control_request(a, route, req.id, ctx)) {
+                        Ok(()) => return Answer::Later,
+                        Err(e) => Err(e),
+                    }
+                }
+                "subscribe" => args(req).and_then(|a| self.control_subscribe(a)),
+                "unsubscribe" => args(req).and_then(|a| self.control_unsubscribe(a)),
+                "close" => args::<AliasArgs>(req)
+                    .and_then(|a| self.core.close(&a.alias).map(|()| Value::Null)),
+                "close_all" => {
+                    self.core.close_all();
+                    Ok(Value::Null)
+                }
+                "addr" => args::<AliasArgs>(req)
+                    .and_then(|a| to_value(&self.core.slot(&a.alias)?.address)),
+                "aliases" => {
+                    let mut names: Vec<String> =
+                        self.core.aliases.keys().map(|a| a.to_string()).collect();
+                    names.sort();
+                    to_value(&names)
+                }
+                "handlers" => to_value(&self.handlers.names()),
+                "stats" => to_value(&self.core.stats),
+                _ => {
+                    let e = self.core.remote_error(
+                        ErrorKind::UnknownMethod,
+                        method,
+                        format!("unknown method {method:?}"),
+                    );
+                    self.core.stats.control_errors += 1;
+                    return Answer::Now(Err(e));
+                }
+            };
+        Answer::Now(result.map_err(|e| {
+            self.core.stats.control_errors += 1;
+            self.core.remote_error(error_kind(&e), method, e)
+        }))
+    }
+
+    fn control_bind(&mut self, a: BindArgs, ctx: &mut Context<Self>) -> Result<Value, Error> {
+        self.check_handler(a.handler.as_deref())?;
+        if matches!(a.kind, Kind::Rep | Kind::Pull | Kind::Sub) && a.handler.is_none() {
+            return Err(Error::invalid(
+                "bind",
+                a.kind.as_str(),
+                "a socket that receives needs a handler",
+            ));
+        }
+        let opts = BindOptions {
+            alias: a.alias,
+            transport: a.transport,
+            addr: a.addr,
+            serializer: a.serializer,
+            handler: a.handler,
+        };
+        let address = Self::bind(&mut self.core, ctx, a.kind, opts)?;
+        to_value(&address)
+    }
+
+    fn control_connect(&mut self, a: ConnectArgs, ctx: &mut Context<Self>) -> Result<Value, Error> {
+        let own = a.address.kind.twin();
+        let (handler, topics) = match a.handler {
+            None => (None, Vec::new()),
+            Some(HandlerSpec::Name(h)) => (Some(h), vec![]),
+            Some(HandlerSpec::Topics(map)) => (
+                None,
+                map.into_iter()
+                    .map(|(t, h)| (t.into_vec(), Some(h)))
+                    .collect(),
+            ),
+        };
+        for name in handler
+            .iter()
+            .chain(topics.iter().filter_map(|(_, h)| h.as_ref()))
+        {
+            self.check_handler(Some(name))?;
+        }
+        if matches!(own, Kind::Pull | Kind::Sub) && handler.is_none() && topics.is_empty() {
+            return Err(Error::invalid(
+                "connect",
+                own.as_str(),
+                "a socket that receives needs a handler",
+            ));
+        }
+        // A SUB with one handler and no topics hears everything, as in osBrain.
+        let topics = match (own, topics.is_empty()) {
+            (Kind::Sub, true) => vec![(Vec::new(), None)],
+            (_, _) => topics,
+        };
+        let address = Self::connect(&mut self.core, ctx, &a.address, a.alias, handler, topics)?;
+        to_value(&address)
+    }
+
+    fn control_send(&mut self, a: SendArgs, ctx: &mut Context<Self>) -> Result<Value, Error> {
+        if self
+            .core
+            .send(&a.alias, a.topic.as_deref().map(|t| &t[..]), &a.message)?
+        {
+            let index = self.core.index(&a.alias)?;
+            Self::start_flush(&mut self.core, index, ctx);
+        }
+        Ok(Value::Null)
+    }
+
+    fn control_request(
+        &mut self,
+        a: RequestArgs,
+        route: &[u8],
+        id: u64,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), Error> {
+        let waiter = Waiter::Control {
+            route: route.to_vec(),
+            id,
+        };
+        let (request, start) = self.core.request(&a.alias, &a.message, waiter)?;
+        let index = self.core.index(&a.alias)?;
+        if start {
+            Self::start_flush(&mut self.core, index, ctx);
+        }
+        let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(10_000));
+        let alias = a.alias;
+        ctx.run_later(timeout, move |act, _| {
+            act.request_timed_out(&alias, request, timeout)
+        });
+        Ok(())
+    }
+
+    fn request_timed_out(&mut self, alias: &str, request: u64, timeout: Duration) {
+        let Ok(slot) = self.core.slot_mut(alias) else {
+            return;
+        };
+        if let Some(Waiter::Control { route, id }) = slot.waiting.remove(&request) {
+            let e = self.core.remote_error(
+                ErrorKind::Timeout,
+                "request",
+                format!("no reply within {timeout:?}"),
+            );
+            self.answer(&route, id, Err(e));
+        }
+    }
+
+    fn control_subscribe(&mut self, a: TopicArgs) -> Result<Value, Error> {
+        self.check_handler(a.handler.as_deref())?;
+        let slot = self.core.slot_mut(&a.alias)?;
+        sub_only(slot.address.kind, &a.alias)?;
+        slot.chan.io.raw().set_subscribe(&a.topic)?;
+        let topic = a.topic.into_vec();
+        slot.topics.retain(|(t, _)| *t != topic);
+        slot.topics.push((topic, a.handler));
+        Ok(Value::Null)
+    }
+
+    fn control_unsubscribe(&mut self, a: TopicArgs) -> Result<Value, Error> {
+        let slot = self.core.slot_mut(&a.alias)?;
+        sub_only(slot.address.kind, &a.alias)?;
+        let topic = a.topic.into_vec();
+        let before = slot.topics.len();
+        slot.topics.retain(|(t, _)| *t != topic);
+        if slot.topics.len() == before {
+            return Err(Error::invalid(
+                "topic",
+                String::from_utf8_lossy(&topic),
+                "not subscribed",
+            ));
+        }
+        slot.chan.io.raw().set_unsubscribe(&topic)?;
+        Ok(Value::Null)
+    }
+
+    fn check_handler(&self, name: Option<&str>) -> Result<(), Error> {
+        match name {
+            Some(h) if !self.handlers.contains(h) => Err(Error::invalid(
+                "handler",
+                h,
+                format!("this agent's kind offers {:?}", self.handlers.names()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends a control reply to `route`.
+    pub(crate) fn answer(
+        &mut self,
+        route: &[u8],
+        id: u64,
+        outcome: Result<Value, wire::RemoteError>,
+    ) {
+        let result = match outcome {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        };
+        let body = wire::encode_body(&Reply { id, result });
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        match control
+            .io
+            .try_send_now(&[route, wire::PROTOCOL, b"", &body])
+        {
+            Ok(true) => {}
+            // The caller stopped reading its replies; it will time out on its side.
+            Ok(false) => {
+                tracing::warn!(agent = %self.core.name(), id, "control reply dropped: caller not reading")
+            }
+            Err(e) => {
+                tracing::warn!(agent = %self.core.name(), id, error = %e, "control reply failed")
+            }
+        }
+    }
+}
+
+fn parse_request(frames: &Multipart) -> Result<Request, (&'static str, Option<u64>)> {
+    if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
+        return Err(("expected [route, AXON/1, signature, body]", None));
+    }
+    wire::decode_body::<Request>(&frames[3]).map_err(|_| ("body is not a CBOR request", None))
+}
+
+/// Decodes a request's arguments; null means "no arguments".
+fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    let v = match &req.args {
+        Value::Null => Value::Map(Vec::new()),
+        v => v.clone(),
+    };
+    v.deserialized().map_err(|e| {
+        let ciborium::value::Error::Custom(reason) = e;
+        Error::invalid("arguments", &req.method, reason)
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+    Value::serialized(v).map_err(|e| Error::Encode {
+        serializer: "cbor",
+        reason: e.to_string(),
+    })
+}
+
+fn sub_only(kind: Kind, alias: &str) -> Result<(), Error> {
+    match kind {
+        Kind::Sub => Ok(()),
+        kind => Err(Error::WrongKind {
+            alias: alias.to_owned(),
+            kind,
+            reason: "only SUB sockets subscribe".into(),
+        }),
+    }
+}
+
+/// Maps a runtime error to the kind reported on the wire.
+fn error_kind(e: &Error) -> ErrorKind {
+    match e {
+        Error::Invalid { .. }
+        | Error::WrongKind { .. }
+        | Error::AliasInUse(_)
+        | Error::Encode { .. } => ErrorKind::BadArguments,
+        Error::UnknownAlias(_) => ErrorKind::NotFound,
+        Error::Transport(_) | Error::Socket(_) | Error::Full { .. } | Error::Io(_) => {
+            ErrorKind::Transport
+        }
+        Error::Timeout(..) => ErrorKind::Timeout,
+        Error::Remote(r) => r.kind,
+        Error::Decode { .. } | Error::TooLarge { .. } => ErrorKind::BadRequest,
+        Error::Config(_) => ErrorKind::Internal,
+    }
+}

@@ -1,0 +1,418 @@
+//! `Core`: the agent-independent state of a host: its sockets, counters and
+//! the operations on them (bind, connect, send, close). Handlers reach it
+//! through [`crate::Ctx`], the control plane through the host.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use crate::address::{tcp_endpoint, Address, Kind, Role, Transport};
+use crate::error::{Error, Result};
+use crate::serializer::Serializer;
+use crate::socket::{Channel, Io};
+use crate::spec::AgentSpec;
+use crate::stats::Stats;
+use crate::wire::RemoteError;
+
+/// Who waits for the answer to a request sent on a REQ socket.
+pub(crate) enum Waiter {
+    /// The socket's reply handler.
+    Handler,
+    /// A control-plane `request` call, answered when the reply arrives.
+    Control { route: Vec<u8>, id: u64 },
+}
+
+/// One open socket and what the host needs to serve it.
+pub(crate) struct Slot {
+    pub(crate) alias: Rc<str>,
+    pub(crate) address: Address,
+    pub(crate) chan: Channel,
+    /// Handler for received messages (REQ: for replies).
+    pub(crate) handler: Option<String>,
+    /// SUB subscriptions: topic prefix and the handler for it (None: the socket's handler).
+    pub(crate) topics: Vec<(Vec<u8>, Option<String>)>,
+    /// REQ: requests awaiting replies, by request id.
+    pub(crate) waiting: HashMap<u64, Waiter>,
+    pub(crate) next_request: u64,
+    pub(crate) generation: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.address.role == Role::Server {
+            crate::address::remove_ipc_file(&self.address.endpoint);
+        }
+    }
+}
+
+impl Slot {
+    /// The handler for a message on `topic`: the longest matching subscription wins.
+    pub(crate) fn handler_for(&self, topic: &[u8]) -> Option<&str> {
+        let best = self
+            .topics
+            .iter()
+            .filter(|(t, _)| topic.starts_with(t))
+            .max_by_key(|(t, _)| t.len());
+        match best {
+            Some((_, Some(h))) => Some(h),
+            _ => self.handler.as_deref(),
+        }
+    }
+}
+
+/// Where a bind should land.
+#[derive(Debug, Clone, Default)]
+pub struct BindOptions {
+    /// Alias; a fresh one when `None`.
+    pub alias: Option<String>,
+    /// Transport; the agent's default when `None`.
+    pub transport: Option<Transport>,
+    /// Location (tcp `host` or `host:port`, ipc file, inproc name); fresh when `None`.
+    pub addr: Option<String>,
+    /// Serializer; the agent's default when `None`.
+    pub serializer: Option<Serializer>,
+    /// Handler name for received messages.
+    pub handler: Option<String>,
+}
+
+/// The sockets and counters of one agent.
+pub(crate) struct Core {
+    pub(crate) spec: AgentSpec,
+    pub(crate) slots: Vec<Option<Slot>>,
+    pub(crate) aliases: HashMap<Rc<str>, usize>,
+    pub(crate) stats: Stats,
+    pub(crate) nameserver: Option<crate::Proxy>,
+    pub(crate) encode_buf: Vec<u8>,
+    next_generation: u64,
+    next_alias: u64,
+}
+
+impl Core {
+    pub(crate) fn new(spec: AgentSpec) -> Self {
+        Core {
+            spec,
+            slots: Vec::new(),
+            aliases: HashMap::new(),
+            stats: Stats::default(),
+            nameserver: None,
+            encode_buf: Vec::with_capacity(256),
+            next_generation: 1,
+            next_alias: 1,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The slot index of `alias`.
+    pub(crate) fn index(&self, alias: &str) -> Result<usize> {
+        self.aliases
+            .get(alias)
+            .copied()
+            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))
+    }
+
+    pub(crate) fn slot(&self, alias: &str) -> Result<&Slot> {
+        let i = self.index(alias)?;
+        self.slots[i]
+            .as_ref()
+            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))
+    }
+
+    pub(crate) fn slot_mut(&mut self, alias: &str) -> Result<&mut Slot> {
+        let i = self.index(alias)?;
+        self.slots[i]
+            .as_mut()
+            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))
+    }
+
+    /// The slot at `index` if it is still the same socket (`generation`).
+    pub(crate) fn live_slot(&mut self, index: usize, generation: u64) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .filter(|s| s.generation == generation)
+    }
+
+    fn fresh_alias(&mut self, kind: Kind) -> String {
+        loop {
+            let alias = format!("{}-{}", kind.as_str().to_ascii_lowercase(), self.next_alias);
+            self.next_alias += 1;
+            if !self.aliases.contains_key(alias.as_str()) {
+                return alias;
+            }
+        }
+    }
+
+    fn claim_alias(&mut self, alias: Option<String>, kind: Kind) -> Result<String> {
+        match alias {
+            Some(a) if self.aliases.contains_key(a.as_str()) => Err(Error::AliasInUse(a)),
+            Some(a) if a.is_empty() => Err(Error::invalid("alias", a, "must not be empty")),
+            Some(a) => Ok(a),
+            None => Ok(self.fresh_alias(kind)),
+        }
+    }
+
+    /// Binds a new socket; returns its slot index and generation.
+    pub(crate) fn bind(&mut self, kind: Kind, opts: BindOptions) -> Result<(usize, u64)> {
+        let alias = self.claim_alias(opts.alias, kind)?;
+        let transport = opts.transport.unwrap_or(self.spec.defaults.transport);
+        let endpoint = self.bind_endpoint(transport, &alias, opts.addr.as_deref())?;
+        let io = Io::open(kind, &endpoint, true, self.spec.defaults.linger)?;
+        let address = Address {
+            endpoint: io.last_endpoint()?,
+            kind,
+            role: Role::Server,
+            serializer: opts.serializer.unwrap_or(self.spec.defaults.serializer),
+        };
+        self.report_addr(&alias, &address);
+        Ok(self.insert(alias, address, io, opts.handler, Vec::new()))
+    }
+
+    /// Connects a new socket to the server side `to`; returns its slot index and generation.
+    pub(crate) fn connect(
+        &mut self,
+        to: &Address,
+        alias: Option<String>,
+        handler: Option<String>,
+        topics: Vec<(Vec<u8>, Option<String>)>,
+    ) -> Result<(usize, u64)> {
+        if to.role != Role::Server {
+            return Err(Error::invalid(
+                "address",
+                &to.endpoint,
+                "connect needs the bound (server) side's address",
+            ));
+        }
+        let own = to.twin();
+        let alias = self.claim_alias(alias, own.kind)?;
+        let io = Io::open(own.kind, &to.endpoint, false, self.spec.defaults.linger)?;
+        for (topic, _) in &topics {
+            io.raw().set_subscribe(topic)?;
+        }
+        Ok(self.insert(alias, own, io, handler, topics))
+    }
+
+    fn insert(
+        &mut self,
+        alias: String,
+        address: Address,
+        io: Io,
+        handler: Option<String>,
+        topics: Vec<(Vec<u8>, Option<String>)>,
+    ) -> (usize, u64) {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let alias: Rc<str> = alias.into();
+        let slot = Slot {
+            alias: alias.clone(),
+            address,
+            chan: Channel::new(io),
+            handler,
+            topics,
+            waiting: HashMap::new(),
+            next_request: 1,
+            generation,
+        };
+        let index = match self.slots.iter().position(Option::is_none) {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.aliases.insert(alias, index);
+        (index, generation)
+    }
+
+    fn bind_endpoint(
+        &self,
+        transport: Transport,
+        alias: &str,
+        addr: Option<&str>,
+    ) -> Result<String> {
+        match transport {
+            Transport::Tcp => tcp_endpoint(addr.unwrap_or("127.0.0.1")),
+            Transport::Inproc => Ok(format!(
+                "inproc://{}",
+                addr.map(str::to_owned)
+                    .unwrap_or_else(|| format!("{}-{}", self.spec.name, alias))
+            )),
+            Transport::Ipc => {
+                let file = match addr {
+                    Some(a) if Path::new(a).is_absolute() => a.into(),
+                    Some(a) => self.spec.runtime_dir.join(a),
+                    None => self.spec.runtime_dir.join(format!(
+                        "{}-{}.ipc",
+                        safe_name(&self.spec.name),
+                        safe_name(alias)
+                    )),
+                };
+                Ok(format!("ipc://{}", file.display()))
+            }
+        }
+    }
+
+    /// Tells the name server where `alias` is bound (best effort: a failure is logged).
+    fn report_addr(&mut self, alias: &str, address: &Address) {
+        #[derive(Serialize)]
+        struct SetAddr<'a> {
+            name: &'a str,
+            alias: &'a str,
+            address: &'a Address,
+        }
+        let name = self.spec.name.clone();
+        if let Some(ns) = self.nameserver.as_mut() {
+            let args = SetAddr {
+                name: &name,
+                alias,
+                address,
+            };
+            if let Err(e) = ns.call::<_, crate::Value>("set_addr", args) {
+                tracing::warn!(agent = %name, alias, error = %e, "could not report address to the name server");
+            }
+        }
+    }
+
+    /// Closes `alias`; queued messages are flushed within the linger time.
+    pub(crate) fn close(&mut self, alias: &str) -> Result<()> {
+        let index = self.index(alias)?;
+        self.aliases.remove(alias);
+        let slot = self.slots[index].take();
+        if let Some(slot) = slot {
+            if slot.address.role == Role::Server {
+                let name = self.spec.name.clone();
+                if let Some(ns) = self.nameserver.as_mut() {
+                    let args = [("name", name.as_str()), ("alias", alias)];
+                    let args: HashMap<_, _> = args.into_iter().collect();
+                    let _ = ns.call::<_, crate::Value>("del_addr", args);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every data socket.
+    pub(crate) fn close_all(&mut self) {
+        let aliases: Vec<Rc<str>> = self.aliases.keys().cloned().collect();
+        for alias in aliases {
+            let _ = self.close(&alias);
+        }
+    }
+
+    /// Encodes `value` with the socket's serializer and sends it; `true` when a flush must start.
+    pub(crate) fn send<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        topic: Option<&[u8]>,
+        value: &T,
+    ) -> Result<bool> {
+        let index = self.index(alias)?;
+        let mut buf = std::mem::take(&mut self.encode_buf);
+        let result = self.send_encoded(index, topic, value, &mut buf);
+        self.encode_buf = buf;
+        result
+    }
+
+    fn send_encoded<T: Serialize + ?Sized>(
+        &mut self,
+        index: usize,
+        topic: Option<&[u8]>,
+        value: &T,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool> {
+        let Some(slot) = self.slots[index].as_mut() else {
+            return Err(Error::UnknownAlias(String::new()));
+        };
+        slot.address.serializer.encode_into(value, buf)?;
+        let result = match slot.address.kind {
+            Kind::Push => slot.chan.send(&slot.alias, &[buf]),
+            Kind::Pub => slot.chan.send(&slot.alias, &[topic.unwrap_or(b""), buf]),
+            Kind::Req => {
+                let id = slot.next_request;
+                slot.next_request += 1;
+                slot.waiting.insert(id, Waiter::Handler);
+                slot.chan.send(&slot.alias, &[&id.to_be_bytes(), b"", buf])
+            }
+            kind => Err(Error::WrongKind {
+                alias: slot.alias.to_string(),
+                kind,
+                reason: "cannot send on it".into(),
+            }),
+        };
+        match &result {
+            Ok(_) => self.stats.sent += 1,
+            Err(Error::Full { .. }) => self.stats.dropped_full += 1,
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Sends a request on a REQ socket whose reply goes to `waiter`; `true` when a flush must start.
+    pub(crate) fn request(
+        &mut self,
+        alias: &str,
+        value: &crate::Value,
+        waiter: Waiter,
+    ) -> Result<(u64, bool)> {
+        let slot = self.slot_mut(alias)?;
+        if slot.address.kind != Kind::Req {
+            return Err(Error::WrongKind {
+                alias: alias.to_owned(),
+                kind: slot.address.kind,
+                reason: "requests go on REQ sockets".into(),
+            });
+        }
+        let payload = slot.address.serializer.encode(value)?;
+        let id = slot.next_request;
+        slot.next_request += 1;
+        let start = slot.chan.send(alias, &[&id.to_be_bytes(), b"", &payload])?;
+        slot.waiting.insert(id, waiter);
+        self.stats.sent += 1;
+        Ok((id, start))
+    }
+
+    /// A structured error naming this agent.
+    pub(crate) fn remote_error(
+        &self,
+        kind: crate::ErrorKind,
+        method: &str,
+        message: impl ToString,
+    ) -> RemoteError {
+        RemoteError {
+            kind,
+            message: message.to_string(),
+            agent: self.spec.name.clone(),
+            method: method.to_owned(),
+        }
+    }
+}
+
+/// Keeps letters, digits, `-`, `_` and `.`; everything else becomes `_` (safe in file names).
+pub(crate) fn safe_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_file_safe() {
+        assert_eq!(safe_name("a/b c.d"), "a_b_c.d");
+    }
+}

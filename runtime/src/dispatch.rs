@@ -1,0 +1,304 @@
+//! Inbound data: from frames to handler calls, per pattern.
+//!
+//! Bad input never stops the agent: a message with the wrong layout, over
+//! the size limit, or that does not decode is logged with agent and alias,
+//! counted, and dropped (a REP requester gets an error answer).
+
+use std::rc::Rc;
+
+use actix::Context;
+use tmq::Multipart;
+
+use crate::address::Kind;
+use crate::agent::{Agent, HandlerErrorKind};
+use crate::context::Ctx;
+use crate::core::Waiter;
+use crate::host::Host;
+use crate::message::Message;
+use crate::serializer::{Serializer, Value};
+use crate::wire::{self, ErrorKind, RemoteError};
+
+/// What a handler call came to.
+enum Handled {
+    /// The handler ran; `Some` holds the encoded reply when one was wanted.
+    Ok(Option<Vec<u8>>),
+    /// The handler ran and failed (already logged and counted).
+    Failed(RemoteError),
+    /// No handler was there to take the message (already logged and counted).
+    Missing(RemoteError),
+}
+
+impl<A: Agent> Host<A> {
+    /// Handles one message received on the data socket at `index`.
+    pub(crate) fn on_data(&mut self, index: usize, frames: Multipart, ctx: &mut Context<Self>) {
+        let Some(slot) = self.core.slots.get(index).and_then(Option::as_ref) else {
+            return;
+        };
+        let (kind, alias, serializer) = (
+            slot.address.kind,
+            slot.alias.clone(),
+            slot.address.serializer,
+        );
+        let size: usize = frames.iter().map(|f| f.len()).sum();
+        let limit = self.core.spec.defaults.max_message;
+        if size > limit {
+            self.core.stats.oversized += 1;
+            tracing::warn!(agent = %self.core.name(), alias = %alias, size, limit, "message over the size limit dropped");
+            if kind == Kind::Rep {
+                let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
+                self.answer_rep_error(index, &frames, ErrorKind::BadRequest, &alias, message);
+            }
+            return;
+        }
+        match kind {
+            Kind::Pull => self.on_pull(&alias, serializer, &frames, ctx),
+            Kind::Sub => self.on_sub(index, &alias, serializer, &frames, ctx),
+            Kind::Rep => self.on_rep(index, &alias, serializer, &frames, ctx),
+            Kind::Req => self.on_req_reply(index, &alias, serializer, &frames, ctx),
+            Kind::Push | Kind::Pub => {}
+        }
+    }
+
+    fn on_pull(
+        &mut self,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &Multipart,
+        ctx: &mut Context<Self>,
+    ) {
+        if frames.len() != 1 {
+            return self.malformed(alias, "expected one frame", frames.len());
+        }
+        let handler = self.core.slot(alias).ok().and_then(|s| s.handler.clone());
+        let msg = Message::new(alias, None, &frames[0], serializer);
+        self.call(handler.as_deref(), msg, ctx);
+    }
+
+    fn on_sub(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &Multipart,
+        ctx: &mut Context<Self>,
+    ) {
+        let (topic, payload) = match frames.len() {
+            2 => (&frames[0][..], &frames[1][..]),
+            // A single frame is a payload whose own prefix was matched as the topic.
+            1 => (&frames[0][..], &frames[0][..]),
+            n => return self.malformed(alias, "expected topic and payload frames", n),
+        };
+        let handler = match self.core.slots[index].as_ref() {
+            Some(slot) => slot.handler_for(topic).map(str::to_owned),
+            None => return,
+        };
+        let topic = (frames.len() == 2).then_some(topic);
+        let msg = Message::new(alias, topic, payload, serializer);
+        self.call(handler.as_deref(), msg, ctx);
+    }
+
+    fn on_rep(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &Multipart,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
+            return self.malformed(alias, "request without envelope delimiter", frames.len());
+        };
+        let body = frames.len() - delim - 1;
+        if body != 1 {
+            self.core.stats.malformed += 1;
+            let message = format!("expected one payload frame, got {body}");
+            tracing::warn!(agent = %self.core.name(), alias = %alias, body, "malformed request");
+            return self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
+        }
+        let handler = self.core.slots[index]
+            .as_ref()
+            .and_then(|s| s.handler.clone());
+        let msg = Message::new(alias, None, &frames[delim + 1], serializer).expecting_reply();
+        let reply = match self.call(handler.as_deref(), msg, ctx) {
+            Handled::Ok(reply) => reply.unwrap_or_default(),
+            Handled::Failed(e) | Handled::Missing(e) => {
+                return self.answer_rep_failure(index, frames, e)
+            }
+        };
+        let mut out: Vec<&[u8]> = frames.iter().take(delim + 1).map(|f| &f[..]).collect();
+        out.push(&reply);
+        self.send_raw(index, &out, ctx);
+    }
+
+    fn answer_rep_error(
+        &mut self,
+        index: usize,
+        frames: &Multipart,
+        kind: ErrorKind,
+        alias: &str,
+        message: String,
+    ) {
+        let error = self.core.remote_error(kind, alias, message);
+        self.answer_rep_failure(index, frames, error);
+    }
+
+    /// Answers a REP request with `error`, so the requester never hangs.
+    fn answer_rep_failure(&mut self, index: usize, frames: &Multipart, error: RemoteError) {
+        let alias = error.method.clone();
+        let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
+            return;
+        };
+        let body = wire::encode_body(&error);
+        let mut out: Vec<&[u8]> = frames.iter().take(delim + 1).map(|f| &f[..]).collect();
+        out.push(wire::ERROR_MARKER);
+        out.push(&body);
+        if let Some(slot) = self.core.slots[index].as_mut() {
+            // Error answers are rare; if the peer's queue is full the answer is dropped with a warning.
+            if let Err(e) = slot.chan.io.try_send_now(&out) {
+                tracing::warn!(agent = %self.core.spec.name, alias = %alias, error = %e, "could not answer request");
+            }
+        }
+    }
+
+    fn on_req_reply(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &Multipart,
+        ctx: &mut Context<Self>,
+    ) {
+        let id = match frames.len() {
+            3 | 4 if frames[1].is_empty() => frames[0][..].try_into().ok().map(u64::from_be_bytes),
+            _ => None,
+        };
+        let Some(id) = id else {
+            return self.malformed(alias, "reply without request id", frames.len());
+        };
+        let Some(slot) = self.core.slots[index].as_mut() else {
+            return;
+        };
+        let Some(waiter) = slot.waiting.remove(&id) else {
+            self.core.stats.unhandled += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias = %alias, id, "reply to an unknown request dropped");
+            return;
+        };
+        let outcome = reply_outcome(frames, serializer);
+        match waiter {
+            Waiter::Control { route, id } => self.answer(
+                &route,
+                id,
+                outcome.and_then(|_| decode_value(frames, serializer)),
+            ),
+            Waiter::Handler => match outcome {
+                Ok(()) => {
+                    let handler = self.core.slots[index]
+                        .as_ref()
+                        .and_then(|s| s.handler.clone());
+                    let msg = Message::new(alias, None, &frames[2], serializer);
+                    self.call(handler.as_deref(), msg, ctx);
+                }
+                Err(e) => {
+                    self.core.stats.handler_errors += 1;
+                    tracing::warn!(agent = %self.core.spec.name, alias = %alias, error = %e, "request failed at the replier");
+                }
+            },
+        }
+    }
+
+    /// Runs the named handler on `msg`, logging and counting failures.
+    fn call(
+        &mut self,
+        handler: Option<&str>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        let alias = msg.alias();
+        let Some(name) = handler else {
+            self.core.stats.unhandled += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias, "message with no handler dropped");
+            return Handled::Missing(self.core.remote_error(
+                ErrorKind::NotFound,
+                alias,
+                "no handler for this message",
+            ));
+        };
+        let Some(f) = self.handlers.get(name) else {
+            self.core.stats.unhandled += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias, handler = name, "unknown handler");
+            return Handled::Missing(self.core.remote_error(
+                ErrorKind::NotFound,
+                name,
+                "no such handler",
+            ));
+        };
+        self.core.stats.received += 1;
+        let result = f(
+            &mut self.agent,
+            &mut Ctx {
+                core: &mut self.core,
+                actor: ctx,
+            },
+            msg,
+        );
+        match result {
+            Ok(reply) => Handled::Ok(reply),
+            Err(e) if e.kind() == HandlerErrorKind::Decode => {
+                self.core.stats.decode_errors += 1;
+                tracing::warn!(agent = %self.core.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, "message does not decode");
+                Handled::Failed(self.core.remote_error(ErrorKind::BadRequest, name, e))
+            }
+            Err(e) => {
+                self.core.stats.handler_errors += 1;
+                tracing::warn!(agent = %self.core.spec.name, alias, handler = name, error = %e, "handler failed");
+                Handled::Failed(self.core.remote_error(ErrorKind::Handler, name, e))
+            }
+        }
+    }
+
+    fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
+        self.core.stats.malformed += 1;
+        tracing::warn!(agent = %self.core.spec.name, alias, frames, "malformed message dropped: {what}");
+    }
+
+    /// Sends frames on the socket at `index`, starting a flush if they had to wait.
+    fn send_raw(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
+        let Some(slot) = self.core.slots[index].as_mut() else {
+            return;
+        };
+        match slot.chan.send(&slot.alias, frames) {
+            Ok(true) => Self::start_flush(&mut self.core, index, ctx),
+            Ok(false) => {}
+            Err(e) => {
+                self.core.stats.dropped_full += 1;
+                tracing::warn!(agent = %self.core.spec.name, alias = %slot.alias, error = %e, "reply not sent");
+            }
+        }
+    }
+}
+
+/// Whether a REQ reply is a value or an error answer.
+fn reply_outcome(frames: &Multipart, _serializer: Serializer) -> Result<(), RemoteError> {
+    if frames.len() == 4 && &frames[2][..] == wire::ERROR_MARKER {
+        return Err(
+            wire::decode_body(&frames[3]).unwrap_or_else(|e| RemoteError {
+                kind: ErrorKind::BadRequest,
+                message: format!("undecodable error answer: {e}"),
+                agent: String::new(),
+                method: String::new(),
+            }),
+        );
+    }
+    Ok(())
+}
+
+fn decode_value(frames: &Multipart, serializer: Serializer) -> Result<Value, RemoteError> {
+    serializer
+        .decode::<Value>(&frames[2])
+        .map_err(|e| RemoteError {
+            kind: ErrorKind::BadRequest,
+            message: e.to_string(),
+            agent: String::new(),
+            method: "request".into(),
+        })
+}

@@ -1,0 +1,424 @@
+//! `Host`: the actix actor that hosts one agent in its process.
+//!
+//! It owns every socket (one owner per socket): inbound messages are drained
+//! in batches by actor futures that hold only a slot index, so sends,
+//! subscriptions and closes can reach the same socket from any handler.
+//! Received data goes to `dispatch`, control requests to `control`.
+
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::address::{Address, Kind};
+use crate::agent::{Agent, Handlers};
+use crate::context::Ctx;
+use crate::core::{safe_name, BindOptions, Core};
+use crate::error::{Error, Result};
+use crate::socket::{Channel, Io};
+use crate::spec::AgentSpec;
+
+pub use crate::stats::Stats;
+
+/// Exit status of an agent stopped by the `kill` control method.
+pub const KILLED_EXIT: i32 = 3;
+
+/// Most messages drained from one socket per wake-up before other work gets a turn.
+const DRAIN_BUDGET: usize = 256;
+
+/// How the agent is leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// Still serving.
+    No,
+    /// Graceful: run `on_stop`, flush backlogs within the linger time, unregister.
+    Gracefully,
+    /// Backlogs flushed (or linger over): stop now.
+    Flushed,
+    /// Killed: stop at once, drop what is queued.
+    Killed,
+}
+
+/// The actor hosting agent `A`.
+pub struct Host<A: Agent> {
+    pub(crate) agent: A,
+    pub(crate) core: Core,
+    pub(crate) handlers: Handlers<A>,
+    pub(crate) control: Option<Channel>,
+    pub(crate) control_endpoint: String,
+    exit: Rc<Cell<i32>>,
+    leaving: Leaving,
+}
+
+impl<A: Agent> Host<A> {
+    /// Runs agent `A` described by `spec` until it stops; returns the process exit status.
+    pub fn run(spec: AgentSpec, handlers: Handlers<A>) -> i32 {
+        let exit = Rc::new(Cell::new(0));
+        let linger = spec.defaults.linger;
+        let system = System::new();
+        let started = system.block_on(Self::start_host(spec, handlers, exit.clone()));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "agent could not start");
+            return 1;
+        }
+        if let Err(e) = system.run() {
+            tracing::error!(error = %e, "agent event loop failed");
+            return 1;
+        }
+        // Every socket is closed once the actor is gone; let libzmq flush within the linger time.
+        terminate_context(linger + Duration::from_millis(500));
+        exit.get()
+    }
+
+    async fn start_host(spec: AgentSpec, handlers: Handlers<A>, exit: Rc<Cell<i32>>) -> Result<()> {
+        let agent =
+            A::create(&spec).map_err(|e| Error::Config(format!("creating {}: {e}", spec.name)))?;
+        let host = Host {
+            agent,
+            core: Core::new(spec),
+            handlers,
+            control: None,
+            control_endpoint: String::new(),
+            exit,
+            leaving: Leaving::No,
+        };
+        host.start();
+        Ok(())
+    }
+
+    /// Binds the control socket, runs `on_init`, registers, runs `before_loop`, starts serving.
+    fn boot(&mut self, ctx: &mut Context<Self>) -> Result<()> {
+        if let Err(e) = self.agent.on_init(&mut Ctx {
+            core: &mut self.core,
+            actor: ctx,
+        }) {
+            return Err(Error::Config(format!("on_init failed: {e}")));
+        }
+        self.bind_control()?;
+        self.register()?;
+        if let Err(e) = self.agent.before_loop(&mut Ctx {
+            core: &mut self.core,
+            actor: ctx,
+        }) {
+            return Err(Error::Config(format!("before_loop failed: {e}")));
+        }
+        ctx.spawn(Drain::control());
+        tracing::info!(agent = %self.core.name(), control = %self.control_endpoint, "agent serving");
+        Ok(())
+    }
+
+    fn bind_control(&mut self) -> Result<()> {
+        let spec = &self.core.spec;
+        let file = spec
+            .runtime_dir
+            .join(format!("{}.ctl", safe_name(&spec.name)));
+        let io = Io::open(
+            Kind::Rep,
+            &format!("ipc://{}", file.display()),
+            true,
+            Duration::from_millis(500),
+        )?;
+        self.control_endpoint = io.last_endpoint()?;
+        self.control = Some(Channel::new(io));
+        Ok(())
+    }
+
+    fn register(&mut self) -> Result<()> {
+        let Some(ns) = self.core.spec.nameserver.clone() else {
+            return Ok(());
+        };
+        let mut proxy = crate::Proxy::open("nameserver", ns)?;
+        proxy.set_timeout(Duration::from_secs(5));
+        let args = Registration {
+            name: self.core.name(),
+            kind: A::KIND,
+            pid: std::process::id(),
+            control: &self.control_endpoint,
+        };
+        proxy.call::<_, crate::Value>("register", args)?;
+        self.core.nameserver = Some(proxy);
+        Ok(())
+    }
+
+    fn unregister(&mut self) {
+        let name = self.core.name().to_owned();
+        if let Some(ns) = self.core.nameserver.as_mut() {
+            ns.set_timeout(Duration::from_secs(1));
+            let args = std::collections::BTreeMap::from([("name", name.as_str())]);
+            if let Err(e) = ns.call::<_, crate::Value>("unregister", args) {
+                tracing::warn!(agent = %name, error = %e, "could not unregister");
+            }
+        }
+    }
+
+    /// Binds a socket and starts draining it if it receives.
+    pub(crate) fn bind(
+        core: &mut Core,
+        ctx: &mut Context<Self>,
+        kind: Kind,
+        opts: BindOptions,
+    ) -> Result<Address> {
+        let (index, generation) = core.bind(kind, opts)?;
+        Self::serve(core, ctx, index, generation)
+    }
+
+    /// Connects a socket and starts draining it if it receives.
+    pub(crate) fn connect(
+        core: &mut Core,
+        ctx: &mut Context<Self>,
+        to: &Address,
+        alias: Option<String>,
+        handler: Option<String>,
+        topics: Vec<(Vec<u8>, Option<String>)>,
+    ) -> Result<Address> {
+        let (index, generation) = core.connect(to, alias, handler, topics)?;
+        Self::serve(core, ctx, index, generation)
+    }
+
+    fn serve(
+        core: &mut Core,
+        ctx: &mut Context<Self>,
+        index: usize,
+        generation: u64,
+    ) -> Result<Address> {
+        let slot = core
+            .live_slot(index, generation)
+            .ok_or_else(|| Error::UnknownAlias(String::new()))?;
+        if slot.address.kind.receives() {
+            ctx.spawn(Drain::data(index, generation));
+        }
+        Ok(slot.address.clone())
+    }
+
+    /// Starts draining the backlog of the socket at `index`.
+    pub(crate) fn start_flush(core: &mut Core, index: usize, ctx: &mut Context<Self>) {
+        if let Some(slot) = core.slots.get(index).and_then(Option::as_ref) {
+            ctx.spawn(Flush {
+                index,
+                generation: slot.generation,
+            });
+        }
+    }
+
+    /// Leaves gracefully: `on_stop`, flush, unregister, exit 0.
+    pub(crate) fn leave(&mut self, ctx: &mut Context<Self>) {
+        if self.leaving == Leaving::No {
+            self.leaving = Leaving::Gracefully;
+        }
+        ctx.stop();
+    }
+
+    /// Leaves at once, dropping what is queued.
+    pub(crate) fn kill(&mut self, ctx: &mut Context<Self>) {
+        self.leaving = Leaving::Killed;
+        self.exit.set(KILLED_EXIT);
+        for slot in self.core.slots.iter().flatten() {
+            let _ = slot.chan.io.raw().set_linger(0);
+        }
+        ctx.stop();
+    }
+
+    fn backlog(&self) -> usize {
+        self.core
+            .slots
+            .iter()
+            .flatten()
+            .map(|s| s.chan.backlog_len())
+            .sum()
+    }
+}
+
+impl<A: Agent> Drop for Host<A> {
+    fn drop(&mut self) {
+        crate::address::remove_ipc_file(&self.control_endpoint);
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Registration<'a> {
+    name: &'a str,
+    kind: &'a str,
+    pid: u32,
+    control: &'a str,
+}
+
+impl<A: Agent> Actor for Host<A> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Err(e) = self.boot(ctx) {
+            tracing::error!(agent = %self.core.name(), error = %e, "agent failed to start");
+            self.exit.set(1);
+            self.leaving = Leaving::Killed;
+            ctx.stop();
+        }
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        match self.leaving {
+            Leaving::No | Leaving::Gracefully => {
+                self.leaving = Leaving::Gracefully;
+                self.agent.on_stop(&mut Ctx {
+                    core: &mut self.core,
+                    actor: ctx,
+                });
+                if self.backlog() == 0 {
+                    return Running::Stop;
+                }
+                // Keep running until every backlog reached libzmq, or the linger time is over.
+                let linger = self.core.spec.defaults.linger;
+                let flushed = ActorFutureExt::<Self>::timeout(AllFlushed, linger);
+                ctx.spawn(flushed.map(|_, act: &mut Self, ctx| {
+                    act.leaving = Leaving::Flushed;
+                    ctx.stop();
+                }));
+                Running::Continue
+            }
+            Leaving::Flushed | Leaving::Killed => Running::Stop,
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if self.leaving != Leaving::Killed {
+            self.unregister();
+        }
+        tracing::info!(agent = %self.core.name(), status = self.exit.get(), "agent stopped");
+        System::current().stop();
+    }
+}
+
+/// Which socket a [`Drain`] reads.
+#[derive(Clone, Copy)]
+enum Source {
+    Control,
+    Data { index: usize, generation: u64 },
+}
+
+/// Reads a socket in batches and hands each message to the host; ends when the socket closes.
+struct Drain {
+    source: Source,
+}
+
+impl Drain {
+    fn control() -> Self {
+        Drain {
+            source: Source::Control,
+        }
+    }
+
+    fn data(index: usize, generation: u64) -> Self {
+        Drain {
+            source: Source::Data { index, generation },
+        }
+    }
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Drain {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        ctx: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let source = self.source;
+        for _ in 0..DRAIN_BUDGET {
+            let polled = match source {
+                Source::Control => match act.control.as_mut() {
+                    Some(chan) => chan.io.poll_recv(task),
+                    None => return Poll::Ready(()),
+                },
+                Source::Data { index, generation } => match act.core.live_slot(index, generation) {
+                    Some(slot) => slot.chan.io.poll_recv(task),
+                    // The socket was closed: this drain ends with it.
+                    None => return Poll::Ready(()),
+                },
+            };
+            match (polled, source) {
+                (Poll::Ready(Some(Ok(frames))), Source::Control) => act.on_control(frames, ctx),
+                (Poll::Ready(Some(Ok(frames))), Source::Data { index, .. }) => {
+                    act.on_data(index, frames, ctx)
+                }
+                (Poll::Ready(Some(Err(e))), _) => {
+                    tracing::warn!(agent = %act.core.name(), error = %e, "receive failed");
+                    act.core.stats.malformed += 1;
+                }
+                (Poll::Ready(None), _) => return Poll::Ready(()),
+                (Poll::Pending, _) => return Poll::Pending,
+            }
+        }
+        // Budget spent with messages still waiting: yield, and come back at once.
+        task.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Drains one socket's send backlog into libzmq as room appears.
+struct Flush {
+    index: usize,
+    generation: u64,
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Flush {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        _: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let name = act.core.name().to_owned();
+        let Some(slot) = act.core.live_slot(self.index, self.generation) else {
+            return Poll::Ready(());
+        };
+        match slot.chan.poll_flush(task) {
+            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Err(e)) => {
+                tracing::warn!(agent = %name, alias = %slot.alias, error = %e, "send failed");
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Ready once no socket has a backlog.
+struct AllFlushed;
+
+impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        _: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let mut pending = false;
+        for slot in act.core.slots.iter_mut().flatten() {
+            pending |= matches!(slot.chan.poll_flush(task), Poll::Pending);
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+/// Terminates the process-wide ZeroMQ context, waiting at most `limit` for lingering messages.
+fn terminate_context(limit: Duration) {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut ctx = crate::zmq_context().clone();
+        // zmq_ctx_term blocks until every socket is closed and flushed (or its linger is over).
+        let _ = ctx.destroy();
+        let _ = done.send(());
+    });
+    let _ = wait.recv_timeout(limit);
+}

@@ -1,0 +1,263 @@
+//! Typed control operations on [`Proxy`]: the agent methods of the control plane.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_bytes::Bytes;
+
+use crate::address::{Address, Kind, Transport};
+use crate::core::BindOptions;
+use crate::error::{Error, Result};
+use crate::proxy::Proxy;
+use crate::serializer::{Serializer, Value};
+use crate::stats::Stats;
+
+#[derive(Serialize)]
+struct BindArgs<'a> {
+    kind: Kind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alias: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<Transport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serializer: Option<Serializer>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ConnectArgs<'a, H: Serialize> {
+    address: &'a Address,
+    alias: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler: Option<H>,
+}
+
+#[derive(Serialize)]
+struct SendArgs<'a> {
+    alias: &'a str,
+    message: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a Bytes>,
+}
+
+#[derive(Serialize)]
+struct TopicArgs<'a> {
+    alias: &'a str,
+    topic: &'a Bytes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handler: Option<&'a str>,
+}
+
+fn value<T: Serialize + ?Sized>(v: &T) -> Result<Value> {
+    Value::serialized(v).map_err(|e| Error::Encode {
+        serializer: "cbor",
+        reason: e.to_string(),
+    })
+}
+
+fn alias(alias: &str) -> BTreeMap<&'static str, &str> {
+    BTreeMap::from([("alias", alias)])
+}
+
+impl Proxy {
+    /// Checks that the agent answers.
+    pub fn ping(&mut self) -> Result<()> {
+        let pong: String = self.call("ping", ())?;
+        match pong.as_str() {
+            "pong" => Ok(()),
+            other => Err(Error::invalid("ping answer", other, "expected pong")),
+        }
+    }
+
+    /// Binds a socket of `kind` under `alias` with the agent's defaults; returns its address.
+    pub fn bind(&mut self, kind: Kind, alias: &str) -> Result<Address> {
+        self.bind_with(
+            kind,
+            BindOptions {
+                alias: Some(alias.to_owned()),
+                ..BindOptions::default()
+            },
+        )
+    }
+
+    /// Binds a receiving socket of `kind` whose messages go to `handler`.
+    pub fn bind_handler(&mut self, kind: Kind, alias: &str, handler: &str) -> Result<Address> {
+        self.bind_with(
+            kind,
+            BindOptions {
+                alias: Some(alias.to_owned()),
+                handler: Some(handler.to_owned()),
+                ..BindOptions::default()
+            },
+        )
+    }
+
+    /// Binds a socket of `kind` with every option spelled out.
+    pub fn bind_with(&mut self, kind: Kind, opts: BindOptions) -> Result<Address> {
+        let args = BindArgs {
+            kind,
+            alias: opts.alias.as_deref(),
+            transport: opts.transport,
+            addr: opts.addr.as_deref(),
+            serializer: opts.serializer,
+            handler: opts.handler.as_deref(),
+        };
+        self.call("bind", args)
+    }
+
+    /// Connects a socket under `alias` to the bound side `to`; received messages go to `handler`.
+    pub fn connect<'h>(
+        &mut self,
+        to: &Address,
+        alias: &str,
+        handler: impl Into<Option<&'h str>>,
+    ) -> Result<Address> {
+        let args = ConnectArgs {
+            address: to,
+            alias,
+            handler: handler.into(),
+        };
+        self.call("connect", args)
+    }
+
+    /// Connects a SUB socket to `to` with one handler per topic prefix.
+    pub fn connect_topics<T: AsRef<[u8]>>(
+        &mut self,
+        to: &Address,
+        alias: &str,
+        topics: &[(T, &str)],
+    ) -> Result<Address> {
+        let map: BTreeMap<&Bytes, &str> = topics
+            .iter()
+            .map(|(t, h)| (Bytes::new(t.as_ref()), *h))
+            .collect();
+        let args = ConnectArgs {
+            address: to,
+            alias,
+            handler: Some(map),
+        };
+        self.call("connect", args)
+    }
+
+    /// Sends `message` on the agent's socket `alias` (PUSH, PUB without topic, REQ).
+    pub fn send<T: Serialize + ?Sized>(&mut self, alias: &str, message: &T) -> Result<()> {
+        let args = SendArgs {
+            alias,
+            message: value(message)?,
+            topic: None,
+        };
+        self.call("send", args)
+    }
+
+    /// Publishes `message` under `topic` on the agent's PUB socket `alias`.
+    pub fn publish<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        topic: impl AsRef<[u8]>,
+        message: &T,
+    ) -> Result<()> {
+        let args = SendArgs {
+            alias,
+            message: value(message)?,
+            topic: Some(Bytes::new(topic.as_ref())),
+        };
+        self.call("send", args)
+    }
+
+    /// Sends a request on the agent's REQ socket `alias` and returns the reply.
+    pub fn request<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &mut self,
+        alias: &str,
+        message: &T,
+        timeout: Duration,
+    ) -> Result<R> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            alias: &'a str,
+            message: Value,
+            timeout_ms: u64,
+        }
+        let args = Args {
+            alias,
+            message: value(message)?,
+            timeout_ms: timeout.as_millis().min(u64::MAX as u128) as u64,
+        };
+        // The agent bounds the wait itself; give its answer a little more time to come back.
+        self.call_timeout("request", args, timeout + Duration::from_secs(1))
+    }
+
+    /// Subscribes the SUB socket `alias` to `topic`, optionally with its own handler.
+    pub fn subscribe(
+        &mut self,
+        alias: &str,
+        topic: impl AsRef<[u8]>,
+        handler: Option<&str>,
+    ) -> Result<()> {
+        let args = TopicArgs {
+            alias,
+            topic: Bytes::new(topic.as_ref()),
+            handler,
+        };
+        self.call("subscribe", args)
+    }
+
+    /// Removes the subscription of the SUB socket `alias` to `topic`.
+    pub fn unsubscribe(&mut self, alias: &str, topic: impl AsRef<[u8]>) -> Result<()> {
+        let args = TopicArgs {
+            alias,
+            topic: Bytes::new(topic.as_ref()),
+            handler: None,
+        };
+        self.call("unsubscribe", args)
+    }
+
+    /// Closes the socket `alias`.
+    pub fn close(&mut self, alias_name: &str) -> Result<()> {
+        self.call("close", alias(alias_name))
+    }
+
+    /// Closes every data socket of the agent.
+    pub fn close_all(&mut self) -> Result<()> {
+        self.call("close_all", ())
+    }
+
+    /// The address of the socket `alias`.
+    pub fn addr(&mut self, alias_name: &str) -> Result<Address> {
+        self.call("addr", alias(alias_name))
+    }
+
+    /// The agent's socket aliases, sorted.
+    pub fn aliases(&mut self) -> Result<Vec<String>> {
+        self.call("aliases", ())
+    }
+
+    /// The handler names the agent's kind offers.
+    pub fn handlers(&mut self) -> Result<Vec<String>> {
+        self.call("handlers", ())
+    }
+
+    /// Whether the agent is serving.
+    pub fn is_running(&mut self) -> Result<bool> {
+        self.call("is_running", ())
+    }
+
+    /// The agent's counters.
+    pub fn stats(&mut self) -> Result<Stats> {
+        self.call("stats", ())
+    }
+
+    /// Asks the agent to stop gracefully (flush, unregister, exit 0); returns once it accepted.
+    pub fn shutdown(&mut self) -> Result<()> {
+        self.call("shutdown", ())
+    }
+
+    /// Makes the agent exit at once, dropping whatever is queued.
+    pub fn kill(&mut self) -> Result<()> {
+        self.call("kill", ())
+    }
+}

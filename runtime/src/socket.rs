@@ -1,0 +1,217 @@
+//! One owned ZeroMQ socket: opened through tmq, sent to without blocking,
+//! received from in batches by the host.
+//!
+//! Sends take a fast path straight into libzmq (`DONTWAIT`); when the
+//! high-water mark is reached the message waits in a bounded backlog that a
+//! flush future drains through tmq as room appears. Order is kept: nothing
+//! bypasses the backlog.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::{Sink, Stream};
+use tmq::{AsZmqSocket, Multipart};
+
+use crate::address::Kind;
+use crate::error::{Error, Result};
+
+/// Most messages a socket keeps waiting for high-water-mark room before `send` refuses.
+pub const BACKLOG_LIMIT: usize = 100_000;
+
+/// The tmq socket underneath an axon socket kind.
+pub(crate) enum Io {
+    /// REQ (and clients of the control plane): a DEALER, so requests never block the actor.
+    Dealer(tmq::dealer::Dealer),
+    /// REP and the control socket: a ROUTER, replies go back by routing id.
+    Router(tmq::router::Router),
+    Push(tmq::push::Push),
+    Pull(tmq::pull::Pull),
+    Pub(tmq::publish::Publish),
+    Sub(tmq::subscribe::Subscribe),
+}
+
+impl Io {
+    /// Opens a socket of `kind`, binding or connecting it to `endpoint`.
+    pub(crate) fn open(kind: Kind, endpoint: &str, bind: bool, linger: Duration) -> Result<Io> {
+        let ctx = crate::zmq_context();
+        let linger = linger.as_millis().min(i32::MAX as u128) as i32;
+        macro_rules! build {
+            ($builder:expr) => {{
+                let b = $builder.set_linger(linger);
+                if bind {
+                    b.bind(endpoint)?
+                } else {
+                    b.connect(endpoint)?
+                }
+            }};
+        }
+        Ok(match kind {
+            Kind::Req => Io::Dealer(build!(tmq::dealer(ctx))),
+            Kind::Rep => Io::Router(build!(tmq::router(ctx))),
+            Kind::Push => Io::Push(build!(tmq::push(ctx))),
+            Kind::Pull => Io::Pull(build!(tmq::pull(ctx))),
+            Kind::Pub => Io::Pub(build!(tmq::publish(ctx))),
+            Kind::Sub => {
+                // tmq wants a first topic; subscribe to all and take it back at once.
+                let mut sub = build!(tmq::subscribe(ctx)).subscribe(b"")?;
+                sub.unsubscribe(b"")?;
+                Io::Sub(sub)
+            }
+        })
+    }
+
+    /// The libzmq socket.
+    pub(crate) fn raw(&self) -> &zmq::Socket {
+        match self {
+            Io::Dealer(s) => s.get_socket(),
+            Io::Router(s) => s.get_socket(),
+            Io::Push(s) => s.get_socket(),
+            Io::Pull(s) => s.get_socket(),
+            Io::Pub(s) => s.get_socket(),
+            Io::Sub(s) => s.get_socket(),
+        }
+    }
+
+    /// The endpoint actually bound (wildcard ports resolved).
+    pub(crate) fn last_endpoint(&self) -> Result<String> {
+        match self.raw().get_last_endpoint()? {
+            Ok(e) => Ok(e),
+            Err(bytes) => Err(Error::invalid(
+                "endpoint",
+                String::from_utf8_lossy(&bytes),
+                "not UTF-8",
+            )),
+        }
+    }
+
+    /// Polls for the next received message.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<tmq::Result<Multipart>>> {
+        match self {
+            Io::Dealer(s) => Pin::new(s).poll_next(cx),
+            Io::Router(s) => Pin::new(s).poll_next(cx),
+            Io::Pull(s) => Pin::new(s).poll_next(cx),
+            Io::Sub(s) => Pin::new(s).poll_next(cx),
+            Io::Push(_) | Io::Pub(_) => Poll::Pending,
+        }
+    }
+
+    /// Tries to hand `frames` to libzmq at once; `Ok(false)` when the high-water mark is reached.
+    pub(crate) fn try_send_now(&self, frames: &[&[u8]]) -> Result<bool> {
+        let socket = self.raw();
+        let last = frames.len().saturating_sub(1);
+        for (i, frame) in frames.iter().enumerate() {
+            let flags = if i < last {
+                zmq::DONTWAIT | zmq::SNDMORE
+            } else {
+                zmq::DONTWAIT
+            };
+            match socket.send(*frame, flags) {
+                Ok(()) => {}
+                // libzmq takes multipart messages atomically: EAGAIN only happens on the first frame.
+                Err(zmq::Error::EAGAIN) if i == 0 => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    fn poll_sink(
+        &mut self,
+        cx: &mut Context<'_>,
+        msg: &mut Option<Multipart>,
+    ) -> Poll<tmq::Result<()>> {
+        macro_rules! drive {
+            ($s:expr) => {{
+                let mut s = Pin::new($s);
+                if let Some(m) = msg.take() {
+                    match Sink::<Multipart>::poll_ready(s.as_mut(), cx) {
+                        Poll::Ready(Ok(())) => s.as_mut().start_send(m)?,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {
+                            *msg = Some(m);
+                            return Poll::Pending;
+                        }
+                    }
+                }
+                Sink::<Multipart>::poll_flush(s, cx)
+            }};
+        }
+        match self {
+            Io::Dealer(s) => drive!(s),
+            Io::Router(s) => drive!(s),
+            Io::Push(s) => drive!(s),
+            Io::Pub(s) => drive!(s),
+            Io::Pull(_) | Io::Sub(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A socket with its send backlog.
+pub(crate) struct Channel {
+    pub(crate) io: Io,
+    backlog: VecDeque<Multipart>,
+    /// A flush future is running: tmq may hold a message, so the fast path is closed.
+    flushing: bool,
+}
+
+impl Channel {
+    pub(crate) fn new(io: Io) -> Self {
+        Channel {
+            io,
+            backlog: VecDeque::new(),
+            flushing: false,
+        }
+    }
+
+    /// Sends `frames` in order after everything sent before, never blocking.
+    ///
+    /// Returns `true` when the message had to wait and a flush must be started.
+    pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<bool> {
+        if !self.flushing && self.io.try_send_now(frames)? {
+            return Ok(false);
+        }
+        if self.backlog.len() >= BACKLOG_LIMIT {
+            return Err(Error::Full {
+                alias: alias.to_owned(),
+                message: frames.iter().map(|f| f.to_vec()).collect(),
+            });
+        }
+        self.backlog
+            .push_back(frames.iter().map(|f| zmq::Message::from(*f)).collect());
+        let start = !self.flushing;
+        self.flushing = true;
+        Ok(start)
+    }
+
+    /// Drains the backlog as the socket accepts; ready once it is empty and sent.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<tmq::Result<()>> {
+        loop {
+            let mut next = self.backlog.pop_front();
+            let last = next.is_none();
+            match self.io.poll_sink(cx, &mut next) {
+                Poll::Ready(Ok(())) if last => {
+                    self.flushing = false;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    if let Some(m) = next {
+                        self.backlog.push_front(m);
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Messages waiting for room.
+    pub(crate) fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+}

@@ -1,0 +1,28 @@
+//! `Stats`: what an agent counts about itself, answered by the `stats` control method.
+
+use serde::{Deserialize, Serialize};
+
+/// Counters of one agent since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Messages received on data sockets and handed to a handler.
+    pub received: u64,
+    /// Messages sent on data sockets.
+    pub sent: u64,
+    /// Handlers that returned an error.
+    pub handler_errors: u64,
+    /// Received payloads that did not decode with the socket's serializer.
+    pub decode_errors: u64,
+    /// Received messages with the wrong frame layout (e.g. empty multipart).
+    pub malformed: u64,
+    /// Received messages over the size limit, dropped.
+    pub oversized: u64,
+    /// Messages refused because a socket's backlog was full.
+    pub dropped_full: u64,
+    /// Messages received with no handler to take them.
+    pub unhandled: u64,
+    /// Control requests served.
+    pub control_requests: u64,
+    /// Control requests answered with an error.
+    pub control_errors: u64,
+}
