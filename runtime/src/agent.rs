@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::context::Ctx;
 use crate::error::Error;
 use crate::message::Message;
+use crate::serializer::Value;
 use crate::spec::AgentSpec;
 
 /// What a handler returns: a value (the reply, on REP sockets) or an error.
@@ -58,6 +59,19 @@ pub trait Agent: Sized + Unpin + 'static {
 
     /// Runs once when the agent is asked to stop, before its sockets close.
     fn on_stop(&mut self, _ctx: &mut Ctx<'_, Self>) {}
+
+    /// The attribute `name`, as read by the `get_attr` control method.
+    fn get_attr(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    /// Sets the attribute `name` (the `set_attr` control method).
+    fn set_attr(&mut self, name: &str, _value: Value) -> HandlerResult {
+        Err(HandlerError::msg(format_args!(
+            "{} agents have no attribute {name:?}",
+            Self::KIND
+        )))
+    }
 }
 
 /// Why a handler failed. Any error converts into it with `?`.

@@ -82,6 +82,13 @@ struct TopicArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AttrArgs {
+    name: String,
+    value: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AliasArgs {
     alias: String,
 }
@@ -150,6 +157,8 @@ impl<A: Agent> Host<A> {
                     to_value(&names)
                 }
                 "handlers" => to_value(&self.handlers.names()),
+                "get_attr" => args::<AttrArgs>(req).and_then(|a| self.control_get_attr(&a.name)),
+                "set_attr" => args::<AttrArgs>(req).and_then(|a| self.control_set_attr(a)),
                 "stats" => to_value(&self.core.stats),
                 _ => {
                     let e = self.core.remote_error(
@@ -296,6 +305,22 @@ impl<A: Agent> Host<A> {
         }
         slot.chan.io.raw().set_unsubscribe(&topic)?;
         Ok(Value::Null)
+    }
+
+    fn control_get_attr(&self, name: &str) -> Result<Value, Error> {
+        self.agent
+            .get_attr(name)
+            .ok_or_else(|| Error::invalid("attribute", name, "no such attribute"))
+    }
+
+    fn control_set_attr(&mut self, a: AttrArgs) -> Result<Value, Error> {
+        let value = a
+            .value
+            .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
+        self.agent
+            .set_attr(&a.name, value)
+            .map(|()| Value::Null)
+            .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
     }
 
     fn check_handler(&self, name: Option<&str>) -> Result<(), Error> {

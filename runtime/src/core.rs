@@ -161,7 +161,13 @@ impl Core {
         let alias = self.claim_alias(opts.alias, kind)?;
         let transport = opts.transport.unwrap_or(self.spec.defaults.transport);
         let endpoint = self.bind_endpoint(transport, &alias, opts.addr.as_deref())?;
-        let io = Io::open(kind, &endpoint, true, self.spec.defaults.linger)?;
+        let io = Io::open(
+            kind,
+            &endpoint,
+            true,
+            self.spec.defaults.linger,
+            self.spec.defaults.max_message,
+        )?;
         let address = Address {
             endpoint: io.last_endpoint()?,
             kind,
@@ -189,7 +195,13 @@ impl Core {
         }
         let own = to.twin();
         let alias = self.claim_alias(alias, own.kind)?;
-        let io = Io::open(own.kind, &to.endpoint, false, self.spec.defaults.linger)?;
+        let io = Io::open(
+            own.kind,
+            &to.endpoint,
+            false,
+            self.spec.defaults.linger,
+            self.spec.defaults.max_message,
+        )?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }

@@ -26,6 +26,9 @@ pub use crate::stats::Stats;
 /// Exit status of an agent stopped by the `kill` control method.
 pub const KILLED_EXIT: i32 = 3;
 
+/// Largest control request accepted: control messages are small.
+const CONTROL_MAX_MESSAGE: usize = 1 << 20;
+
 /// Most messages drained from one socket per wake-up before other work gets a turn.
 const DRAIN_BUDGET: usize = 256;
 
@@ -115,12 +118,9 @@ impl<A: Agent> Host<A> {
         let file = spec
             .runtime_dir
             .join(format!("{}.ctl", safe_name(&spec.name)));
-        let io = Io::open(
-            Kind::Rep,
-            &format!("ipc://{}", file.display()),
-            true,
-            Duration::from_millis(500),
-        )?;
+        let endpoint = format!("ipc://{}", file.display());
+        let linger = Duration::from_millis(500);
+        let io = Io::open(Kind::Rep, &endpoint, true, linger, CONTROL_MAX_MESSAGE)?;
         self.control_endpoint = io.last_endpoint()?;
         self.control = Some(Channel::new(io));
         Ok(())

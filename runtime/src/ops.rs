@@ -241,6 +241,20 @@ impl Proxy {
         self.call("handlers", ())
     }
 
+    /// Reads the agent's attribute `name`.
+    pub fn get_attr<R: DeserializeOwned>(&mut self, name: &str) -> Result<R> {
+        self.call("get_attr", BTreeMap::from([("name", name)]))
+    }
+
+    /// Sets the agent's attribute `name` to `value`.
+    pub fn set_attr<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<()> {
+        let args = BTreeMap::from([
+            ("name", Value::Text(name.to_owned())),
+            ("value", crate::ops::value(value)?),
+        ]);
+        self.call("set_attr", args)
+    }
+
     /// Whether the agent is serving.
     pub fn is_running(&mut self) -> Result<bool> {
         self.call("is_running", ())

@@ -31,6 +31,15 @@ impl Agent for BasicAgent {
     fn create(_: &AgentSpec) -> HandlerResult<Self> {
         Ok(BasicAgent::default())
     }
+
+    fn get_attr(&self, name: &str) -> Option<Value> {
+        self.attributes.get(name).cloned()
+    }
+
+    fn set_attr(&mut self, name: &str, value: Value) -> HandlerResult {
+        self.attributes.insert(name.to_owned(), value);
+        Ok(())
+    }
 }
 
 /// The agent kinds a program can host.

@@ -17,6 +17,9 @@ use tmq::{AsZmqSocket, Multipart};
 use crate::address::Kind;
 use crate::error::{Error, Result};
 
+/// libzmq's own size limit is this many times the agent's, as a memory guard.
+pub const HARD_LIMIT_FACTOR: usize = 4;
+
 /// Most messages a socket keeps waiting for high-water-mark room before `send` refuses.
 pub const BACKLOG_LIMIT: usize = 100_000;
 
@@ -34,12 +37,24 @@ pub(crate) enum Io {
 
 impl Io {
     /// Opens a socket of `kind`, binding or connecting it to `endpoint`.
-    pub(crate) fn open(kind: Kind, endpoint: &str, bind: bool, linger: Duration) -> Result<Io> {
+    ///
+    /// libzmq drops connections that send messages over [`HARD_LIMIT_FACTOR`]
+    /// times `max_message`; smaller oversized messages reach the host, which
+    /// logs and counts them.
+    pub(crate) fn open(
+        kind: Kind,
+        endpoint: &str,
+        bind: bool,
+        linger: Duration,
+        max_message: usize,
+    ) -> Result<Io> {
         let ctx = crate::zmq_context();
         let linger = linger.as_millis().min(i32::MAX as u128) as i32;
+        let hard_limit =
+            i64::try_from(max_message.saturating_mul(HARD_LIMIT_FACTOR)).unwrap_or(i64::MAX);
         macro_rules! build {
             ($builder:expr) => {{
-                let b = $builder.set_linger(linger);
+                let b = $builder.set_linger(linger).set_maxmsgsize(hard_limit);
                 if bind {
                     b.bind(endpoint)?
                 } else {
