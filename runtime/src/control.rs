@@ -11,7 +11,6 @@ use actix::{AsyncContext, Context};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
-use tmq::Multipart;
 
 use crate::address::{Address, Kind, Transport};
 use crate::agent::Agent;
@@ -95,9 +94,9 @@ struct AliasArgs {
 
 impl<A: Agent> Host<A> {
     /// Handles one control message: `[route, PROTOCOL, signature, body]`.
-    pub(crate) fn on_control(&mut self, frames: Multipart, ctx: &mut Context<Self>) {
+    pub(crate) fn on_control(&mut self, frames: &[zmq::Message], ctx: &mut Context<Self>) {
         self.core.stats.control_requests += 1;
-        let request = match parse_request(&frames) {
+        let request = match parse_request(frames) {
             Ok(r) => r,
             Err((why, id)) => {
                 self.core.stats.malformed += 1;
@@ -365,7 +364,7 @@ impl<A: Agent> Host<A> {
     }
 }
 
-fn parse_request(frames: &Multipart) -> Result<Request, (&'static str, Option<u64>)> {
+fn parse_request(frames: &[zmq::Message]) -> Result<Request, (&'static str, Option<u64>)> {
     if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
         return Err(("expected [route, AXON/1, signature, body]", None));
     }

@@ -422,6 +422,47 @@ pub(crate) fn safe_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn slot(topics: &[(&str, Option<&str>)]) -> Slot {
+        let io = Io::open(
+            Kind::Sub,
+            "inproc://handler-for",
+            false,
+            Duration::ZERO,
+            1024,
+        )
+        .unwrap();
+        Slot {
+            alias: "s".into(),
+            address: Address {
+                endpoint: "inproc://handler-for".into(),
+                kind: Kind::Sub,
+                role: Role::Client,
+                serializer: Serializer::Cbor,
+            },
+            chan: Channel::new(io),
+            handler: Some("default".into()),
+            topics: topics
+                .iter()
+                .map(|(t, h)| (t.as_bytes().to_vec(), h.map(str::to_owned)))
+                .collect(),
+            waiting: HashMap::new(),
+            next_request: 1,
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn the_longest_matching_topic_picks_the_handler() {
+        // tmq registers sockets with the reactor, so build them inside a runtime.
+        actix_rt::System::new().block_on(async {
+            let s = slot(&[("fo", Some("short")), ("foo", Some("long")), ("", None)]);
+            assert_eq!(s.handler_for(b"foobar"), Some("long"));
+            assert_eq!(s.handler_for(b"fox"), Some("short"));
+            assert_eq!(s.handler_for(b"bar"), Some("default"));
+        });
+    }
 
     #[test]
     fn names_are_made_file_safe() {

@@ -7,7 +7,6 @@
 use std::rc::Rc;
 
 use actix::Context;
-use tmq::Multipart;
 
 use crate::address::Kind;
 use crate::agent::{Agent, HandlerErrorKind};
@@ -30,7 +29,12 @@ enum Handled {
 
 impl<A: Agent> Host<A> {
     /// Handles one message received on the data socket at `index`.
-    pub(crate) fn on_data(&mut self, index: usize, frames: Multipart, ctx: &mut Context<Self>) {
+    pub(crate) fn on_data(
+        &mut self,
+        index: usize,
+        frames: &[zmq::Message],
+        ctx: &mut Context<Self>,
+    ) {
         let Some(slot) = self.core.slots.get(index).and_then(Option::as_ref) else {
             return;
         };
@@ -46,15 +50,15 @@ impl<A: Agent> Host<A> {
             tracing::warn!(agent = %self.core.name(), alias = %alias, size, limit, "message over the size limit dropped");
             if kind == Kind::Rep {
                 let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
-                self.answer_rep_error(index, &frames, ErrorKind::BadRequest, &alias, message);
+                self.answer_rep_error(index, frames, ErrorKind::BadRequest, &alias, message);
             }
             return;
         }
         match kind {
-            Kind::Pull => self.on_pull(&alias, serializer, &frames, ctx),
-            Kind::Sub => self.on_sub(index, &alias, serializer, &frames, ctx),
-            Kind::Rep => self.on_rep(index, &alias, serializer, &frames, ctx),
-            Kind::Req => self.on_req_reply(index, &alias, serializer, &frames, ctx),
+            Kind::Pull => self.on_pull(&alias, serializer, frames, ctx),
+            Kind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
+            Kind::Rep => self.on_rep(index, &alias, serializer, frames, ctx),
+            Kind::Req => self.on_req_reply(index, &alias, serializer, frames, ctx),
             Kind::Push | Kind::Pub => {}
         }
     }
@@ -63,7 +67,7 @@ impl<A: Agent> Host<A> {
         &mut self,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &Multipart,
+        frames: &[zmq::Message],
         ctx: &mut Context<Self>,
     ) {
         if frames.len() != 1 {
@@ -79,7 +83,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &Multipart,
+        frames: &[zmq::Message],
         ctx: &mut Context<Self>,
     ) {
         let (topic, payload) = match frames.len() {
@@ -102,7 +106,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &Multipart,
+        frames: &[zmq::Message],
         ctx: &mut Context<Self>,
     ) {
         let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
@@ -133,7 +137,7 @@ impl<A: Agent> Host<A> {
     fn answer_rep_error(
         &mut self,
         index: usize,
-        frames: &Multipart,
+        frames: &[zmq::Message],
         kind: ErrorKind,
         alias: &str,
         message: String,
@@ -143,7 +147,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// Answers a REP request with `error`, so the requester never hangs.
-    fn answer_rep_failure(&mut self, index: usize, frames: &Multipart, error: RemoteError) {
+    fn answer_rep_failure(&mut self, index: usize, frames: &[zmq::Message], error: RemoteError) {
         let alias = error.method.clone();
         let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
             return;
@@ -165,7 +169,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &Multipart,
+        frames: &[zmq::Message],
         ctx: &mut Context<Self>,
     ) {
         let id = match frames.len() {
@@ -278,7 +282,7 @@ impl<A: Agent> Host<A> {
 }
 
 /// Whether a REQ reply is a value or an error answer.
-fn reply_outcome(frames: &Multipart, _serializer: Serializer) -> Result<(), RemoteError> {
+fn reply_outcome(frames: &[zmq::Message], _serializer: Serializer) -> Result<(), RemoteError> {
     if frames.len() == 4 && &frames[2][..] == wire::ERROR_MARKER {
         return Err(
             wire::decode_body(&frames[3]).unwrap_or_else(|e| RemoteError {
@@ -292,7 +296,7 @@ fn reply_outcome(frames: &Multipart, _serializer: Serializer) -> Result<(), Remo
     Ok(())
 }
 
-fn decode_value(frames: &Multipart, serializer: Serializer) -> Result<Value, RemoteError> {
+fn decode_value(frames: &[zmq::Message], serializer: Serializer) -> Result<Value, RemoteError> {
     serializer
         .decode::<Value>(&frames[2])
         .map_err(|e| RemoteError {

@@ -18,7 +18,7 @@ use crate::agent::{Agent, Handlers};
 use crate::context::Ctx;
 use crate::core::{safe_name, BindOptions, Core};
 use crate::error::{Error, Result};
-use crate::socket::{Channel, Io};
+use crate::socket::{Channel, Frames, Io};
 use crate::spec::AgentSpec;
 
 pub use crate::stats::Stats;
@@ -52,6 +52,8 @@ pub struct Host<A: Agent> {
     pub(crate) handlers: Handlers<A>,
     pub(crate) control: Option<Channel>,
     pub(crate) control_endpoint: String,
+    /// Receive buffer reused by every drain.
+    frames: Frames,
     exit: Rc<Cell<i32>>,
     leaving: Leaving,
 }
@@ -85,6 +87,7 @@ impl<A: Agent> Host<A> {
             handlers,
             control: None,
             control_endpoint: String::new(),
+            frames: Frames::default(),
             exit,
             leaving: Leaving::No,
         };
@@ -326,35 +329,48 @@ impl<A: Agent> ActorFuture<Host<A>> for Drain {
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
         let source = self.source;
-        for _ in 0..DRAIN_BUDGET {
-            let polled = match source {
-                Source::Control => match act.control.as_mut() {
-                    Some(chan) => chan.io.poll_recv(task),
-                    None => return Poll::Ready(()),
-                },
-                Source::Data { index, generation } => match act.core.live_slot(index, generation) {
-                    Some(slot) => slot.chan.io.poll_recv(task),
-                    // The socket was closed: this drain ends with it.
-                    None => return Poll::Ready(()),
-                },
-            };
-            match (polled, source) {
-                (Poll::Ready(Some(Ok(frames))), Source::Control) => act.on_control(frames, ctx),
-                (Poll::Ready(Some(Ok(frames))), Source::Data { index, .. }) => {
-                    act.on_data(index, frames, ctx)
-                }
-                (Poll::Ready(Some(Err(e))), _) => {
-                    tracing::warn!(agent = %act.core.name(), error = %e, "receive failed");
-                    act.core.stats.malformed += 1;
-                }
-                (Poll::Ready(None), _) => return Poll::Ready(()),
-                (Poll::Pending, _) => return Poll::Pending,
-            }
-        }
-        // Budget spent with messages still waiting: yield, and come back at once.
-        task.waker().wake_by_ref();
-        Poll::Pending
+        // One buffer for the whole batch: taken out of the host while handlers borrow it.
+        let mut frames = std::mem::take(&mut act.frames);
+        let outcome = drain_batch(source, act, ctx, task, &mut frames);
+        act.frames = frames;
+        outcome
     }
+}
+
+fn drain_batch<A: Agent>(
+    source: Source,
+    act: &mut Host<A>,
+    ctx: &mut Context<Host<A>>,
+    task: &mut TaskContext<'_>,
+    frames: &mut Frames,
+) -> Poll<()> {
+    for _ in 0..DRAIN_BUDGET {
+        let chan = match source {
+            Source::Control => act.control.as_mut(),
+            Source::Data { index, generation } => {
+                act.core.live_slot(index, generation).map(|s| &mut s.chan)
+            }
+        };
+        // The socket was closed: this drain ends with it.
+        let Some(chan) = chan else {
+            return Poll::Ready(());
+        };
+        match (chan.poll_recv(task, frames), source) {
+            (Poll::Ready(Some(Ok(()))), Source::Control) => act.on_control(frames.as_slice(), ctx),
+            (Poll::Ready(Some(Ok(()))), Source::Data { index, .. }) => {
+                act.on_data(index, frames.as_slice(), ctx)
+            }
+            (Poll::Ready(Some(Err(e))), _) => {
+                tracing::warn!(agent = %act.core.name(), error = %e, "receive failed");
+                act.core.stats.malformed += 1;
+            }
+            (Poll::Ready(None), _) => return Poll::Ready(()),
+            (Poll::Pending, _) => return Poll::Pending,
+        }
+    }
+    // Budget spent with messages still waiting: yield, and come back at once.
+    task.waker().wake_by_ref();
+    Poll::Pending
 }
 
 /// Drains one socket's send backlog into libzmq as room appears.

@@ -166,6 +166,48 @@ impl Io {
     }
 }
 
+/// The frames of one received message, in reused `zmq::Message` buffers.
+#[derive(Default)]
+pub(crate) struct Frames {
+    parts: Vec<zmq::Message>,
+    len: usize,
+}
+
+impl Frames {
+    /// The frames received.
+    pub(crate) fn as_slice(&self) -> &[zmq::Message] {
+        &self.parts[..self.len]
+    }
+
+    /// Receives one whole message without blocking; `false` when none is waiting.
+    fn recv(&mut self, socket: &zmq::Socket) -> Result<bool> {
+        self.len = 0;
+        loop {
+            if self.parts.len() == self.len {
+                self.parts.push(zmq::Message::new());
+            }
+            // Later frames of a multipart message are already there: ZeroMQ delivers them atomically.
+            let flags = if self.len == 0 { zmq::DONTWAIT } else { 0 };
+            match socket.recv(&mut self.parts[self.len], flags) {
+                Ok(()) => {
+                    self.len += 1;
+                    if !self.parts[self.len - 1].get_more() {
+                        return Ok(true);
+                    }
+                }
+                Err(zmq::Error::EAGAIN) if self.len == 0 => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn fill_from(&mut self, multipart: Multipart) {
+        self.parts.clear();
+        self.parts.extend(multipart);
+        self.len = self.parts.len();
+    }
+}
+
 /// A socket with its send backlog.
 pub(crate) struct Channel {
     pub(crate) io: Io,
@@ -228,5 +270,31 @@ impl Channel {
     /// Messages waiting for room.
     pub(crate) fn backlog_len(&self) -> usize {
         self.backlog.len()
+    }
+
+    /// Receives the next message into `frames`.
+    ///
+    /// Messages are read straight from libzmq into reused buffers; only when
+    /// none is waiting does tmq's poll register the task for wake-up (and
+    /// take a message that slipped in meanwhile).
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        frames: &mut Frames,
+    ) -> Poll<Option<Result<()>>> {
+        match frames.recv(self.io.raw()) {
+            Ok(true) => return Poll::Ready(Some(Ok(()))),
+            Ok(false) => {}
+            Err(e) => return Poll::Ready(Some(Err(e))),
+        }
+        match self.io.poll_recv(cx) {
+            Poll::Ready(Some(Ok(multipart))) => {
+                frames.fill_from(multipart);
+                Poll::Ready(Some(Ok(())))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
