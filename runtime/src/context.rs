@@ -1,5 +1,8 @@
 //! `Ctx`: what a handler can do besides changing its agent's state.
 
+use std::rc::Rc;
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::address::{Address, Kind};
@@ -8,11 +11,27 @@ use crate::core::{BindOptions, Core};
 use crate::error::Result;
 use crate::host::Host;
 use crate::stats::Stats;
+use crate::timers::{Action, Timers};
 
 /// A handler's view of its host: sockets, identity, lifecycle.
 pub struct Ctx<'a, A: Agent> {
     pub(crate) core: &'a mut Core,
+    pub(crate) timers: &'a mut Timers<A>,
     pub(crate) actor: &'a mut actix::Context<Host<A>>,
+}
+
+impl<'a, A: Agent> Ctx<'a, A> {
+    pub(crate) fn new(
+        core: &'a mut Core,
+        timers: &'a mut Timers<A>,
+        actor: &'a mut actix::Context<Host<A>>,
+    ) -> Self {
+        Ctx {
+            core,
+            timers,
+            actor,
+        }
+    }
 }
 
 impl<A: Agent> Ctx<'_, A> {
@@ -76,6 +95,53 @@ impl<A: Agent> Ctx<'_, A> {
     /// The agent's counters.
     pub fn stats(&self) -> &Stats {
         &self.core.stats
+    }
+
+    /// Runs `f` every `period` until stopped; returns the timer's alias.
+    ///
+    /// A slow run does not make ticks burst afterwards: a late tick is
+    /// followed by the next one a full period later.
+    pub fn each(
+        &mut self,
+        period: Duration,
+        alias: Option<&str>,
+        f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
+    ) -> String {
+        let action = Action::Code(Rc::new(f));
+        let alias = alias.map(str::to_owned);
+        self.timers
+            .start(self.actor, alias, period, Some(period), action)
+    }
+
+    /// Runs `f` once after `delay`; returns the timer's alias.
+    pub fn after(
+        &mut self,
+        delay: Duration,
+        alias: Option<&str>,
+        f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
+    ) -> String {
+        let action = Action::Code(Rc::new(f));
+        let alias = alias.map(str::to_owned);
+        self.timers.start(self.actor, alias, delay, None, action)
+    }
+
+    /// Stops the timer `alias`.
+    pub fn stop_timer(&mut self, alias: &str) -> Result<()> {
+        if self.timers.stop(self.actor, alias) {
+            Ok(())
+        } else {
+            Err(crate::Error::invalid("timer", alias, "no such timer"))
+        }
+    }
+
+    /// Stops every timer.
+    pub fn stop_all_timers(&mut self) {
+        self.timers.stop_all(self.actor);
+    }
+
+    /// The aliases of the running timers, sorted.
+    pub fn list_timers(&self) -> Vec<String> {
+        self.timers.aliases()
     }
 
     /// Asks the agent to stop gracefully once the current handler returns.

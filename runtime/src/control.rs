@@ -18,6 +18,7 @@ use crate::core::{BindOptions, Waiter};
 use crate::error::Error;
 use crate::host::Host;
 use crate::serializer::{Serializer, Value};
+use crate::timers::Action;
 use crate::wire::{self, ErrorKind, Outcome, Reply, Request};
 
 /// What a control method came to.
@@ -84,6 +85,17 @@ struct TopicArgs {
 struct AttrArgs {
     name: String,
     value: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimerArgs {
+    /// Period (`each`) or delay (`after`) in milliseconds.
+    ms: u64,
+    handler: String,
+    alias: Option<String>,
+    /// Passed to the handler as the message (CBOR); null when absent.
+    args: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +168,19 @@ impl<A: Agent> Host<A> {
                     to_value(&names)
                 }
                 "handlers" => to_value(&self.handlers.names()),
+                "each" => args(req).and_then(|a| self.control_timer(a, true, ctx)),
+                "after" => args(req).and_then(|a| self.control_timer(a, false, ctx)),
+                "stop_timer" => {
+                    args::<AliasArgs>(req).and_then(|a| match self.timers.stop(ctx, &a.alias) {
+                        true => Ok(Value::Null),
+                        false => Err(Error::invalid("timer", a.alias, "no such timer")),
+                    })
+                }
+                "stop_all_timers" => {
+                    self.timers.stop_all(ctx);
+                    Ok(Value::Null)
+                }
+                "list_timers" => to_value(&self.timers.aliases()),
                 "get_attr" => args::<AttrArgs>(req).and_then(|a| self.control_get_attr(&a.name)),
                 "set_attr" => args::<AttrArgs>(req).and_then(|a| self.control_set_attr(a)),
                 "stats" => to_value(&self.core.stats),
@@ -304,6 +329,31 @@ impl<A: Agent> Host<A> {
         }
         slot.chan.io.raw().set_unsubscribe(&topic)?;
         Ok(Value::Null)
+    }
+
+    fn control_timer(
+        &mut self,
+        a: TimerArgs,
+        periodic: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<Value, Error> {
+        self.check_handler(Some(&a.handler))?;
+        let interval = Duration::from_millis(a.ms);
+        if periodic && interval.is_zero() {
+            return Err(Error::invalid(
+                "timer",
+                "0",
+                "a period must be at least 1 ms",
+            ));
+        }
+        let payload = crate::Serializer::Cbor.encode(&a.args.unwrap_or(Value::Null))?;
+        let action = Action::Handler {
+            name: a.handler,
+            payload: payload.into(),
+        };
+        let period = periodic.then_some(interval);
+        let alias = self.timers.start(ctx, a.alias, interval, period, action);
+        Ok(Value::Text(alias))
     }
 
     fn control_get_attr(&self, name: &str) -> Result<Value, Error> {

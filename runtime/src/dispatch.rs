@@ -18,7 +18,7 @@ use crate::serializer::{Serializer, Value};
 use crate::wire::{self, ErrorKind, RemoteError};
 
 /// What a handler call came to.
-enum Handled {
+pub(crate) enum Handled {
     /// The handler ran; `Some` holds the encoded reply when one was wanted.
     Ok(Option<Vec<u8>>),
     /// The handler ran and failed (already logged and counted).
@@ -211,7 +211,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// Runs the named handler on `msg`, logging and counting failures.
-    fn call(
+    pub(crate) fn call(
         &mut self,
         handler: Option<&str>,
         msg: Message<'_>,
@@ -239,10 +239,7 @@ impl<A: Agent> Host<A> {
         self.core.stats.received += 1;
         let result = f(
             &mut self.agent,
-            &mut Ctx {
-                core: &mut self.core,
-                actor: ctx,
-            },
+            &mut Ctx::new(&mut self.core, &mut self.timers, ctx),
             msg,
         );
         match result {

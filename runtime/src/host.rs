@@ -20,6 +20,7 @@ use crate::core::{safe_name, BindOptions, Core};
 use crate::error::{Error, Result};
 use crate::socket::{Channel, Frames, Io};
 use crate::spec::AgentSpec;
+use crate::timers::{Action, Timers};
 
 pub use crate::stats::Stats;
 
@@ -52,6 +53,7 @@ pub struct Host<A: Agent> {
     pub(crate) handlers: Handlers<A>,
     pub(crate) control: Option<Channel>,
     pub(crate) control_endpoint: String,
+    pub(crate) timers: Timers<A>,
     /// Receive buffer reused by every drain.
     frames: Frames,
     exit: Rc<Cell<i32>>,
@@ -87,6 +89,7 @@ impl<A: Agent> Host<A> {
             handlers,
             control: None,
             control_endpoint: String::new(),
+            timers: Timers::default(),
             frames: Frames::default(),
             exit,
             leaving: Leaving::No,
@@ -97,18 +100,18 @@ impl<A: Agent> Host<A> {
 
     /// Binds the control socket, runs `on_init`, registers, runs `before_loop`, starts serving.
     fn boot(&mut self, ctx: &mut Context<Self>) -> Result<()> {
-        if let Err(e) = self.agent.on_init(&mut Ctx {
-            core: &mut self.core,
-            actor: ctx,
-        }) {
+        if let Err(e) = self
+            .agent
+            .on_init(&mut Ctx::new(&mut self.core, &mut self.timers, ctx))
+        {
             return Err(Error::Config(format!("on_init failed: {e}")));
         }
         self.bind_control()?;
         self.register()?;
-        if let Err(e) = self.agent.before_loop(&mut Ctx {
-            core: &mut self.core,
-            actor: ctx,
-        }) {
+        if let Err(e) = self
+            .agent
+            .before_loop(&mut Ctx::new(&mut self.core, &mut self.timers, ctx))
+        {
             return Err(Error::Config(format!("before_loop failed: {e}")));
         }
         ctx.spawn(Drain::control());
@@ -224,6 +227,28 @@ impl<A: Agent> Host<A> {
         ctx.stop();
     }
 
+    /// Runs the timer `alias` that came due.
+    pub(crate) fn on_timer(&mut self, alias: &str, generation: u64, ctx: &mut Context<Self>) {
+        let Some(fired) = self.timers.fire(ctx, alias, generation) else {
+            return;
+        };
+        match fired.action {
+            Action::Code(f) => f(
+                &mut self.agent,
+                &mut Ctx::new(&mut self.core, &mut self.timers, ctx),
+            ),
+            Action::Handler { name, payload } => {
+                let msg = crate::message::Message::new(
+                    &fired.alias,
+                    None,
+                    &payload,
+                    crate::Serializer::Cbor,
+                );
+                self.call(Some(&name), msg, ctx);
+            }
+        }
+    }
+
     fn backlog(&self) -> usize {
         self.core
             .slots
@@ -264,10 +289,8 @@ impl<A: Agent> Actor for Host<A> {
         match self.leaving {
             Leaving::No | Leaving::Gracefully => {
                 self.leaving = Leaving::Gracefully;
-                self.agent.on_stop(&mut Ctx {
-                    core: &mut self.core,
-                    actor: ctx,
-                });
+                self.agent
+                    .on_stop(&mut Ctx::new(&mut self.core, &mut self.timers, ctx));
                 if self.backlog() == 0 {
                     return Running::Stop;
                 }

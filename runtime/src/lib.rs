@@ -7,7 +7,8 @@
 //! - [`wire`]: control-plane requests, replies and errors as they cross the socket.
 //! - `agent`: the [`Agent`] trait and its named handlers.
 //! - `message`: the view of a received message a handler gets.
-//! - `context`: [`Ctx`], what a handler can do (send, bind, stop, ...).
+//! - `context`: [`Ctx`], what a handler can do (send, bind, timers, stop, ...).
+//! - `timers`: `each` / `after` timers by alias, without bursts.
 //! - `socket`: one owned ZeroMQ socket: open, send without blocking, receive in batches.
 //! - `host`: the actix actor hosting one agent, and its control dispatch (`control`).
 //! - `spec` / `registry`: how a process learns which agent it hosts, and the kinds it can host.
@@ -34,6 +35,7 @@ pub mod serializer;
 mod socket;
 pub mod spec;
 mod stats;
+mod timers;
 pub mod wire;
 
 pub use address::{Address, BindTarget, Kind, Role, Transport};

@@ -255,6 +255,68 @@ impl Proxy {
         self.call("set_attr", args)
     }
 
+    /// Calls the agent's handler `handler` with `args` every `period`; returns the timer alias.
+    pub fn each<T: Serialize + ?Sized>(
+        &mut self,
+        alias: Option<&str>,
+        period: Duration,
+        handler: &str,
+        args: &T,
+    ) -> Result<String> {
+        self.timer("each", alias, period, handler, args)
+    }
+
+    /// Calls the agent's handler `handler` with `args` once after `delay`; returns the timer alias.
+    pub fn after<T: Serialize + ?Sized>(
+        &mut self,
+        alias: Option<&str>,
+        delay: Duration,
+        handler: &str,
+        args: &T,
+    ) -> Result<String> {
+        self.timer("after", alias, delay, handler, args)
+    }
+
+    fn timer<T: Serialize + ?Sized>(
+        &mut self,
+        method: &str,
+        alias: Option<&str>,
+        interval: Duration,
+        handler: &str,
+        args: &T,
+    ) -> Result<String> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            ms: u64,
+            handler: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            alias: Option<&'a str>,
+            args: Value,
+        }
+        let args = Args {
+            ms: interval.as_millis().min(u64::MAX as u128) as u64,
+            handler,
+            alias,
+            args: value(args)?,
+        };
+        self.call(method, args)
+    }
+
+    /// Stops the agent's timer `alias`.
+    pub fn stop_timer(&mut self, alias_name: &str) -> Result<()> {
+        self.call("stop_timer", alias(alias_name))
+    }
+
+    /// Stops every timer of the agent.
+    pub fn stop_all_timers(&mut self) -> Result<()> {
+        self.call("stop_all_timers", ())
+    }
+
+    /// The aliases of the agent's running timers, sorted.
+    pub fn list_timers(&mut self) -> Result<Vec<String>> {
+        self.call("list_timers", ())
+    }
+
     /// Whether the agent is serving.
     pub fn is_running(&mut self) -> Result<bool> {
         self.call("is_running", ())
