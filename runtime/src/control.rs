@@ -15,6 +15,7 @@ use serde_bytes::ByteBuf;
 use crate::address::{Address, Kind, Transport};
 use crate::agent::Agent;
 use crate::core::{BindOptions, Waiter};
+use crate::dispatch::Handled;
 use crate::error::Error;
 use crate::host::Host;
 use crate::serializer::{Serializer, Value};
@@ -85,6 +86,13 @@ struct TopicArgs {
 struct AttrArgs {
     name: String,
     value: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecuteArgs {
+    handler: String,
+    args: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +176,10 @@ impl<A: Agent> Host<A> {
                     to_value(&names)
                 }
                 "handlers" => to_value(&self.handlers.names()),
+                "execute" => match args(req).and_then(|a| self.control_execute(a, ctx)) {
+                    Ok(outcome) => return Answer::Now(outcome),
+                    Err(e) => Err(e),
+                },
                 "each" => args(req).and_then(|a| self.control_timer(a, true, ctx)),
                 "after" => args(req).and_then(|a| self.control_timer(a, false, ctx)),
                 "stop_timer" => {
@@ -329,6 +341,28 @@ impl<A: Agent> Host<A> {
         }
         slot.chan.io.raw().set_unsubscribe(&topic)?;
         Ok(Value::Null)
+    }
+
+    /// Runs a named handler with `args` as its message and answers with its value.
+    fn control_execute(
+        &mut self,
+        a: ExecuteArgs,
+        ctx: &mut Context<Self>,
+    ) -> Result<Result<Value, wire::RemoteError>, Error> {
+        self.check_handler(Some(&a.handler))?;
+        let payload = crate::Serializer::Cbor.encode(&a.args.unwrap_or(Value::Null))?;
+        let msg = crate::message::Message::new("execute", None, &payload, crate::Serializer::Cbor);
+        Ok(
+            match self.call(Some(&a.handler), msg.expecting_reply(), ctx) {
+                Handled::Ok(reply) => {
+                    let bytes = reply.unwrap_or_default();
+                    crate::Serializer::Cbor
+                        .decode::<Value>(&bytes)
+                        .map_err(|e| self.core.remote_error(ErrorKind::Internal, &a.handler, e))
+                }
+                Handled::Failed(e) | Handled::Missing(e) => Err(e),
+            },
+        )
     }
 
     fn control_timer(

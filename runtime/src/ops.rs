@@ -255,6 +255,24 @@ impl Proxy {
         self.call("set_attr", args)
     }
 
+    /// Runs the agent's handler `handler` with `args` as its message and returns its value.
+    pub fn execute<T: Serialize + ?Sized, R: DeserializeOwned>(
+        &mut self,
+        handler: &str,
+        args: &T,
+    ) -> Result<R> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            handler: &'a str,
+            args: Value,
+        }
+        let args = Args {
+            handler,
+            args: value(args)?,
+        };
+        self.call("execute", args)
+    }
+
     /// Calls the agent's handler `handler` with `args` every `period`; returns the timer alias.
     pub fn each<T: Serialize + ?Sized>(
         &mut self,
