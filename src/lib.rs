@@ -1,1 +1,52 @@
+//! axon: a multi-agent runtime. Agents are OS processes, each hosting one
+//! actix actor; they talk over ZeroMQ, a name server knows them all, and any
+//! running agent can be inspected and reconfigured through a [`Proxy`].
+//!
+//! ```no_run
+//! use axon::prelude::*;
+//!
+//! fn log_message(_: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+//!     tracing::info!(agent = ctx.name(), text = %msg.decode::<String>()?, "received");
+//!     Ok(())
+//! }
+//!
+//! fn main() -> axon::Result<()> {
+//!     // Re-runs of this executable become agent hosts here and never return.
+//!     axon::init(axon::registry().handler("log_message", log_message))?;
+//!     let ns = axon::run_nameserver()?;
+//!     let mut alice = ns.run_agent("alice")?;
+//!     let mut bob = ns.run_agent("bob")?;
+//!     let addr = alice.bind(Kind::Push, "main")?;
+//!     bob.connect(&addr, "main", "log_message")?;
+//!     for _ in 0..3 {
+//!         alice.send("main", &"Hello, Bob!")?;
+//!     }
+//!     ns.shutdown()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Layout
+//! - `init`: role dispatch at the top of `main` (agent host, name server, or script).
+//! - [`testing`]: helpers for tests that spawn agents from a test binary.
+//! - [`prelude`]: the names a script or agent crate needs.
 
+mod init;
+pub mod testing;
+
+pub use axon_runtime::{
+    address, config, serializer, wire, Address, Agent, AgentSpec, BasicAgent, BindOptions, Ctx,
+    Defaults, Error, ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, Proxy,
+    Registry, RemoteError, Result, Role, Serializer, Stats, Transport, Value,
+};
+pub use axon_supervisor::{AgentInfo, NameServer, NodeOptions, SpawnOptions};
+pub use init::{init, registry, run_nameserver, run_nameserver_with};
+
+/// The names a script or an agent crate needs.
+pub mod prelude {
+    pub use crate::{
+        Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, Ctx, ErrorKind,
+        HandlerError, HandlerResult, Handlers, Kind, Message, NameServer, Proxy, Registry, Role,
+        Serializer, SpawnOptions, Stats, Transport, Value,
+    };
+}

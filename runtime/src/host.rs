@@ -76,7 +76,7 @@ impl<A: Agent> Host<A> {
             return 1;
         }
         // Every socket is closed once the actor is gone; let libzmq flush within the linger time.
-        terminate_context(linger + Duration::from_millis(500));
+        crate::terminate_zmq(linger + Duration::from_millis(500));
         exit.get()
     }
 
@@ -448,16 +448,4 @@ impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
             Poll::Ready(())
         }
     }
-}
-
-/// Terminates the process-wide ZeroMQ context, waiting at most `limit` for lingering messages.
-fn terminate_context(limit: Duration) {
-    let (done, wait) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut ctx = crate::zmq_context().clone();
-        // zmq_ctx_term blocks until every socket is closed and flushed (or its linger is over).
-        let _ = ctx.destroy();
-        let _ = done.send(());
-    });
-    let _ = wait.recv_timeout(limit);
 }

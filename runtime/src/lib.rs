@@ -57,3 +57,19 @@ pub fn zmq_context() -> &'static zmq::Context {
     static CONTEXT: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
     CONTEXT.get_or_init(zmq::Context::new)
 }
+
+/// Terminates the process-wide ZeroMQ context at exit, waiting at most
+/// `limit` for messages still queued in closed sockets to leave.
+///
+/// Call it once every socket is closed, right before the process exits.
+pub fn terminate_zmq(limit: std::time::Duration) {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut ctx = zmq_context().clone();
+        // zmq_ctx_term blocks until every socket is closed and flushed (or its linger is over).
+        let _ = ctx.destroy();
+        let _ = done.send(());
+    });
+    // Past the limit the process exits anyway; what is still queued is lost, as documented.
+    let _ = wait.recv_timeout(limit);
+}

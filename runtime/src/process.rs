@@ -1,1 +1,133 @@
-//! Process spawning helpers.
+//! Starting axon processes: how to re-run "this program" in another role,
+//! and signals.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::env_var;
+use crate::error::{Error, Result};
+use crate::spec::ROLE_ENV;
+
+/// Environment variable carrying the JSON [`HostCommand`] a name server spawns agents with.
+pub const HOST_ENV: &str = "AXON_HOST";
+
+/// How to run the program that hosts agents: the current executable, unless told otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Arguments put before nothing else (e.g. to select a test entry point).
+    pub args: Vec<String>,
+}
+
+impl HostCommand {
+    /// The current executable, with no arguments.
+    pub fn current() -> Result<Self> {
+        Ok(HostCommand {
+            program: std::env::current_exe()?,
+            args: Vec::new(),
+        })
+    }
+
+    /// The command in [`HOST_ENV`], else the current executable.
+    pub fn from_env() -> Result<Self> {
+        match env_var(HOST_ENV)? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Config(format!("{HOST_ENV} is not a host command: {e}"))),
+            None => Self::current(),
+        }
+    }
+
+    /// The value of [`HOST_ENV`] for this command.
+    pub fn to_env(&self) -> String {
+        // A path and strings always encode as JSON.
+        serde_json::to_string(self).expect("host command encodes as JSON")
+    }
+
+    /// A command that starts this program in `role`, dying with its parent.
+    pub fn command(&self, role: &str) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).env(ROLE_ENV, role);
+        die_with_parent(&mut cmd);
+        cmd
+    }
+}
+
+/// Makes the child get SIGKILL when the thread that started it ends, so that
+/// no agent outlives the process (or test) that started it.
+pub fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls
+    // async-signal-safe functions (prctl, getppid).
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() == 1 {
+                return Err(io::Error::other("parent exited during start"));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Signals axon sends to processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signal {
+    /// Ask to terminate.
+    Term,
+    /// Terminate now.
+    Kill,
+    /// Freeze (a hung process, for fault injection).
+    Stop,
+    /// Thaw a stopped process.
+    Cont,
+}
+
+impl Signal {
+    fn raw(self) -> libc::c_int {
+        match self {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+            Signal::Stop => libc::SIGSTOP,
+            Signal::Cont => libc::SIGCONT,
+        }
+    }
+}
+
+/// Sends `signal` to process `pid`.
+pub fn signal(pid: u32, signal: Signal) -> Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| Error::invalid("pid", pid.to_string(), "out of range"))?;
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(pid, signal.raw()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_command_round_trips_through_the_environment_format() {
+        let h = HostCommand {
+            program: "/bin/x".into(),
+            args: vec!["a b".into()],
+        };
+        assert_eq!(serde_json::from_str::<HostCommand>(&h.to_env()).unwrap(), h);
+    }
+
+    #[test]
+    fn signalling_a_missing_process_is_an_error() {
+        // pid_max on Linux is at most 2^22, so this pid never exists.
+        assert!(signal(1 << 30, Signal::Term).is_err());
+    }
+}

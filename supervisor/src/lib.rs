@@ -1,1 +1,21 @@
+//! axon-supervisor: the name server, and the processes it starts.
+//!
+//! # Layout
+//! - `registry`: the name server's records (who is registered, who is starting), as plain data.
+//! - `methods`: argument and answer types of the name-server methods.
+//! - `server`: the name server actor: control socket, spawning, exits, shutdown.
+//! - `rundir`: the node's runtime directory (ipc files).
+//! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
+//! - [`error`]: the crate's error type.
 
+pub mod error;
+mod handle;
+mod methods;
+mod registry;
+mod rundir;
+mod server;
+
+pub use error::{Error, Result};
+pub use handle::{NameServer, NodeOptions};
+pub use methods::{AgentInfo, SpawnOptions};
+pub use server::run_nameserver_process;

@@ -1,0 +1,82 @@
+//! Role dispatch: the first call in `main` of every axon program.
+
+use axon_runtime::spec::{AgentSpec, ROLE_ENV};
+use axon_runtime::{Error, Registry, Result};
+use axon_supervisor::{NameServer, NodeOptions};
+
+/// The registry with the plain kind and every ready-made kind of `axon-agents`.
+pub fn registry() -> Registry {
+    axon_agents::register(Registry::new())
+}
+
+/// Turns a process started by axon into what it was started as, and never
+/// returns there; in any other process it returns at once.
+///
+/// - `AXON_ROLE=agent`: hosts the agent described by `AXON_AGENT` with a kind from `registry`.
+/// - `AXON_ROLE=nameserver`: runs the name server.
+/// - unset: returns `Ok(())` (script mode).
+pub fn init(registry: Registry) -> Result<()> {
+    let role = axon_runtime::config::env_var(ROLE_ENV)?;
+    match role.as_deref() {
+        None => Ok(()),
+        Some("agent") => {
+            let spec = AgentSpec::from_env()?.ok_or_else(|| {
+                Error::Config(format!(
+                    "{ROLE_ENV}=agent without {}",
+                    axon_runtime::spec::AGENT_ENV
+                ))
+            })?;
+            install_tracing(&spec.name);
+            exit_on_panic(spec.name.clone());
+            std::process::exit(registry.host(spec))
+        }
+        Some("nameserver") => {
+            install_tracing("nameserver");
+            let code = match axon_supervisor::run_nameserver_process() {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "name server failed");
+                    1
+                }
+            };
+            std::process::exit(code)
+        }
+        Some(other) => Err(Error::invalid(
+            ROLE_ENV,
+            other,
+            "expected agent or nameserver",
+        )),
+    }
+}
+
+/// Starts a name server (a child process of this one) with default options.
+pub fn run_nameserver() -> Result<NameServer> {
+    run_nameserver_with(NodeOptions::default())
+}
+
+/// Starts a name server with `options`.
+pub fn run_nameserver_with(options: NodeOptions) -> Result<NameServer> {
+    NameServer::start(options).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// Logs to stderr, one readable line per event, filtered by `AXON_LOG` (default `info`).
+fn install_tracing(process: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("AXON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    tracing::debug!(process, "tracing installed");
+}
+
+/// A panic ends the agent process at once: it never lingers half-dead.
+fn exit_on_panic(agent: String) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        tracing::error!(agent = %agent, panic = %info, "agent panicked; exiting");
+        std::process::exit(101);
+    }));
+}

@@ -1,0 +1,261 @@
+//! `NameServer`: the blocking handle a script or test holds on a name server.
+//!
+//! A handle that started its name server also ends it: `shutdown` asks for
+//! a graceful stop, and dropping the handle without one (a test that
+//! panicked, say) shuts it down with a short grace and kills it if need be.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use axon_runtime::process::{HostCommand, HOST_ENV};
+use axon_runtime::{Address, Error, Proxy, Result, Value};
+
+use crate::methods::{AgentInfo, SpawnOptions};
+use crate::server::{BIND_ENV, READY_LINE};
+
+/// How to start a name server.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The program that hosts the name server and its agents; the current executable when `None`.
+    pub host: Option<HostCommand>,
+    /// Endpoint to bind (e.g. `tcp://127.0.0.1:7100`); an ipc file in a fresh runtime directory when `None`.
+    pub bind: Option<String>,
+    /// How long the name server may take to start.
+    pub start_timeout: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            host: None,
+            bind: None,
+            start_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Time `spawn` may take: the agent process must start, register and answer ping.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Grace for agents when the handle is dropped without `shutdown`.
+const DROP_GRACE: Duration = Duration::from_secs(2);
+
+/// A handle on a running name server.
+pub struct NameServer {
+    endpoint: String,
+    proxy: RefCell<Proxy>,
+    child: Option<Child>,
+    done: bool,
+}
+
+impl std::fmt::Debug for NameServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameServer")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl NameServer {
+    /// Starts a name server as a child process; returns once it serves.
+    pub fn start(options: NodeOptions) -> Result<NameServer> {
+        let host = match options.host {
+            Some(h) => h,
+            None => HostCommand::current()?,
+        };
+        let mut cmd = host.command("nameserver");
+        cmd.env(HOST_ENV, host.to_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if let Some(bind) = &options.bind {
+            cmd.env(BIND_ENV, bind);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Config("name server stdout not captured".into()))?;
+        let endpoint = match wait_ready(stdout, options.start_timeout) {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        let mut ns = NameServer::attach(endpoint)?;
+        ns.child = Some(child);
+        Ok(ns)
+    }
+
+    /// Connects to a running name server at `endpoint`; fails with a timeout if none answers.
+    pub fn connect(endpoint: &str, timeout: Duration) -> Result<NameServer> {
+        let ns = NameServer::attach(endpoint.to_owned())?;
+        let pong: String = ns.proxy.borrow_mut().call_timeout("ping", (), timeout)?;
+        if pong != "pong" {
+            return Err(Error::invalid("ping answer", pong, "expected pong"));
+        }
+        Ok(ns)
+    }
+
+    fn attach(endpoint: String) -> Result<NameServer> {
+        let proxy = Proxy::open("nameserver", endpoint.clone())?;
+        Ok(NameServer {
+            endpoint,
+            proxy: RefCell::new(proxy),
+            child: None,
+            done: false,
+        })
+    }
+
+    /// The name server's control endpoint.
+    pub fn address(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn call<A: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        args: A,
+    ) -> Result<R> {
+        self.proxy.borrow_mut().call(method, args)
+    }
+
+    /// Names of the registered agents, sorted.
+    pub fn agents(&self) -> Result<Vec<String>> {
+        self.call("list", ())
+    }
+
+    /// What the name server knows of `name`.
+    pub fn info(&self, name: &str) -> Result<AgentInfo> {
+        self.call("info", BTreeMap::from([("name", name)]))
+    }
+
+    /// The address `name` bound under `alias`.
+    pub fn addr(&self, name: &str, alias: &str) -> Result<Address> {
+        self.call("addr", BTreeMap::from([("name", name), ("alias", alias)]))
+    }
+
+    /// A proxy to the agent `name`.
+    pub fn proxy(&self, name: &str) -> Result<Proxy> {
+        let info = self.info(name)?;
+        Proxy::open(info.name, info.control)
+    }
+
+    /// Spawns an agent; returns a proxy once it answers ping.
+    pub fn spawn(&self, options: SpawnOptions) -> Result<Proxy> {
+        let info: AgentInfo =
+            self.proxy
+                .borrow_mut()
+                .call_timeout("spawn", options, SPAWN_TIMEOUT)?;
+        Proxy::open(info.name, info.control)
+    }
+
+    /// Spawns a plain agent named `name`.
+    pub fn run_agent(&self, name: &str) -> Result<Proxy> {
+        self.spawn(SpawnOptions::default().name(name))
+    }
+
+    /// Stops the agent `name` gracefully, killing it after `grace`.
+    pub fn shutdown_agent(&self, name: &str, grace: Duration) -> Result<()> {
+        let args = BTreeMap::from([
+            ("name", Value::Text(name.into())),
+            ("timeout_ms", Value::Integer(millis(grace).into())),
+        ]);
+        let _: Value = self.proxy.borrow_mut().call_timeout(
+            "shutdown_agent",
+            args,
+            grace + Duration::from_secs(5),
+        )?;
+        Ok(())
+    }
+
+    /// Shuts everything down: agents get 5 s to stop gracefully before being killed.
+    pub fn shutdown(self) -> Result<()> {
+        self.shutdown_timeout(Duration::from_secs(5))
+    }
+
+    /// Shuts everything down, giving agents `grace` before they are killed.
+    ///
+    /// Returns within `grace` + 2 s.
+    pub fn shutdown_timeout(mut self, grace: Duration) -> Result<()> {
+        self.stop(grace)
+    }
+
+    fn stop(&mut self, grace: Duration) -> Result<()> {
+        self.done = true;
+        let args = BTreeMap::from([("timeout_ms", millis(grace))]);
+        let answer: Result<Value> = self.proxy.borrow_mut().call_timeout(
+            "shutdown",
+            args,
+            grace + Duration::from_millis(1500),
+        );
+        self.reap(Duration::from_millis(400));
+        answer.map(|_| ())
+    }
+
+    /// Waits for the name server process to exit, killing it after `patience`.
+    fn reap(&mut self, patience: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG).
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for NameServer {
+    fn drop(&mut self) {
+        if !self.done && self.child.is_some() {
+            // Best effort: a failure here still ends in a kill in `reap`.
+            let _ = self.stop(DROP_GRACE);
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u64::MAX as u128) as u64
+}
+
+/// Reads the name server's stdout until its ready line; forwards the rest to ours.
+fn wait_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Result<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match (line.strip_prefix(READY_LINE), tx.as_ref()) {
+                (Some(endpoint), Some(ready)) => {
+                    let _ = ready.send(endpoint.trim().to_owned());
+                    tx = None;
+                }
+                // Agents print to the same pipe: pass their output on.
+                _ => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(endpoint) => Ok(endpoint),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(Error::Timeout(timeout, "the name server to start".into()))
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Config(
+            "the name server exited during start-up".into(),
+        )),
+    }
+}

@@ -1,0 +1,103 @@
+//! Arguments and answers of the name-server methods (see docs/protocol.md).
+
+use std::collections::BTreeMap;
+
+use axon_runtime::{Address, Serializer, Transport};
+use serde::{Deserialize, Serialize};
+
+/// What the name server knows of one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentInfo {
+    /// The agent's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its control endpoint.
+    pub control: String,
+    /// Its bound sockets by alias.
+    pub addrs: BTreeMap<String, Address>,
+}
+
+/// How to spawn an agent; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnOptions {
+    /// The agent's name; a fresh `agent-N` when `None`.
+    pub name: Option<String>,
+    /// The kind to host; the plain `agent` when `None`.
+    pub kind: Option<String>,
+    /// Agent-level default serializer.
+    pub serializer: Option<Serializer>,
+    /// Agent-level default transport.
+    pub transport: Option<Transport>,
+}
+
+impl SpawnOptions {
+    /// Sets the name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Sets the kind.
+    pub fn kind(mut self, kind: &str) -> Self {
+        self.kind = Some(kind.to_owned());
+        self
+    }
+
+    /// Sets the agent's default serializer.
+    pub fn serializer(mut self, serializer: Serializer) -> Self {
+        self.serializer = Some(serializer);
+        self
+    }
+
+    /// Sets the agent's default transport.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+}
+
+/// `register` arguments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Register {
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) pid: u32,
+    pub(crate) control: String,
+}
+
+/// Arguments naming one agent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Named {
+    pub(crate) name: String,
+}
+
+/// `set_addr` arguments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetAddr {
+    pub(crate) name: String,
+    pub(crate) alias: String,
+    pub(crate) address: Address,
+}
+
+/// `addr` / `del_addr` arguments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AliasOf {
+    pub(crate) name: String,
+    pub(crate) alias: String,
+}
+
+/// `shutdown` / `shutdown_agent` arguments.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Stop {
+    pub(crate) name: Option<String>,
+    pub(crate) timeout_ms: Option<u64>,
+}

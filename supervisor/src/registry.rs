@@ -1,0 +1,258 @@
+//! The name server's records: registered agents and agents still starting.
+//!
+//! Plain data and rules, no sockets, so that every rule is unit tested.
+
+use std::collections::BTreeMap;
+
+use axon_runtime::{Address, ErrorKind};
+
+use crate::methods::{AgentInfo, Register};
+
+/// A refusal: the error kind and its message.
+pub(crate) type Refusal = (ErrorKind, String);
+
+/// Someone waiting for an agent to finish starting: the caller's route and request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    pub(crate) route: Vec<u8>,
+    pub(crate) id: u64,
+}
+
+/// An agent spawned but not yet answering.
+#[derive(Debug)]
+pub(crate) struct Starting {
+    pub(crate) waiter: Waiter,
+    pub(crate) pid: Option<u32>,
+}
+
+/// Who is registered, and who is on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    agents: BTreeMap<String, AgentInfo>,
+    starting: BTreeMap<String, Starting>,
+    next_unnamed: u64,
+}
+
+fn taken(name: &str) -> Refusal {
+    (
+        ErrorKind::NameTaken,
+        format!("name already registered: {name:?}"),
+    )
+}
+
+fn unknown(name: &str) -> Refusal {
+    (ErrorKind::NotFound, format!("no agent named {name:?}"))
+}
+
+impl Records {
+    /// Reserves a name for a new agent: the one asked for, or a fresh `agent-N`.
+    pub(crate) fn claim(
+        &mut self,
+        name: Option<String>,
+        waiter: Waiter,
+    ) -> Result<String, Refusal> {
+        let name = match name {
+            Some(n) if n.is_empty() => {
+                return Err((ErrorKind::BadArguments, "name must not be empty".into()))
+            }
+            Some(n) if self.is_taken(&n) => return Err(taken(&n)),
+            Some(n) => n,
+            None => self.fresh_name(),
+        };
+        self.starting
+            .insert(name.clone(), Starting { waiter, pid: None });
+        Ok(name)
+    }
+
+    fn is_taken(&self, name: &str) -> bool {
+        self.agents.contains_key(name) || self.starting.contains_key(name)
+    }
+
+    fn fresh_name(&mut self) -> String {
+        loop {
+            self.next_unnamed += 1;
+            let name = format!("agent-{}", self.next_unnamed);
+            if !self.is_taken(&name) {
+                return name;
+            }
+        }
+    }
+
+    /// Notes the pid of a starting agent.
+    pub(crate) fn started(&mut self, name: &str, pid: u32) {
+        if let Some(s) = self.starting.get_mut(name) {
+            s.pid = Some(pid);
+        }
+    }
+
+    /// Registers an agent that reports in; a name held by another live agent is refused.
+    pub(crate) fn register(&mut self, r: Register) -> Result<(), Refusal> {
+        match self.agents.get(&r.name) {
+            Some(existing) if existing.pid != r.pid => return Err(taken(&r.name)),
+            _ => {}
+        }
+        if let Some(s) = self.starting.get(&r.name) {
+            if s.pid.is_some_and(|pid| pid != r.pid) {
+                return Err(taken(&r.name));
+            }
+        }
+        let info = AgentInfo {
+            name: r.name.clone(),
+            kind: r.kind,
+            pid: r.pid,
+            control: r.control,
+            addrs: BTreeMap::new(),
+        };
+        self.agents.insert(r.name, info);
+        Ok(())
+    }
+
+    /// Takes the record of a starting agent (it answered, failed or timed out).
+    pub(crate) fn finish_start(&mut self, name: &str) -> Option<Starting> {
+        self.starting.remove(name)
+    }
+
+    /// Whether `name` is still starting.
+    pub(crate) fn is_starting(&self, name: &str) -> bool {
+        self.starting.contains_key(name)
+    }
+
+    /// Removes a registered agent.
+    pub(crate) fn unregister(&mut self, name: &str) -> Result<AgentInfo, Refusal> {
+        self.agents.remove(name).ok_or_else(|| unknown(name))
+    }
+
+    /// Removes the agent `name` only if it is the process `pid` (a newer one keeps its record).
+    pub(crate) fn exited(&mut self, name: &str, pid: u32) -> bool {
+        match self.agents.get(name) {
+            Some(info) if info.pid == pid => self.agents.remove(name).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Records where `name` bound `alias`.
+    pub(crate) fn set_addr(
+        &mut self,
+        name: &str,
+        alias: String,
+        address: Address,
+    ) -> Result<(), Refusal> {
+        let info = self.agents.get_mut(name).ok_or_else(|| unknown(name))?;
+        info.addrs.insert(alias, address);
+        Ok(())
+    }
+
+    /// Forgets the address of `alias`.
+    pub(crate) fn del_addr(&mut self, name: &str, alias: &str) -> Result<(), Refusal> {
+        let info = self.agents.get_mut(name).ok_or_else(|| unknown(name))?;
+        info.addrs.remove(alias);
+        Ok(())
+    }
+
+    /// The address `name` bound under `alias`.
+    pub(crate) fn addr(&self, name: &str, alias: &str) -> Result<&Address, Refusal> {
+        let info = self.info(name)?;
+        info.addrs.get(alias).ok_or_else(|| {
+            (
+                ErrorKind::NotFound,
+                format!("{name} has no socket {alias:?}"),
+            )
+        })
+    }
+
+    /// The record of `name`.
+    pub(crate) fn info(&self, name: &str) -> Result<&AgentInfo, Refusal> {
+        self.agents.get(name).ok_or_else(|| unknown(name))
+    }
+
+    /// Registered names, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.agents.keys().cloned().collect()
+    }
+
+    /// Every registered agent.
+    pub(crate) fn agents(&self) -> impl Iterator<Item = &AgentInfo> {
+        self.agents.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiter() -> Waiter {
+        Waiter {
+            route: b"r".to_vec(),
+            id: 1,
+        }
+    }
+
+    fn reg(name: &str, pid: u32) -> Register {
+        Register {
+            name: name.into(),
+            kind: "agent".into(),
+            pid,
+            control: format!("ipc:///tmp/{name}"),
+        }
+    }
+
+    #[test]
+    fn unnamed_agents_get_distinct_fresh_names() {
+        let mut r = Records::default();
+        r.claim(Some("agent-2".into()), waiter()).unwrap();
+        let names: Vec<String> = (0..3).map(|_| r.claim(None, waiter()).unwrap()).collect();
+        assert_eq!(names, ["agent-1", "agent-3", "agent-4"]);
+    }
+
+    #[test]
+    fn taken_names_are_refused_while_starting_and_once_registered() {
+        let mut r = Records::default();
+        r.claim(Some("x".into()), waiter()).unwrap();
+        assert_eq!(
+            r.claim(Some("x".into()), waiter()).unwrap_err().0,
+            ErrorKind::NameTaken
+        );
+        r.started("x", 10);
+        assert_eq!(
+            r.register(reg("x", 11)).unwrap_err().0,
+            ErrorKind::NameTaken
+        );
+        r.register(reg("x", 10)).unwrap();
+        r.finish_start("x").unwrap();
+        let e = r.claim(Some("x".into()), waiter()).unwrap_err();
+        assert!(e.1.contains("name already registered"), "{e:?}");
+        assert_eq!(
+            r.register(reg("x", 12)).unwrap_err().0,
+            ErrorKind::NameTaken
+        );
+    }
+
+    #[test]
+    fn an_exit_only_removes_the_process_that_exited() {
+        let mut r = Records::default();
+        r.register(reg("x", 10)).unwrap();
+        assert!(!r.exited("x", 9));
+        assert!(r.exited("x", 10));
+        assert!(r.names().is_empty());
+    }
+
+    #[test]
+    fn addresses_follow_binds_and_closes() {
+        let mut r = Records::default();
+        r.register(reg("a", 1)).unwrap();
+        let addr = Address {
+            endpoint: "ipc:///tmp/a-main".into(),
+            kind: axon_runtime::Kind::Pub,
+            role: axon_runtime::Role::Server,
+            serializer: axon_runtime::Serializer::Cbor,
+        };
+        r.set_addr("a", "main".into(), addr.clone()).unwrap();
+        assert_eq!(r.addr("a", "main").unwrap(), &addr);
+        r.del_addr("a", "main").unwrap();
+        assert_eq!(r.addr("a", "main").unwrap_err().0, ErrorKind::NotFound);
+        assert_eq!(
+            r.set_addr("b", "x".into(), addr).unwrap_err().0,
+            ErrorKind::NotFound
+        );
+    }
+}

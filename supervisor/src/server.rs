@@ -1,0 +1,554 @@
+//! The name server: an actix actor behind a ROUTER control socket.
+//!
+//! It is the parent of every agent it spawns: it learns of an exit at once
+//! (`child.wait()`), unregisters the agent, and on shutdown asks every agent
+//! to stop, SIGKILLs those still running after the grace, and removes the
+//! node's runtime directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use actix::prelude::*;
+use axon_runtime::config::env_var;
+use axon_runtime::process::{signal, HostCommand, Signal};
+use axon_runtime::spec::{AgentSpec, AGENT_ENV};
+use axon_runtime::wire::{self, Outcome, Reply, Request};
+use axon_runtime::{Defaults, ErrorKind, RemoteError, Value};
+use futures::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use tmq::Multipart;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::methods::{AliasOf, Named, Register, SetAddr, SpawnOptions, Stop};
+use crate::registry::{Records, Refusal, Waiter};
+use crate::rundir;
+
+/// Environment variable with the endpoint the name server binds (else an ipc file).
+pub const BIND_ENV: &str = "AXON_NS_BIND";
+
+/// The line a name server prints on stdout once it serves, followed by its endpoint.
+pub const READY_LINE: &str = "AXON-NS-READY";
+
+/// How long an agent may take from spawn to answering ping.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Grace given to agents on shutdown unless the caller says otherwise.
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the name server in this process until it is shut down.
+pub fn run_nameserver_process() -> Result<()> {
+    let host = HostCommand::from_env()?;
+    let bind = env_var(BIND_ENV)?;
+    let defaults = Defaults::from_env()?;
+    let dir = rundir::create()?;
+    let system = System::new();
+    let started = system.block_on(async { Server::launch(host, bind, defaults, dir.clone()) });
+    let run = started.and_then(|()| system.run().map_err(Error::from));
+    rundir::remove(&dir);
+    // Let the last reply (to `shutdown`) leave before the process exits.
+    axon_runtime::terminate_zmq(Duration::from_secs(1));
+    run
+}
+
+type Outbox = mpsc::UnboundedSender<(Multipart, Option<oneshot::Sender<()>>)>;
+
+/// A shutdown in progress.
+struct Leaving {
+    waiter: Option<Waiter>,
+}
+
+/// The name server actor.
+struct Server {
+    endpoint: String,
+    dir: PathBuf,
+    host: HostCommand,
+    defaults: Defaults,
+    records: Records,
+    /// Agent processes this server started, by pid.
+    children: BTreeMap<u32, String>,
+    outbox: Outbox,
+    leaving: Option<Leaving>,
+}
+
+impl Server {
+    fn launch(
+        host: HostCommand,
+        bind: Option<String>,
+        defaults: Defaults,
+        dir: PathBuf,
+    ) -> Result<()> {
+        let endpoint = match bind {
+            Some(e) if e.starts_with("tcp://") => e,
+            Some(e) => axon_runtime::address::tcp_endpoint(&e)?,
+            None => format!("ipc://{}", dir.join("nameserver.ctl").display()),
+        };
+        let router = tmq::router(axon_runtime::zmq_context())
+            .set_linger(1000)
+            .bind(&endpoint)
+            .map_err(axon_runtime::Error::from)?;
+        let endpoint = read_endpoint(&router)?;
+        let (sink, stream) = router.split();
+        let outbox = spawn_sender(sink);
+        Server::create(move |ctx| {
+            ctx.add_stream(stream);
+            Server {
+                endpoint,
+                dir,
+                host,
+                defaults,
+                records: Records::default(),
+                children: BTreeMap::new(),
+                outbox,
+                leaving: None,
+            }
+        });
+        Ok(())
+    }
+}
+
+fn read_endpoint(router: &tmq::router::Router) -> Result<String> {
+    use tmq::AsZmqSocket;
+    let bytes = router
+        .get_socket()
+        .get_last_endpoint()
+        .map_err(axon_runtime::Error::from)?;
+    bytes.map_err(|_| Error::EventLoop("bound endpoint is not UTF-8".into()))
+}
+
+/// One task owns the socket's sending half; replies reach it in order through a channel.
+fn spawn_sender(mut sink: futures::stream::SplitSink<tmq::router::Router, Multipart>) -> Outbox {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Multipart, Option<oneshot::Sender<()>>)>();
+    actix_rt::spawn(async move {
+        while let Some((frames, sent)) = rx.recv().await {
+            if let Err(e) = sink.send(frames).await {
+                tracing::warn!(error = %e, "name server reply failed");
+            }
+            if let Some(sent) = sent {
+                let _ = sent.send(());
+            }
+        }
+    });
+    tx
+}
+
+impl Actor for Server {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        watch_signals(ctx.address());
+        tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
+        let mut out = std::io::stdout().lock();
+        // The parent waits for this line; if stdout is gone there is no one to tell.
+        let _ = writeln!(out, "{READY_LINE} {}", self.endpoint).and_then(|()| out.flush());
+    }
+}
+
+/// SIGTERM or SIGINT shut the node down like the `shutdown` method.
+fn watch_signals(addr: Addr<Server>) {
+    use tokio::signal::unix::{signal as unix_signal, SignalKind};
+    for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
+        let addr = addr.clone();
+        actix_rt::spawn(async move {
+            let Ok(mut sig) = unix_signal(kind) else {
+                return;
+            };
+            if sig.recv().await.is_some() {
+                addr.do_send(ShutdownNode);
+            }
+        });
+    }
+}
+
+/// Shut the whole node down (from a signal).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ShutdownNode;
+
+impl Handler<ShutdownNode> for Server {
+    type Result = ();
+
+    fn handle(&mut self, _: ShutdownNode, ctx: &mut Context<Self>) {
+        tracing::info!("signal received: shutting down");
+        self.shutdown(DEFAULT_GRACE, None, ctx);
+    }
+}
+
+impl StreamHandler<tmq::Result<Multipart>> for Server {
+    fn handle(&mut self, frames: tmq::Result<Multipart>, ctx: &mut Context<Self>) {
+        let frames = match frames {
+            Ok(f) => f,
+            Err(e) => return tracing::warn!(error = %e, "control receive failed"),
+        };
+        let Some((route, request)) = parse(&frames) else {
+            return tracing::warn!(frames = frames.len(), "malformed control request dropped");
+        };
+        let waiter = Waiter {
+            route,
+            id: request.id,
+        };
+        if let Some(outcome) = self.dispatch(&request, &waiter, ctx) {
+            if !request.oneway {
+                self.answer(&waiter, outcome.map_err(|r| refusal(r, &request.method)));
+            }
+        }
+    }
+
+    /// The control socket never ends on its own; if it does, the node cannot serve.
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        tracing::error!("control socket closed; shutting down");
+        self.shutdown(DEFAULT_GRACE, None, ctx);
+    }
+}
+
+fn parse(frames: &Multipart) -> Option<(Vec<u8>, Request)> {
+    if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
+        return None;
+    }
+    let request = wire::decode_body::<Request>(&frames[3]).ok()?;
+    Some((frames[0].to_vec(), request))
+}
+
+fn refusal((kind, message): Refusal, method: &str) -> RemoteError {
+    RemoteError {
+        kind,
+        message,
+        agent: "nameserver".into(),
+        method: method.to_owned(),
+    }
+}
+
+fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Refusal> {
+    let v = match &req.args {
+        Value::Null => Value::Map(Vec::new()),
+        v => v.clone(),
+    };
+    v.deserialized().map_err(|e| {
+        let ciborium::value::Error::Custom(reason) = e;
+        (
+            ErrorKind::BadArguments,
+            format!("invalid arguments to {}: {reason}", req.method),
+        )
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Refusal> {
+    Value::serialized(v).map_err(|e| (ErrorKind::Internal, e.to_string()))
+}
+
+impl Server {
+    /// Runs one method; `None` when the answer comes later.
+    fn dispatch(
+        &mut self,
+        req: &Request,
+        waiter: &Waiter,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<Value, Refusal>> {
+        let r = &mut self.records;
+        Some(match req.method.as_str() {
+            "ping" => Ok(Value::Text("pong".into())),
+            "list" => to_value(&r.names()),
+            "info" => args::<Named>(req).and_then(|a| to_value(r.info(&a.name)?)),
+            "addr" => args::<AliasOf>(req).and_then(|a| to_value(r.addr(&a.name, &a.alias)?)),
+            "set_addr" => args::<SetAddr>(req)
+                .and_then(|a| r.set_addr(&a.name, a.alias, a.address))
+                .map(|()| Value::Null),
+            "del_addr" => args::<AliasOf>(req)
+                .and_then(|a| r.del_addr(&a.name, &a.alias))
+                .map(|()| Value::Null),
+            "register" => args::<Register>(req)
+                .and_then(|a| self.register(a, ctx))
+                .map(|()| Value::Null),
+            "unregister" => args::<Named>(req)
+                .and_then(|a| r.unregister(&a.name))
+                .map(|_| Value::Null),
+            "spawn" => return self.spawn(req, waiter, ctx),
+            "shutdown_agent" => return self.shutdown_agent(req, waiter, ctx),
+            "shutdown" => {
+                let grace = args::<Stop>(req)
+                    .ok()
+                    .and_then(|a| a.timeout_ms)
+                    .map(Duration::from_millis);
+                self.shutdown(grace.unwrap_or(DEFAULT_GRACE), Some(waiter.clone()), ctx);
+                return None;
+            }
+            other => Err((
+                ErrorKind::UnknownMethod,
+                format!("unknown method {other:?}"),
+            )),
+        })
+    }
+
+    fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {
+        let _ = self.outbox.send((reply_frames(waiter, outcome), None));
+    }
+
+    fn register(&mut self, a: Register, ctx: &mut Context<Self>) -> Result<(), Refusal> {
+        let (name, control) = (a.name.clone(), a.control.clone());
+        self.records.register(a)?;
+        tracing::info!(agent = %name, control = %control, "agent registered");
+        if self.records.is_starting(&name) {
+            // Spawn answers only once the agent answers ping.
+            let agent = name.clone();
+            let ping = async move {
+                axon_runtime::call::call(&control, &agent, "ping", (), START_TIMEOUT).await
+            };
+            ctx.spawn(
+                ping.into_actor(self)
+                    .map(move |res, act, _| act.on_pinged(&name, res)),
+            );
+        }
+        Ok(())
+    }
+
+    fn on_pinged(&mut self, name: &str, res: axon_runtime::Result<Value>) {
+        let Some(starting) = self.records.finish_start(name) else {
+            return;
+        };
+        let outcome = match res {
+            Ok(_) => self.records.info(name).and_then(to_value),
+            Err(e) => {
+                if let Some(pid) = starting.pid {
+                    let _ = signal(pid, Signal::Kill);
+                }
+                Err((
+                    ErrorKind::Timeout,
+                    format!("agent {name} did not answer ping: {e}"),
+                ))
+            }
+        };
+        self.answer(&starting.waiter, outcome.map_err(|r| refusal(r, "spawn")));
+    }
+
+    fn spawn(
+        &mut self,
+        req: &Request,
+        waiter: &Waiter,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<Value, Refusal>> {
+        if self.leaving.is_some() {
+            return Some(Err((
+                ErrorKind::Refused,
+                "the name server is shutting down".into(),
+            )));
+        }
+        let opts: SpawnOptions = match args(req) {
+            Ok(o) => o,
+            Err(r) => return Some(Err(r)),
+        };
+        let name = match self.records.claim(opts.name.clone(), waiter.clone()) {
+            Ok(n) => n,
+            Err(r) => return Some(Err(r)),
+        };
+        match self.start_process(&name, &opts, ctx) {
+            Ok(()) => None,
+            Err(e) => {
+                self.records.finish_start(&name);
+                Some(Err((
+                    ErrorKind::Internal,
+                    format!("cannot start agent {name}: {e}"),
+                )))
+            }
+        }
+    }
+
+    fn start_process(
+        &mut self,
+        name: &str,
+        opts: &SpawnOptions,
+        ctx: &mut Context<Self>,
+    ) -> std::io::Result<()> {
+        let mut defaults = self.defaults.clone();
+        defaults.serializer = opts.serializer.unwrap_or(defaults.serializer);
+        defaults.transport = opts.transport.unwrap_or(defaults.transport);
+        let spec = AgentSpec {
+            name: name.to_owned(),
+            kind: opts.kind.clone().unwrap_or_else(|| "agent".into()),
+            nameserver: Some(self.endpoint.clone()),
+            runtime_dir: self.dir.clone(),
+            defaults,
+        };
+        let mut cmd = self.host.command("agent");
+        cmd.env(AGENT_ENV, spec.to_env()).stdin(Stdio::null());
+        let mut child = tokio::process::Command::from(cmd).spawn()?;
+        let pid = child
+            .id()
+            .ok_or_else(|| std::io::Error::other("child exited at once"))?;
+        self.records.started(name, pid);
+        self.children.insert(pid, name.to_owned());
+        tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
+        let (exited, timed_out) = (name.to_owned(), name.to_owned());
+        let wait = async move { child.wait().await };
+        ctx.spawn(
+            wait.into_actor(self)
+                .map(move |status, act, ctx| act.on_exit(&exited, pid, status, ctx)),
+        );
+        ctx.run_later(START_TIMEOUT, move |act, _| {
+            act.start_timed_out(&timed_out, pid)
+        });
+        Ok(())
+    }
+
+    fn start_timed_out(&mut self, name: &str, pid: u32) {
+        if !self.records.is_starting(name) {
+            return;
+        }
+        let Some(starting) = self.records.finish_start(name) else {
+            return;
+        };
+        let _ = signal(pid, Signal::Kill);
+        let message = format!("agent {name} did not start within {START_TIMEOUT:?}");
+        self.answer(
+            &starting.waiter,
+            Err(refusal((ErrorKind::Timeout, message), "spawn")),
+        );
+    }
+
+    fn on_exit(
+        &mut self,
+        name: &str,
+        pid: u32,
+        status: std::io::Result<ExitStatus>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.children.remove(&pid);
+        let status = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        tracing::info!(agent = %name, pid, status = %status, "agent exited");
+        self.records.exited(name, pid);
+        if let Some(starting) = self.records.finish_start(name) {
+            let message = format!("agent {name} exited during start-up: {status}");
+            self.answer(
+                &starting.waiter,
+                Err(refusal((ErrorKind::Internal, message), "spawn")),
+            );
+        }
+        if self.leaving.is_some() && self.children.is_empty() {
+            self.finish(ctx);
+        }
+    }
+
+    fn shutdown_agent(
+        &mut self,
+        req: &Request,
+        waiter: &Waiter,
+        ctx: &mut Context<Self>,
+    ) -> Option<Result<Value, Refusal>> {
+        let a: Stop = match args(req) {
+            Ok(a) => a,
+            Err(r) => return Some(Err(r)),
+        };
+        let Some(name) = a.name else {
+            return Some(Err((
+                ErrorKind::BadArguments,
+                "missing field `name`".into(),
+            )));
+        };
+        let info = match self.records.info(&name) {
+            Ok(info) => info.clone(),
+            Err(r) => return Some(Err(r)),
+        };
+        ask_to_stop(&info.control, ctx, self);
+        let grace = a
+            .timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_GRACE);
+        let waiter = waiter.clone();
+        ctx.run_later(grace, move |act, _| {
+            if act.children.contains_key(&info.pid) {
+                tracing::warn!(agent = %info.name, pid = info.pid, "agent ignored shutdown; killing it");
+                let _ = signal(info.pid, Signal::Kill);
+            }
+            act.answer(&waiter, Ok(Value::Null));
+        });
+        None
+    }
+
+    /// Asks every agent to stop; SIGKILLs the rest after `grace`; then answers and exits.
+    fn shutdown(&mut self, grace: Duration, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        if let Some(leaving) = self.leaving.as_mut() {
+            // Already leaving: answer this caller too when done.
+            if leaving.waiter.is_none() {
+                leaving.waiter = waiter;
+            } else if let Some(w) = waiter {
+                self.answer(&w, Ok(Value::Null));
+            }
+            return;
+        }
+        tracing::info!(agents = self.children.len(), grace = ?grace, "name server shutting down");
+        self.leaving = Some(Leaving { waiter });
+        let controls: Vec<String> = self.records.agents().map(|a| a.control.clone()).collect();
+        for control in controls {
+            ask_to_stop(&control, ctx, self);
+        }
+        if self.children.is_empty() {
+            return self.finish(ctx);
+        }
+        ctx.run_later(grace, |act, _| act.kill_children());
+        // Killed children are reaped at once; this bound only guards against a kernel that will not.
+        ctx.run_later(grace + Duration::from_secs(1), |act, ctx| act.finish(ctx));
+    }
+
+    fn kill_children(&mut self) {
+        for (pid, name) in &self.children {
+            tracing::warn!(agent = %name, pid, "agent still running after the grace; killing it");
+            let _ = signal(*pid, Signal::Kill);
+        }
+    }
+
+    /// Answers the shutdown caller, then stops the event loop once the answer is out.
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        let Some(leaving) = self.leaving.as_mut() else {
+            return;
+        };
+        let waiter = leaving.waiter.take();
+        rundir::remove(&self.dir);
+        tracing::info!("name server stopped");
+        let Some(waiter) = waiter else {
+            System::current().stop();
+            return;
+        };
+        let (sent, on_sent) = oneshot::channel();
+        let _ = self
+            .outbox
+            .send((reply_frames(&waiter, Ok(Value::Null)), Some(sent)));
+        ctx.spawn(
+            on_sent
+                .into_actor(self)
+                .map(|_, _, _| System::current().stop()),
+        );
+    }
+}
+
+/// Sends `shutdown` to an agent's control socket without waiting for the answer.
+fn ask_to_stop(control: &str, ctx: &mut Context<Server>, server: &Server) {
+    let control = control.to_owned();
+    let ask = async move { axon_runtime::call::oneway(&control, "shutdown", ()).await };
+    ctx.spawn(ask.into_actor(server).map(|res, _, _| {
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not ask an agent to stop");
+        }
+    }));
+}
+
+fn reply_frames(waiter: &Waiter, outcome: Result<Value, RemoteError>) -> Multipart {
+    let result = match outcome {
+        Ok(v) => Outcome::Ok(v),
+        Err(e) => Outcome::Err(e),
+    };
+    let body = wire::encode_body(&Reply {
+        id: waiter.id,
+        result,
+    });
+    vec![
+        waiter.route.clone(),
+        wire::PROTOCOL.to_vec(),
+        Vec::new(),
+        body,
+    ]
+    .into()
+}

@@ -1,0 +1,187 @@
+//! Shared by the black-box tests: the handlers test agents offer, and a
+//! `Report` socket through which agents tell the test what they received.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use axon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// Time any single condition in a test may take on a busy machine.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The kinds and handlers of the test agents.
+pub fn registry() -> Registry {
+    axon::registry()
+        .handler("collect", collect)
+        .handler(
+            "collect_tagged",
+            |a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message| {
+                report(a, ctx, msg, "tagged")
+            },
+        )
+        .handler(
+            "upper",
+            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message| {
+                Ok(msg.decode::<String>()?.to_uppercase())
+            },
+        )
+        .handler(
+            "fail",
+            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| -> HandlerResult<()> {
+                Err(HandlerError::msg("refused on purpose"))
+            },
+        )
+        .handler(
+            "stuck",
+            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| -> HandlerResult<()> {
+                std::thread::sleep(Duration::from_secs(3600));
+                Ok(())
+            },
+        )
+        .handler(
+            "panic",
+            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| -> HandlerResult<()> {
+                panic!("panicking on purpose")
+            },
+        )
+}
+
+/// What a `collect` handler saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub agent: String,
+    pub alias: String,
+    pub topic: Option<ByteBuf>,
+    pub value: Value,
+}
+
+impl Record {
+    /// The value as text (raw bytes are read as UTF-8).
+    pub fn text(&self) -> String {
+        match &self.value {
+            Value::Text(s) => s.clone(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// Forwards what it receives to the agent's `report` socket.
+fn collect(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    report(a, ctx, msg, msg.alias())
+}
+
+fn report(
+    _: &mut BasicAgent,
+    ctx: &mut Ctx<BasicAgent>,
+    msg: Message,
+    alias: &str,
+) -> HandlerResult {
+    let record = Record {
+        agent: ctx.name().to_owned(),
+        alias: alias.to_owned(),
+        topic: msg.topic().map(|t| ByteBuf::from(t.to_vec())),
+        value: msg.value()?,
+    };
+    ctx.send("report", &record)?;
+    Ok(())
+}
+
+/// A PULL socket in the test process that `collect` handlers report to.
+pub struct Report {
+    socket: zmq::Socket,
+    address: Address,
+}
+
+impl Report {
+    /// Binds on a free loopback port.
+    pub fn new() -> Report {
+        let socket = zmq::Context::new().socket(zmq::PULL).unwrap();
+        socket.set_linger(0).unwrap();
+        socket.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = socket.get_last_endpoint().unwrap().unwrap();
+        let address = Address {
+            endpoint,
+            kind: Kind::Pull,
+            role: Role::Server,
+            serializer: Serializer::Cbor,
+        };
+        Report { socket, address }
+    }
+
+    /// Gives `agent` a `report` socket connected here.
+    pub fn attach(&self, agent: &mut Proxy) {
+        agent.connect(&self.address, "report", None).unwrap();
+    }
+
+    /// The next record, or `None` after `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Record> {
+        let ms = timeout.as_millis() as i64;
+        if self.socket.poll(zmq::POLLIN, ms).unwrap() == 0 {
+            return None;
+        }
+        let bytes = self.socket.recv_bytes(0).unwrap();
+        Some(Serializer::Cbor.decode(&bytes).unwrap())
+    }
+
+    /// Exactly `n` records; panics naming what arrived if they do not come in time.
+    pub fn take(&self, n: usize) -> Vec<Record> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut got = Vec::with_capacity(n);
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left) {
+                Some(r) => got.push(r),
+                None => panic!("expected {n} records, got {}: {got:?}", got.len()),
+            }
+        }
+        got
+    }
+
+    /// Records until one whose text is `sentinel` arrives (the sentinel excluded).
+    pub fn until(&self, sentinel: &str) -> Vec<Record> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut got = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left) {
+                Some(r) if r.text() == sentinel => return got,
+                Some(r) => got.push(r),
+                None => panic!("sentinel {sentinel:?} never came; got {got:?}"),
+            }
+        }
+    }
+
+    /// Whether nothing arrives within `quiet`.
+    pub fn is_quiet(&self, quiet: Duration) -> bool {
+        self.next(quiet).is_none()
+    }
+}
+
+/// Texts of `records`, in order.
+pub fn texts(records: &[Record]) -> Vec<String> {
+    records.iter().map(Record::text).collect()
+}
+
+/// Publishes `probe` on `topic` until the `collect`ing subscriber reports it:
+/// ZeroMQ subscriptions travel asynchronously, so early messages would be lost.
+pub fn await_subscription(publisher: &mut Proxy, alias: &str, topic: &str, report: &Report) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        publisher.publish(alias, topic, &"probe").unwrap();
+        if let Some(r) = report.next(Duration::from_millis(50)) {
+            assert_eq!(r.text(), "probe", "unexpected record while probing: {r:?}");
+            // Delivery is in order: once the end marker is in, no probe is left in flight.
+            publisher.publish(alias, topic, &"probe-end").unwrap();
+            let rest = report.until("probe-end");
+            assert!(rest.iter().all(|r| r.text() == "probe"), "{rest:?}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "subscription to {topic:?} never became active"
+        );
+    }
+}

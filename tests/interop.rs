@@ -1,0 +1,193 @@
+//! Plain ZeroMQ peers and bad input: ACCEPTANCE M7 and the decode part of B1.
+//!
+//! The `zmq` sockets here stand in for a program in another language: they
+//! know nothing of axon but the documented frames.
+
+mod common;
+
+use std::time::Duration;
+
+use axon::prelude::*;
+use axon::testing;
+use common::{texts, Report, PATIENCE};
+
+axon::test_host!(common::registry());
+
+fn raw_tcp(alias: &str, handler: Option<&str>) -> BindOptions {
+    BindOptions {
+        alias: Some(alias.into()),
+        transport: Some(Transport::Tcp),
+        serializer: Some(Serializer::Raw),
+        handler: handler.map(str::to_owned),
+        ..BindOptions::default()
+    }
+}
+
+fn plain(kind: zmq::SocketType) -> zmq::Socket {
+    let s = zmq::Context::new().socket(kind).unwrap();
+    s.set_linger(0).unwrap();
+    s.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
+    s.set_sndtimeo(PATIENCE.as_millis() as i32).unwrap();
+    s
+}
+
+#[test]
+fn a_plain_zeromq_program_talks_to_agents_both_ways() {
+    let ns = testing::node().unwrap();
+    let report = Report::new();
+    let mut agent = ns.run_agent("agent").unwrap();
+    report.attach(&mut agent);
+
+    // Foreign REQ -> agent REP.
+    let rep = agent
+        .bind_with(Kind::Rep, raw_tcp("rep", Some("upper")))
+        .unwrap();
+    let req = plain(zmq::REQ);
+    req.connect(&rep.endpoint).unwrap();
+    req.send("shout", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"SHOUT");
+
+    // Foreign PUSH -> agent PULL.
+    let pull = agent
+        .bind_with(Kind::Pull, raw_tcp("pull", Some("collect")))
+        .unwrap();
+    let push = plain(zmq::PUSH);
+    push.connect(&pull.endpoint).unwrap();
+    push.send("pushed", 0).unwrap();
+    assert_eq!(report.take(1)[0].text(), "pushed");
+
+    // Foreign PUB -> agent SUB (single frame, topic matched by prefix; and topic + payload).
+    let publisher = plain(zmq::PUB);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let pub_addr = Address {
+        endpoint: publisher.get_last_endpoint().unwrap().unwrap(),
+        kind: Kind::Pub,
+        role: Role::Server,
+        serializer: Serializer::Raw,
+    };
+    agent
+        .connect_topics(&pub_addr, "sub", &[("news", "collect")])
+        .unwrap();
+    let got = loop {
+        publisher.send_multipart(["news", "probe"], 0).unwrap();
+        if let Some(r) = report.next(Duration::from_millis(50)) {
+            break r;
+        }
+    };
+    assert_eq!(got.text(), "probe");
+    publisher.send_multipart(["news", "end"], 0).unwrap();
+    report.until("end");
+    publisher.send("news:flat", 0).unwrap();
+    publisher.send_multipart(["news", "framed"], 0).unwrap();
+    publisher.send_multipart(["news", "end"], 0).unwrap();
+    assert_eq!(texts(&report.until("end")), ["news:flat", "framed"]);
+
+    // Agent PUSH -> foreign PULL.
+    let sink = plain(zmq::PULL);
+    sink.bind("tcp://127.0.0.1:*").unwrap();
+    let sink_addr = Address {
+        endpoint: sink.get_last_endpoint().unwrap().unwrap(),
+        kind: Kind::Pull,
+        role: Role::Server,
+        serializer: Serializer::Raw,
+    };
+    agent.connect(&sink_addr, "out", None).unwrap();
+    agent.send("out", "to foreign").unwrap();
+    assert_eq!(sink.recv_bytes(0).unwrap(), b"to foreign");
+
+    // Agent PUB -> foreign SUB.
+    let out = agent.bind_with(Kind::Pub, raw_tcp("pub", None)).unwrap();
+    let sub = plain(zmq::SUB);
+    sub.connect(&out.endpoint).unwrap();
+    sub.set_subscribe(b"t").unwrap();
+    sub.set_rcvtimeo(50).unwrap();
+    let frames = loop {
+        agent.publish("pub", "t", "published").unwrap();
+        if let Ok(frames) = sub.recv_multipart(0) {
+            break frames;
+        }
+    };
+    assert_eq!(frames, vec![b"t".to_vec(), b"published".to_vec()]);
+
+    // Agent REQ -> foreign REP.
+    let server = plain(zmq::REP);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let server_addr = Address {
+        endpoint: server.get_last_endpoint().unwrap().unwrap(),
+        kind: Kind::Rep,
+        role: Role::Server,
+        serializer: Serializer::Raw,
+    };
+    agent.connect(&server_addr, "ask", None).unwrap();
+    let answer = std::thread::spawn(move || {
+        let q = server.recv_bytes(0).unwrap();
+        let mut a = q.clone();
+        a.reverse();
+        server.send(a, 0).unwrap();
+        q
+    });
+    let reply: serde_bytes::ByteBuf = agent.request("ask", "abc", PATIENCE).unwrap();
+    assert_eq!(&reply[..], b"cba");
+    assert_eq!(answer.join().unwrap(), b"abc");
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn bad_frames_are_counted_and_the_agent_keeps_serving() {
+    let ns = testing::node().unwrap();
+    let report = Report::new();
+    let mut agent = ns.run_agent("agent").unwrap();
+    report.attach(&mut agent);
+    let cbor_pull = BindOptions {
+        alias: Some("pull".into()),
+        transport: Some(Transport::Tcp),
+        handler: Some("collect".into()),
+        ..BindOptions::default()
+    };
+    let pull = agent.bind_with(Kind::Pull, cbor_pull).unwrap();
+    let push = plain(zmq::PUSH);
+    push.connect(&pull.endpoint).unwrap();
+    let good = Serializer::Cbor.encode("good").unwrap();
+    push.send(&b"\xff\xfe garbage"[..], 0).unwrap();
+    push.send(&br#"{"json": "not cbor"}"#[..], 0).unwrap();
+    push.send(&b""[..], 0).unwrap();
+    push.send_multipart([&b"two"[..], &b"frames"[..]], 0)
+        .unwrap();
+    push.send(vec![0u8; (16 << 20) + 1], 0).unwrap();
+    push.send(&good[..], 0).unwrap();
+    assert_eq!(report.take(1)[0].text(), "good");
+    let stats = agent.stats().unwrap();
+    assert_eq!(stats.decode_errors, 3, "{stats:?}");
+    assert_eq!(stats.malformed, 1, "{stats:?}");
+    assert_eq!(stats.oversized, 1, "{stats:?}");
+
+    // The REP socket answers garbage with an error, then serves good requests.
+    let rep = BindOptions {
+        alias: Some("rep".into()),
+        transport: Some(Transport::Tcp),
+        handler: Some("upper".into()),
+        ..BindOptions::default()
+    };
+    let rep = agent.bind_with(Kind::Rep, rep).unwrap();
+    let req = plain(zmq::REQ);
+    req.connect(&rep.endpoint).unwrap();
+    req.send(&b"\xff"[..], 0).unwrap();
+    let answer = req.recv_multipart(0).unwrap();
+    assert_eq!(answer[0], axon::wire::ERROR_MARKER);
+    req.send(&Serializer::Cbor.encode("fine").unwrap()[..], 0)
+        .unwrap();
+    let answer = req.recv_bytes(0).unwrap();
+    assert_eq!(Serializer::Cbor.decode::<String>(&answer).unwrap(), "FINE");
+
+    // Garbage on the control socket is dropped; the next call works.
+    let control = ns.info("agent").unwrap().control;
+    let dealer = plain(zmq::DEALER);
+    dealer.connect(&control).unwrap();
+    dealer.send(&b"hello?"[..], 0).unwrap();
+    dealer
+        .send_multipart([axon::wire::PROTOCOL, b"", b"\xff\xff"], 0)
+        .unwrap();
+    agent.ping().unwrap();
+    assert!(agent.stats().unwrap().malformed >= 3);
+    ns.shutdown().unwrap();
+}

@@ -1,0 +1,113 @@
+//! Shutdown and cleanup: ACCEPTANCE S1, S2.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axon::prelude::*;
+use axon::testing::{self, process_alive, wait_until};
+use common::PATIENCE;
+
+axon::test_host!(common::registry());
+
+/// The directory holding the node's ipc files (where its control socket lives).
+fn runtime_dir(ns: &NameServer) -> PathBuf {
+    let endpoint = ns.address().to_owned();
+    let path = axon::address::ipc_path(&endpoint)
+        .expect("ipc name server")
+        .to_owned();
+    path.parent().unwrap().to_owned()
+}
+
+#[test]
+fn shutdown_stops_every_agent_and_kills_the_stuck_ones_in_time() {
+    let ns = testing::node().unwrap();
+    let mut pids = Vec::new();
+    for name in ["calm", "busy"] {
+        let mut a = ns.run_agent(name).unwrap();
+        a.bind(Kind::Push, "out").unwrap();
+        pids.push(ns.info(name).unwrap().pid);
+    }
+    // Make "busy" stuck in a handler for an hour.
+    let mut busy = ns.proxy("busy").unwrap();
+    let pull = busy.bind_handler(Kind::Pull, "in", "stuck").unwrap();
+    let mut calm = ns.proxy("calm").unwrap();
+    calm.connect(&pull, "to-busy", None).unwrap();
+    calm.send("to-busy", "hang").unwrap();
+    assert!(
+        busy.call_timeout::<_, Value>("ping", (), Duration::from_millis(300))
+            .is_err(),
+        "busy should be stuck"
+    );
+
+    let dir = runtime_dir(&ns);
+    let grace = Duration::from_secs(1);
+    let started = Instant::now();
+    ns.shutdown_timeout(grace).unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < grace + Duration::from_secs(2),
+        "shutdown took {took:?}"
+    );
+    for pid in pids {
+        assert!(
+            wait_until(PATIENCE, || !process_alive(pid)),
+            "agent {pid} still alive"
+        );
+    }
+    assert!(!dir.exists(), "runtime dir {dir:?} left behind");
+}
+
+#[test]
+fn nothing_is_left_after_kill_crash_and_shutdown() {
+    let ns = testing::node().unwrap();
+    let dir = runtime_dir(&ns);
+    let mut victims = Vec::new();
+    for name in ["killed", "crashed", "stopped"] {
+        let mut a = ns.run_agent(name).unwrap();
+        a.bind(Kind::Push, "out").unwrap();
+        victims.push((name, ns.info(name).unwrap().pid, a));
+    }
+    // kill: the agent exits at once.
+    victims[0].2.kill().unwrap();
+    // crash: a handler panics, the process ends.
+    let pull = victims[1]
+        .2
+        .bind_handler(Kind::Pull, "in", "panic")
+        .unwrap();
+    victims[2].2.connect(&pull, "boom", None).unwrap();
+    victims[2].2.send("boom", "now").unwrap();
+    // shutdown: graceful.
+    victims[2].2.shutdown().unwrap();
+    for (name, pid, _) in &victims {
+        assert!(
+            wait_until(PATIENCE, || !process_alive(*pid)),
+            "{name} ({pid}) still alive"
+        );
+    }
+    assert!(
+        wait_until(PATIENCE, || ns.agents().unwrap().is_empty()),
+        "{:?}",
+        ns.agents()
+    );
+    // The gracefully stopped agent removed its own files; the others' go with the node.
+    assert!(!dir.join("stopped.ctl").exists());
+    ns.shutdown().unwrap();
+    assert!(!dir.exists(), "runtime dir {dir:?} left behind");
+}
+
+#[test]
+fn dropping_the_handle_cleans_up_even_on_failure() {
+    let (pid, dir) = {
+        let ns = testing::node().unwrap();
+        ns.run_agent("orphan").unwrap();
+        (ns.info("orphan").unwrap().pid, runtime_dir(&ns))
+        // `ns` drops here without shutdown, as it would when a test panics.
+    };
+    assert!(
+        wait_until(PATIENCE, || !process_alive(pid)),
+        "agent outlived its node"
+    );
+    assert!(!dir.exists(), "runtime dir {dir:?} left behind");
+}
