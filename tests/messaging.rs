@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axon::prelude::*;
 use axon::testing;
-use common::{await_subscription, texts, Report};
+use common::{await_subscribers, await_subscription, texts, Report};
 
 axon::test_host!(common::registry());
 
@@ -152,10 +152,10 @@ fn pub_sub_topic_matrix() {
         let mut handlers: Vec<(&str, &str)> = topics.iter().map(|t| (*t, "collect")).collect();
         handlers.push(("end", "collect"));
         s.connect_topics(&addr, "sub", &handlers).unwrap();
-        await_subscription(&mut publisher, "pub", "end", &report);
         subs.push(s);
     }
     // Every subscriber has the "end" topic: wait until all five hear it.
+    await_subscribers(&mut publisher, "pub", "end", &report, subs.len());
     publisher.send("pub", "Hello").unwrap();
     publisher.publish("pub", "foo", "World").unwrap();
     publisher.publish("pub", "foobar", "FOO").unwrap();
@@ -245,6 +245,7 @@ fn unsubscribe_and_resubscribe_at_run_time() {
     assert_eq!(texts(&report.until("end")), ["2", "4"]);
 
     s.subscribe("sub", "odd", Some("collect_tagged")).unwrap();
+    await_subscription(&mut p, "pub", "odd", &report);
     publish_numbers(&mut p);
     let got: Vec<(String, String)> = report
         .until("end")

@@ -168,20 +168,39 @@ pub fn texts(records: &[Record]) -> Vec<String> {
 /// Publishes `probe` on `topic` until the `collect`ing subscriber reports it:
 /// ZeroMQ subscriptions travel asynchronously, so early messages would be lost.
 pub fn await_subscription(publisher: &mut Proxy, alias: &str, topic: &str, report: &Report) {
+    await_subscribers(publisher, alias, topic, report, 1);
+}
+
+/// Like [`await_subscription`], for `count` subscribers that all hear `topic`.
+pub fn await_subscribers(
+    publisher: &mut Proxy,
+    alias: &str,
+    topic: &str,
+    report: &Report,
+    count: usize,
+) {
     let deadline = Instant::now() + PATIENCE;
-    loop {
-        publisher.publish(alias, topic, &"probe").unwrap();
-        if let Some(r) = report.next(Duration::from_millis(50)) {
-            assert_eq!(r.text(), "probe", "unexpected record while probing: {r:?}");
-            // Delivery is in order: once the end marker is in, no probe is left in flight.
-            publisher.publish(alias, topic, &"probe-end").unwrap();
-            let rest = report.until("probe-end");
-            assert!(rest.iter().all(|r| r.text() == "probe"), "{rest:?}");
-            return;
-        }
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < count {
         assert!(
             Instant::now() < deadline,
-            "subscription to {topic:?} never became active"
+            "only {heard:?} subscribed to {topic:?}"
         );
+        publisher.publish(alias, topic, &"probe").unwrap();
+        while let Some(r) = report.next(Duration::from_millis(20)) {
+            assert_eq!(r.text(), "probe", "unexpected record while probing: {r:?}");
+            heard.insert(r.agent);
+        }
+    }
+    // Delivery is in order: once every end marker is in, no probe is left in flight.
+    publisher.publish(alias, topic, &"probe-end").unwrap();
+    let mut ended = 0;
+    while ended < count {
+        let r = report.take(1).remove(0);
+        match r.text().as_str() {
+            "probe" => {}
+            "probe-end" => ended += 1,
+            _ => panic!("unexpected record after probing: {r:?}"),
+        }
     }
 }
