@@ -18,7 +18,7 @@ pub enum Error {
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(std::time::Duration, String),
     /// The remote side answered with an error: the request reached it and was refused.
-    #[error("{0}")]
+    #[error(transparent)]
     Remote(#[from] RemoteError),
     /// A value could not be encoded with the chosen serializer.
     #[error("cannot encode with {serializer}: {reason}")]
