@@ -22,6 +22,9 @@ struct NsArgs {
     /// How long to wait for answers.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
+    /// File holding the deployment key (the name server writes `<runtime dir>/key`).
+    #[arg(long, env = "AXON_KEY_FILE")]
+    key_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +104,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn connect(ns: &NsArgs) -> Result<NameServer> {
+    if let Some(path) = &ns.key_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key file {}", path.display()))?;
+        axon::auth::install_key(axon::auth::Key::from_hex(&text).context("parsing the key file")?);
+    }
     NameServer::connect(&ns.ns, ns.timeout)
         .with_context(|| format!("no name server answers at {}", ns.ns))
 }

@@ -35,8 +35,8 @@ mod init;
 pub mod testing;
 
 pub use axon_runtime::{
-    address, config, serializer, wire, Address, Agent, AgentSpec, BasicAgent, BindOptions, Ctx,
-    Defaults, Error, ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, Proxy,
+    address, auth, config, serializer, wire, Address, Agent, AgentSpec, BasicAgent, BindOptions,
+    Ctx, Defaults, Error, ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, Proxy,
     Registry, RemoteError, Result, Role, Serializer, Stats, Transport, Value,
 };
 pub use axon_supervisor::{AgentInfo, NameServer, NodeOptions, SpawnOptions};

@@ -94,3 +94,48 @@ fn handlers_and_aliases_are_listed() {
     assert!(a.aliases().unwrap().is_empty());
     ns.shutdown().unwrap();
 }
+
+#[test]
+fn unsigned_wrongly_signed_and_replayed_requests_are_refused() {
+    use axon::wire::{self, Request};
+    let ns = testing::node().unwrap();
+    let report = common::Report::new();
+    let mut a = ns.run_agent("a").unwrap();
+    report.attach(&mut a);
+    let control = ns.info("a").unwrap().control;
+
+    // Wrong key and no key: refused with a structured error, not executed.
+    for key in [Some(axon::auth::Key::generate().unwrap()), None] {
+        let mut intruder = Proxy::open("a", control.clone()).unwrap();
+        intruder.set_key(key);
+        intruder.set_timeout(std::time::Duration::from_millis(500));
+        let err = intruder
+            .execute::<_, Value>("collect", "from an intruder")
+            .unwrap_err();
+        // A wrong key cannot even read the answer: it is signed with the real key.
+        if let Some(e) = err.remote() {
+            assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+        }
+    }
+
+    // A captured, correctly signed request works once; its replay is refused.
+    let args = serde_json::json!({"handler": "collect", "args": "once"});
+    let request = Request::new(1, "execute", Value::serialized(&args).unwrap(), false);
+    let body = wire::encode_body(&request);
+    let signature = axon::auth::process_key()
+        .expect("the node installed a key")
+        .sign(&body);
+    let dealer = zmq::Context::new().socket(zmq::DEALER).unwrap();
+    dealer.set_linger(0).unwrap();
+    dealer.connect(&control).unwrap();
+    for _ in 0..2 {
+        dealer
+            .send_multipart([wire::PROTOCOL, &signature, &body], 0)
+            .unwrap();
+        assert_eq!(dealer.recv_multipart(0).unwrap().len(), 3);
+    }
+    a.execute::<_, Value>("collect", "end").unwrap();
+    assert_eq!(common::texts(&report.until("end")), ["once"]);
+    assert_eq!(a.stats().unwrap().refused, 3);
+    ns.shutdown().unwrap();
+}

@@ -30,7 +30,11 @@ pub async fn call<A: Serialize>(
         while let Some(frames) = socket.next().await {
             let frames = frames?;
             let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-            if let [proto, _sig, body] = parts[..] {
+            if let [proto, sig, body] = parts[..] {
+                if !crate::auth::reply_is_authentic(body, sig) {
+                    tracing::warn!(peer = name, "control reply with a wrong signature ignored");
+                    continue;
+                }
                 match wire::decode_body::<Reply>(body) {
                     Ok(reply) if proto == wire::PROTOCOL && reply.id == id => {
                         return Ok(reply.result)
@@ -71,14 +75,10 @@ async fn send<A: Serialize>(
         serializer: "cbor",
         reason: e.to_string(),
     })?;
-    let body = wire::encode_body(&Request {
-        id,
-        method: method.to_owned(),
-        args,
-        oneway,
-    });
+    let body = wire::encode_body(&Request::new(id, method, args, oneway));
+    let signature = crate::auth::signature(&body);
     socket
-        .send(vec![wire::PROTOCOL.to_vec(), Vec::new(), body])
+        .send(vec![wire::PROTOCOL.to_vec(), signature, body])
         .await?;
     Ok((socket, id))
 }

@@ -14,6 +14,7 @@ use serde_bytes::ByteBuf;
 
 use crate::address::{Address, Kind, Transport};
 use crate::agent::Agent;
+use crate::auth::Guard;
 use crate::core::{BindOptions, Waiter};
 use crate::dispatch::Handled;
 use crate::error::Error;
@@ -116,8 +117,18 @@ impl<A: Agent> Host<A> {
     /// Handles one control message: `[route, PROTOCOL, signature, body]`.
     pub(crate) fn on_control(&mut self, frames: &[zmq::Message], ctx: &mut Context<Self>) {
         self.core.stats.control_requests += 1;
-        let request = match parse_request(frames) {
+        let request = match parse_request(frames, &mut self.guard) {
             Ok(r) => r,
+            Err((why, Some(id))) if why == REFUSED => {
+                self.core.stats.refused += 1;
+                let e = self.core.remote_error(
+                    ErrorKind::Refused,
+                    "?",
+                    "request refused: not authenticated",
+                );
+                self.answer(&frames[0], id, Err(e));
+                return;
+            }
             Err((why, id)) => {
                 self.core.stats.malformed += 1;
                 tracing::warn!(agent = %self.core.name(), why, "malformed control request");
@@ -429,12 +440,13 @@ impl<A: Agent> Host<A> {
             Err(e) => Outcome::Err(e),
         };
         let body = wire::encode_body(&Reply { id, result });
+        let signature = crate::auth::signature(&body);
         let Some(control) = self.control.as_mut() else {
             return;
         };
         match control
             .io
-            .try_send_now(&[route, wire::PROTOCOL, b"", &body])
+            .try_send_now(&[route, wire::PROTOCOL, &signature, &body])
         {
             Ok(true) => {}
             // The caller stopped reading its replies; it will time out on its side.
@@ -448,11 +460,23 @@ impl<A: Agent> Host<A> {
     }
 }
 
-fn parse_request(frames: &[zmq::Message]) -> Result<Request, (&'static str, Option<u64>)> {
+const REFUSED: &str = "refused";
+
+/// Parses and authenticates `[route, PROTOCOL, signature, body]`.
+fn parse_request(
+    frames: &[zmq::Message],
+    guard: &mut Guard,
+) -> Result<Request, (&'static str, Option<u64>)> {
     if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
         return Err(("expected [route, AXON/1, signature, body]", None));
     }
-    wire::decode_body::<Request>(&frames[3]).map_err(|_| ("body is not a CBOR request", None))
+    let request = wire::decode_body::<Request>(&frames[3])
+        .map_err(|_| ("body is not a CBOR request", None))?;
+    if let Err(why) = guard.admit(&frames[3], &frames[2], request.ts) {
+        tracing::warn!(method = %request.method, why = %why, "control request refused");
+        return Err((REFUSED, Some(request.id)));
+    }
+    Ok(request)
 }
 
 /// Decodes a request's arguments; null means "no arguments".

@@ -54,6 +54,8 @@ pub struct Host<A: Agent> {
     pub(crate) control: Option<Channel>,
     pub(crate) control_endpoint: String,
     pub(crate) timers: Timers<A>,
+    /// Authenticates control requests.
+    pub(crate) guard: crate::auth::Guard,
     /// Receive buffer reused by every drain.
     frames: Frames,
     exit: Rc<Cell<i32>>,
@@ -90,6 +92,7 @@ impl<A: Agent> Host<A> {
             control: None,
             control_endpoint: String::new(),
             timers: Timers::default(),
+            guard: crate::auth::Guard::default(),
             frames: Frames::default(),
             exit,
             leaving: Leaving::No,

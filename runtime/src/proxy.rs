@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::auth::Key;
 use crate::config::DEFAULT_CALL_TIMEOUT;
 use crate::error::{Error, Result};
 use crate::serializer::Value;
@@ -21,6 +22,7 @@ pub struct Proxy {
     socket: zmq::Socket,
     next_id: u64,
     timeout: Duration,
+    key: Option<Key>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -46,6 +48,7 @@ impl Proxy {
             socket,
             next_id: 1,
             timeout: DEFAULT_CALL_TIMEOUT,
+            key: crate::auth::process_key(),
         })
     }
 
@@ -62,6 +65,11 @@ impl Proxy {
     /// Sets the timeout used by [`Proxy::call`].
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// Signs requests with `key` instead of the process key (`None`: unsigned).
+    pub fn set_key(&mut self, key: Option<Key>) {
+        self.key = key;
     }
 
     /// The timeout used by [`Proxy::call`].
@@ -115,7 +123,7 @@ impl Proxy {
                 continue;
             }
             let frames = self.socket.recv_multipart(0)?;
-            match parse_reply(&frames) {
+            match parse_reply(&frames, &self.name, self.key.as_ref()) {
                 Some(reply) if reply.id == id => return outcome(reply.result),
                 // A late answer to an earlier call that timed out, or noise: not ours.
                 _ => continue,
@@ -130,21 +138,23 @@ impl Proxy {
             serializer: "cbor",
             reason: e.to_string(),
         })?;
-        let body = wire::encode_body(&Request {
-            id,
-            method: method.to_owned(),
-            args,
-            oneway,
-        });
-        let frames: [&[u8]; 3] = [wire::PROTOCOL, b"", &body];
+        let body = wire::encode_body(&Request::new(id, method, args, oneway));
+        let signature = self.key.as_ref().map(|k| k.sign(&body)).unwrap_or_default();
+        let frames: [&[u8]; 3] = [wire::PROTOCOL, &signature, &body];
         self.socket.send_multipart(frames, 0)?;
         Ok(id)
     }
 }
 
-fn parse_reply(frames: &[Vec<u8>]) -> Option<Reply> {
+fn parse_reply(frames: &[Vec<u8>], name: &str, key: Option<&Key>) -> Option<Reply> {
     match frames {
-        [proto, _sig, body] if proto == wire::PROTOCOL => wire::decode_body(body).ok(),
+        [proto, sig, body] if proto == wire::PROTOCOL => {
+            if key.is_some_and(|k| !k.verify(body, sig)) {
+                tracing::warn!(peer = name, "control reply with a wrong signature ignored");
+                return None;
+            }
+            wire::decode_body(body).ok()
+        }
         _ => None,
     }
 }

@@ -25,4 +25,6 @@ pub struct Stats {
     pub control_requests: u64,
     /// Control requests answered with an error.
     pub control_errors: u64,
+    /// Control requests refused: unsigned, wrongly signed, stale or replayed.
+    pub refused: u64,
 }

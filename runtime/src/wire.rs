@@ -2,8 +2,9 @@
 //!
 //! Control frames (DEALER -> ROUTER): `[PROTOCOL, signature, body]`, where
 //! `body` is a CBOR [`Request`]; the answer is `[PROTOCOL, signature, body]`
-//! with a CBOR [`Reply`]. The signature frame is reserved for authentication
-//! and empty when the deployment is unsigned.
+//! with a CBOR [`Reply`]. The signature is HMAC-SHA256 of the body under the
+//! deployment key (see [`crate::auth`]); it is empty only in an unsigned
+//! deployment.
 //!
 //! Data frames: PUSH/PULL carry `[payload]`; PUB/SUB carry `[topic, payload]`
 //! (a single frame is a payload whose prefix is matched as the topic); REQ/REP
@@ -36,6 +37,30 @@ pub struct Request {
     /// When set, no reply is sent.
     #[serde(default)]
     pub oneway: bool,
+    /// When the request was made (ms since the Unix epoch); stale requests are refused.
+    #[serde(default)]
+    pub ts: u64,
+    /// Unique per request of a process, so that no two requests sign the same.
+    #[serde(default)]
+    pub nonce: u64,
+}
+
+impl Request {
+    /// A request stamped with the current time and a fresh nonce.
+    pub fn new(id: u64, method: &str, args: Value, oneway: bool) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nonce = (u64::from(std::process::id()) << 32)
+            | (COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
+        Request {
+            id,
+            method: method.to_owned(),
+            args,
+            oneway,
+            ts: crate::auth::now_ms(),
+            nonce,
+        }
+    }
 }
 
 fn null() -> Value {
@@ -158,6 +183,8 @@ mod tests {
                 Value::Text("PUB".into()),
             )]),
             oneway: false,
+            ts: 1,
+            nonce: 2,
         };
         assert_eq!(decode_body::<Request>(&encode_body(&req)).unwrap(), req);
         let rep = Reply {

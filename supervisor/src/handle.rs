@@ -11,6 +11,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use axon_runtime::auth;
 use axon_runtime::process::{HostCommand, HOST_ENV};
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
@@ -67,8 +68,10 @@ impl NameServer {
             Some(h) => h,
             None => HostCommand::current()?,
         };
+        let key = auth::ensure_key()?;
         let mut cmd = host.command("nameserver");
         cmd.env(HOST_ENV, host.to_env())
+            .env(auth::KEY_ENV, key.to_hex())
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
         if let Some(bind) = &options.bind {

@@ -12,6 +12,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use actix::prelude::*;
+use axon_runtime::auth::{self, Guard, Key};
 use axon_runtime::config::env_var;
 use axon_runtime::process::{signal, HostCommand, Signal};
 use axon_runtime::spec::{AgentSpec, AGENT_ENV};
@@ -45,13 +46,29 @@ pub fn run_nameserver_process() -> Result<()> {
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
     let dir = rundir::create()?;
+    let key = deployment_key(&dir)?;
     let system = System::new();
-    let started = system.block_on(async { Server::launch(host, bind, defaults, dir.clone()) });
+    let started = system.block_on(async { Server::launch(host, bind, defaults, key, dir.clone()) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
     rundir::remove(&dir);
     // Let the last reply (to `shutdown`) leave before the process exits.
     axon_runtime::terminate_zmq(Duration::from_secs(1));
     run
+}
+
+/// The key of this deployment: the one given, or a fresh one; written to `<dir>/key` (mode 0600) for the CLI.
+fn deployment_key(dir: &std::path::Path) -> Result<Key> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = auth::ensure_key()?;
+    let path = dir.join("key");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(key.to_hex().as_bytes())?;
+    tracing::info!(key_file = %path.display(), "control plane signed; AXON_KEY_FILE={} lets the CLI in", path.display());
+    Ok(key)
 }
 
 type Outbox = mpsc::UnboundedSender<(Multipart, Option<oneshot::Sender<()>>)>;
@@ -71,6 +88,8 @@ struct Server {
     /// Agent processes this server started, by pid.
     children: BTreeMap<u32, String>,
     outbox: Outbox,
+    key: Key,
+    guard: Guard,
     leaving: Option<Leaving>,
 }
 
@@ -79,6 +98,7 @@ impl Server {
         host: HostCommand,
         bind: Option<String>,
         defaults: Defaults,
+        key: Key,
         dir: PathBuf,
     ) -> Result<()> {
         let endpoint = match bind {
@@ -103,6 +123,8 @@ impl Server {
                 records: Records::default(),
                 children: BTreeMap::new(),
                 outbox,
+                key,
+                guard: Guard::default(),
                 leaving: None,
             }
         });
@@ -183,8 +205,23 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
             Ok(f) => f,
             Err(e) => return tracing::warn!(error = %e, "control receive failed"),
         };
-        let Some((route, request)) = parse(&frames) else {
-            return tracing::warn!(frames = frames.len(), "malformed control request dropped");
+        let (route, request) = match parse(&frames, &mut self.guard) {
+            Ok(parsed) => parsed,
+            Err(Unparsed::Malformed) => {
+                return tracing::warn!(frames = frames.len(), "malformed control request dropped")
+            }
+            Err(Unparsed::Refused(route, request, why)) => {
+                tracing::warn!(method = %request.method, why = %why, "control request refused");
+                let waiter = Waiter {
+                    route,
+                    id: request.id,
+                };
+                let message = format!("request refused: {why}");
+                return self.answer(
+                    &waiter,
+                    Err(refusal((ErrorKind::Refused, message), &request.method)),
+                );
+            }
         };
         let waiter = Waiter {
             route,
@@ -204,12 +241,24 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
     }
 }
 
-fn parse(frames: &Multipart) -> Option<(Vec<u8>, Request)> {
+/// Why a control message was not taken.
+enum Unparsed {
+    /// Not a control message at all.
+    Malformed,
+    /// A control request that failed authentication; it gets an answer saying so.
+    Refused(Vec<u8>, Request, axon_runtime::auth::Rejection),
+}
+
+fn parse(frames: &Multipart, guard: &mut Guard) -> Result<(Vec<u8>, Request), Unparsed> {
     if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
-        return None;
+        return Err(Unparsed::Malformed);
     }
-    let request = wire::decode_body::<Request>(&frames[3]).ok()?;
-    Some((frames[0].to_vec(), request))
+    let request = wire::decode_body::<Request>(&frames[3]).map_err(|_| Unparsed::Malformed)?;
+    let route = frames[0].to_vec();
+    match guard.admit(&frames[3], &frames[2], request.ts) {
+        Ok(()) => Ok((route, request)),
+        Err(why) => Err(Unparsed::Refused(route, request, why)),
+    }
 }
 
 fn refusal((kind, message): Refusal, method: &str) -> RemoteError {
@@ -372,7 +421,9 @@ impl Server {
             defaults,
         };
         let mut cmd = self.host.command("agent");
-        cmd.env(AGENT_ENV, spec.to_env()).stdin(Stdio::null());
+        cmd.env(AGENT_ENV, spec.to_env())
+            .env(auth::KEY_ENV, self.key.to_hex())
+            .stdin(Stdio::null());
         let mut child = tokio::process::Command::from(cmd).spawn()?;
         let pid = child
             .id()
@@ -544,10 +595,11 @@ fn reply_frames(waiter: &Waiter, outcome: Result<Value, RemoteError>) -> Multipa
         id: waiter.id,
         result,
     });
+    let signature = axon_runtime::auth::signature(&body);
     vec![
         waiter.route.clone(),
         wire::PROTOCOL.to_vec(),
-        Vec::new(),
+        signature,
         body,
     ]
     .into()

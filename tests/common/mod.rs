@@ -35,7 +35,9 @@ pub fn registry() -> Registry {
         )
         .handler(
             "stuck",
-            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| -> HandlerResult<()> {
+            |a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message| -> HandlerResult<()> {
+                // Tell the test we are in, then hang.
+                report(a, ctx, msg, "stuck")?;
                 std::thread::sleep(Duration::from_secs(3600));
                 Ok(())
             },
