@@ -109,6 +109,15 @@ struct TimerArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SetHandlerArgs {
+    alias: String,
+    handler: String,
+    /// SUB only: the topic whose handler changes (it must be subscribed).
+    topic: Option<ByteBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AliasArgs {
     alias: String,
 }
@@ -191,6 +200,7 @@ impl<A: Agent> Host<A> {
                     Ok(outcome) => return Answer::Now(outcome),
                     Err(e) => Err(e),
                 },
+                "set_handler" => args(req).and_then(|a| self.control_set_handler(a)),
                 "each" => args(req).and_then(|a| self.control_timer(a, true, ctx)),
                 "after" => args(req).and_then(|a| self.control_timer(a, false, ctx)),
                 "stop_timer" => {
@@ -376,6 +386,24 @@ impl<A: Agent> Host<A> {
         )
     }
 
+    /// Points a socket (or one SUB topic) at another handler from the next message on.
+    fn control_set_handler(&mut self, a: SetHandlerArgs) -> Result<Value, Error> {
+        self.check_handler(Some(&a.handler))?;
+        let slot = self.core.slot_mut(&a.alias)?;
+        match a.topic {
+            None => slot.handler = Some(a.handler),
+            Some(topic) => {
+                sub_only(slot.address.kind, &a.alias)?;
+                let entry = slot.topics.iter_mut().find(|(t, _)| t[..] == topic[..]);
+                let entry = entry.ok_or_else(|| {
+                    Error::invalid("topic", String::from_utf8_lossy(&topic), "not subscribed")
+                })?;
+                entry.1 = Some(a.handler);
+            }
+        }
+        Ok(Value::Null)
+    }
+
     fn control_timer(
         &mut self,
         a: TimerArgs,
@@ -402,15 +430,42 @@ impl<A: Agent> Host<A> {
     }
 
     fn control_get_attr(&self, name: &str) -> Result<Value, Error> {
+        if let Some(value) = self.reserved_attr(name)? {
+            return Ok(value);
+        }
         self.agent
             .get_attr(name)
             .ok_or_else(|| Error::invalid("attribute", name, "no such attribute"))
+    }
+
+    /// The attributes the runtime answers itself.
+    fn reserved_attr(&self, name: &str) -> Result<Option<Value>, Error> {
+        let mut aliases: Vec<String> = self.core.aliases.keys().map(|a| a.to_string()).collect();
+        aliases.sort();
+        Ok(Some(match name {
+            "name" => Value::Text(self.core.name().to_owned()),
+            "kind" => Value::Text(A::KIND.to_owned()),
+            "pid" => Value::Integer(std::process::id().into()),
+            "control" => Value::Text(self.control_endpoint.clone()),
+            "aliases" => to_value(&aliases)?,
+            "handlers" => to_value(&self.handlers.names())?,
+            "timers" => to_value(&self.timers.aliases())?,
+            "stats" => to_value(&self.core.stats)?,
+            _ => return Ok(None),
+        }))
     }
 
     fn control_set_attr(&mut self, a: AttrArgs) -> Result<Value, Error> {
         let value = a
             .value
             .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
+        if crate::attrs::is_reserved(&a.name) {
+            return Err(Error::invalid(
+                "attribute",
+                a.name,
+                "reserved by the runtime",
+            ));
+        }
         self.agent
             .set_attr(&a.name, value)
             .map(|()| Value::Null)

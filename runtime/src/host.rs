@@ -83,8 +83,16 @@ impl<A: Agent> Host<A> {
     }
 
     async fn start_host(spec: AgentSpec, handlers: Handlers<A>, exit: Rc<Cell<i32>>) -> Result<()> {
-        let agent =
+        let mut agent =
             A::create(&spec).map_err(|e| Error::Config(format!("creating {}: {e}", spec.name)))?;
+        for (name, value) in &spec.attributes {
+            if crate::attrs::is_reserved(name) {
+                return Err(Error::invalid("attribute", name, "reserved by the runtime"));
+            }
+            agent
+                .set_attr(name, value.clone())
+                .map_err(|e| Error::invalid("attribute", name, e.to_string()))?;
+        }
         let host = Host {
             agent,
             core: Core::new(spec),

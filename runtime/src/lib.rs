@@ -18,6 +18,7 @@
 
 pub mod address;
 mod agent;
+pub mod attrs;
 pub mod auth;
 pub mod call;
 pub mod config;

@@ -241,6 +241,14 @@ impl Proxy {
         self.call("handlers", ())
     }
 
+    /// Sends what the socket `alias` receives to `handler` from now on.
+    pub fn set_handler(&mut self, alias_name: &str, handler: &str) -> Result<()> {
+        self.call(
+            "set_handler",
+            BTreeMap::from([("alias", alias_name), ("handler", handler)]),
+        )
+    }
+
     /// Reads the agent's attribute `name`.
     pub fn get_attr<R: DeserializeOwned>(&mut self, name: &str) -> Result<R> {
         self.call("get_attr", BTreeMap::from([("name", name)]))

@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{env_var, Defaults};
 use crate::error::{Error, Result};
+use crate::serializer::Value;
 
 /// Environment variable carrying the JSON [`AgentSpec`] of an agent process.
 pub const AGENT_ENV: &str = "AXON_AGENT";
@@ -26,6 +29,9 @@ pub struct AgentSpec {
     pub runtime_dir: PathBuf,
     /// Agent-level defaults (transport, serializer, linger, size limit).
     pub defaults: Defaults,
+    /// Attributes set before the agent starts serving.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Value>,
 }
 
 impl AgentSpec {
@@ -58,6 +64,7 @@ mod tests {
             nameserver: Some("ipc:///tmp/ns".into()),
             runtime_dir: "/tmp/axon-0/n1".into(),
             defaults: Defaults::default(),
+            attributes: BTreeMap::from([("x".to_string(), Value::Integer(1.into()))]),
         };
         assert_eq!(serde_json::from_str::<AgentSpec>(&s.to_env()).unwrap(), s);
     }

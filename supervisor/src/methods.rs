@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axon_runtime::{Address, Serializer, Transport};
+use axon_runtime::{Address, Serializer, Transport, Value};
 use serde::{Deserialize, Serialize};
 
 /// What the name server knows of one agent.
@@ -32,6 +32,9 @@ pub struct SpawnOptions {
     pub serializer: Option<Serializer>,
     /// Agent-level default transport.
     pub transport: Option<Transport>,
+    /// Attributes the agent has before it serves.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Value>,
 }
 
 impl SpawnOptions {
@@ -51,6 +54,16 @@ impl SpawnOptions {
     pub fn serializer(mut self, serializer: Serializer) -> Self {
         self.serializer = Some(serializer);
         self
+    }
+
+    /// Gives the agent attribute `name` before it serves.
+    pub fn attribute<T: Serialize>(mut self, name: &str, value: T) -> axon_runtime::Result<Self> {
+        let value = Value::serialized(&value).map_err(|e| axon_runtime::Error::Encode {
+            serializer: "cbor",
+            reason: e.to_string(),
+        })?;
+        self.attributes.insert(name.to_owned(), value);
+        Ok(self)
     }
 
     /// Sets the agent's default transport.

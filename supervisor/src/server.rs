@@ -388,6 +388,14 @@ impl Server {
             Ok(o) => o,
             Err(r) => return Some(Err(r)),
         };
+        if let Some(reserved) = opts
+            .attributes
+            .keys()
+            .find(|a| axon_runtime::attrs::is_reserved(a))
+        {
+            let message = format!("attribute {reserved:?} is reserved by the runtime");
+            return Some(Err((ErrorKind::BadArguments, message)));
+        }
         let name = match self.records.claim(opts.name.clone(), waiter.clone()) {
             Ok(n) => n,
             Err(r) => return Some(Err(r)),
@@ -419,6 +427,7 @@ impl Server {
             nameserver: Some(self.endpoint.clone()),
             runtime_dir: self.dir.clone(),
             defaults,
+            attributes: opts.attributes.clone(),
         };
         let mut cmd = self.host.command("agent");
         cmd.env(AGENT_ENV, spec.to_env())

@@ -42,12 +42,77 @@ pub fn registry() -> Registry {
                 Ok(())
             },
         )
+        .handler("add10", add10)
+        .handler("slow", slow)
+        .handler("stamp", stamp)
+        .handler("add", add)
         .handler(
             "panic",
             |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| -> HandlerResult<()> {
                 panic!("panicking on purpose")
             },
         )
+}
+
+/// Adds 10 to every integer attribute.
+fn add10(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message) -> HandlerResult {
+    for value in a.attributes.values_mut() {
+        if let Some(n) = value.as_integer() {
+            *value = Value::Integer((i128::from(n) + 10).try_into()?);
+        }
+    }
+    Ok(())
+}
+
+/// Reports "slow-start", works for the number of milliseconds it is given, reports "slow-done".
+fn slow(_: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let ms: u64 = msg.decode()?;
+    ctx.send("report", &Record::note(ctx.name(), "slow-start"))?;
+    std::thread::sleep(Duration::from_millis(ms));
+    ctx.send("report", &Record::note(ctx.name(), "slow-done"))?;
+    Ok(())
+}
+
+/// Appends the wall-clock time (ms) to the `stamps` attribute; sleeps as long as its message says.
+fn stamp(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let pause: u64 = msg.decode::<Option<u64>>()?.unwrap_or(0);
+    let stamps = a
+        .attributes
+        .entry("stamps".into())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = stamps {
+        list.push(Value::Integer(axon::auth::now_ms().into()));
+        // Only the third tick is slow.
+        if list.len() == 3 {
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+    }
+    Ok(())
+}
+
+/// Adds its message (an integer) to attribute `x` and records `[time ms, x]` in `history`.
+fn add(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let n: i64 = msg.decode()?;
+    let x = a
+        .attributes
+        .get("x")
+        .and_then(|v| v.as_integer())
+        .map(i128::from)
+        .unwrap_or(0) as i64
+        + n;
+    a.attributes.insert("x".into(), Value::Integer(x.into()));
+    let history = a
+        .attributes
+        .entry("history".into())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = history {
+        let entry = vec![
+            Value::Integer(axon::auth::now_ms().into()),
+            Value::Integer(x.into()),
+        ];
+        list.push(Value::Array(entry));
+    }
+    Ok(())
 }
 
 /// What a `collect` handler saw.
@@ -60,6 +125,16 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record carrying only a note.
+    pub fn note(agent: &str, text: &str) -> Record {
+        Record {
+            agent: agent.to_owned(),
+            alias: "note".into(),
+            topic: None,
+            value: Value::Text(text.to_owned()),
+        }
+    }
+
     /// The value as text (raw bytes are read as UTF-8).
     pub fn text(&self) -> String {
         match &self.value {
