@@ -84,3 +84,58 @@ fn no_name_server_is_a_timeout_not_a_hang() {
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
 }
+
+#[test]
+fn killed_agents_leave_the_registry() {
+    use axon::process::{signal, Signal};
+    let ns = testing::node().unwrap();
+    // A child of the name server: its exit is seen at once.
+    ns.run_agent("child").unwrap();
+    signal(ns.info("child").unwrap().pid, Signal::Kill).unwrap();
+    assert!(testing::wait_until(common::PATIENCE, || !ns
+        .agents()
+        .unwrap()
+        .contains(&"child".to_string())));
+
+    // An agent started by someone else: it leaves when its lease runs out.
+    let dir = std::env::temp_dir().join(format!("axon-r6-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut defaults = axon::Defaults::default();
+    defaults.lease = Duration::from_millis(200);
+    let spec = AgentSpec {
+        name: "outsider".into(),
+        kind: "agent".into(),
+        nameserver: Some(ns.address().to_owned()),
+        runtime_dir: dir.clone(),
+        defaults,
+        attributes: Default::default(),
+    };
+    let key = axon::auth::process_key().expect("the node installed a key");
+    let mut outsider = testing::host_command()
+        .unwrap()
+        .command("agent")
+        .env(axon::spec::AGENT_ENV, spec.to_env())
+        .env(axon::auth::KEY_ENV, key.to_hex())
+        .spawn()
+        .unwrap();
+    let registered = testing::wait_until(common::PATIENCE, || {
+        ns.agents().unwrap().contains(&"outsider".to_string())
+    });
+    // Renewals keep it registered well past three lease periods.
+    let renewed = registered && {
+        let after = Instant::now() + Duration::from_millis(1000);
+        testing::wait_until(common::PATIENCE, || Instant::now() > after)
+            && ns.agents().unwrap().contains(&"outsider".to_string())
+    };
+    outsider.kill().unwrap();
+    outsider.wait().unwrap();
+    let expired = testing::wait_until(common::PATIENCE, || {
+        !ns.agents().unwrap().contains(&"outsider".to_string())
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        registered && renewed && expired,
+        "registered {registered}, renewed {renewed}, expired {expired}"
+    );
+    ns.shutdown().unwrap();
+}

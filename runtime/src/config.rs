@@ -29,7 +29,21 @@ pub struct Defaults {
     pub linger: Duration,
     /// Largest accepted message in bytes (`AXON_MAX_MESSAGE`, else 16 MiB).
     pub max_message: usize,
+    /// How often an agent renews its registration (`AXON_LEASE_MS`, else 1 s);
+    /// the name server forgets an agent silent for three periods.
+    #[serde(default = "default_lease")]
+    pub lease: Duration,
 }
+
+fn default_lease() -> Duration {
+    DEFAULT_LEASE
+}
+
+/// How often agents renew their registration unless told otherwise: 1 s.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(1);
+
+/// Renewals an agent may miss before the name server forgets it.
+pub const LEASE_MISSES: u32 = 3;
 
 impl Default for Defaults {
     fn default() -> Self {
@@ -38,6 +52,7 @@ impl Default for Defaults {
             serializer: Serializer::Cbor,
             linger: DEFAULT_LINGER,
             max_message: DEFAULT_MAX_MESSAGE,
+            lease: DEFAULT_LEASE,
         }
     }
 }
@@ -66,6 +81,13 @@ impl Defaults {
             d.max_message = v
                 .parse()
                 .map_err(|_| Error::invalid("AXON_MAX_MESSAGE", &v, "expected a byte count"))?;
+        }
+        if let Some(v) = env_var("AXON_LEASE_MS")? {
+            let ms: u64 =
+                v.parse().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                    Error::invalid("AXON_LEASE_MS", &v, "expected milliseconds > 0")
+                })?;
+            d.lease = Duration::from_millis(ms);
         }
         Ok(d)
     }

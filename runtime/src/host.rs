@@ -126,6 +126,9 @@ impl<A: Agent> Host<A> {
             return Err(Error::Config(format!("before_loop failed: {e}")));
         }
         ctx.spawn(Drain::control());
+        if self.core.nameserver.is_some() {
+            ctx.run_interval(self.core.spec.defaults.lease, |act, _| act.renew());
+        }
         tracing::info!(agent = %self.core.name(), control = %self.control_endpoint, "agent serving");
         Ok(())
     }
@@ -154,10 +157,26 @@ impl<A: Agent> Host<A> {
             kind: A::KIND,
             pid: std::process::id(),
             control: &self.control_endpoint,
+            lease_ms: self.core.spec.defaults.lease.as_millis() as u64,
         };
         proxy.call::<_, crate::Value>("register", args)?;
         self.core.nameserver = Some(proxy);
         Ok(())
+    }
+
+    /// Tells the name server this agent is alive (oneway: a slow name server never blocks us).
+    fn renew(&mut self) {
+        let name = self.core.name().to_owned();
+        let Some(ns) = self.core.nameserver.as_mut() else {
+            return;
+        };
+        let args = Renewal {
+            name: &name,
+            pid: std::process::id(),
+        };
+        if let Err(e) = ns.oneway("renew", args) {
+            tracing::debug!(agent = %name, error = %e, "lease renewal not sent");
+        }
     }
 
     fn unregister(&mut self) {
@@ -277,11 +296,18 @@ impl<A: Agent> Drop for Host<A> {
 }
 
 #[derive(serde::Serialize)]
+struct Renewal<'a> {
+    name: &'a str,
+    pid: u32,
+}
+
+#[derive(serde::Serialize)]
 struct Registration<'a> {
     name: &'a str,
     kind: &'a str,
     pid: u32,
     control: &'a str,
+    lease_ms: u64,
 }
 
 impl<A: Agent> Actor for Host<A> {

@@ -141,7 +141,8 @@ impl Proxy {
         let body = wire::encode_body(&Request::new(id, method, args, oneway));
         let signature = self.key.as_ref().map(|k| k.sign(&body)).unwrap_or_default();
         let frames: [&[u8]; 3] = [wire::PROTOCOL, &signature, &body];
-        self.socket.send_multipart(frames, 0)?;
+        // Never block: a peer that is gone and whose queue is full is an error, not a hang.
+        self.socket.send_multipart(frames, zmq::DONTWAIT)?;
         Ok(id)
     }
 }

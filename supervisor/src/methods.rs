@@ -81,6 +81,21 @@ pub(crate) struct Register {
     pub(crate) kind: String,
     pub(crate) pid: u32,
     pub(crate) control: String,
+    /// How often the agent renews its lease, in ms.
+    #[serde(default = "default_lease_ms")]
+    pub(crate) lease_ms: u64,
+}
+
+fn default_lease_ms() -> u64 {
+    axon_runtime::config::DEFAULT_LEASE.as_millis() as u64
+}
+
+/// `renew` arguments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Renew {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
 }
 
 /// Arguments naming one agent.

@@ -3,6 +3,7 @@
 //! Plain data and rules, no sockets, so that every rule is unit tested.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use axon_runtime::{Address, ErrorKind};
 
@@ -30,6 +31,8 @@ pub(crate) struct Starting {
 pub(crate) struct Records {
     agents: BTreeMap<String, AgentInfo>,
     starting: BTreeMap<String, Starting>,
+    /// When each registered agent last renewed its lease, and its lease period.
+    renewed: BTreeMap<String, (Instant, Duration)>,
     next_unnamed: u64,
 }
 
@@ -103,8 +106,51 @@ impl Records {
             control: r.control,
             addrs: BTreeMap::new(),
         };
+        let lease = Duration::from_millis(r.lease_ms);
+        self.renewed.insert(r.name.clone(), (Instant::now(), lease));
         self.agents.insert(r.name, info);
         Ok(())
+    }
+
+    /// Renews the lease of `name`, if it is the process `pid`.
+    pub(crate) fn renew(&mut self, name: &str, pid: u32) -> Result<(), Refusal> {
+        match self.agents.get(name) {
+            Some(info) if info.pid == pid => {
+                if let Some((at, _)) = self.renewed.get_mut(name) {
+                    *at = Instant::now();
+                }
+                Ok(())
+            }
+            _ => Err(unknown(name)),
+        }
+    }
+
+    /// Forgets agents silent for more than `misses` of their lease periods, except those `exempt` says to keep.
+    pub(crate) fn expire(
+        &mut self,
+        misses: u32,
+        exempt: impl Fn(&AgentInfo) -> bool,
+    ) -> Vec<AgentInfo> {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .agents
+            .values()
+            .filter(|info| !exempt(info))
+            .filter(|info| {
+                let renewed = self.renewed.get(&info.name);
+                renewed.is_none_or(|(at, lease)| now.duration_since(*at) > *lease * misses)
+            })
+            .map(|info| info.name.clone())
+            .collect();
+        expired
+            .iter()
+            .filter_map(|name| self.remove(name))
+            .collect()
+    }
+
+    fn remove(&mut self, name: &str) -> Option<AgentInfo> {
+        self.renewed.remove(name);
+        self.agents.remove(name)
     }
 
     /// Takes the record of a starting agent (it answered, failed or timed out).
@@ -119,13 +165,13 @@ impl Records {
 
     /// Removes a registered agent.
     pub(crate) fn unregister(&mut self, name: &str) -> Result<AgentInfo, Refusal> {
-        self.agents.remove(name).ok_or_else(|| unknown(name))
+        self.remove(name).ok_or_else(|| unknown(name))
     }
 
     /// Removes the agent `name` only if it is the process `pid` (a newer one keeps its record).
     pub(crate) fn exited(&mut self, name: &str, pid: u32) -> bool {
         match self.agents.get(name) {
-            Some(info) if info.pid == pid => self.agents.remove(name).is_some(),
+            Some(info) if info.pid == pid => self.remove(name).is_some(),
             _ => false,
         }
     }
@@ -193,6 +239,7 @@ mod tests {
             kind: "agent".into(),
             pid,
             control: format!("ipc:///tmp/{name}"),
+            lease_ms: 60_000,
         }
     }
 
@@ -234,6 +281,26 @@ mod tests {
         assert!(!r.exited("x", 9));
         assert!(r.exited("x", 10));
         assert!(r.names().is_empty());
+    }
+
+    #[test]
+    fn silent_agents_expire_unless_exempt() {
+        let mut r = Records::default();
+        r.register(reg("quiet", 1)).unwrap();
+        r.register(reg("child", 2)).unwrap();
+        assert!(r.expire(3, |_| false).is_empty());
+        let mut quick = reg("quick", 3);
+        quick.lease_ms = 0;
+        r.register(quick).unwrap();
+        let gone = r.expire(3, |info| info.pid == 2);
+        assert_eq!(
+            gone.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            ["quick"]
+        );
+        assert_eq!(r.names(), ["child", "quiet"]);
+        assert!(r.renew("quick", 3).is_err());
+        r.renew("child", 2).unwrap();
+        assert!(r.renew("child", 3).is_err());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::methods::{AliasOf, Named, Register, SetAddr, SpawnOptions, Stop};
+use crate::methods::{AliasOf, Named, Register, Renew, SetAddr, SpawnOptions, Stop};
 use crate::registry::{Records, Refusal, Waiter};
 use crate::rundir;
 
@@ -36,6 +36,9 @@ pub const READY_LINE: &str = "AXON-NS-READY";
 
 /// How long an agent may take from spawn to answering ping.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How often leases are checked.
+const LEASE_CHECK: Duration = Duration::from_millis(200);
 
 /// Grace given to agents on shutdown unless the caller says otherwise.
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -162,6 +165,7 @@ impl Actor for Server {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         watch_signals(ctx.address());
+        ctx.run_interval(LEASE_CHECK, |act, _| act.expire_leases());
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
         let mut out = std::io::stdout().lock();
         // The parent waits for this line; if stdout is gone there is no one to tell.
@@ -311,6 +315,9 @@ impl Server {
             "register" => args::<Register>(req)
                 .and_then(|a| self.register(a, ctx))
                 .map(|()| Value::Null),
+            "renew" => args::<Renew>(req)
+                .and_then(|a| r.renew(&a.name, a.pid))
+                .map(|()| Value::Null),
             "unregister" => args::<Named>(req)
                 .and_then(|a| r.unregister(&a.name))
                 .map(|_| Value::Null),
@@ -329,6 +336,18 @@ impl Server {
                 format!("unknown method {other:?}"),
             )),
         })
+    }
+
+    /// Forgets agents that stopped renewing; agents this server started are watched through their exit instead.
+    fn expire_leases(&mut self) {
+        let children = &self.children;
+        let misses = axon_runtime::config::LEASE_MISSES;
+        for info in self
+            .records
+            .expire(misses, |info| children.contains_key(&info.pid))
+        {
+            tracing::warn!(agent = %info.name, pid = info.pid, "agent stopped renewing its lease; unregistered");
+        }
     }
 
     fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {
