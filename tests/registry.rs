@@ -100,8 +100,10 @@ fn killed_agents_leave_the_registry() {
     // An agent started by someone else: it leaves when its lease runs out.
     let dir = std::env::temp_dir().join(format!("axon-r6-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut defaults = axon::Defaults::default();
-    defaults.lease = Duration::from_millis(200);
+    let defaults = axon::Defaults {
+        lease: Duration::from_millis(200),
+        ..Default::default()
+    };
     let spec = AgentSpec {
         name: "outsider".into(),
         kind: "agent".into(),
