@@ -26,8 +26,10 @@ pub fn init(registry: Registry) -> Result<()> {
                     axon_runtime::spec::AGENT_ENV
                 ))
             })?;
-            install_tracing(&spec.name);
+            install_agent_tracing(&spec);
             exit_on_panic(spec.name.clone());
+            // Every event of this process carries the agent's name.
+            let _span = tracing::info_span!("agent", name = %spec.name).entered();
             std::process::exit(registry.host(spec))
         }
         Some("nameserver") => {
@@ -66,9 +68,39 @@ fn install_tracing(process: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
     tracing::debug!(process, "tracing installed");
+}
+
+/// Logs to stderr, and to the logger agent once there is one; levels from
+/// the spec or `AXON_LOG` (`@name=level` entries set one agent's level).
+fn install_agent_tracing(spec: &AgentSpec) {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+    let env = std::env::var("AXON_LOG").unwrap_or_default();
+    let env = match &spec.log {
+        Some(level) => format!("{env},@{}={level}", spec.name),
+        None => env,
+    };
+    let directives = axon_runtime::logging::filter_for(&spec.name, &env, "info");
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let forward = axon_runtime::logging::layer(&spec.name);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(forward)
+        .try_init();
+    if let Some(endpoint) = &spec.logger {
+        if let Err(e) = axon_runtime::logging::connect(endpoint) {
+            tracing::warn!(error = %e, "cannot reach the logger; logging to stderr only");
+        }
+    }
 }
 
 /// A panic ends the agent process at once: it never lingers half-dead.

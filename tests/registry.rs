@@ -105,12 +105,9 @@ fn killed_agents_leave_the_registry() {
         ..Default::default()
     };
     let spec = AgentSpec {
-        name: "outsider".into(),
-        kind: "agent".into(),
         nameserver: Some(ns.address().to_owned()),
-        runtime_dir: dir.clone(),
         defaults,
-        attributes: Default::default(),
+        ..AgentSpec::new("outsider", "agent", &dir)
     };
     let key = axon::auth::process_key().expect("the node installed a key");
     let mut outsider = testing::host_command()

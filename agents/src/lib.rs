@@ -2,14 +2,17 @@
 //!
 //! # Layout
 //! - `echo`: [`Echo`], answers requests with the request unchanged and logs what else it receives.
+//! - `logger`: [`Logger`], collects every agent's log events.
 
 mod echo;
+mod logger;
 
 pub use echo::Echo;
+pub use logger::Logger;
 
 use axon_runtime::Registry;
 
 /// Adds every ready-made kind to `registry`.
 pub fn register(registry: Registry) -> Registry {
-    registry.kind::<Echo>()
+    registry.kind::<Echo>().kind::<Logger>()
 }

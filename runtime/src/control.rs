@@ -109,6 +109,12 @@ struct TimerArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct LoggerArgs {
+    endpoint: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SetHandlerArgs {
     alias: String,
     handler: String,
@@ -200,6 +206,9 @@ impl<A: Agent> Host<A> {
                     Ok(outcome) => return Answer::Now(outcome),
                     Err(e) => Err(e),
                 },
+                "set_logger" => args::<LoggerArgs>(req)
+                    .and_then(|a| crate::logging::connect(&a.endpoint))
+                    .map(|()| Value::Null),
                 "set_handler" => args(req).and_then(|a| self.control_set_handler(a)),
                 "each" => args(req).and_then(|a| self.control_timer(a, true, ctx)),
                 "after" => args(req).and_then(|a| self.control_timer(a, false, ctx)),

@@ -28,6 +28,7 @@ mod core;
 mod dispatch;
 pub mod error;
 mod host;
+pub mod logging;
 mod message;
 mod ops;
 pub mod process;

@@ -32,9 +32,29 @@ pub struct AgentSpec {
     /// Attributes set before the agent starts serving.
     #[serde(default)]
     pub attributes: BTreeMap<String, Value>,
+    /// The logger's SUB endpoint, when a logger runs: log events are published there.
+    #[serde(default)]
+    pub logger: Option<String>,
+    /// This agent's log level (e.g. `debug`), over `AXON_LOG`'s default.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 impl AgentSpec {
+    /// A spec with default settings, no name server and no logger.
+    pub fn new(name: &str, kind: &str, runtime_dir: impl Into<PathBuf>) -> Self {
+        AgentSpec {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            nameserver: None,
+            runtime_dir: runtime_dir.into(),
+            defaults: Defaults::default(),
+            attributes: BTreeMap::new(),
+            logger: None,
+            log: None,
+        }
+    }
+
     /// Reads the spec from [`AGENT_ENV`]; `None` when the variable is not set.
     pub fn from_env() -> Result<Option<Self>> {
         match env_var(AGENT_ENV)? {
@@ -65,6 +85,8 @@ mod tests {
             runtime_dir: "/tmp/axon-0/n1".into(),
             defaults: Defaults::default(),
             attributes: BTreeMap::from([("x".to_string(), Value::Integer(1.into()))]),
+            logger: None,
+            log: Some("debug".into()),
         };
         assert_eq!(serde_json::from_str::<AgentSpec>(&s.to_env()).unwrap(), s);
     }

@@ -35,6 +35,8 @@ pub struct SpawnOptions {
     /// Attributes the agent has before it serves.
     #[serde(default)]
     pub attributes: BTreeMap<String, Value>,
+    /// The agent's log level (e.g. `debug`), over `AXON_LOG`'s default.
+    pub log: Option<String>,
 }
 
 impl SpawnOptions {
@@ -64,6 +66,12 @@ impl SpawnOptions {
         })?;
         self.attributes.insert(name.to_owned(), value);
         Ok(self)
+    }
+
+    /// Sets the agent's log level (`error`, `warn`, `info`, `debug`, `trace`).
+    pub fn log(mut self, level: &str) -> Self {
+        self.log = Some(level.to_owned());
+        self
     }
 
     /// Sets the agent's default transport.

@@ -37,6 +37,12 @@ pub const READY_LINE: &str = "AXON-NS-READY";
 /// How long an agent may take from spawn to answering ping.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The kind of the logger agent, whose `logs` socket every agent publishes its log events to.
+const LOGGER_KIND: &str = "logger";
+
+/// The alias under which the logger binds its SUB socket.
+const LOGGER_ALIAS: &str = "logs";
+
 /// How often leases are checked.
 const LEASE_CHECK: Duration = Duration::from_millis(200);
 
@@ -91,6 +97,8 @@ struct Server {
     /// Agent processes this server started, by pid.
     children: BTreeMap<u32, String>,
     outbox: Outbox,
+    /// The logger's SUB endpoint, once a logger agent bound it.
+    logger: Option<String>,
     key: Key,
     guard: Guard,
     leaving: Option<Leaving>,
@@ -126,6 +134,7 @@ impl Server {
                 records: Records::default(),
                 children: BTreeMap::new(),
                 outbox,
+                logger: None,
                 key,
                 guard: Guard::default(),
                 leaving: None,
@@ -306,9 +315,7 @@ impl Server {
             "list" => to_value(&r.names()),
             "info" => args::<Named>(req).and_then(|a| to_value(r.info(&a.name)?)),
             "addr" => args::<AliasOf>(req).and_then(|a| to_value(r.addr(&a.name, &a.alias)?)),
-            "set_addr" => args::<SetAddr>(req)
-                .and_then(|a| r.set_addr(&a.name, a.alias, a.address))
-                .map(|()| Value::Null),
+            "set_addr" => return Some(args::<SetAddr>(req).and_then(|a| self.set_addr(a, ctx))),
             "del_addr" => args::<AliasOf>(req)
                 .and_then(|a| r.del_addr(&a.name, &a.alias))
                 .map(|()| Value::Null),
@@ -336,6 +343,41 @@ impl Server {
                 format!("unknown method {other:?}"),
             )),
         })
+    }
+
+    fn set_addr(&mut self, a: SetAddr, ctx: &mut Context<Self>) -> Result<Value, Refusal> {
+        self.note_logger(&a, ctx);
+        self.records.set_addr(&a.name, a.alias, a.address)?;
+        Ok(Value::Null)
+    }
+
+    /// When the logger binds its socket, every agent (and every later spawn) publishes its log events there.
+    fn note_logger(&mut self, a: &SetAddr, ctx: &mut Context<Self>) {
+        let is_logger = self
+            .records
+            .info(&a.name)
+            .is_ok_and(|i| i.kind == LOGGER_KIND);
+        if !is_logger || a.alias != LOGGER_ALIAS {
+            return;
+        }
+        tracing::info!(logger = %a.name, endpoint = %a.address.endpoint, "logger available");
+        self.logger = Some(a.address.endpoint.clone());
+        let others: Vec<String> = self
+            .records
+            .agents()
+            .filter(|i| i.name != a.name)
+            .map(|i| i.control.clone())
+            .collect();
+        for control in others {
+            let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
+            let tell =
+                async move { axon_runtime::call::oneway(&control, "set_logger", args).await };
+            ctx.spawn(tell.into_actor(self).map(|res, _, _| {
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, "could not point an agent at the logger");
+                }
+            }));
+        }
     }
 
     /// Forgets agents that stopped renewing; agents this server started are watched through their exit instead.
@@ -447,6 +489,12 @@ impl Server {
             runtime_dir: self.dir.clone(),
             defaults,
             attributes: opts.attributes.clone(),
+            // The logger does not log to itself.
+            logger: self
+                .logger
+                .clone()
+                .filter(|_| opts.kind.as_deref() != Some(LOGGER_KIND)),
+            log: opts.log.clone(),
         };
         let mut cmd = self.host.command("agent");
         cmd.env(AGENT_ENV, spec.to_env())

@@ -43,6 +43,7 @@ pub fn registry() -> Registry {
             },
         )
         .handler("add10", add10)
+        .handler("log_levels", log_levels)
         .handler("slow", slow)
         .handler("stamp", stamp)
         .handler("add", add)
@@ -52,6 +53,16 @@ pub fn registry() -> Registry {
                 panic!("panicking on purpose")
             },
         )
+}
+
+/// Emits one event per level, each carrying its message as `marker`.
+fn log_levels(_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let marker: String = msg.decode()?;
+    tracing::debug!(marker = %marker, "debug event");
+    tracing::info!(marker = %marker, "info event");
+    tracing::warn!(marker = %marker, "warn event");
+    tracing::error!(marker = %marker, "error event");
+    Ok(())
 }
 
 /// Adds 10 to every integer attribute.

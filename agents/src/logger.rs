@@ -1,0 +1,87 @@
+//! `logger`: collects the log events of every agent (osBrain's `Logger`).
+
+use std::collections::VecDeque;
+
+use axon_runtime::logging::LogRecord;
+use axon_runtime::{Agent, AgentSpec, BindOptions, Ctx, HandlerResult, Handlers, Kind, Message};
+use serde::Deserialize;
+
+/// Records kept unless the `capacity` attribute says otherwise.
+const DEFAULT_CAPACITY: usize = 10_000;
+
+/// Binds a SUB socket `logs` that every agent's log events reach, prints
+/// them as readable lines on stderr and keeps the latest in a history that
+/// the `history` handler answers (`execute("history", {agent?, level?, limit?})`).
+#[derive(Debug)]
+pub struct Logger {
+    history: VecDeque<LogRecord>,
+    capacity: usize,
+}
+
+/// What `history` is asked for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Query {
+    agent: Option<String>,
+    level: Option<String>,
+    limit: Option<usize>,
+}
+
+impl Agent for Logger {
+    const KIND: &'static str = "logger";
+
+    fn create(spec: &AgentSpec) -> HandlerResult<Self> {
+        let capacity = match spec.attributes.get("capacity") {
+            Some(v) => v.deserialized::<usize>()?,
+            None => DEFAULT_CAPACITY,
+        };
+        Ok(Logger {
+            history: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+        })
+    }
+
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on("log", Logger::log);
+        h.on("history", Logger::query);
+    }
+
+    /// Binds after registration, so the name server learns the address and tells every agent.
+    fn before_loop(&mut self, ctx: &mut Ctx<'_, Self>) -> HandlerResult {
+        let opts = BindOptions {
+            alias: Some("logs".into()),
+            handler: Some("log".into()),
+            ..BindOptions::default()
+        };
+        ctx.bind(Kind::Sub, opts)?;
+        ctx.subscribe("logs", b"", None)?;
+        Ok(())
+    }
+}
+
+impl Logger {
+    fn log(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
+        let record: LogRecord = msg.decode()?;
+        eprintln!("{}", record.line());
+        if self.history.len() == self.capacity {
+            self.history.pop_front();
+        }
+        self.history.push_back(record);
+        Ok(())
+    }
+
+    fn query(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult<Vec<LogRecord>> {
+        let q: Query = msg.decode::<Option<Query>>()?.unwrap_or_default();
+        let matching = self.history.iter().filter(|r| {
+            q.agent.as_ref().is_none_or(|a| *a == r.agent)
+                && q.level
+                    .as_ref()
+                    .is_none_or(|l| l.eq_ignore_ascii_case(&r.level))
+        });
+        let mut out: Vec<LogRecord> = matching.cloned().collect();
+        if let Some(limit) = q.limit {
+            out.drain(..out.len().saturating_sub(limit));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,208 @@
+//! Log forwarding: a tracing layer that publishes every event of an agent
+//! process to the logger agent, plus the wire form of a log record.
+//!
+//! The layer holds one PUB socket, connected when the agent learns where
+//! the logger is (at spawn, or later through `set_logger`). Until then, and
+//! whenever the logger cannot keep up, events are only written to stderr;
+//! forwarding never blocks the agent and never logs about itself.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// One log event as it travels to the logger: topic frame = level, payload = CBOR of this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The agent (process) that logged it.
+    pub agent: String,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    /// The module that logged it.
+    pub target: String,
+    /// The event's message.
+    pub message: String,
+    /// The event's other fields, formatted.
+    pub fields: BTreeMap<String, String>,
+    /// When it was logged, ms since the Unix epoch.
+    pub time_ms: u64,
+}
+
+impl LogRecord {
+    /// A readable one-line form: `time LEVEL agent: message k=v ...`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{} {:>5} {}: {}",
+            self.time_ms, self.level, self.agent, self.message
+        );
+        for (k, v) in &self.fields {
+            let _ = write!(line, " {k}={v}");
+        }
+        line
+    }
+}
+
+struct Forwarder {
+    agent: String,
+    socket: Mutex<Option<zmq::Socket>>,
+    dropped: AtomicU64,
+}
+
+static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
+
+/// A layer forwarding the events of agent `agent` to the logger once one is connected.
+pub fn layer(agent: &str) -> ForwardLayer {
+    let _ = FORWARDER.set(Forwarder {
+        agent: agent.to_owned(),
+        socket: Mutex::new(None),
+        dropped: AtomicU64::new(0),
+    });
+    ForwardLayer
+}
+
+/// Sends this process's log events to the logger listening at `endpoint` (its SUB socket).
+pub fn connect(endpoint: &str) -> crate::Result<()> {
+    let Some(fwd) = FORWARDER.get() else {
+        return Err(crate::Error::Config(
+            "log forwarding is not installed in this process".into(),
+        ));
+    };
+    let socket = crate::zmq_context().socket(zmq::PUB)?;
+    socket.set_linger(500)?;
+    socket.connect(endpoint)?;
+    if let Ok(mut slot) = fwd.socket.lock() {
+        *slot = Some(socket);
+    }
+    Ok(())
+}
+
+/// Events not forwarded because the logger's queue was full.
+pub fn dropped() -> u64 {
+    FORWARDER
+        .get()
+        .map(|f| f.dropped.load(Ordering::Relaxed))
+        .unwrap_or(0)
+}
+
+/// The tracing layer returned by [`layer`].
+pub struct ForwardLayer;
+
+impl<S: Subscriber> Layer<S> for ForwardLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Some(fwd) = FORWARDER.get() else { return };
+        // try_lock: an event raised while sending (inside libzmq) is not forwarded, never deadlocks.
+        let Ok(guard) = fwd.socket.try_lock() else {
+            return;
+        };
+        let Some(socket) = guard.as_ref() else { return };
+        let record = record(&fwd.agent, event);
+        let mut body = Vec::with_capacity(128);
+        if ciborium::into_writer(&record, &mut body).is_err() {
+            return;
+        }
+        let sent = socket
+            .send(record.level.as_bytes(), zmq::DONTWAIT | zmq::SNDMORE)
+            .and_then(|()| socket.send(body, zmq::DONTWAIT));
+        if sent.is_err() {
+            fwd.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn record(agent: &str, event: &Event<'_>) -> LogRecord {
+    let mut fields = Fields::default();
+    event.record(&mut fields);
+    let meta = event.metadata();
+    LogRecord {
+        agent: agent.to_owned(),
+        level: meta.level().to_string(),
+        target: meta.target().to_owned(),
+        message: fields.message,
+        fields: fields.others,
+        time_ms: crate::auth::now_ms(),
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    others: BTreeMap<String, String>,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            name => {
+                self.others.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            name => {
+                self.others.insert(name.to_owned(), format!("{value:?}"));
+            }
+        }
+    }
+}
+
+/// The `AXON_LOG` filter for agent `agent`: entries `@name=level` set that agent's
+/// default level; every other entry is a tracing `EnvFilter` directive.
+pub fn filter_for(agent: &str, spec: &str, fallback: &str) -> String {
+    let mut level = None;
+    let mut rest = Vec::new();
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.strip_prefix('@').and_then(|e| e.split_once('=')) {
+            Some((name, l)) if name == agent => level = Some(l.to_owned()),
+            Some(_) => {}
+            None => rest.push(entry.to_owned()),
+        }
+    }
+    match level {
+        // The agent's own level replaces the bare default level; per-target directives stay.
+        Some(level) => {
+            rest.retain(|e| e.contains('='));
+            rest.push(level);
+        }
+        None if rest.is_empty() => rest.push(fallback.to_owned()),
+        None => {}
+    }
+    rest.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_agent_levels_come_from_at_entries() {
+        assert_eq!(filter_for("alice", "", "info"), "info");
+        assert_eq!(
+            filter_for("alice", "warn,tmq=error,@alice=debug,@bob=trace", "info"),
+            "tmq=error,debug"
+        );
+        assert_eq!(filter_for("carol", "warn,@alice=debug", "info"), "warn");
+        assert_eq!(filter_for("bob", "@bob=trace", "info"), "trace");
+    }
+
+    #[test]
+    fn records_read_as_one_line() {
+        let r = LogRecord {
+            agent: "alice".into(),
+            level: "WARN".into(),
+            target: "t".into(),
+            message: "hello".into(),
+            fields: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            time_ms: 7,
+        };
+        assert_eq!(r.line(), "7  WARN alice: hello k=v");
+    }
+}

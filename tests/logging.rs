@@ -1,0 +1,123 @@
+//! Logging: ACCEPTANCE L1 (a logger agent collects every agent's events) and L2 (stderr without one).
+
+mod common;
+
+use std::io::Read;
+use std::process::Stdio;
+
+use axon::logging::LogRecord;
+use axon::prelude::*;
+use axon::testing::{self, wait_until};
+use common::PATIENCE;
+
+axon::test_host!(common::registry());
+
+fn history(logger: &mut Proxy, agent: &str) -> Vec<LogRecord> {
+    let query = serde_json::json!({ "agent": agent });
+    logger.execute("history", &query).unwrap_or_default()
+}
+
+fn levels_with(records: &[LogRecord], marker: &str) -> Vec<String> {
+    let tagged = records
+        .iter()
+        .filter(|r| r.fields.get("marker").map(String::as_str) == Some(marker));
+    tagged.map(|r| r.level.clone()).collect()
+}
+
+/// Has `agent` log until the logger holds its info, warn and error events.
+fn logged(agent: &mut Proxy, logger: &mut Proxy, marker: &str) -> Vec<String> {
+    let name = agent.name().to_owned();
+    let mut levels = Vec::new();
+    // A publisher's first events can go before its connection to the logger is up: retry.
+    let arrived = wait_until(PATIENCE, || {
+        agent.execute::<_, Value>("log_levels", marker).unwrap();
+        levels = levels_with(&history(logger, &name), marker);
+        levels.contains(&"ERROR".to_string())
+    });
+    assert!(arrived, "{name}'s events never reached the logger");
+    levels
+}
+
+#[test]
+fn a_logger_collects_every_agents_events_with_debug_only_when_enabled() {
+    let ns = testing::node().unwrap();
+    let mut before = ns.run_agent("before").unwrap();
+    let mut logger = ns
+        .spawn(SpawnOptions::default().name("log").kind("logger"))
+        .unwrap();
+    let mut after = ns.run_agent("after").unwrap();
+    let mut chatty = ns
+        .spawn(SpawnOptions::default().name("chatty").log("debug"))
+        .unwrap();
+
+    for agent in [&mut before, &mut after] {
+        let levels = logged(agent, &mut logger, "m1");
+        assert!(levels.iter().all(|l| l != "DEBUG"), "{levels:?}");
+        for level in ["INFO", "WARN", "ERROR"] {
+            assert!(
+                levels.iter().any(|l| l == level),
+                "{level} missing: {levels:?}"
+            );
+        }
+    }
+    let levels = logged(&mut chatty, &mut logger, "m2");
+    assert!(levels.iter().any(|l| l == "DEBUG"), "{levels:?}");
+
+    let record = history(&mut logger, "after")
+        .into_iter()
+        .find(|r| r.level == "WARN")
+        .unwrap();
+    assert_eq!(
+        (record.agent.as_str(), record.message.as_str()),
+        ("after", "warn event")
+    );
+    assert!(record.time_ms > 0);
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn without_a_logger_events_go_to_stderr_readably() {
+    let dir = std::env::temp_dir().join(format!("axon-l2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = AgentSpec::new("solo", "agent", &dir);
+    let mut child = testing::host_command()
+        .unwrap()
+        .command("agent")
+        .env(axon::spec::AGENT_ENV, spec.to_env())
+        .env_remove("AXON_KEY")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let control = dir.join("solo.ctl");
+    assert!(
+        wait_until(PATIENCE, || control.exists()),
+        "agent never bound its control socket"
+    );
+    let mut solo = Proxy::open("solo", format!("ipc://{}", control.display())).unwrap();
+    solo.set_key(None);
+    solo.set_timeout(PATIENCE);
+    solo.execute::<_, Value>("log_levels", "m3").unwrap();
+    solo.shutdown().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("warn event"))
+        .unwrap_or_else(|| panic!("no warn line in:\n{stderr}"));
+    assert!(
+        line.contains("WARN") && line.contains("solo") && line.contains("marker=m3"),
+        "{line}"
+    );
+    assert!(
+        !stderr.contains("debug event"),
+        "debug is off by default:\n{stderr}"
+    );
+}
