@@ -87,9 +87,40 @@ impl<A: Agent> Ctx<'_, A> {
         Host::<A>::connect(self.core, self.actor, to, alias, handler, topics)
     }
 
+    /// Subscribes the SUB socket `alias` to `topic` (prefix match); `handler` overrides the socket's.
+    pub fn subscribe(
+        &mut self,
+        alias: &str,
+        topic: impl AsRef<[u8]>,
+        handler: Option<&str>,
+    ) -> Result<()> {
+        let slot = self.core.slot_mut(alias)?;
+        if slot.address.kind != Kind::Sub {
+            return Err(crate::Error::WrongKind {
+                alias: alias.to_owned(),
+                kind: slot.address.kind,
+                reason: "only SUB sockets subscribe".into(),
+            });
+        }
+        let topic = topic.as_ref().to_vec();
+        slot.chan.io.raw().set_subscribe(&topic)?;
+        slot.topics.retain(|(t, _)| *t != topic);
+        slot.topics.push((topic, handler.map(str::to_owned)));
+        Ok(())
+    }
+
     /// The address of the socket `alias`.
     pub fn addr(&self, alias: &str) -> Result<Address> {
         Ok(self.core.slot(alias)?.address.clone())
+    }
+
+    /// Messages sent on `alias` still waiting for high-water-mark room (0: libzmq took them all).
+    ///
+    /// A handler that sends in bulk stops while this is non-zero and comes
+    /// back later (e.g. with [`Ctx::after`]), so the backlog drains instead
+    /// of growing to its limit.
+    pub fn backlog(&self, alias: &str) -> Result<usize> {
+        Ok(self.core.slot(alias)?.chan.backlog_len())
     }
 
     /// The agent's counters.
