@@ -37,8 +37,8 @@ pub mod testing;
 pub use axon_runtime::{
     address, auth, config, logging, process, serializer, spec, wire, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, Ctx, Defaults, Error, ErrorKind, HandlerError, HandlerResult,
-    Handlers, Kind, Message, Proxy, Registry, RemoteError, Result, Role, Serializer, Stats,
-    Transport, Value,
+    Handlers, Kind, Message, Proxy, Registry, RemoteError, RequestOptions, Result, Role,
+    Serializer, Stats, Transport, Value,
 };
 pub use axon_supervisor::{AgentInfo, NameServer, NodeOptions, SpawnOptions};
 pub use init::{init, registry, run_nameserver, run_nameserver_with};

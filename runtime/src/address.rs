@@ -24,6 +24,14 @@ pub enum Kind {
     Pub,
     /// Receives published messages whose topic matches a subscription prefix.
     Sub,
+    /// Answers asynchronous requests (osBrain's ASYNC_REP); a ROUTER like REP.
+    AsyncRep,
+    /// Sends requests without waiting; each reply goes to the handler given with its request.
+    AsyncReq,
+    /// Publishes a stream and answers requests in order with it, only to the requester (SYNC_PUB).
+    SyncPub,
+    /// Subscribes to a SYNC_PUB stream and sends it requests (SYNC_SUB).
+    SyncSub,
 }
 
 impl Kind {
@@ -36,17 +44,26 @@ impl Kind {
             Kind::Pull => Kind::Push,
             Kind::Pub => Kind::Sub,
             Kind::Sub => Kind::Pub,
+            Kind::AsyncRep => Kind::AsyncReq,
+            Kind::AsyncReq => Kind::AsyncRep,
+            Kind::SyncPub => Kind::SyncSub,
+            Kind::SyncSub => Kind::SyncPub,
         }
+    }
+
+    /// Whether sending on this kind is a request whose reply goes to a handler.
+    pub fn requests(self) -> bool {
+        matches!(self, Kind::Req | Kind::AsyncReq | Kind::SyncSub)
     }
 
     /// Whether sockets of this kind hand received messages to a handler.
     pub fn receives(self) -> bool {
-        matches!(self, Kind::Req | Kind::Rep | Kind::Pull | Kind::Sub)
+        !matches!(self, Kind::Push | Kind::Pub)
     }
 
     /// Whether `send` applies to sockets of this kind.
     pub fn sends(self) -> bool {
-        matches!(self, Kind::Req | Kind::Push | Kind::Pub)
+        !matches!(self, Kind::Rep | Kind::Pull | Kind::Sub | Kind::AsyncRep)
     }
 
     /// The canonical upper-case name.
@@ -58,6 +75,10 @@ impl Kind {
             Kind::Pull => "PULL",
             Kind::Pub => "PUB",
             Kind::Sub => "SUB",
+            Kind::AsyncRep => "ASYNC_REP",
+            Kind::AsyncReq => "ASYNC_REQ",
+            Kind::SyncPub => "SYNC_PUB",
+            Kind::SyncSub => "SYNC_SUB",
         }
     }
 }
@@ -78,12 +99,13 @@ impl FromStr for Kind {
             "PULL" => Kind::Pull,
             "PUB" => Kind::Pub,
             "SUB" => Kind::Sub,
+            "ASYNC_REP" => Kind::AsyncRep,
+            "ASYNC_REQ" => Kind::AsyncReq,
+            "SYNC_PUB" => Kind::SyncPub,
+            "SYNC_SUB" => Kind::SyncSub,
             _ => {
-                return Err(Error::invalid(
-                    "socket kind",
-                    s,
-                    "expected REQ, REP, PUSH, PULL, PUB or SUB",
-                ))
+                let expected = "expected REQ, REP, PUSH, PULL, PUB, SUB, ASYNC_REP, ASYNC_REQ, SYNC_PUB or SYNC_SUB";
+                return Err(Error::invalid("socket kind", s, expected));
             }
         })
     }
@@ -167,6 +189,9 @@ pub struct Address {
     pub role: Role,
     /// How payloads are encoded on this channel.
     pub serializer: Serializer,
+    /// SYNC_PUB only: the endpoint that takes requests (the stream is `endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<String>,
 }
 
 impl Address {
@@ -177,6 +202,7 @@ impl Address {
             kind: self.kind.twin(),
             role: self.role.twin(),
             serializer: self.serializer,
+            requests: self.requests.clone(),
         }
     }
 
@@ -345,6 +371,7 @@ mod tests {
             kind: Kind::Push,
             role: Role::Server,
             serializer: Serializer::Json,
+            requests: None,
         };
         let t = a.twin();
         assert_eq!(

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::address::{Address, Kind};
 use crate::agent::Agent;
-use crate::core::{BindOptions, Core};
+use crate::core::{BindOptions, Core, RequestOptions};
 use crate::error::Result;
 use crate::host::Host;
 use crate::stats::Stats;
@@ -61,8 +61,7 @@ impl<A: Agent> Ctx<'_, A> {
         topic: Option<&[u8]>,
         value: &T,
     ) -> Result<()> {
-        if self.core.send(alias, topic, value)? {
-            let index = self.core.index(alias)?;
+        if let Some(index) = self.core.send(alias, topic, value)? {
             Host::<A>::start_flush(self.core, index, self.actor);
         }
         Ok(())
@@ -87,6 +86,18 @@ impl<A: Agent> Ctx<'_, A> {
         Host::<A>::connect(self.core, self.actor, to, alias, handler, topics)
     }
 
+    /// Sends a request on a REQ, ASYNC_REQ or SYNC_SUB socket; its reply goes
+    /// to `opts.handler` (else the socket's handler), and `opts.on_error` runs
+    /// if none comes within `opts.wait`. Returns the request id.
+    pub fn request<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        value: &T,
+        opts: RequestOptions,
+    ) -> Result<u64> {
+        Host::<A>::issue_request(self.core, self.actor, alias, value, opts)
+    }
+
     /// Subscribes the SUB socket `alias` to `topic` (prefix match); `handler` overrides the socket's.
     pub fn subscribe(
         &mut self,
@@ -95,7 +106,7 @@ impl<A: Agent> Ctx<'_, A> {
         handler: Option<&str>,
     ) -> Result<()> {
         let slot = self.core.slot_mut(alias)?;
-        if slot.address.kind != Kind::Sub {
+        if !matches!(slot.address.kind, Kind::Sub | Kind::SyncSub) {
             return Err(crate::Error::WrongKind {
                 alias: alias.to_owned(),
                 kind: slot.address.kind,

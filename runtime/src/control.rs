@@ -15,7 +15,7 @@ use serde_bytes::ByteBuf;
 use crate::address::{Address, Kind, Transport};
 use crate::agent::Agent;
 use crate::auth::Guard;
-use crate::core::{BindOptions, Waiter};
+use crate::core::{BindOptions, RequestOptions, Waiter};
 use crate::dispatch::Handled;
 use crate::error::Error;
 use crate::host::Host;
@@ -64,6 +64,10 @@ struct SendArgs {
     alias: String,
     message: Value,
     topic: Option<ByteBuf>,
+    /// Requests only: the reply's handler, the error handler, and the wait.
+    handler: Option<String>,
+    on_error: Option<String>,
+    wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,7 +248,11 @@ impl<A: Agent> Host<A> {
 
     fn control_bind(&mut self, a: BindArgs, ctx: &mut Context<Self>) -> Result<Value, Error> {
         self.check_handler(a.handler.as_deref())?;
-        if matches!(a.kind, Kind::Rep | Kind::Pull | Kind::Sub) && a.handler.is_none() {
+        if matches!(
+            a.kind,
+            Kind::Rep | Kind::Pull | Kind::Sub | Kind::AsyncRep | Kind::SyncPub
+        ) && a.handler.is_none()
+        {
             return Err(Error::invalid(
                 "bind",
                 a.kind.as_str(),
@@ -280,7 +288,10 @@ impl<A: Agent> Host<A> {
         {
             self.check_handler(Some(name))?;
         }
-        if matches!(own, Kind::Pull | Kind::Sub) && handler.is_none() && topics.is_empty() {
+        if matches!(own, Kind::Pull | Kind::Sub | Kind::SyncSub)
+            && handler.is_none()
+            && topics.is_empty()
+        {
             return Err(Error::invalid(
                 "connect",
                 own.as_str(),
@@ -289,7 +300,7 @@ impl<A: Agent> Host<A> {
         }
         // A SUB with one handler and no topics hears everything, as in osBrain.
         let topics = match (own, topics.is_empty()) {
-            (Kind::Sub, true) => vec![(Vec::new(), None)],
+            (Kind::Sub | Kind::SyncSub, true) => vec![(Vec::new(), None)],
             (_, _) => topics,
         };
         let address = Self::connect(&mut self.core, ctx, &a.address, a.alias, handler, topics)?;
@@ -297,11 +308,29 @@ impl<A: Agent> Host<A> {
     }
 
     fn control_send(&mut self, a: SendArgs, ctx: &mut Context<Self>) -> Result<Value, Error> {
-        if self
-            .core
-            .send(&a.alias, a.topic.as_deref().map(|t| &t[..]), &a.message)?
+        let kind = self.core.slot(&a.alias)?.address.kind;
+        if kind.requests() {
+            self.check_handler(a.handler.as_deref())?;
+            self.check_handler(a.on_error.as_deref())?;
+            let opts = RequestOptions {
+                handler: a.handler,
+                on_error: a.on_error,
+                wait: a.wait_ms.map(Duration::from_millis),
+            };
+            let id = Self::issue_request(&mut self.core, ctx, &a.alias, &a.message, opts)?;
+            return Ok(Value::Integer(id.into()));
+        }
+        if a.handler.is_some() || a.on_error.is_some() || a.wait_ms.is_some() {
+            return Err(Error::invalid(
+                "send",
+                a.alias,
+                "handler, on_error and wait_ms are for requests",
+            ));
+        }
+        if let Some(index) =
+            self.core
+                .send(&a.alias, a.topic.as_deref().map(|t| &t[..]), &a.message)?
         {
-            let index = self.core.index(&a.alias)?;
             Self::start_flush(&mut self.core, index, ctx);
         }
         Ok(Value::Null)
@@ -318,9 +347,8 @@ impl<A: Agent> Host<A> {
             route: route.to_vec(),
             id,
         };
-        let (request, start) = self.core.request(&a.alias, &a.message, waiter)?;
-        let index = self.core.index(&a.alias)?;
-        if start {
+        let (request, flush) = self.core.request(&a.alias, &a.message, waiter)?;
+        if let Some(index) = flush {
             Self::start_flush(&mut self.core, index, ctx);
         }
         let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(10_000));
@@ -564,7 +592,7 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
 
 fn sub_only(kind: Kind, alias: &str) -> Result<(), Error> {
     match kind {
-        Kind::Sub => Ok(()),
+        Kind::Sub | Kind::SyncSub => Ok(()),
         kind => Err(Error::WrongKind {
             alias: alias.to_owned(),
             kind,

@@ -16,12 +16,40 @@ use crate::spec::AgentSpec;
 use crate::stats::Stats;
 use crate::wire::RemoteError;
 
-/// Who waits for the answer to a request sent on a REQ socket.
+/// Who waits for the answer to a request.
 pub(crate) enum Waiter {
-    /// The socket's reply handler.
-    Handler,
+    /// A reply handler: the request's own, else the socket's.
+    Handler {
+        handler: Option<String>,
+        /// Runs, with the request as its message, if no reply comes within the wait.
+        on_error: Option<String>,
+        /// The request's payload, kept only when there is an `on_error`.
+        request: Vec<u8>,
+    },
     /// A control-plane `request` call, answered when the reply arrives.
     Control { route: Vec<u8>, id: u64 },
+}
+
+impl Waiter {
+    /// The socket's reply handler will take the reply.
+    pub(crate) fn socket_handler() -> Self {
+        Waiter::Handler {
+            handler: None,
+            on_error: None,
+            request: Vec::new(),
+        }
+    }
+}
+
+/// How a request's reply is handled (ASYNC_REQ, SYNC_SUB, REQ).
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Handler for this request's reply; the socket's handler when `None`.
+    pub handler: Option<String>,
+    /// Handler run (with the request as its message) when no reply comes within `wait`.
+    pub on_error: Option<String>,
+    /// How long to wait for the reply; forever when `None`. A late reply is logged and dropped.
+    pub wait: Option<std::time::Duration>,
 }
 
 /// One open socket and what the host needs to serve it.
@@ -37,6 +65,12 @@ pub(crate) struct Slot {
     pub(crate) waiting: HashMap<u64, Waiter>,
     pub(crate) next_request: u64,
     pub(crate) generation: u64,
+    /// SYNC_PUB / SYNC_SUB: the other socket of the pair (requests side, or stream side).
+    pub(crate) partner: Option<usize>,
+    /// Whether this is the hidden requests side of a SYNC_PUB / SYNC_SUB pair.
+    pub(crate) companion: bool,
+    /// SYNC_SUB: the topic under which the publisher sends this subscriber its replies.
+    pub(crate) reply_topic: Vec<u8>,
 }
 
 impl Drop for Slot {
@@ -161,21 +195,78 @@ impl Core {
         let alias = self.claim_alias(opts.alias, kind)?;
         let transport = opts.transport.unwrap_or(self.spec.defaults.transport);
         let endpoint = self.bind_endpoint(transport, &alias, opts.addr.as_deref())?;
-        let io = Io::open(
-            kind,
-            &endpoint,
-            true,
-            self.spec.defaults.linger,
-            self.spec.defaults.max_message,
-        )?;
+        let io = self.open(kind, &endpoint, true)?;
+        // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream.
+        let requests = match kind {
+            Kind::SyncPub => {
+                let at = self.companion_endpoint(transport, &alias, opts.addr.as_deref())?;
+                Some(self.open(Kind::Rep, &at, true)?)
+            }
+            _ => None,
+        };
         let address = Address {
             endpoint: io.last_endpoint()?,
             kind,
             role: Role::Server,
             serializer: opts.serializer.unwrap_or(self.spec.defaults.serializer),
+            requests: requests.as_ref().map(Io::last_endpoint).transpose()?,
         };
         self.report_addr(&alias, &address);
-        Ok(self.insert(alias, address, io, opts.handler, Vec::new()))
+        let handler = opts.handler;
+        let (index, generation) =
+            self.insert(alias, address.clone(), io, handler.clone(), Vec::new());
+        if let Some(requests) = requests {
+            let endpoint = address.requests.clone().unwrap_or_default();
+            let side = Address {
+                endpoint,
+                ..address
+            };
+            self.attach_companion(index, side, requests, handler);
+        }
+        Ok((index, generation))
+    }
+
+    fn open(&self, kind: Kind, endpoint: &str, bind: bool) -> Result<Io> {
+        let d = &self.spec.defaults;
+        Io::open(kind, endpoint, bind, d.linger, d.max_message)
+    }
+
+    /// Where a SYNC_PUB's requests socket binds: beside its stream.
+    fn companion_endpoint(
+        &self,
+        transport: Transport,
+        alias: &str,
+        addr: Option<&str>,
+    ) -> Result<String> {
+        let requests = format!("{alias}-requests");
+        match (transport, addr) {
+            // Same host, a port of its own.
+            (Transport::Tcp, Some(a)) => {
+                let host = a.trim_start_matches("tcp://");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                self.bind_endpoint(transport, &requests, Some(host))
+            }
+            (_, Some(a)) => {
+                self.bind_endpoint(transport, &requests, Some(&format!("{a}-requests")))
+            }
+            (_, None) => self.bind_endpoint(transport, &requests, None),
+        }
+    }
+
+    /// Adds the hidden requests side of a SYNC pair, linked both ways to the slot at `main`.
+    fn attach_companion(&mut self, main: usize, address: Address, io: Io, handler: Option<String>) {
+        let alias = format!(
+            "{}/requests",
+            self.slots[main].as_ref().map_or("", |s| &s.alias)
+        );
+        let (index, _) = self.insert_slot(alias.into(), address, io, handler, Vec::new());
+        if let Some(slot) = self.slots[index].as_mut() {
+            slot.companion = true;
+            slot.partner = Some(main);
+        }
+        if let Some(slot) = self.slots[main].as_mut() {
+            slot.partner = Some(index);
+        }
     }
 
     /// Connects a new socket to the server side `to`; returns its slot index and generation.
@@ -195,17 +286,34 @@ impl Core {
         }
         let own = to.twin();
         let alias = self.claim_alias(alias, own.kind)?;
-        let io = Io::open(
-            own.kind,
-            &to.endpoint,
-            false,
-            self.spec.defaults.linger,
-            self.spec.defaults.max_message,
-        )?;
+        let io = self.open(own.kind, &to.endpoint, false)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
-        Ok(self.insert(alias, own, io, handler, topics))
+        if own.kind != Kind::SyncSub {
+            return Ok(self.insert(alias, own, io, handler, topics));
+        }
+        // A SYNC_SUB also sends requests, and hears its replies on a topic of its own.
+        let requests_at = to.requests.clone().ok_or_else(|| {
+            Error::invalid(
+                "address",
+                &to.endpoint,
+                "a SYNC_PUB address names its requests endpoint",
+            )
+        })?;
+        let requests = self.open(Kind::Req, &requests_at, false)?;
+        let reply_topic = format!("\u{0}axon-reply/{}/{alias}", self.spec.name).into_bytes();
+        io.raw().set_subscribe(&reply_topic)?;
+        let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);
+        if let Some(slot) = self.slots[index].as_mut() {
+            slot.reply_topic = reply_topic;
+        }
+        let side = Address {
+            endpoint: requests_at,
+            ..own
+        };
+        self.attach_companion(index, side, requests, None);
+        Ok((index, generation))
     }
 
     fn insert(
@@ -216,9 +324,23 @@ impl Core {
         handler: Option<String>,
         topics: Vec<(Vec<u8>, Option<String>)>,
     ) -> (usize, u64) {
+        let alias: Rc<str> = alias.into();
+        let (index, generation) = self.insert_slot(alias.clone(), address, io, handler, topics);
+        self.aliases.insert(alias, index);
+        (index, generation)
+    }
+
+    /// Stores a socket in a free slot; only [`Core::insert`] makes it reachable by alias.
+    fn insert_slot(
+        &mut self,
+        alias: Rc<str>,
+        address: Address,
+        io: Io,
+        handler: Option<String>,
+        topics: Vec<(Vec<u8>, Option<String>)>,
+    ) -> (usize, u64) {
         let generation = self.next_generation;
         self.next_generation += 1;
-        let alias: Rc<str> = alias.into();
         let slot = Slot {
             alias: alias.clone(),
             address,
@@ -228,6 +350,9 @@ impl Core {
             waiting: HashMap::new(),
             next_request: 1,
             generation,
+            partner: None,
+            companion: false,
+            reply_topic: Vec::new(),
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -239,7 +364,6 @@ impl Core {
                 self.slots.len() - 1
             }
         };
-        self.aliases.insert(alias, index);
         (index, generation)
     }
 
@@ -297,6 +421,10 @@ impl Core {
         let index = self.index(alias)?;
         self.aliases.remove(alias);
         let slot = self.slots[index].take();
+        // The hidden requests side of a SYNC pair goes with it.
+        if let Some(partner) = slot.as_ref().and_then(|s| s.partner) {
+            self.slots[partner] = None;
+        }
         if let Some(slot) = slot {
             if slot.address.role == Role::Server {
                 let name = self.spec.name.clone();
@@ -318,18 +446,26 @@ impl Core {
         }
     }
 
-    /// Encodes `value` with the socket's serializer and sends it; `true` when a flush must start.
+    /// Encodes `value` with the socket's serializer and sends it.
+    ///
+    /// On request kinds (REQ, ASYNC_REQ, SYNC_SUB) it is a request whose reply
+    /// goes to the socket's handler. Returns the slot whose backlog needs a flush.
     pub(crate) fn send<T: Serialize + ?Sized>(
         &mut self,
         alias: &str,
         topic: Option<&[u8]>,
         value: &T,
-    ) -> Result<bool> {
+    ) -> Result<Option<usize>> {
         let index = self.index(alias)?;
+        let kind = self.slots[index].as_ref().map(|s| s.address.kind);
+        if kind.is_some_and(Kind::requests) {
+            let (_, flush) = self.request(alias, value, Waiter::socket_handler())?;
+            return Ok(flush);
+        }
         let mut buf = std::mem::take(&mut self.encode_buf);
         let result = self.send_encoded(index, topic, value, &mut buf);
         self.encode_buf = buf;
-        result
+        result.map(|start| start.then_some(index))
     }
 
     fn send_encoded<T: Serialize + ?Sized>(
@@ -345,49 +481,93 @@ impl Core {
         slot.address.serializer.encode_into(value, buf)?;
         let result = match slot.address.kind {
             Kind::Push => slot.chan.send(&slot.alias, &[buf]),
-            Kind::Pub => slot.chan.send(&slot.alias, &[topic.unwrap_or(b""), buf]),
-            Kind::Req => {
-                let id = slot.next_request;
-                slot.next_request += 1;
-                slot.waiting.insert(id, Waiter::Handler);
-                slot.chan.send(&slot.alias, &[&id.to_be_bytes(), b"", buf])
-            }
+            Kind::Pub | Kind::SyncPub => slot.chan.send(&slot.alias, &[topic.unwrap_or(b""), buf]),
             kind => Err(Error::WrongKind {
                 alias: slot.alias.to_string(),
                 kind,
                 reason: "cannot send on it".into(),
             }),
         };
-        match &result {
+        self.count_send(&result);
+        result
+    }
+
+    fn count_send<T>(&mut self, result: &Result<T>) {
+        match result {
             Ok(_) => self.stats.sent += 1,
             Err(Error::Full { .. }) => self.stats.dropped_full += 1,
             Err(_) => {}
         }
-        result
     }
 
-    /// Sends a request on a REQ socket whose reply goes to `waiter`; `true` when a flush must start.
-    pub(crate) fn request(
+    /// Sends a request whose reply goes to `waiter`.
+    ///
+    /// Returns the request id and the slot whose backlog needs a flush.
+    pub(crate) fn request<T: Serialize + ?Sized>(
         &mut self,
         alias: &str,
-        value: &crate::Value,
-        waiter: Waiter,
-    ) -> Result<(u64, bool)> {
-        let slot = self.slot_mut(alias)?;
-        if slot.address.kind != Kind::Req {
+        value: &T,
+        mut waiter: Waiter,
+    ) -> Result<(u64, Option<usize>)> {
+        let index = self.index(alias)?;
+        let slot = self.slots[index]
+            .as_mut()
+            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))?;
+        let kind = slot.address.kind;
+        if !kind.requests() {
+            let reason = "requests go on REQ, ASYNC_REQ or SYNC_SUB sockets".into();
             return Err(Error::WrongKind {
                 alias: alias.to_owned(),
-                kind: slot.address.kind,
-                reason: "requests go on REQ sockets".into(),
+                kind,
+                reason,
             });
+        }
+        if matches!(waiter, Waiter::Handler { handler: None, .. }) && slot.handler.is_none() {
+            let why = "a request needs a reply handler: give one with the request or to the socket";
+            return Err(Error::invalid("request", alias, why));
         }
         let payload = slot.address.serializer.encode(value)?;
         let id = slot.next_request;
         slot.next_request += 1;
-        let start = slot.chan.send(alias, &[&id.to_be_bytes(), b"", &payload])?;
+        if let Waiter::Handler {
+            on_error: Some(_),
+            request,
+            ..
+        } = &mut waiter
+        {
+            request.clone_from(&payload);
+        }
+        let (target, reply_topic) = (slot.partner.unwrap_or(index), slot.reply_topic.clone());
         slot.waiting.insert(id, waiter);
-        self.stats.sent += 1;
-        Ok((id, start))
+        let result = self.send_request_frames(target, kind, &reply_topic, id, &payload);
+        if result.is_err() {
+            if let Some(slot) = self.slots[index].as_mut() {
+                slot.waiting.remove(&id);
+            }
+        }
+        self.count_send(&result);
+        Ok((id, result?.then_some(target)))
+    }
+
+    fn send_request_frames(
+        &mut self,
+        target: usize,
+        kind: Kind,
+        reply_topic: &[u8],
+        id: u64,
+        payload: &[u8],
+    ) -> Result<bool> {
+        let chan = self.slots[target]
+            .as_mut()
+            .ok_or_else(|| Error::UnknownAlias(String::new()))?;
+        let id = id.to_be_bytes();
+        match kind {
+            // The publisher answers on its stream, under this subscriber's own topic.
+            Kind::SyncSub => chan
+                .chan
+                .send(&chan.alias, &[reply_topic, &id, b"", payload]),
+            _ => chan.chan.send(&chan.alias, &[&id, b"", payload]),
+        }
     }
 
     /// A structured error naming this agent.
@@ -440,6 +620,7 @@ mod tests {
                 kind: Kind::Sub,
                 role: Role::Client,
                 serializer: Serializer::Cbor,
+                requests: None,
             },
             chan: Channel::new(io),
             handler: Some("default".into()),
@@ -450,6 +631,9 @@ mod tests {
             waiting: HashMap::new(),
             next_request: 1,
             generation: 1,
+            partner: None,
+            companion: false,
+            reply_topic: Vec::new(),
         }
     }
 

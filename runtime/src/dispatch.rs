@@ -11,10 +11,9 @@ use actix::Context;
 use crate::address::Kind;
 use crate::agent::{Agent, HandlerErrorKind};
 use crate::context::Ctx;
-use crate::core::Waiter;
 use crate::host::Host;
 use crate::message::Message;
-use crate::serializer::{Serializer, Value};
+use crate::serializer::Serializer;
 use crate::wire::{self, ErrorKind, RemoteError};
 
 /// What a handler call came to.
@@ -57,8 +56,10 @@ impl<A: Agent> Host<A> {
         match kind {
             Kind::Pull => self.on_pull(&alias, serializer, frames, ctx),
             Kind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
-            Kind::Rep => self.on_rep(index, &alias, serializer, frames, ctx),
-            Kind::Req => self.on_req_reply(index, &alias, serializer, frames, ctx),
+            Kind::Rep | Kind::AsyncRep => self.on_rep(index, &alias, serializer, frames, ctx),
+            Kind::Req | Kind::AsyncReq => self.on_req_reply(index, &alias, serializer, frames, ctx),
+            Kind::SyncPub => self.on_sync_request(index, &alias, serializer, frames, ctx),
+            Kind::SyncSub => self.on_sync_stream(index, &alias, serializer, frames, ctx),
             Kind::Push | Kind::Pub => {}
         }
     }
@@ -78,7 +79,7 @@ impl<A: Agent> Host<A> {
         self.call(handler.as_deref(), msg, ctx);
     }
 
-    fn on_sub(
+    pub(crate) fn on_sub(
         &mut self,
         index: usize,
         alias: &Rc<str>,
@@ -173,41 +174,13 @@ impl<A: Agent> Host<A> {
         ctx: &mut Context<Self>,
     ) {
         let id = match frames.len() {
-            3 | 4 if frames[1].is_empty() => frames[0][..].try_into().ok().map(u64::from_be_bytes),
+            3 | 4 if frames[1].is_empty() => request_id(&frames[0]),
             _ => None,
         };
         let Some(id) = id else {
             return self.malformed(alias, "reply without request id", frames.len());
         };
-        let Some(slot) = self.core.slots[index].as_mut() else {
-            return;
-        };
-        let Some(waiter) = slot.waiting.remove(&id) else {
-            self.core.stats.unhandled += 1;
-            tracing::warn!(agent = %self.core.spec.name, alias = %alias, id, "reply to an unknown request dropped");
-            return;
-        };
-        let outcome = reply_outcome(frames, serializer);
-        match waiter {
-            Waiter::Control { route, id } => self.answer(
-                &route,
-                id,
-                outcome.and_then(|_| decode_value(frames, serializer)),
-            ),
-            Waiter::Handler => match outcome {
-                Ok(()) => {
-                    let handler = self.core.slots[index]
-                        .as_ref()
-                        .and_then(|s| s.handler.clone());
-                    let msg = Message::new(alias, None, &frames[2], serializer);
-                    self.call(handler.as_deref(), msg, ctx);
-                }
-                Err(e) => {
-                    self.core.stats.handler_errors += 1;
-                    tracing::warn!(agent = %self.core.spec.name, alias = %alias, error = %e, "request failed at the replier");
-                }
-            },
-        }
+        self.on_reply(index, alias, serializer, id, &frames[2..], ctx);
     }
 
     /// Runs the named handler on `msg`, logging and counting failures.
@@ -257,13 +230,13 @@ impl<A: Agent> Host<A> {
         }
     }
 
-    fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
+    pub(crate) fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
         self.core.stats.malformed += 1;
         tracing::warn!(agent = %self.core.spec.name, alias, frames, "malformed message dropped: {what}");
     }
 
     /// Sends frames on the socket at `index`, starting a flush if they had to wait.
-    fn send_raw(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
+    pub(crate) fn send_raw(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
         let Some(slot) = self.core.slots[index].as_mut() else {
             return;
         };
@@ -279,27 +252,7 @@ impl<A: Agent> Host<A> {
 }
 
 /// Whether a REQ reply is a value or an error answer.
-fn reply_outcome(frames: &[zmq::Message], _serializer: Serializer) -> Result<(), RemoteError> {
-    if frames.len() == 4 && &frames[2][..] == wire::ERROR_MARKER {
-        return Err(
-            wire::decode_body(&frames[3]).unwrap_or_else(|e| RemoteError {
-                kind: ErrorKind::BadRequest,
-                message: format!("undecodable error answer: {e}"),
-                agent: String::new(),
-                method: String::new(),
-            }),
-        );
-    }
-    Ok(())
-}
-
-fn decode_value(frames: &[zmq::Message], serializer: Serializer) -> Result<Value, RemoteError> {
-    serializer
-        .decode::<Value>(&frames[2])
-        .map_err(|e| RemoteError {
-            kind: ErrorKind::BadRequest,
-            message: e.to_string(),
-            agent: String::new(),
-            method: "request".into(),
-        })
+/// A request id frame: 8 bytes, big-endian.
+pub(crate) fn request_id(frame: &[u8]) -> Option<u64> {
+    frame.try_into().ok().map(u64::from_be_bytes)
 }

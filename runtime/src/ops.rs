@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_bytes::Bytes;
 
 use crate::address::{Address, Kind, Transport};
-use crate::core::BindOptions;
+use crate::core::{BindOptions, RequestOptions};
 use crate::error::{Error, Result};
 use crate::proxy::Proxy;
 use crate::serializer::{Serializer, Value};
@@ -150,6 +150,37 @@ impl Proxy {
             alias,
             message: value(message)?,
             topic: None,
+        };
+        self.call("send", args)
+    }
+
+    /// Sends a request on the agent's ASYNC_REQ, SYNC_SUB or REQ socket `alias`
+    /// without waiting: the reply goes to `opts.handler` in the agent. Returns the request id.
+    pub fn send_request<T: Serialize + ?Sized>(
+        &mut self,
+        alias: &str,
+        message: &T,
+        opts: &RequestOptions,
+    ) -> Result<u64> {
+        #[derive(Serialize)]
+        struct Args<'a> {
+            alias: &'a str,
+            message: Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            handler: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            on_error: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            wait_ms: Option<u64>,
+        }
+        let args = Args {
+            alias,
+            message: value(message)?,
+            handler: opts.handler.as_deref(),
+            on_error: opts.on_error.as_deref(),
+            wait_ms: opts
+                .wait
+                .map(|w| w.as_millis().min(u64::MAX as u128) as u64),
         };
         self.call("send", args)
     }

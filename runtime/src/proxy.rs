@@ -99,7 +99,7 @@ impl Proxy {
 
     /// Sends `method` without waiting for (or getting) an answer.
     pub fn oneway<A: Serialize>(&mut self, method: &str, args: A) -> Result<()> {
-        self.send_request(method, args, true).map(|_| ())
+        self.send_control(method, args, true).map(|_| ())
     }
 
     fn call_value<A: Serialize>(
@@ -108,7 +108,7 @@ impl Proxy {
         args: A,
         timeout: Duration,
     ) -> Result<Value> {
-        let id = self.send_request(method, args, false)?;
+        let id = self.send_control(method, args, false)?;
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -131,7 +131,7 @@ impl Proxy {
         }
     }
 
-    fn send_request<A: Serialize>(&mut self, method: &str, args: A, oneway: bool) -> Result<u64> {
+    fn send_control<A: Serialize>(&mut self, method: &str, args: A, oneway: bool) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
         let args = Value::serialized(&args).map_err(|e| Error::Encode {

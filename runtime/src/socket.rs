@@ -63,12 +63,12 @@ impl Io {
             }};
         }
         Ok(match kind {
-            Kind::Req => Io::Dealer(build!(tmq::dealer(ctx))),
-            Kind::Rep => Io::Router(build!(tmq::router(ctx))),
+            Kind::Req | Kind::AsyncReq => Io::Dealer(build!(tmq::dealer(ctx))),
+            Kind::Rep | Kind::AsyncRep => Io::Router(build!(tmq::router(ctx))),
             Kind::Push => Io::Push(build!(tmq::push(ctx))),
             Kind::Pull => Io::Pull(build!(tmq::pull(ctx))),
-            Kind::Pub => Io::Pub(build!(tmq::publish(ctx))),
-            Kind::Sub => {
+            Kind::Pub | Kind::SyncPub => Io::Pub(build!(tmq::publish(ctx))),
+            Kind::Sub | Kind::SyncSub => {
                 // tmq wants a first topic; subscribe to all and take it back at once.
                 let mut sub = build!(tmq::subscribe(ctx)).subscribe(b"")?;
                 sub.unsubscribe(b"")?;

@@ -1,0 +1,203 @@
+//! Requests and their replies, and osBrain's two channels.
+//!
+//! - ASYNC_REQ (and REQ): each request carries an id; its reply goes to the
+//!   handler given with the request (else the socket's); a `wait` bounds
+//!   the wait, after which `on_error` runs once and a late reply is logged
+//!   as unknown.
+//! - SYNC_PUB / SYNC_SUB: the publisher binds its stream (PUB) and a
+//!   requests socket (ROUTER); a subscriber's request goes to the latter and
+//!   the handler's value is published on the stream under that subscriber's
+//!   own reply topic, so it arrives in order with the stream and only there.
+
+use std::rc::Rc;
+
+use actix::{AsyncContext, Context};
+
+use crate::agent::Agent;
+use crate::core::{Core, RequestOptions, Waiter};
+use crate::dispatch::{request_id, Handled};
+use crate::error::{Error, Result};
+use crate::host::Host;
+use crate::message::Message;
+use crate::serializer::{Serializer, Value};
+use crate::wire::{self, ErrorKind, RemoteError};
+
+impl<A: Agent> Host<A> {
+    /// Sends a request on `alias` with its own reply handling; returns the request id.
+    pub(crate) fn issue_request<T: serde::Serialize + ?Sized>(
+        core: &mut Core,
+        actor: &mut Context<Self>,
+        alias: &str,
+        value: &T,
+        opts: RequestOptions,
+    ) -> Result<u64> {
+        let waiter = Waiter::Handler {
+            handler: opts.handler,
+            on_error: opts.on_error,
+            request: Vec::new(),
+        };
+        let (id, flush) = core.request(alias, value, waiter)?;
+        if let Some(index) = flush {
+            Self::start_flush(core, index, actor);
+        }
+        if let Some(wait) = opts.wait {
+            let index = core.index(alias)?;
+            let generation = core.slots[index].as_ref().map_or(0, |s| s.generation);
+            actor.run_later(wait, move |host, ctx| {
+                host.request_expired(index, generation, id, ctx)
+            });
+        }
+        Ok(id)
+    }
+
+    /// No reply came in time: `on_error` runs once; a reply arriving later is dropped as unknown.
+    fn request_expired(&mut self, index: usize, generation: u64, id: u64, ctx: &mut Context<Self>) {
+        let Some(slot) = self.core.live_slot(index, generation) else {
+            return;
+        };
+        let (alias, serializer) = (slot.alias.clone(), slot.address.serializer);
+        let Some(waiter) = slot.waiting.remove(&id) else {
+            return;
+        };
+        let Waiter::Handler {
+            on_error, request, ..
+        } = waiter
+        else {
+            return;
+        };
+        tracing::warn!(agent = %self.core.spec.name, alias = %alias, id, "no reply within the wait");
+        if let Some(on_error) = on_error {
+            let msg = Message::new(&alias, None, &request, serializer);
+            self.call(Some(&on_error), msg, ctx);
+        }
+    }
+
+    /// A reply (`body` = `[payload]` or `[ERROR_MARKER, error]`) to request `id` of the socket at `index`.
+    pub(crate) fn on_reply(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        id: u64,
+        body: &[zmq::Message],
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(slot) = self.core.slots[index].as_mut() else {
+            return;
+        };
+        let Some(waiter) = slot.waiting.remove(&id) else {
+            self.core.stats.unhandled += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias = %alias, id, "reply to an unknown request dropped");
+            return;
+        };
+        let socket_handler = slot.handler.clone();
+        let outcome = reply_outcome(body);
+        match waiter {
+            Waiter::Control { route, id } => {
+                let value = outcome.and_then(|()| decode_value(body, serializer));
+                self.answer(&route, id, value);
+            }
+            Waiter::Handler { handler, .. } => match outcome {
+                Ok(()) => {
+                    let msg = Message::new(alias, None, &body[0], serializer);
+                    self.call(handler.or(socket_handler).as_deref(), msg, ctx);
+                }
+                Err(e) => {
+                    self.core.stats.handler_errors += 1;
+                    tracing::warn!(agent = %self.core.spec.name, alias = %alias, error = %e, "request failed at the replier");
+                }
+            },
+        }
+    }
+
+    /// SYNC_PUB's requests side got `[route, reply topic, id, "", payload]`: answer on the stream.
+    pub(crate) fn on_sync_request(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[zmq::Message],
+        ctx: &mut Context<Self>,
+    ) {
+        let id = match frames.len() {
+            5 if frames[3].is_empty() => request_id(&frames[2]),
+            _ => None,
+        };
+        let (Some(id), Some(slot)) = (id, self.core.slots[index].as_ref()) else {
+            return self.malformed(
+                alias,
+                "SYNC_PUB request without reply topic and id",
+                frames.len(),
+            );
+        };
+        let (handler, stream) = (slot.handler.clone(), slot.partner);
+        let msg = Message::new(alias, None, &frames[4], serializer).expecting_reply();
+        let answer = match self.call(handler.as_deref(), msg, ctx) {
+            Handled::Ok(reply) => Ok(reply.unwrap_or_default()),
+            Handled::Failed(e) | Handled::Missing(e) => Err(wire::encode_body(&e)),
+        };
+        let Some(stream) = stream else { return };
+        let id = id.to_be_bytes();
+        match &answer {
+            Ok(reply) => self.send_raw(stream, &[&frames[1], &id, reply], ctx),
+            Err(error) => self.send_raw(stream, &[&frames[1], &id, wire::ERROR_MARKER, error], ctx),
+        }
+    }
+
+    /// SYNC_SUB's stream: replies under its own topic, everything else as on a SUB.
+    pub(crate) fn on_sync_stream(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[zmq::Message],
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(slot) = self.core.slots[index].as_ref() else {
+            return;
+        };
+        // Nothing arrives on the hidden requests side: the publisher answers on its stream.
+        if slot.companion {
+            return;
+        }
+        let is_reply = frames.len() >= 3 && frames[0][..] == slot.reply_topic[..];
+        if !is_reply {
+            return self.on_sub(index, alias, serializer, frames, ctx);
+        }
+        match request_id(&frames[1]) {
+            Some(id) => self.on_reply(index, alias, serializer, id, &frames[2..], ctx),
+            None => self.malformed(alias, "reply without request id", frames.len()),
+        }
+    }
+}
+
+/// Whether a reply body is a value or an error answer.
+fn reply_outcome(body: &[zmq::Message]) -> Result<(), RemoteError> {
+    match body {
+        [marker, error] if marker[..] == *wire::ERROR_MARKER => Err(wire::decode_body(error)
+            .unwrap_or_else(|e| RemoteError {
+                kind: ErrorKind::BadRequest,
+                message: format!("undecodable error answer: {e}"),
+                agent: String::new(),
+                method: String::new(),
+            })),
+        [_] => Ok(()),
+        _ => Err(RemoteError {
+            kind: ErrorKind::BadRequest,
+            message: format!("reply of {} frames", body.len()),
+            agent: String::new(),
+            method: String::new(),
+        }),
+    }
+}
+
+fn decode_value(body: &[zmq::Message], serializer: Serializer) -> Result<Value, RemoteError> {
+    serializer
+        .decode::<Value>(&body[0])
+        .map_err(|e: Error| RemoteError {
+            kind: ErrorKind::BadRequest,
+            message: e.to_string(),
+            agent: String::new(),
+            method: "request".into(),
+        })
+}
