@@ -64,6 +64,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
         kind: Kind::Pub,
         role: Role::Server,
         serializer: Serializer::Raw,
+        requests: None,
     };
     agent
         .connect_topics(&pub_addr, "sub", &[("news", "collect")])
@@ -90,6 +91,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
         kind: Kind::Pull,
         role: Role::Server,
         serializer: Serializer::Raw,
+        requests: None,
     };
     agent.connect(&sink_addr, "out", None).unwrap();
     agent.send("out", "to foreign").unwrap();
@@ -117,6 +119,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
         kind: Kind::Rep,
         role: Role::Server,
         serializer: Serializer::Raw,
+        requests: None,
     };
     agent.connect(&server_addr, "ask", None).unwrap();
     let answer = std::thread::spawn(move || {

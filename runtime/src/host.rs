@@ -223,10 +223,16 @@ impl<A: Agent> Host<A> {
         let slot = core
             .live_slot(index, generation)
             .ok_or_else(|| Error::UnknownAlias(String::new()))?;
-        if slot.address.kind.receives() {
-            ctx.spawn(Drain::data(index, generation));
+        let (address, partner) = (slot.address.clone(), slot.partner);
+        // Drain every socket of the pair that can receive (a SYNC_PUB's stream cannot).
+        for index in std::iter::once(index).chain(partner) {
+            if let Some(slot) = core.slots.get(index).and_then(Option::as_ref) {
+                if slot.chan.io.receives() {
+                    ctx.spawn(Drain::data(index, slot.generation));
+                }
+            }
         }
-        Ok(slot.address.clone())
+        Ok(address)
     }
 
     /// Starts draining the backlog of the socket at `index`.

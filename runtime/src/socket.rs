@@ -77,6 +77,11 @@ impl Io {
         })
     }
 
+    /// Whether messages can be received on it.
+    pub(crate) fn receives(&self) -> bool {
+        !matches!(self, Io::Push(_) | Io::Pub(_))
+    }
+
     /// The libzmq socket.
     pub(crate) fn raw(&self) -> &zmq::Socket {
         match self {

@@ -43,6 +43,7 @@ pub fn registry() -> Registry {
             },
         )
         .handler("add10", add10)
+        .handler("slow_upper", slow_upper)
         .handler("log_levels", log_levels)
         .handler("slow", slow)
         .handler("stamp", stamp)
@@ -63,6 +64,21 @@ fn log_levels(_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> Hand
     tracing::warn!(marker = %marker, "warn event");
     tracing::error!(marker = %marker, "error event");
     Ok(())
+}
+
+/// Upper-cases its message after `delay_ms` (attribute, default 300 ms).
+fn slow_upper(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult<Value> {
+    let delay = a
+        .attributes
+        .get("delay_ms")
+        .and_then(|v| v.as_integer())
+        .map_or(300, |d| i128::from(d) as u64);
+    std::thread::sleep(Duration::from_millis(delay));
+    Ok(match msg.value()? {
+        Value::Text(t) => Value::Text(t.to_uppercase()),
+        Value::Bytes(b) => Value::Bytes(b.to_ascii_uppercase()),
+        other => other,
+    })
 }
 
 /// Adds 10 to every integer attribute.
@@ -195,6 +211,7 @@ impl Report {
             kind: Kind::Pull,
             role: Role::Server,
             serializer: Serializer::Cbor,
+            requests: None,
         };
         Report { socket, address }
     }
