@@ -34,12 +34,12 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    /// A readable one-line form: `time LEVEL agent: message k=v ...`.
+    /// A readable one-line form: `HH:MM:SS.mmm LEVEL agent: message k=v ...` (UTC).
     pub fn line(&self) -> String {
-        let mut line = format!(
-            "{} {:>5} {}: {}",
-            self.time_ms, self.level, self.agent, self.message
-        );
+        let (secs, ms) = (self.time_ms / 1000, self.time_ms % 1000);
+        let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+        let (level, agent, message) = (&self.level, &self.agent, &self.message);
+        let mut line = format!("{h:02}:{m:02}:{s:02}.{ms:03} {level:>5} {agent}: {message}");
         for (k, v) in &self.fields {
             let _ = write!(line, " {k}={v}");
         }
@@ -203,6 +203,6 @@ mod tests {
             fields: BTreeMap::from([("k".to_string(), "v".to_string())]),
             time_ms: 7,
         };
-        assert_eq!(r.line(), "7  WARN alice: hello k=v");
+        assert_eq!(r.line(), "00:00:00.007  WARN alice: hello k=v");
     }
 }
