@@ -49,22 +49,31 @@ impl HostCommand {
     }
 
     /// A command that starts this program in `role`, dying with its parent.
+    ///
+    /// A name server gets SIGTERM when its parent goes (it then stops its
+    /// agents and removes its runtime directory); an agent gets SIGKILL.
     pub fn command(&self, role: &str) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args).env(ROLE_ENV, role);
-        die_with_parent(&mut cmd);
+        let signal = if role == "nameserver" {
+            Signal::Term
+        } else {
+            Signal::Kill
+        };
+        die_with_parent(&mut cmd, signal);
         cmd
     }
 }
 
-/// Makes the child get SIGKILL when the thread that started it ends, so that
+/// Makes the child get `signal` when the thread that started it ends, so that
 /// no agent outlives the process (or test) that started it.
-pub fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command, signal: Signal) {
+    let raw = signal.raw();
     // SAFETY: the closure runs between fork and exec and only calls
     // async-signal-safe functions (prctl, getppid).
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, raw) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // The parent may have died before prctl took effect.
