@@ -312,6 +312,7 @@ mod tests {
             kind: axon_runtime::Kind::Pub,
             role: axon_runtime::Role::Server,
             serializer: axon_runtime::Serializer::Cbor,
+            requests: None,
         };
         r.set_addr("a", "main".into(), addr.clone()).unwrap();
         assert_eq!(r.addr("a", "main").unwrap(), &addr);
