@@ -69,15 +69,18 @@ impl HostCommand {
 /// no agent outlives the process (or test) that started it.
 pub fn die_with_parent(cmd: &mut Command, signal: Signal) {
     let raw = signal.raw();
-    // SAFETY: the closure runs between fork and exec and only calls
-    // async-signal-safe functions (prctl, getppid).
+    let parent = std::process::id();
+    // SAFETY: the closure runs between fork and exec in the child; it only
+    // calls async-signal-safe functions (prctl, getppid), allocates nothing
+    // and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, raw) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            // The parent may have died before prctl took effect.
-            if libc::getppid() == 1 {
+            // The parent may have died before prctl took effect: the child was
+            // then re-parented (to init, or to a subreaper) and must not run.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
                 return Err(io::Error::other("parent exited during start"));
             }
             Ok(())
@@ -132,6 +135,20 @@ mod tests {
             args: vec!["a b".into()],
         };
         assert_eq!(serde_json::from_str::<HostCommand>(&h.to_env()).unwrap(), h);
+    }
+
+    #[test]
+    fn a_child_dies_with_the_thread_that_started_it() {
+        use std::os::unix::process::ExitStatusExt;
+        let starter = std::thread::spawn(|| {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("60");
+            die_with_parent(&mut cmd, Signal::Kill);
+            cmd.spawn().unwrap()
+        });
+        // The starting thread has ended: the kernel sends the death signal.
+        let status = starter.join().unwrap().wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
     }
 
     #[test]
