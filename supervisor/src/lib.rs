@@ -3,7 +3,8 @@
 //! # Layout
 //! - `registry`: the name server's records (who is registered, who is starting), as plain data.
 //! - `methods`: argument and answer types of the name-server methods.
-//! - `server`: the name server actor: control socket, spawning, exits, shutdown.
+//! - `requests`: reading control frames, decoding arguments, the record-only methods, replies.
+//! - `server`: the name server actor: control socket, spawning, exits; `server::stop`: shutdowns.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`error`]: the crate's error type.
@@ -12,6 +13,7 @@ pub mod error;
 mod handle;
 mod methods;
 mod registry;
+mod requests;
 mod rundir;
 mod server;
 

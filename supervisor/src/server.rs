@@ -16,17 +16,21 @@ use axon_runtime::auth::{self, Guard, Key};
 use axon_runtime::config::env_var;
 use axon_runtime::process::{signal, HostCommand, Signal};
 use axon_runtime::spec::{AgentSpec, AGENT_ENV};
-use axon_runtime::wire::{self, Outcome, Reply, Request};
+use axon_runtime::wire::Request;
 use axon_runtime::{Defaults, ErrorKind, RemoteError, Value};
 use futures::{SinkExt, StreamExt};
-use serde::de::DeserializeOwned;
 use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::methods::{AliasOf, Named, Register, Renew, SetAddr, SpawnOptions, Stop};
+use crate::methods::{Register, SetAddr, SpawnOptions, Stop};
 use crate::registry::{Records, Refusal, Waiter};
+use crate::requests::{self, args, refusal, reply_frames, to_value, Unparsed};
 use crate::rundir;
+
+mod stop;
+
+use stop::{grace_of, Leaving, Stopping};
 
 /// Environment variable with the endpoint the name server binds (else an ipc file).
 pub const BIND_ENV: &str = "AXON_NS_BIND";
@@ -82,11 +86,6 @@ fn deployment_key(dir: &std::path::Path) -> Result<Key> {
 
 type Outbox = mpsc::UnboundedSender<(Multipart, Option<oneshot::Sender<()>>)>;
 
-/// A shutdown in progress.
-struct Leaving {
-    waiter: Option<Waiter>,
-}
-
 /// The name server actor.
 struct Server {
     endpoint: String,
@@ -101,6 +100,10 @@ struct Server {
     logger: Option<String>,
     key: Key,
     guard: Guard,
+    /// Messages that were not control requests, since start.
+    malformed: u64,
+    /// `shutdown_agent` callers waiting for their agent to be gone.
+    stopping: Vec<Stopping>,
     leaving: Option<Leaving>,
 }
 
@@ -137,6 +140,8 @@ impl Server {
                 logger: None,
                 key,
                 guard: Guard::default(),
+                malformed: 0,
+                stopping: Vec::new(),
                 leaving: None,
             }
         });
@@ -218,33 +223,23 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
             Ok(f) => f,
             Err(e) => return tracing::warn!(error = %e, "control receive failed"),
         };
-        let (route, request) = match parse(&frames, &mut self.guard) {
-            Ok(parsed) => parsed,
-            Err(Unparsed::Malformed) => {
-                return tracing::warn!(frames = frames.len(), "malformed control request dropped")
-            }
-            Err(Unparsed::Refused(route, request, why)) => {
-                tracing::warn!(method = %request.method, why = %why, "control request refused");
-                let waiter = Waiter {
-                    route,
-                    id: request.id,
-                };
+        let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        match requests::parse(&parts, &mut self.guard) {
+            Ok((waiter, request)) => self.serve(&request, &waiter, ctx),
+            Err(Unparsed::Malformed { waiter, why }) => self.malformed(waiter, &why),
+            Err(Unparsed::Refused {
+                waiter,
+                method,
+                why,
+            }) => {
+                tracing::warn!(method = %method, why = %why, "control request refused");
                 let message = format!("request refused: {why}");
-                return self.answer(
-                    &waiter,
-                    Err(refusal((ErrorKind::Refused, message), &request.method)),
-                );
-            }
-        };
-        let waiter = Waiter {
-            route,
-            id: request.id,
-        };
-        if let Some(outcome) = self.dispatch(&request, &waiter, ctx) {
-            if !request.oneway {
-                self.answer(&waiter, outcome.map_err(|r| refusal(r, &request.method)));
+                let refused = refusal((ErrorKind::Refused, message), &method);
+                self.answer(&waiter, Err(refused));
             }
         }
+        // An unregister may have completed a shutdown_agent.
+        self.settle_stops();
     }
 
     /// The control socket never ends on its own; if it does, the node cannot serve.
@@ -254,54 +249,31 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
     }
 }
 
-/// Why a control message was not taken.
-enum Unparsed {
-    /// Not a control message at all.
-    Malformed,
-    /// A control request that failed authentication; it gets an answer saying so.
-    Refused(Vec<u8>, Request, axon_runtime::auth::Rejection),
-}
-
-fn parse(frames: &Multipart, guard: &mut Guard) -> Result<(Vec<u8>, Request), Unparsed> {
-    if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
-        return Err(Unparsed::Malformed);
-    }
-    let request = wire::decode_body::<Request>(&frames[3]).map_err(|_| Unparsed::Malformed)?;
-    let route = frames[0].to_vec();
-    match guard.admit(&frames[3], &frames[2], request.ts) {
-        Ok(()) => Ok((route, request)),
-        Err(why) => Err(Unparsed::Refused(route, request, why)),
-    }
-}
-
-fn refusal((kind, message): Refusal, method: &str) -> RemoteError {
-    RemoteError {
-        kind,
-        message,
-        agent: "nameserver".into(),
-        method: method.to_owned(),
-    }
-}
-
-fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Refusal> {
-    let v = match &req.args {
-        Value::Null => Value::Map(Vec::new()),
-        v => v.clone(),
-    };
-    v.deserialized().map_err(|e| {
-        let ciborium::value::Error::Custom(reason) = e;
-        (
-            ErrorKind::BadArguments,
-            format!("invalid arguments to {}: {reason}", req.method),
-        )
-    })
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Refusal> {
-    Value::serialized(v).map_err(|e| (ErrorKind::Internal, e.to_string()))
-}
-
 impl Server {
+    fn serve(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
+        if let Some(outcome) = self.dispatch(req, waiter, ctx) {
+            if !req.oneway {
+                self.answer(waiter, outcome.map_err(|r| refusal(r, &req.method)));
+            }
+        }
+    }
+
+    /// Counts and logs a message that is not a control request; answers it when it names a caller.
+    fn malformed(&mut self, waiter: Option<Waiter>, why: &str) {
+        self.malformed += 1;
+        let answered = waiter.is_some();
+        tracing::warn!(
+            why,
+            answered,
+            malformed = self.malformed,
+            "malformed control message"
+        );
+        if let Some(waiter) = waiter {
+            let message = format!("malformed request: {why}");
+            self.answer(&waiter, Err(refusal((ErrorKind::BadRequest, message), "")));
+        }
+    }
+
     /// Runs one method; `None` when the answer comes later.
     fn dispatch(
         &mut self,
@@ -309,39 +281,25 @@ impl Server {
         waiter: &Waiter,
         ctx: &mut Context<Self>,
     ) -> Option<Result<Value, Refusal>> {
-        let r = &mut self.records;
         Some(match req.method.as_str() {
-            "ping" => Ok(Value::Text("pong".into())),
-            "list" => to_value(&r.names()),
-            "info" => args::<Named>(req).and_then(|a| to_value(r.info(&a.name)?)),
-            "addr" => args::<AliasOf>(req).and_then(|a| to_value(r.addr(&a.name, &a.alias)?)),
-            "set_addr" => return Some(args::<SetAddr>(req).and_then(|a| self.set_addr(a, ctx))),
-            "del_addr" => args::<AliasOf>(req)
-                .and_then(|a| r.del_addr(&a.name, &a.alias))
-                .map(|()| Value::Null),
+            "set_addr" => args::<SetAddr>(req).and_then(|a| self.set_addr(a, ctx)),
             "register" => args::<Register>(req)
                 .and_then(|a| self.register(a, ctx))
                 .map(|()| Value::Null),
-            "renew" => args::<Renew>(req)
-                .and_then(|a| r.renew(&a.name, a.pid))
-                .map(|()| Value::Null),
-            "unregister" => args::<Named>(req)
-                .and_then(|a| r.unregister(&a.name))
-                .map(|_| Value::Null),
             "spawn" => return self.spawn(req, waiter, ctx),
             "shutdown_agent" => return self.shutdown_agent(req, waiter, ctx),
-            "shutdown" => {
-                let grace = args::<Stop>(req)
-                    .ok()
-                    .and_then(|a| a.timeout_ms)
-                    .map(Duration::from_millis);
-                self.shutdown(grace.unwrap_or(DEFAULT_GRACE), Some(waiter.clone()), ctx);
-                return None;
-            }
-            other => Err((
-                ErrorKind::UnknownMethod,
-                format!("unknown method {other:?}"),
-            )),
+            "shutdown" => match args::<Stop>(req) {
+                Ok(a) if a.name.is_none() => {
+                    self.shutdown(grace_of(a.timeout_ms), Some(waiter.clone()), ctx);
+                    return None;
+                }
+                Ok(_) => Err((
+                    ErrorKind::BadArguments,
+                    "shutdown stops the whole node; use shutdown_agent for one agent".into(),
+                )),
+                Err(r) => Err(r),
+            },
+            _ => requests::query(&mut self.records, req),
         })
     }
 
@@ -390,9 +348,11 @@ impl Server {
         {
             tracing::warn!(agent = %info.name, pid = info.pid, "agent stopped renewing its lease; unregistered");
         }
+        self.settle_stops();
     }
 
     fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {
+        // The sender task lives as long as the System; a failed send means it is stopping.
         let _ = self.outbox.send((reply_frames(waiter, outcome), None));
     }
 
@@ -500,7 +460,10 @@ impl Server {
         cmd.env(AGENT_ENV, spec.to_env())
             .env(auth::KEY_ENV, self.key.to_hex())
             .stdin(Stdio::null());
-        let mut child = tokio::process::Command::from(cmd).spawn()?;
+        // Dropping the child (the System stops) kills it; PDEATHSIG covers a crash of this process.
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()?;
         let pid = child
             .id()
             .ok_or_else(|| std::io::Error::other("child exited at once"))?;
@@ -542,10 +505,16 @@ impl Server {
         ctx: &mut Context<Self>,
     ) {
         self.children.remove(&pid);
-        let status = status
-            .map(|s| s.to_string())
-            .unwrap_or_else(|e| e.to_string());
-        tracing::info!(agent = %name, pid, status = %status, "agent exited");
+        let status = match status {
+            Ok(st) => {
+                tracing::info!(agent = %name, pid, status = ?st, "agent exited");
+                st.to_string()
+            }
+            Err(e) => {
+                tracing::warn!(agent = %name, pid, error = %e, "lost track of agent process");
+                e.to_string()
+            }
+        };
         self.records.exited(name, pid);
         if let Some(starting) = self.records.finish_start(name) {
             let message = format!("agent {name} exited during start-up: {status}");
@@ -554,129 +523,9 @@ impl Server {
                 Err(refusal((ErrorKind::Internal, message), "spawn")),
             );
         }
+        self.settle_stops();
         if self.leaving.is_some() && self.children.is_empty() {
             self.finish(ctx);
         }
     }
-
-    fn shutdown_agent(
-        &mut self,
-        req: &Request,
-        waiter: &Waiter,
-        ctx: &mut Context<Self>,
-    ) -> Option<Result<Value, Refusal>> {
-        let a: Stop = match args(req) {
-            Ok(a) => a,
-            Err(r) => return Some(Err(r)),
-        };
-        let Some(name) = a.name else {
-            return Some(Err((
-                ErrorKind::BadArguments,
-                "missing field `name`".into(),
-            )));
-        };
-        let info = match self.records.info(&name) {
-            Ok(info) => info.clone(),
-            Err(r) => return Some(Err(r)),
-        };
-        ask_to_stop(&info.control, ctx, self);
-        let grace = a
-            .timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_GRACE);
-        let waiter = waiter.clone();
-        ctx.run_later(grace, move |act, _| {
-            if act.children.contains_key(&info.pid) {
-                tracing::warn!(agent = %info.name, pid = info.pid, "agent ignored shutdown; killing it");
-                let _ = signal(info.pid, Signal::Kill);
-            }
-            act.answer(&waiter, Ok(Value::Null));
-        });
-        None
-    }
-
-    /// Asks every agent to stop; SIGKILLs the rest after `grace`; then answers and exits.
-    fn shutdown(&mut self, grace: Duration, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
-        if let Some(leaving) = self.leaving.as_mut() {
-            // Already leaving: answer this caller too when done.
-            if leaving.waiter.is_none() {
-                leaving.waiter = waiter;
-            } else if let Some(w) = waiter {
-                self.answer(&w, Ok(Value::Null));
-            }
-            return;
-        }
-        tracing::info!(agents = self.children.len(), grace = ?grace, "name server shutting down");
-        self.leaving = Some(Leaving { waiter });
-        let controls: Vec<String> = self.records.agents().map(|a| a.control.clone()).collect();
-        for control in controls {
-            ask_to_stop(&control, ctx, self);
-        }
-        if self.children.is_empty() {
-            return self.finish(ctx);
-        }
-        ctx.run_later(grace, |act, _| act.kill_children());
-        // Killed children are reaped at once; this bound only guards against a kernel that will not.
-        ctx.run_later(grace + Duration::from_secs(1), |act, ctx| act.finish(ctx));
-    }
-
-    fn kill_children(&mut self) {
-        for (pid, name) in &self.children {
-            tracing::warn!(agent = %name, pid, "agent still running after the grace; killing it");
-            let _ = signal(*pid, Signal::Kill);
-        }
-    }
-
-    /// Answers the shutdown caller, then stops the event loop once the answer is out.
-    fn finish(&mut self, ctx: &mut Context<Self>) {
-        let Some(leaving) = self.leaving.as_mut() else {
-            return;
-        };
-        let waiter = leaving.waiter.take();
-        rundir::remove(&self.dir);
-        tracing::info!("name server stopped");
-        let Some(waiter) = waiter else {
-            System::current().stop();
-            return;
-        };
-        let (sent, on_sent) = oneshot::channel();
-        let _ = self
-            .outbox
-            .send((reply_frames(&waiter, Ok(Value::Null)), Some(sent)));
-        ctx.spawn(
-            on_sent
-                .into_actor(self)
-                .map(|_, _, _| System::current().stop()),
-        );
-    }
-}
-
-/// Sends `shutdown` to an agent's control socket without waiting for the answer.
-fn ask_to_stop(control: &str, ctx: &mut Context<Server>, server: &Server) {
-    let control = control.to_owned();
-    let ask = async move { axon_runtime::call::oneway(&control, "shutdown", ()).await };
-    ctx.spawn(ask.into_actor(server).map(|res, _, _| {
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "could not ask an agent to stop");
-        }
-    }));
-}
-
-fn reply_frames(waiter: &Waiter, outcome: Result<Value, RemoteError>) -> Multipart {
-    let result = match outcome {
-        Ok(v) => Outcome::Ok(v),
-        Err(e) => Outcome::Err(e),
-    };
-    let body = wire::encode_body(&Reply {
-        id: waiter.id,
-        result,
-    });
-    let signature = axon_runtime::auth::signature(&body);
-    vec![
-        waiter.route.clone(),
-        wire::PROTOCOL.to_vec(),
-        signature,
-        body,
-    ]
-    .into()
 }

@@ -1,0 +1,301 @@
+//! Control requests to the name server as plain functions: reading frames,
+//! decoding arguments, answering the methods that only touch the records,
+//! and building replies. No sockets, so every rule is unit tested.
+
+use axon_runtime::auth::{Guard, Rejection};
+use axon_runtime::wire::{self, Outcome, Reply, Request};
+use axon_runtime::{ErrorKind, RemoteError, Value};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tmq::Multipart;
+
+use crate::methods::{AliasOf, Named, Renew};
+use crate::registry::{Records, Refusal, Waiter};
+
+/// The name the name server answers as.
+pub(crate) const NAMESERVER: &str = "nameserver";
+
+/// Why a control message was not taken.
+#[derive(Debug)]
+pub(crate) enum Unparsed {
+    /// Not a control request; `waiter` is set when it still names a caller and a request id.
+    Malformed { waiter: Option<Waiter>, why: String },
+    /// A control request that failed authentication; it gets an answer saying so.
+    Refused {
+        waiter: Waiter,
+        method: String,
+        why: Rejection,
+    },
+}
+
+/// Reads `[route, PROTOCOL, signature, body]` as received by a ROUTER.
+pub(crate) fn parse(frames: &[&[u8]], guard: &mut Guard) -> Result<(Waiter, Request), Unparsed> {
+    let [route, proto, sig, body] = frames[..] else {
+        let why = format!("{} frames instead of 4", frames.len());
+        return Err(malformed(frames, why));
+    };
+    if proto != wire::PROTOCOL {
+        return Err(malformed(frames, "unknown protocol frame".into()));
+    }
+    let request = wire::decode_body::<Request>(body)
+        .map_err(|e| malformed(frames, format!("undecodable request: {e}")))?;
+    let waiter = Waiter {
+        route: route.to_vec(),
+        id: request.id,
+    };
+    match guard.admit(body, sig, request.ts) {
+        Ok(()) => Ok((waiter, request)),
+        Err(why) => Err(Unparsed::Refused {
+            waiter,
+            method: request.method,
+            why,
+        }),
+    }
+}
+
+/// Just the request id of a body that is not a valid request.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
+/// A malformed message; answerable when it has a route and its last frame still carries an id.
+fn malformed(frames: &[&[u8]], why: String) -> Unparsed {
+    let waiter = match frames {
+        [route, .., body] => wire::decode_body::<IdOnly>(body)
+            .ok()
+            .map(|IdOnly { id }| Waiter {
+                route: route.to_vec(),
+                id,
+            }),
+        _ => None,
+    };
+    Unparsed::Malformed { waiter, why }
+}
+
+/// The structured error of a refusal to `method`.
+pub(crate) fn refusal((kind, message): Refusal, method: &str) -> RemoteError {
+    RemoteError {
+        kind,
+        message,
+        agent: NAMESERVER.into(),
+        method: method.to_owned(),
+    }
+}
+
+/// Decodes the arguments of `req`; null counts as an empty map.
+pub(crate) fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Refusal> {
+    let v = match &req.args {
+        Value::Null => Value::Map(Vec::new()),
+        v => v.clone(),
+    };
+    v.deserialized().map_err(|e| {
+        let ciborium::value::Error::Custom(reason) = e;
+        (
+            ErrorKind::BadArguments,
+            format!("invalid arguments to {}: {reason}", req.method),
+        )
+    })
+}
+
+/// Encodes an answer.
+pub(crate) fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Refusal> {
+    Value::serialized(v).map_err(|e| (ErrorKind::Internal, e.to_string()))
+}
+
+/// Answers the methods that only read or edit the records, and unknown methods.
+pub(crate) fn query(r: &mut Records, req: &Request) -> Result<Value, Refusal> {
+    match req.method.as_str() {
+        "ping" => Ok(Value::Text("pong".into())),
+        "list" => to_value(&r.names()),
+        "info" => args::<Named>(req).and_then(|a| to_value(r.info(&a.name)?)),
+        "addr" => args::<AliasOf>(req).and_then(|a| to_value(r.addr(&a.name, &a.alias)?)),
+        "del_addr" => args::<AliasOf>(req)
+            .and_then(|a| r.del_addr(&a.name, &a.alias))
+            .map(|()| Value::Null),
+        "renew" => args::<Renew>(req)
+            .and_then(|a| r.renew(&a.name, a.pid))
+            .map(|()| Value::Null),
+        "unregister" => args::<Named>(req)
+            .and_then(|a| r.unregister(&a.name))
+            .map(|_| Value::Null),
+        other => Err((
+            ErrorKind::UnknownMethod,
+            format!("unknown method {other:?}"),
+        )),
+    }
+}
+
+/// The frames answering `waiter`: `[route, PROTOCOL, signature, body]`.
+pub(crate) fn reply_frames(waiter: &Waiter, outcome: Result<Value, RemoteError>) -> Multipart {
+    let result = match outcome {
+        Ok(v) => Outcome::Ok(v),
+        Err(e) => Outcome::Err(e),
+    };
+    let body = wire::encode_body(&Reply {
+        id: waiter.id,
+        result,
+    });
+    let signature = axon_runtime::auth::signature(&body);
+    vec![
+        waiter.route.clone(),
+        wire::PROTOCOL.to_vec(),
+        signature,
+        body,
+    ]
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::methods::Register;
+
+    fn request(method: &str, args: Value) -> Request {
+        Request::new(9, method, args, false)
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (Value::Text((*k).into()), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    fn records_with(name: &str) -> Records {
+        let mut r = Records::default();
+        let reg = Register {
+            name: name.into(),
+            kind: "agent".into(),
+            pid: 4,
+            control: "ipc:///tmp/x.ctl".into(),
+            lease_ms: 60_000,
+        };
+        r.register(reg).unwrap();
+        r
+    }
+
+    fn kind_of(r: &mut Records, method: &str, args: Value) -> ErrorKind {
+        query(r, &request(method, args)).unwrap_err().0
+    }
+
+    #[test]
+    fn arguments_decode_from_maps_and_null_is_an_empty_map() {
+        let named: Named = args(&request("info", map(&[("name", text("a"))]))).unwrap();
+        assert_eq!(named.name, "a");
+        let stop: crate::methods::Stop = args(&request("shutdown", Value::Null)).unwrap();
+        assert_eq!(stop.timeout_ms, None);
+    }
+
+    #[test]
+    fn missing_mistyped_and_unknown_arguments_are_bad_arguments() {
+        let mut r = records_with("a");
+        assert_eq!(
+            kind_of(&mut r, "info", Value::Null),
+            ErrorKind::BadArguments
+        );
+        let mistyped = map(&[("name", Value::Integer(5.into()))]);
+        assert_eq!(kind_of(&mut r, "info", mistyped), ErrorKind::BadArguments);
+        let extra = map(&[("name", text("a")), ("colour", text("red"))]);
+        assert_eq!(kind_of(&mut r, "info", extra), ErrorKind::BadArguments);
+        let not_a_map = Value::Array(vec![text("a")]);
+        assert_eq!(kind_of(&mut r, "addr", not_a_map), ErrorKind::BadArguments);
+        let (_, message) = query(&mut r, &request("info", Value::Null)).unwrap_err();
+        assert!(message.contains("invalid arguments to info"), "{message}");
+    }
+
+    #[test]
+    fn record_methods_answer_from_the_records() {
+        let mut r = records_with("a");
+        let pong = query(&mut r, &request("ping", Value::Null)).unwrap();
+        assert_eq!(pong, text("pong"));
+        let list = query(&mut r, &request("list", Value::Null)).unwrap();
+        assert_eq!(list, Value::Array(vec![text("a")]));
+        let info = query(&mut r, &request("info", map(&[("name", text("a"))]))).unwrap();
+        let info: crate::AgentInfo = info.deserialized().unwrap();
+        assert_eq!((info.name.as_str(), info.pid), ("a", 4));
+        let b = map(&[("name", text("b"))]);
+        assert_eq!(kind_of(&mut r, "info", b.clone()), ErrorKind::NotFound);
+        assert_eq!(kind_of(&mut r, "unregister", b), ErrorKind::NotFound);
+        let no_alias = map(&[("name", text("a")), ("alias", text("x"))]);
+        assert_eq!(kind_of(&mut r, "addr", no_alias), ErrorKind::NotFound);
+        let a = map(&[("name", text("a"))]);
+        assert_eq!(query(&mut r, &request("unregister", a)), Ok(Value::Null));
+        assert!(r.names().is_empty());
+    }
+
+    #[test]
+    fn unknown_methods_are_named_in_the_error() {
+        let mut r = Records::default();
+        let (kind, message) = query(&mut r, &request("frobnicate", Value::Null)).unwrap_err();
+        assert_eq!(kind, ErrorKind::UnknownMethod);
+        assert!(message.contains("frobnicate"), "{message}");
+        let e = refusal((kind, message), "frobnicate");
+        assert_eq!(
+            (e.agent.as_str(), e.method.as_str()),
+            ("nameserver", "frobnicate")
+        );
+    }
+
+    fn waiter_of(u: Unparsed) -> Option<Waiter> {
+        match u {
+            Unparsed::Malformed { waiter, .. } => waiter,
+            Unparsed::Refused { .. } => panic!("refused, not malformed"),
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_answerable_only_with_a_route_and_an_id() {
+        let body = wire::encode_body(&request("ping", Value::Null));
+        let with_id =
+            |frames: &[&[u8]]| waiter_of(parse(frames, &mut Guard::default()).unwrap_err());
+        let expected = Some(Waiter {
+            route: b"r".to_vec(),
+            id: 9,
+        });
+        assert_eq!(with_id(&[b"r", b"AXON/0", b"", &body]), expected);
+        assert_eq!(with_id(&[b"r", &body]), expected);
+        assert_eq!(with_id(&[b"r", wire::PROTOCOL, b"", b"\xff\x00"]), None);
+        assert_eq!(with_id(&[b"r"]), None);
+        assert_eq!(with_id(&[]), None);
+        let id_only = wire::encode_body(&map(&[("id", Value::Integer(3.into()))]));
+        let answerable = with_id(&[b"r", wire::PROTOCOL, b"", &id_only]);
+        assert_eq!(answerable.map(|w| w.id), Some(3));
+    }
+
+    #[test]
+    fn signed_requests_are_taken_and_unsigned_ones_refused_with_their_waiter() {
+        axon_runtime::auth::install_key(axon_runtime::auth::Key::generate().unwrap());
+        let mut guard = Guard::default();
+        let body = wire::encode_body(&request("ping", Value::Null));
+        let sig = axon_runtime::auth::signature(&body);
+        let (waiter, req) = parse(&[b"r", wire::PROTOCOL, &sig, &body], &mut guard).unwrap();
+        assert_eq!((waiter.id, req.method.as_str()), (9, "ping"));
+        match parse(&[b"r", wire::PROTOCOL, b"", &body], &mut guard) {
+            Err(Unparsed::Refused { waiter, why, .. }) => {
+                assert_eq!((waiter.id, why), (9, Rejection::BadSignature))
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn replies_carry_the_route_protocol_and_request_id() {
+        let w = Waiter {
+            route: b"route".to_vec(),
+            id: 42,
+        };
+        let frames = reply_frames(&w, Ok(text("pong")));
+        let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        assert_eq!((frames[0], frames[1]), (&b"route"[..], wire::PROTOCOL));
+        let reply: Reply = wire::decode_body(frames[3]).unwrap();
+        assert_eq!(reply.id, 42);
+        assert_eq!(reply.result, Outcome::Ok(text("pong")));
+    }
+}
