@@ -196,3 +196,108 @@ fn bad_frames_are_counted_and_the_agent_keeps_serving() {
     agent.ping().unwrap();
     ns.shutdown().unwrap();
 }
+
+#[test]
+fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
+    let ns = testing::node().unwrap();
+    let report = Report::new();
+    let mut agent = ns.run_agent("agent").unwrap();
+    report.attach(&mut agent);
+    let tcp = |alias: &str, handler: &str| BindOptions {
+        alias: Some(alias.into()),
+        transport: Some(Transport::Tcp),
+        handler: Some(handler.into()),
+        ..BindOptions::default()
+    };
+    let garbage: &[u8] = b"\xff\xfe not cbor";
+    let good = Serializer::Cbor.encode("good").unwrap();
+
+    // SUB: a foreign publisher sends garbage, then a good message.
+    let publisher = plain(zmq::PUB);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let pub_addr = Address {
+        endpoint: publisher.get_last_endpoint().unwrap().unwrap(),
+        kind: Kind::Pub,
+        role: Role::Server,
+        serializer: Serializer::Cbor,
+        requests: None,
+    };
+    agent
+        .connect_topics(&pub_addr, "sub", &[("t", "collect")])
+        .unwrap();
+    let probe = Serializer::Cbor.encode("probe").unwrap();
+    loop {
+        publisher.send_multipart([&b"t"[..], &probe], 0).unwrap();
+        if report.next(Duration::from_millis(50)).is_some() {
+            break;
+        }
+    }
+    publisher.send_multipart([&b"t"[..], garbage], 0).unwrap();
+    publisher
+        .send_multipart([&b"t"[..], &b"x"[..], &b"y"[..]], 0)
+        .unwrap();
+    publisher.send_multipart([&b"t"[..], &good], 0).unwrap();
+    let got = loop {
+        let r = report.take(1).remove(0);
+        if r.text() != "probe" {
+            break r;
+        }
+    };
+    assert_eq!(got.text(), "good");
+
+    // ASYNC_REP: garbage gets an error answer; a good request is served.
+    let rep = agent
+        .bind_with(Kind::AsyncRep, tcp("arep", "upper"))
+        .unwrap();
+    let req = plain(zmq::REQ);
+    req.connect(&rep.endpoint).unwrap();
+    req.send(garbage, 0).unwrap();
+    assert_eq!(req.recv_multipart(0).unwrap()[0], axon::wire::ERROR_MARKER);
+    req.send(&good[..], 0).unwrap();
+    assert_eq!(
+        Serializer::Cbor
+            .decode::<String>(&req.recv_bytes(0).unwrap())
+            .unwrap(),
+        "GOOD"
+    );
+
+    // SYNC_PUB's requests socket: frames of the wrong layout are dropped.
+    let sync = agent
+        .bind_with(Kind::SyncPub, tcp("sync", "upper"))
+        .unwrap();
+    let dealer = plain(zmq::DEALER);
+    dealer.connect(sync.requests.as_deref().unwrap()).unwrap();
+    dealer.send(garbage, 0).unwrap();
+    dealer
+        .send_multipart([&b"topic"[..], &b"not-an-id"[..], &b""[..], &good[..]], 0)
+        .unwrap();
+
+    // REQ: a foreign replier answers garbage; the caller gets a decode error, not a hang.
+    let server = plain(zmq::REP);
+    server.bind("tcp://127.0.0.1:*").unwrap();
+    let server_addr = Address {
+        endpoint: server.get_last_endpoint().unwrap().unwrap(),
+        kind: Kind::Rep,
+        role: Role::Server,
+        serializer: Serializer::Cbor,
+        requests: None,
+    };
+    agent.connect(&server_addr, "ask", None).unwrap();
+    let answer = std::thread::spawn(move || {
+        server.recv_bytes(0).unwrap();
+        server.send(b"\xff\xfe".as_slice(), 0).unwrap();
+    });
+    let err = agent
+        .request::<_, String>("ask", "q", PATIENCE)
+        .unwrap_err();
+    assert!(err.to_string().contains("cbor"), "{err}");
+    answer.join().unwrap();
+
+    let counted = testing::wait_until(PATIENCE, || {
+        let s = agent.stats().unwrap();
+        s.decode_errors == 2 && s.malformed == 3
+    });
+    assert!(counted, "{:?}", agent.stats().unwrap());
+    agent.ping().unwrap();
+    ns.shutdown().unwrap();
+}
