@@ -85,9 +85,17 @@ impl NameServer {
         let endpoint = match wait_ready(stdout, options.start_timeout) {
             Ok(e) => e,
             Err(e) => {
+                // Not serving: make sure it is gone, and say how it ended when it ended by itself.
                 let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
+                let status = child.wait()?;
+                return Err(match e {
+                    Unready::Late(timeout) => {
+                        Error::Timeout(timeout, "the name server to start".into())
+                    }
+                    Unready::Exited => {
+                        Error::Config(format!("the name server exited during start-up ({status})"))
+                    }
+                });
             }
         };
         let mut ns = NameServer::attach(endpoint)?;
@@ -118,6 +126,11 @@ impl NameServer {
     /// The name server's control endpoint.
     pub fn address(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The process id of the name server, when this handle started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn call<A: serde::Serialize, R: serde::de::DeserializeOwned>(
@@ -221,10 +234,16 @@ impl NameServer {
 
 impl Drop for NameServer {
     fn drop(&mut self) {
-        if !self.done && self.child.is_some() {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        // Already gone (a signal, a shutdown through another handle): only reap it.
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        if !self.done && !exited {
             // Best effort: a failure here still ends in a kill in `reap`.
             let _ = self.stop(DROP_GRACE);
         }
+        self.reap(Duration::ZERO);
     }
 }
 
@@ -232,8 +251,16 @@ fn millis(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
 
+/// Why a name server did not report ready.
+enum Unready {
+    /// Not within the time allowed.
+    Late(Duration),
+    /// Its stdout closed first: it exited (or will not tell).
+    Exited,
+}
+
 /// Reads the name server's stdout until its ready line; forwards the rest to ours.
-fn wait_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Result<String> {
+fn wait_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Result<String, Unready> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
@@ -252,13 +279,8 @@ fn wait_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Result<St
             }
         }
     });
-    match rx.recv_timeout(timeout) {
-        Ok(endpoint) => Ok(endpoint),
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            Err(Error::Timeout(timeout, "the name server to start".into()))
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(Error::Config(
-            "the name server exited during start-up".into(),
-        )),
-    }
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => Unready::Late(timeout),
+        mpsc::RecvTimeoutError::Disconnected => Unready::Exited,
+    })
 }
