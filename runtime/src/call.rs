@@ -82,3 +82,61 @@ async fn send<A: Serialize>(
         .await?;
     Ok((socket, id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(test: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("axon-call-{}-{test}", std::process::id()));
+        format!("ipc://{}", dir.display())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(f)
+    }
+
+    /// A ROUTER that answers one request twice: first with a wrong id, then with the right one.
+    fn answer_once(endpoint: &str, answer: Value) -> std::thread::JoinHandle<Request> {
+        let router = crate::zmq_context().socket(zmq::ROUTER).unwrap();
+        router.set_linger(1000).unwrap();
+        router.bind(endpoint).unwrap();
+        std::thread::spawn(move || {
+            let frames = router.recv_multipart(0).unwrap();
+            let request: Request = wire::decode_body(&frames[3]).unwrap();
+            for id in [request.id + 1000, request.id] {
+                let body = wire::encode_body(&Reply {
+                    id,
+                    result: Outcome::Ok(answer.clone()),
+                });
+                let signature = crate::auth::signature(&body);
+                let reply = [&frames[0][..], wire::PROTOCOL, &signature, &body];
+                router.send_multipart(reply, 0).unwrap();
+            }
+            request
+        })
+    }
+
+    #[test]
+    fn a_call_gets_the_answer_with_its_own_id() {
+        let endpoint = endpoint("answer");
+        let server = answer_once(&endpoint, Value::Text("pong".into()));
+        let timeout = Duration::from_secs(20);
+        let answer = block_on(call(&endpoint, "peer", "ping", (), timeout)).unwrap();
+        assert_eq!(answer, Value::Text("pong".into()));
+        let request = server.join().unwrap();
+        assert_eq!((request.method.as_str(), request.oneway), ("ping", false));
+        let _ = std::fs::remove_file(endpoint.trim_start_matches("ipc://"));
+    }
+
+    #[test]
+    fn a_call_nobody_answers_is_a_timeout() {
+        let timeout = Duration::from_millis(200);
+        let err = block_on(call(&endpoint("nobody"), "peer", "ping", (), timeout)).unwrap_err();
+        assert!(matches!(err, Error::Timeout(t, _) if t == timeout), "{err}");
+    }
+}
