@@ -50,6 +50,8 @@ pub struct NameServer {
     endpoint: String,
     proxy: RefCell<Proxy>,
     child: Option<Child>,
+    /// The node's runtime directory, removed here if the name server cannot remove it itself.
+    runtime_dir: Option<std::path::PathBuf>,
     done: bool,
 }
 
@@ -82,8 +84,8 @@ impl NameServer {
             .stdout
             .take()
             .ok_or_else(|| Error::Config("name server stdout not captured".into()))?;
-        let endpoint = match wait_ready(stdout, options.start_timeout) {
-            Ok(e) => e,
+        let (endpoint, runtime_dir) = match wait_ready(stdout, options.start_timeout) {
+            Ok(ready) => ready,
             Err(e) => {
                 // Not serving: make sure it is gone, and say how it ended when it ended by itself.
                 let _ = child.kill();
@@ -100,6 +102,7 @@ impl NameServer {
         };
         let mut ns = NameServer::attach(endpoint)?;
         ns.child = Some(child);
+        ns.runtime_dir = runtime_dir;
         Ok(ns)
     }
 
@@ -119,6 +122,7 @@ impl NameServer {
             endpoint,
             proxy: RefCell::new(proxy),
             child: None,
+            runtime_dir: None,
             done: false,
         })
     }
@@ -226,9 +230,12 @@ impl NameServer {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG).
+        // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG); its files are ours to remove.
         let _ = child.kill();
         let _ = child.wait();
+        if let Some(dir) = self.runtime_dir.take() {
+            crate::rundir::remove(&dir);
+        }
     }
 }
 
@@ -260,15 +267,20 @@ enum Unready {
 }
 
 /// Reads the name server's stdout until its ready line; forwards the rest to ours.
-fn wait_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Result<String, Unready> {
+fn wait_ready(
+    stdout: std::process::ChildStdout,
+    timeout: Duration,
+) -> Result<(String, Option<std::path::PathBuf>), Unready> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             match (line.strip_prefix(READY_LINE), tx.as_ref()) {
-                (Some(endpoint), Some(ready)) => {
-                    let _ = ready.send(endpoint.trim().to_owned());
+                (Some(rest), Some(ready)) => {
+                    let mut words = rest.split_whitespace();
+                    let endpoint = words.next().unwrap_or_default().to_owned();
+                    let _ = ready.send((endpoint, words.next().map(std::path::PathBuf::from)));
                     tx = None;
                 }
                 // Agents print to the same pipe: pass their output on.

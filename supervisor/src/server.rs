@@ -183,7 +183,8 @@ impl Actor for Server {
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
         let mut out = std::io::stdout().lock();
         // The parent waits for this line; if stdout is gone there is no one to tell.
-        let _ = writeln!(out, "{READY_LINE} {}", self.endpoint).and_then(|()| out.flush());
+        let ready = writeln!(out, "{READY_LINE} {} {}", self.endpoint, self.dir.display());
+        let _ = ready.and_then(|()| out.flush());
     }
 }
 
