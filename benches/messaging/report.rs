@@ -1,0 +1,126 @@
+//! The figures: one `Row` per measurement, printed as a table and written as JSON.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::cases::Case;
+
+/// One figure, axon against raw libzmq for the same traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub bench: &'static str,
+    pub pattern: &'static str,
+    pub transport: String,
+    pub serializer: String,
+    /// Payload bytes before serialization.
+    pub size: usize,
+    pub axon: f64,
+    pub raw: f64,
+    pub unit: &'static str,
+    /// axon / raw.
+    pub ratio: f64,
+    /// Which way the ratio is better: `higher` (throughput) or `lower` (latency).
+    pub better: &'static str,
+    /// Timed messages (or round trips) per run.
+    pub count: u64,
+}
+
+impl Row {
+    /// A throughput row from messages per second on each side.
+    pub fn throughput(case: &Case, axon: f64, raw: f64) -> Row {
+        Row::new(
+            case,
+            "throughput",
+            axon / 1e3,
+            raw / 1e3,
+            "kmsg/s",
+            "higher",
+        )
+    }
+
+    /// A latency row from nanoseconds on each side.
+    pub fn latency(case: &Case, bench: &'static str, axon_ns: f64, raw_ns: f64) -> Row {
+        Row::new(case, bench, axon_ns / 1e3, raw_ns / 1e3, "us", "lower")
+    }
+
+    fn new(
+        case: &Case,
+        bench: &'static str,
+        axon: f64,
+        raw: f64,
+        unit: &'static str,
+        better: &'static str,
+    ) -> Row {
+        Row {
+            bench,
+            pattern: case.pattern.as_str(),
+            transport: case.transport.to_string(),
+            serializer: case.serializer.to_string(),
+            size: case.size,
+            axon,
+            raw,
+            unit,
+            ratio: axon / raw,
+            better,
+            count: case.count,
+        }
+    }
+}
+
+/// Prints the rows as an aligned table on stdout.
+pub fn print(rows: &[Row]) {
+    println!(
+        "{:<10} {:<9} {:<9} {:<10} {:>6} {:>10} {:>10} {:<7} {:>9} {:<6}",
+        "bench",
+        "pattern",
+        "transport",
+        "serializer",
+        "size",
+        "axon",
+        "raw",
+        "unit",
+        "axon/raw",
+        "better"
+    );
+    for r in rows {
+        println!(
+            "{:<10} {:<9} {:<9} {:<10} {:>6} {:>10.1} {:>10.1} {:<7} {:>9.2} {:<6}",
+            r.bench,
+            r.pattern,
+            r.transport,
+            r.serializer,
+            r.size,
+            r.axon,
+            r.raw,
+            r.unit,
+            r.ratio,
+            r.better
+        );
+    }
+    println!("axon/raw: higher is better for throughput, lower is better for latency (the `better` column).");
+}
+
+/// Writes the rows to `<target>/axon-bench/messaging.json`; returns the path.
+pub fn write_json(rows: &[Row]) -> Result<PathBuf> {
+    let dir = target_dir()?.join("axon-bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("messaging.json");
+    let json = serde_json::to_string_pretty(rows).context("encoding the figures")?;
+    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else the `target` above this executable.
+fn target_dir() -> Result<PathBuf> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        return Ok(manifest.join(dir));
+    }
+    let exe = std::env::current_exe().context("locating the bench executable")?;
+    let found = exe
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "target"));
+    Ok(found.map_or_else(|| manifest.join("target"), Path::to_path_buf))
+}
