@@ -61,18 +61,6 @@ enum Command {
     },
 }
 
-/// Logs to stderr, filtered by `AXON_LOG` (default `info`).
-pub fn install_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AXON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
 /// Runs one command.
 pub fn run(args: Args) -> Result<()> {
     match args.command {

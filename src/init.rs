@@ -62,7 +62,10 @@ pub fn run_nameserver_with(options: NodeOptions) -> Result<NameServer> {
 }
 
 /// Logs to stderr, one readable line per event, filtered by `AXON_LOG` (default `info`).
-fn install_tracing(process: &str) {
+///
+/// For binaries that are not agents (the CLI, a name server); agents get
+/// their subscriber from [`init`].
+pub fn install_tracing(process: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("AXON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -41,7 +41,7 @@ pub use axon_runtime::{
     Serializer, Stats, Transport, Value,
 };
 pub use axon_supervisor::{AgentInfo, NameServer, NodeOptions, SpawnOptions};
-pub use init::{init, registry, run_nameserver, run_nameserver_with};
+pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_with};
 
 /// The names a script or an agent crate needs.
 pub mod prelude {

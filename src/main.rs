@@ -12,7 +12,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let args = cli::Args::parse();
-    cli::install_tracing();
+    axon::install_tracing("axon");
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -23,6 +23,17 @@ fn raw_tcp(alias: &str, handler: Option<&str>) -> BindOptions {
     }
 }
 
+/// The address of a foreign socket bound at `socket`, as an agent connects to it.
+fn bound(socket: &zmq::Socket, kind: Kind, serializer: Serializer) -> Address {
+    Address {
+        endpoint: socket.get_last_endpoint().unwrap().unwrap(),
+        kind,
+        role: Role::Server,
+        serializer,
+        requests: None,
+    }
+}
+
 fn plain(kind: zmq::SocketType) -> zmq::Socket {
     let s = zmq::Context::new().socket(kind).unwrap();
     s.set_linger(0).unwrap();
@@ -59,13 +70,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Foreign PUB -> agent SUB (single frame, topic matched by prefix; and topic + payload).
     let publisher = plain(zmq::PUB);
     publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let pub_addr = Address {
-        endpoint: publisher.get_last_endpoint().unwrap().unwrap(),
-        kind: Kind::Pub,
-        role: Role::Server,
-        serializer: Serializer::Raw,
-        requests: None,
-    };
+    let pub_addr = bound(&publisher, Kind::Pub, Serializer::Raw);
     agent
         .connect_topics(&pub_addr, "sub", &[("news", "collect")])
         .unwrap();
@@ -86,13 +91,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Agent PUSH -> foreign PULL.
     let sink = plain(zmq::PULL);
     sink.bind("tcp://127.0.0.1:*").unwrap();
-    let sink_addr = Address {
-        endpoint: sink.get_last_endpoint().unwrap().unwrap(),
-        kind: Kind::Pull,
-        role: Role::Server,
-        serializer: Serializer::Raw,
-        requests: None,
-    };
+    let sink_addr = bound(&sink, Kind::Pull, Serializer::Raw);
     agent.connect(&sink_addr, "out", None).unwrap();
     agent.send("out", "to foreign").unwrap();
     assert_eq!(sink.recv_bytes(0).unwrap(), b"to foreign");
@@ -114,13 +113,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Agent REQ -> foreign REP.
     let server = plain(zmq::REP);
     server.bind("tcp://127.0.0.1:*").unwrap();
-    let server_addr = Address {
-        endpoint: server.get_last_endpoint().unwrap().unwrap(),
-        kind: Kind::Rep,
-        role: Role::Server,
-        serializer: Serializer::Raw,
-        requests: None,
-    };
+    let server_addr = bound(&server, Kind::Rep, Serializer::Raw);
     agent.connect(&server_addr, "ask", None).unwrap();
     let answer = std::thread::spawn(move || {
         let q = server.recv_bytes(0).unwrap();
@@ -215,13 +208,7 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     // SUB: a foreign publisher sends garbage, then a good message.
     let publisher = plain(zmq::PUB);
     publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let pub_addr = Address {
-        endpoint: publisher.get_last_endpoint().unwrap().unwrap(),
-        kind: Kind::Pub,
-        role: Role::Server,
-        serializer: Serializer::Cbor,
-        requests: None,
-    };
+    let pub_addr = bound(&publisher, Kind::Pub, Serializer::Cbor);
     agent
         .connect_topics(&pub_addr, "sub", &[("t", "collect")])
         .unwrap();
@@ -275,13 +262,7 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     // REQ: a foreign replier answers garbage; the caller gets a decode error, not a hang.
     let server = plain(zmq::REP);
     server.bind("tcp://127.0.0.1:*").unwrap();
-    let server_addr = Address {
-        endpoint: server.get_last_endpoint().unwrap().unwrap(),
-        kind: Kind::Rep,
-        role: Role::Server,
-        serializer: Serializer::Cbor,
-        requests: None,
-    };
+    let server_addr = bound(&server, Kind::Rep, Serializer::Cbor);
     agent.connect(&server_addr, "ask", None).unwrap();
     let answer = std::thread::spawn(move || {
         server.recv_bytes(0).unwrap();
