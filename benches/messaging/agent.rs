@@ -174,7 +174,9 @@ impl BenchAgent {
         };
         while p.left > 0 {
             if ctx.backlog(&p.alias)? > 0 {
-                // Yield: the socket's flush future drains the backlog meanwhile.
+                // Yield: the socket's flush future drains the backlog meanwhile. A timer
+                // is the only public way back into the agent, and tokio rounds even a
+                // zero delay up to its 1 ms tick, so each high-water-mark hit costs ~1 ms.
                 ctx.after(Duration::ZERO, Some(RESUME), |me: &mut Self, ctx| {
                     let sent = me.pump(ctx);
                     let _ = me.note(sent);
