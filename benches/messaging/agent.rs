@@ -11,9 +11,6 @@ use axon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 
-/// Alias of the timer through which a stalled sender comes back.
-const RESUME: &str = "bench-pump";
-
 /// Sender plan: `total` messages of `size` bytes on the socket `alias`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pump {
@@ -174,13 +171,12 @@ impl BenchAgent {
         };
         while p.left > 0 {
             if ctx.backlog(&p.alias)? > 0 {
-                // Yield: the socket's flush future drains the backlog meanwhile. A timer
-                // is the only public way back into the agent, and tokio rounds even a
-                // zero delay up to its 1 ms tick, so each high-water-mark hit costs ~1 ms.
-                ctx.after(Duration::ZERO, Some(RESUME), |me: &mut Self, ctx| {
+                // Stop at the high-water mark; resume the moment libzmq took the backlog.
+                let alias = p.alias.clone();
+                ctx.when_drained(&alias, |me: &mut Self, ctx| {
                     let sent = me.pump(ctx);
                     let _ = me.note(sent);
-                });
+                })?;
                 return Ok(());
             }
             ctx.send(&p.alias, Bytes::new(&p.payload))?;

@@ -98,6 +98,30 @@ impl<A: Agent> Ctx<'_, A> {
         Host::<A>::issue_request(self.core, self.actor, alias, value, opts)
     }
 
+    /// Runs `f` once the socket `alias` has no backlog: at once (on the next
+    /// turn of the event loop) if it has none now, else as soon as libzmq took
+    /// every waiting message. A bulk sender stops when [`Ctx::backlog`] is
+    /// non-zero and resumes here, without polling or timers.
+    pub fn when_drained(
+        &mut self,
+        alias: &str,
+        f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
+    ) -> Result<()> {
+        let index = self.core.index(alias)?;
+        let slot = self.core.slot(alias)?;
+        let (generation, pending) = (slot.generation, slot.chan.backlog_len() > 0);
+        let f: Rc<crate::timers::TimerFn<A>> = Rc::new(f);
+        if pending {
+            self.timers.when_drained(index, generation, f);
+        } else {
+            use actix::{ActorFutureExt, AsyncContext};
+            let now = actix::fut::ready(())
+                .map(move |(), host: &mut Host<A>, ctx| host.run_code(&*f, ctx));
+            self.actor.spawn(now);
+        }
+        Ok(())
+    }
+
     /// Subscribes the SUB socket `alias` to `topic` (prefix match); `handler` overrides the socket's.
     pub fn subscribe(
         &mut self,

@@ -263,6 +263,14 @@ impl<A: Agent> Host<A> {
         ctx.stop();
     }
 
+    /// Runs code given from a handler (a timer's or a drain waiter's).
+    pub(crate) fn run_code(&mut self, f: &crate::timers::TimerFn<A>, ctx: &mut Context<Self>) {
+        f(
+            &mut self.agent,
+            &mut Ctx::new(&mut self.core, &mut self.timers, ctx),
+        );
+    }
+
     /// Runs the timer `alias` that came due.
     pub(crate) fn on_timer(&mut self, alias: &str, generation: u64, ctx: &mut Context<Self>) {
         let Some(fired) = self.timers.fire(ctx, alias, generation) else {
@@ -451,7 +459,7 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
     fn poll(
         self: Pin<&mut Self>,
         act: &mut Host<A>,
-        _: &mut Context<Host<A>>,
+        ctx: &mut Context<Host<A>>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
         let name = act.core.name().to_owned();
@@ -459,7 +467,12 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
             return Poll::Ready(());
         };
         match slot.chan.poll_flush(task) {
-            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Ok(())) => {
+                for f in act.timers.drained(self.index, self.generation) {
+                    act.run_code(&*f, ctx);
+                }
+                Poll::Ready(())
+            }
             Poll::Ready(Err(e)) => {
                 tracing::warn!(agent = %name, alias = %slot.alias, error = %e, "send failed");
                 Poll::Ready(())

@@ -46,9 +46,11 @@ struct Timer<A: Agent> {
     generation: u64,
 }
 
-/// The agent's timers by alias.
+/// The agent's timers by alias, and code waiting for a socket's backlog to drain.
 pub(crate) struct Timers<A: Agent> {
     by_alias: BTreeMap<String, Timer<A>>,
+    /// `(slot index, generation, code)`: runs once that socket's backlog is empty.
+    drain_waiters: Vec<(usize, u64, Rc<TimerFn<A>>)>,
     next_generation: u64,
     next_alias: u64,
 }
@@ -57,6 +59,7 @@ impl<A: Agent> Default for Timers<A> {
     fn default() -> Self {
         Timers {
             by_alias: BTreeMap::new(),
+            drain_waiters: Vec::new(),
             next_generation: 1,
             next_alias: 1,
         }
@@ -118,6 +121,20 @@ impl<A: Agent> Timers<A> {
         for (_, timer) in std::mem::take(&mut self.by_alias) {
             actor.cancel_future(timer.handle);
         }
+    }
+
+    /// Runs `f` once the socket at `index` has flushed its backlog.
+    pub(crate) fn when_drained(&mut self, index: usize, generation: u64, f: Rc<TimerFn<A>>) {
+        self.drain_waiters.push((index, generation, f));
+    }
+
+    /// Takes the code waiting for the socket at `index` to drain.
+    pub(crate) fn drained(&mut self, index: usize, generation: u64) -> Vec<Rc<TimerFn<A>>> {
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.drain_waiters)
+            .into_iter()
+            .partition(|(i, g, _)| *i == index && *g == generation);
+        self.drain_waiters = waiting;
+        ready.into_iter().map(|(_, _, f)| f).collect()
     }
 
     /// The aliases of running timers, sorted.
