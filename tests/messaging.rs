@@ -419,3 +419,29 @@ fn transports_and_tcp_addresses() {
     assert_eq!(report.take(1)[0].text(), "in process");
     ns.shutdown().unwrap();
 }
+
+#[test]
+fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
+    let ns = testing::node().unwrap();
+    let mut sender = ns.run_agent("sender").unwrap();
+    let mut receiver = ns.run_agent("receiver").unwrap();
+    let pull = receiver.bind_handler(Kind::Pull, "in", "tally").unwrap();
+    sender.connect(&pull, "out", None).unwrap();
+    // Far more than the high-water mark (1000) on both sides: the sender must wait for room.
+    let n = 50_000i64;
+    sender.execute::<_, Value>("blast", &n).unwrap();
+    let all = testing::wait_until(common::PATIENCE, || {
+        receiver.get_attr::<i64>("count").unwrap_or(0) == n
+    });
+    assert!(
+        all,
+        "received {:?} of {n}",
+        receiver.get_attr::<i64>("count")
+    );
+    assert!(
+        receiver.get_attr::<bool>("in_order").is_err(),
+        "out of order"
+    );
+    assert_eq!(sender.stats().unwrap().dropped_full, 0);
+    ns.shutdown().unwrap();
+}

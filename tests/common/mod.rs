@@ -43,6 +43,8 @@ pub fn registry() -> Registry {
             },
         )
         .handler("add10", add10)
+        .handler("blast", blast)
+        .handler("tally", tally)
         .handler("slow_upper", slow_upper)
         .handler("log_levels", log_levels)
         .handler("slow", slow)
@@ -79,6 +81,55 @@ fn slow_upper(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> Hand
         Value::Bytes(b) => Value::Bytes(b.to_ascii_uppercase()),
         other => other,
     })
+}
+
+/// Sends the numbers 1..=n on `out` (n = its message), pausing whenever the socket is full.
+fn blast(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let n: i64 = msg.decode()?;
+    a.attributes.insert("next".into(), Value::Integer(1.into()));
+    a.attributes.insert("last".into(), Value::Integer(n.into()));
+    pump(a, ctx);
+    Ok(())
+}
+
+fn pump(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>) {
+    let get = |a: &BasicAgent, k: &str| {
+        a.attributes
+            .get(k)
+            .and_then(|v| v.as_integer())
+            .map_or(0, |v| i128::from(v) as i64)
+    };
+    let (mut next, last) = (get(a, "next"), get(a, "last"));
+    while next <= last {
+        if ctx.backlog("out").unwrap_or(0) > 0 {
+            a.attributes
+                .insert("next".into(), Value::Integer(next.into()));
+            let _ = ctx.when_drained("out", |a: &mut BasicAgent, ctx| pump(a, ctx));
+            return;
+        }
+        if ctx.send("out", &next).is_err() {
+            return;
+        }
+        next += 1;
+    }
+    a.attributes
+        .insert("next".into(), Value::Integer(next.into()));
+}
+
+/// Counts integers into `count` and checks they come in order (`in_order`).
+fn tally(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let n: i64 = msg.decode()?;
+    let count = a
+        .attributes
+        .get("count")
+        .and_then(|v| v.as_integer())
+        .map_or(0, |v| i128::from(v) as i64);
+    if n != count + 1 {
+        a.attributes.insert("in_order".into(), Value::Bool(false));
+    }
+    a.attributes
+        .insert("count".into(), Value::Integer((count + 1).into()));
+    Ok(())
 }
 
 /// Adds 10 to every integer attribute.
