@@ -34,6 +34,7 @@ mod message;
 mod ops;
 pub mod process;
 pub mod proxy;
+mod raw;
 mod registry;
 pub mod serializer;
 mod socket;

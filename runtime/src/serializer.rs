@@ -49,11 +49,7 @@ impl Serializer {
             Serializer::Json => {
                 serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e))
             }
-            Serializer::Raw => {
-                let v = Value::serialized(value).map_err(|e| self.encode_error(e))?;
-                out.extend_from_slice(raw_bytes(&v)?);
-                Ok(())
-            }
+            Serializer::Raw => crate::raw::encode(value, out).map_err(|e| self.encode_error(e)),
         }
     }
 
@@ -85,17 +81,6 @@ impl Serializer {
             serializer: self.as_str(),
             reason: e.to_string(),
         }
-    }
-}
-
-fn raw_bytes(v: &Value) -> Result<&[u8]> {
-    match v {
-        Value::Bytes(b) => Ok(b),
-        Value::Text(s) => Ok(s.as_bytes()),
-        other => Err(Error::Encode {
-            serializer: "raw",
-            reason: format!("raw takes bytes or text, not {}", value_type(other)),
-        }),
     }
 }
 
