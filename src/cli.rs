@@ -77,19 +77,7 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (number, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms or 5s"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("{s:?}: unit must be ms, s or m")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+    axon_supervisor::manifest::parse_duration(s)
 }
 
 fn connect(ns: &NsArgs) -> Result<NameServer> {

@@ -7,10 +7,12 @@
 //! - `server`: the name server actor: control socket, spawning, exits; `server::stop`: shutdowns.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
+//! - [`manifest`]: deployments described in TOML, validated before anything starts.
 //! - [`error`]: the crate's error type.
 
 pub mod error;
 mod handle;
+pub mod manifest;
 mod methods;
 mod registry;
 mod requests;

@@ -1,0 +1,550 @@
+//! Manifests: a deployment described in TOML, validated before anything starts.
+//!
+//! Raw TOML deserializes into `raw` types (unknown fields refused), then
+//! converts once into validated types; every error names the line it is
+//! about.
+//!
+//! ```toml
+//! [nameserver]
+//! addr = "tcp://127.0.0.1:7100"
+//! [supervisor]
+//! strategy = "one_for_one"       # one_for_all | rest_for_one
+//! intensity = 5
+//! period = "10s"
+//! heartbeat = "500ms"
+//! [[agent]]
+//! name = "echo"
+//! kind = "echo"
+//! restart = "permanent"          # transient | temporary
+//! memory_limit = "256MiB"
+//! attributes = { greeting = "hi" }
+//!   [[agent.bind]]
+//!   alias = "main"
+//!   kind = "REP"
+//!   transport = "tcp"
+//!   addr = "127.0.0.1:7101"
+//!   serializer = "raw"
+//!   handler = "echo"
+//!   [[agent.connect]]
+//!   to = "other.main"
+//!   alias = "out"
+//!   handler = "count"
+//!   topics = ["foo"]
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axon_runtime::{Kind, Serializer, Transport, Value};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A manifest that does not hold up, with the line it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    /// 1-based line in the manifest.
+    pub line: usize,
+    /// What is wrong there.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "manifest line {}: {}", self.line, self.message)
+    }
+}
+
+/// How a supervisor restarts a group when one child fails (Erlang/OTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Only the failed child.
+    OneForOne,
+    /// Every child.
+    OneForAll,
+    /// The failed child and those started after it.
+    RestForOne,
+}
+
+/// When a child is restarted (Erlang/OTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restart {
+    /// Always.
+    Permanent,
+    /// Only after an abnormal exit.
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Endpoint the name server binds, when given.
+    pub nameserver: Option<String>,
+    /// Supervision settings.
+    pub supervisor: SupervisorSpec,
+    /// The agents, in start order.
+    pub agents: Vec<AgentEntry>,
+}
+
+/// The `[supervisor]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorSpec {
+    /// Restart strategy.
+    pub strategy: Strategy,
+    /// At most this many restarts ...
+    pub intensity: u32,
+    /// ... within this period.
+    pub period: Duration,
+    /// Control-plane ping period.
+    pub heartbeat: Duration,
+}
+
+/// One `[[agent]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentEntry {
+    /// Unique name.
+    pub name: String,
+    /// Kind to host.
+    pub kind: String,
+    /// User binary hosting custom kinds.
+    pub bin: Option<PathBuf>,
+    /// Restart type.
+    pub restart: Restart,
+    /// Memory limit in bytes.
+    pub memory_limit: Option<u64>,
+    /// Attributes at spawn.
+    pub attributes: BTreeMap<String, Value>,
+    /// Sockets to bind.
+    pub binds: Vec<BindEntry>,
+    /// Sockets to connect.
+    pub connects: Vec<ConnectEntry>,
+}
+
+/// One `[[agent.bind]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BindEntry {
+    /// Alias.
+    pub alias: String,
+    /// Socket kind.
+    pub kind: Kind,
+    /// Transport, else the agent's default.
+    pub transport: Option<Transport>,
+    /// Location, else a fresh one.
+    pub addr: Option<String>,
+    /// Serializer, else the agent's default.
+    pub serializer: Option<Serializer>,
+    /// Handler for received messages.
+    pub handler: Option<String>,
+}
+
+/// One `[[agent.connect]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectEntry {
+    /// The bound socket connected to: agent name and alias.
+    pub agent: String,
+    /// Its alias on that agent.
+    pub remote_alias: String,
+    /// Alias of the new socket.
+    pub alias: String,
+    /// Handler for received messages.
+    pub handler: Option<String>,
+    /// SUB topics (all when empty).
+    pub topics: Vec<String>,
+}
+
+mod raw {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Manifest {
+        pub(super) nameserver: Option<NameServer>,
+        pub(super) supervisor: Option<Supervisor>,
+        #[serde(default)]
+        pub(super) agent: Vec<Spanned<Agent>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct NameServer {
+        pub(super) addr: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Supervisor {
+        pub(super) strategy: Option<Strategy>,
+        pub(super) intensity: Option<u32>,
+        pub(super) period: Option<Spanned<String>>,
+        pub(super) heartbeat: Option<Spanned<String>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Agent {
+        pub(super) name: Spanned<String>,
+        pub(super) kind: Spanned<String>,
+        pub(super) bin: Option<PathBuf>,
+        pub(super) restart: Option<Restart>,
+        pub(super) memory_limit: Option<Spanned<String>>,
+        #[serde(default)]
+        pub(super) attributes: BTreeMap<String, Value>,
+        #[serde(default)]
+        pub(super) bind: Vec<Spanned<Bind>>,
+        #[serde(default)]
+        pub(super) connect: Vec<Spanned<Connect>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Bind {
+        pub(super) alias: String,
+        pub(super) kind: Spanned<String>,
+        pub(super) transport: Option<Spanned<String>>,
+        pub(super) addr: Option<Spanned<String>>,
+        pub(super) serializer: Option<Spanned<String>>,
+        pub(super) handler: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Connect {
+        pub(super) to: Spanned<String>,
+        pub(super) alias: String,
+        pub(super) handler: Option<String>,
+        #[serde(default)]
+        pub(super) topics: Vec<String>,
+    }
+}
+
+/// Turns byte spans into line numbers.
+struct Lines<'a>(&'a str);
+
+impl Lines<'_> {
+    fn of(&self, span: Range<usize>) -> usize {
+        let end = span.start.min(self.0.len());
+        self.0[..end].matches('\n').count() + 1
+    }
+
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ManifestError {
+        ManifestError {
+            line: self.of(span),
+            message: message.into(),
+        }
+    }
+}
+
+impl Manifest {
+    /// Parses and validates `text`; `known_kinds` are the kinds hosted without a `bin`.
+    pub fn parse(text: &str, known_kinds: &[String]) -> Result<Manifest, ManifestError> {
+        let lines = Lines(text);
+        let raw: raw::Manifest = toml::from_str(text).map_err(|e| ManifestError {
+            line: e.span().map_or(1, |s| lines.of(s)),
+            message: e.message().to_owned(),
+        })?;
+        let nameserver = match raw.nameserver.and_then(|n| n.addr) {
+            Some(addr) => Some(tcp_addr(&lines, &addr)?),
+            None => None,
+        };
+        let supervisor = supervisor(&lines, raw.supervisor)?;
+        let mut agents = Vec::new();
+        let mut names = BTreeSet::new();
+        for agent in &raw.agent {
+            let entry = agent_entry(&lines, agent.get_ref(), known_kinds)?;
+            if !names.insert(entry.name.clone()) {
+                let span = agent.get_ref().name.span();
+                return Err(lines.error(span, format!("duplicate agent name {:?}", entry.name)));
+            }
+            agents.push(entry);
+        }
+        check_connects(&lines, &raw.agent, &agents)?;
+        Ok(Manifest {
+            nameserver,
+            supervisor,
+            agents,
+        })
+    }
+}
+
+fn tcp_addr(lines: &Lines<'_>, addr: &Spanned<String>) -> Result<String, ManifestError> {
+    axon_runtime::address::tcp_endpoint(addr.get_ref())
+        .map_err(|e| lines.error(addr.span(), e.to_string()))
+}
+
+fn supervisor(
+    lines: &Lines<'_>,
+    raw: Option<raw::Supervisor>,
+) -> Result<SupervisorSpec, ManifestError> {
+    let raw = raw.unwrap_or(raw::Supervisor {
+        strategy: None,
+        intensity: None,
+        period: None,
+        heartbeat: None,
+    });
+    let duration = |d: &Option<Spanned<String>>, default: Duration| match d {
+        Some(s) => parse_duration(s.get_ref()).map_err(|e| lines.error(s.span(), e)),
+        None => Ok(default),
+    };
+    Ok(SupervisorSpec {
+        strategy: raw.strategy.unwrap_or(Strategy::OneForOne),
+        intensity: raw.intensity.unwrap_or(3),
+        period: duration(&raw.period, Duration::from_secs(5))?,
+        heartbeat: duration(&raw.heartbeat, Duration::from_millis(500))?,
+    })
+}
+
+fn agent_entry(
+    lines: &Lines<'_>,
+    a: &raw::Agent,
+    known_kinds: &[String],
+) -> Result<AgentEntry, ManifestError> {
+    let kind = a.kind.get_ref();
+    if a.bin.is_none() && !known_kinds.iter().any(|k| k == kind) {
+        let message = format!(
+            "unknown agent kind {kind:?} (known: {}; or name a `bin`)",
+            known_kinds.join(", ")
+        );
+        return Err(lines.error(a.kind.span(), message));
+    }
+    if a.name.get_ref().is_empty() {
+        return Err(lines.error(a.name.span(), "agent name must not be empty"));
+    }
+    let memory_limit = match &a.memory_limit {
+        Some(m) => Some(parse_bytes(m.get_ref()).map_err(|e| lines.error(m.span(), e))?),
+        None => None,
+    };
+    let binds = a
+        .bind
+        .iter()
+        .map(|b| bind_entry(lines, b.get_ref()))
+        .collect::<Result<_, _>>()?;
+    let connects = a
+        .connect
+        .iter()
+        .map(|c| connect_entry(lines, c.get_ref()))
+        .collect::<Result<_, _>>()?;
+    Ok(AgentEntry {
+        name: a.name.get_ref().clone(),
+        kind: kind.clone(),
+        bin: a.bin.clone(),
+        restart: a.restart.unwrap_or(Restart::Permanent),
+        memory_limit,
+        attributes: a.attributes.clone(),
+        binds,
+        connects,
+    })
+}
+
+fn parsed<T: std::str::FromStr<Err = axon_runtime::Error>>(
+    lines: &Lines<'_>,
+    value: &Option<Spanned<String>>,
+) -> Result<Option<T>, ManifestError> {
+    value
+        .as_ref()
+        .map(|v| {
+            v.get_ref()
+                .parse()
+                .map_err(|e: axon_runtime::Error| lines.error(v.span(), e.to_string()))
+        })
+        .transpose()
+}
+
+fn bind_entry(lines: &Lines<'_>, b: &raw::Bind) -> Result<BindEntry, ManifestError> {
+    let kind: Kind = b
+        .kind
+        .get_ref()
+        .parse()
+        .map_err(|e: axon_runtime::Error| lines.error(b.kind.span(), e.to_string()))?;
+    let transport: Option<Transport> = parsed(lines, &b.transport)?;
+    if let (Some(Transport::Tcp), Some(addr)) = (transport, &b.addr) {
+        tcp_addr(lines, addr)?;
+    }
+    Ok(BindEntry {
+        alias: b.alias.clone(),
+        kind,
+        transport,
+        addr: b.addr.as_ref().map(|a| a.get_ref().clone()),
+        serializer: parsed(lines, &b.serializer)?,
+        handler: b.handler.clone(),
+    })
+}
+
+fn connect_entry(lines: &Lines<'_>, c: &raw::Connect) -> Result<ConnectEntry, ManifestError> {
+    let Some((agent, alias)) = c.to.get_ref().split_once('.') else {
+        return Err(lines.error(
+            c.to.span(),
+            format!("`to` must be agent.alias, not {:?}", c.to.get_ref()),
+        ));
+    };
+    Ok(ConnectEntry {
+        agent: agent.to_owned(),
+        remote_alias: alias.to_owned(),
+        alias: c.alias.clone(),
+        handler: c.handler.clone(),
+        topics: c.topics.clone(),
+    })
+}
+
+/// Every `to` names an agent of the manifest and one of its binds.
+fn check_connects(
+    lines: &Lines<'_>,
+    raw: &[Spanned<raw::Agent>],
+    agents: &[AgentEntry],
+) -> Result<(), ManifestError> {
+    for (entry, raw) in agents.iter().zip(raw) {
+        for (connect, raw_connect) in entry.connects.iter().zip(&raw.get_ref().connect) {
+            let target = agents.iter().find(|a| a.name == connect.agent);
+            let bound =
+                target.is_some_and(|t| t.binds.iter().any(|b| b.alias == connect.remote_alias));
+            if !bound {
+                let to = raw_connect.get_ref().to.get_ref();
+                let message = format!("`to = {to:?}` names no bind of an agent in this manifest");
+                return Err(lines.error(raw_connect.get_ref().to.span(), message));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `500ms`, `10s`, `2m`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms or 10s"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// `256MiB`, `1GiB`, `512KiB`, `1000000` (bytes).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 256MiB"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("{text:?}: the unit must be B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds() -> Vec<String> {
+        ["agent", "echo", "counter"].map(String::from).to_vec()
+    }
+
+    const GOOD: &str = r#"
+[nameserver]
+addr = "tcp://127.0.0.1:7100"
+[supervisor]
+strategy = "rest_for_one"
+intensity = 5
+period = "10s"
+heartbeat = "500ms"
+[[agent]]
+name = "echo"
+kind = "echo"
+restart = "transient"
+memory_limit = "256MiB"
+attributes = { greeting = "hi" }
+  [[agent.bind]]
+  alias = "main"
+  kind = "REP"
+  transport = "tcp"
+  addr = "127.0.0.1:7101"
+  serializer = "raw"
+  handler = "echo"
+[[agent]]
+name = "client"
+kind = "counter"
+  [[agent.connect]]
+  to = "echo.main"
+  alias = "out"
+  topics = ["foo"]
+"#;
+
+    #[test]
+    fn a_good_manifest_converts_to_validated_types() {
+        let m = Manifest::parse(GOOD, &kinds()).unwrap();
+        assert_eq!(m.nameserver.as_deref(), Some("tcp://127.0.0.1:7100"));
+        assert_eq!(m.supervisor.strategy, Strategy::RestForOne);
+        assert_eq!(m.supervisor.period, Duration::from_secs(10));
+        assert_eq!(m.supervisor.heartbeat, Duration::from_millis(500));
+        let echo = &m.agents[0];
+        assert_eq!(
+            (echo.restart, echo.memory_limit),
+            (Restart::Transient, Some(256 << 20))
+        );
+        assert_eq!(echo.binds[0].kind, Kind::Rep);
+        assert_eq!(echo.binds[0].serializer, Some(Serializer::Raw));
+        assert_eq!(m.agents[1].connects[0].agent, "echo");
+    }
+
+    fn error(text: &str) -> ManifestError {
+        Manifest::parse(text, &kinds()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_their_line() {
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\ncolour = \"red\"\n");
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_unknown_kinds_and_bad_addresses_name_their_line() {
+        let dup =
+            "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+        let e = error(dup);
+        assert_eq!((e.line, e.message.contains("duplicate")), (5, true), "{e}");
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"nope\"\n");
+        assert_eq!(
+            (e.line, e.message.contains("unknown agent kind")),
+            (3, true),
+            "{e}"
+        );
+        let bad = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"REP\"\ntransport = \"tcp\"\naddr = \"127.0.0.1:99999\"\n";
+        assert_eq!(error(bad).line, 8);
+        let e = error("[nameserver]\naddr = \"no-such-host.invalid:1\"\n");
+        assert_eq!(e.line, 2, "{e}");
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.connect]]\nto = \"b.main\"\nalias = \"x\"\n");
+        assert_eq!(e.line, 5, "{e}");
+        let e = error("[supervisor]\nperiod = \"soon\"\n");
+        assert_eq!(e.line, 2, "{e}");
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"PAIR\"\n");
+        assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+        assert!(parse_bytes("12 parsecs").is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("1h").is_err());
+    }
+}
