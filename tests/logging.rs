@@ -77,9 +77,9 @@ fn a_logger_collects_every_agents_events_with_debug_only_when_enabled() {
 
 #[test]
 fn without_a_logger_events_go_to_stderr_readably() {
-    let dir = std::env::temp_dir().join(format!("axon-l2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = AgentSpec::new("solo", "agent", &dir);
+    let tmp = common::TempDir::new("l2");
+    let dir = &tmp.0;
+    let spec = AgentSpec::new("solo", "agent", dir);
     let mut child = testing::host_command()
         .unwrap()
         .command("agent")
@@ -107,7 +107,6 @@ fn without_a_logger_events_go_to_stderr_readably() {
         .read_to_string(&mut stderr)
         .unwrap();
     child.wait().unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     let line = stderr
         .lines()
         .find(|l| l.contains("warn event"))

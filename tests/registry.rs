@@ -98,8 +98,8 @@ fn killed_agents_leave_the_registry() {
         .contains(&"child".to_string())));
 
     // An agent started by someone else: it leaves when its lease runs out.
-    let dir = std::env::temp_dir().join(format!("axon-r6-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = common::TempDir::new("r6");
+    let dir = &tmp.0;
     let defaults = axon::Defaults {
         lease: Duration::from_millis(200),
         ..Default::default()
@@ -107,7 +107,7 @@ fn killed_agents_leave_the_registry() {
     let spec = AgentSpec {
         nameserver: Some(ns.address().to_owned()),
         defaults,
-        ..AgentSpec::new("outsider", "agent", &dir)
+        ..AgentSpec::new("outsider", "agent", dir)
     };
     let key = axon::auth::process_key().expect("the node installed a key");
     let mut outsider = testing::host_command()
@@ -131,7 +131,6 @@ fn killed_agents_leave_the_registry() {
     let expired = testing::wait_until(common::PATIENCE, || {
         !ns.agents().unwrap().contains(&"outsider".to_string())
     });
-    std::fs::remove_dir_all(&dir).unwrap();
     assert!(
         registered && renewed && expired,
         "registered {registered}, renewed {renewed}, expired {expired}"

@@ -234,11 +234,6 @@ pub fn signature(body: &[u8]) -> Vec<u8> {
     process_key().map(|k| k.sign(body)).unwrap_or_default()
 }
 
-/// Whether a reply `body` carries a valid signature (always, when unsigned).
-pub fn reply_is_authentic(body: &[u8], signature: &[u8]) -> bool {
-    process_key().is_none_or(|k| k.verify(body, signature))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

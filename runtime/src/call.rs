@@ -10,7 +10,7 @@ use tmq::AsZmqSocket;
 
 use crate::error::{Error, Result};
 use crate::serializer::Value;
-use crate::wire::{self, Outcome, Reply, Request};
+use crate::wire::{self, Request};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -30,24 +30,16 @@ pub async fn call<A: Serialize>(
         while let Some(frames) = socket.next().await {
             let frames = frames?;
             let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-            if let [proto, sig, body] = parts[..] {
-                if !crate::auth::reply_is_authentic(body, sig) {
-                    tracing::warn!(peer = name, "control reply with a wrong signature ignored");
-                    continue;
-                }
-                match wire::decode_body::<Reply>(body) {
-                    Ok(reply) if proto == wire::PROTOCOL && reply.id == id => {
-                        return Ok(reply.result)
-                    }
-                    _ => continue,
-                }
+            match wire::open_reply(&parts, crate::auth::process_key().as_ref(), name) {
+                Some(reply) if reply.id == id => return Ok(reply.result),
+                // A reply to someone else's request, or noise: not ours.
+                _ => continue,
             }
         }
         Err(Error::Config("control socket closed".into()))
     };
     match tokio::time::timeout(timeout, answer).await {
-        Ok(Ok(Outcome::Ok(v))) => Ok(v),
-        Ok(Ok(Outcome::Err(e))) => Err(Error::Remote(e)),
+        Ok(Ok(outcome)) => outcome.into_result().map_err(Error::Remote),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(Error::Timeout(timeout, format!("{method} on {name}"))),
     }
@@ -71,10 +63,7 @@ async fn send<A: Serialize>(
         .set_linger(0)
         .connect(endpoint)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let args = Value::serialized(&args).map_err(|e| Error::Encode {
-        serializer: "cbor",
-        reason: e.to_string(),
-    })?;
+    let args = crate::serializer::to_value(&args)?;
     let body = wire::encode_body(&Request::new(id, method, args, oneway));
     let signature = crate::auth::signature(&body);
     socket
@@ -86,6 +75,7 @@ async fn send<A: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Outcome, Reply};
 
     fn endpoint(test: &str) -> String {
         let dir = std::env::temp_dir().join(format!("axon-call-{}-{test}", std::process::id()));

@@ -10,6 +10,7 @@
 //!   own reply topic, so it arrives in order with the stream and only there.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use actix::{AsyncContext, Context};
 
@@ -41,17 +42,37 @@ impl<A: Agent> Host<A> {
             Self::start_flush(core, index, actor);
         }
         if let Some(wait) = opts.wait {
-            let index = core.index(alias)?;
-            let generation = core.slots[index].as_ref().map_or(0, |s| s.generation);
-            actor.run_later(wait, move |host, ctx| {
-                host.request_expired(index, generation, id, ctx)
-            });
+            Self::expire_after(core, actor, alias, id, wait)?;
         }
         Ok(id)
     }
 
-    /// No reply came in time: `on_error` runs once; a reply arriving later is dropped as unknown.
-    fn request_expired(&mut self, index: usize, generation: u64, id: u64, ctx: &mut Context<Self>) {
+    /// Gives up on request `id` of `alias` if no reply came within `wait`.
+    pub(crate) fn expire_after(
+        core: &Core,
+        actor: &mut Context<Self>,
+        alias: &str,
+        id: u64,
+        wait: Duration,
+    ) -> Result<()> {
+        let index = core.index(alias)?;
+        let generation = core.slots[index].as_ref().map_or(0, |s| s.generation);
+        actor.run_later(wait, move |host, ctx| {
+            host.request_expired(index, generation, id, wait, ctx)
+        });
+        Ok(())
+    }
+
+    /// No reply came in time: a control caller gets a timeout error, a handler
+    /// request runs `on_error` once; a reply arriving later is dropped as unknown.
+    fn request_expired(
+        &mut self,
+        index: usize,
+        generation: u64,
+        id: u64,
+        wait: Duration,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(slot) = self.core.live_slot(index, generation) else {
             return;
         };
@@ -59,16 +80,24 @@ impl<A: Agent> Host<A> {
         let Some(waiter) = slot.waiting.remove(&id) else {
             return;
         };
-        let Waiter::Handler {
-            on_error, request, ..
-        } = waiter
-        else {
-            return;
-        };
         tracing::warn!(agent = %self.core.spec.name, alias = %alias, id, "no reply within the wait");
-        if let Some(on_error) = on_error {
-            let msg = Message::new(&alias, None, &request, serializer);
-            self.call(Some(&on_error), msg, ctx);
+        match waiter {
+            Waiter::Control { route, id } => {
+                let message = format!("no reply within {wait:?}");
+                let e = self
+                    .core
+                    .remote_error(ErrorKind::Timeout, "request", message);
+                self.answer(&route, id, Err(e));
+            }
+            Waiter::Handler {
+                on_error: Some(on_error),
+                request,
+                ..
+            } => {
+                let msg = Message::new(&alias, None, &request, serializer);
+                self.call(Some(&on_error), msg, ctx);
+            }
+            Waiter::Handler { on_error: None, .. } => {}
         }
     }
 
@@ -100,7 +129,11 @@ impl<A: Agent> Host<A> {
             Waiter::Handler { handler, .. } => match outcome {
                 Ok(()) => {
                     let msg = Message::new(alias, None, &body[0], serializer);
-                    self.call(handler.or(socket_handler).as_deref(), msg, ctx);
+                    self.call(
+                        handler.map(Rc::from).or(socket_handler).as_deref(),
+                        msg,
+                        ctx,
+                    );
                 }
                 Err(e) => {
                     self.core.stats.handler_errors += 1;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix::{AsyncContext, Context};
+use actix::Context;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
@@ -19,7 +19,7 @@ use crate::core::{BindOptions, RequestOptions, Waiter};
 use crate::dispatch::Handled;
 use crate::error::Error;
 use crate::host::Host;
-use crate::serializer::{Serializer, Value};
+use crate::serializer::{to_value, Serializer, Value};
 use crate::timers::Action;
 use crate::wire::{self, ErrorKind, Outcome, Reply, Request};
 
@@ -352,25 +352,7 @@ impl<A: Agent> Host<A> {
             Self::start_flush(&mut self.core, index, ctx);
         }
         let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(10_000));
-        let alias = a.alias;
-        ctx.run_later(timeout, move |act, _| {
-            act.request_timed_out(&alias, request, timeout)
-        });
-        Ok(())
-    }
-
-    fn request_timed_out(&mut self, alias: &str, request: u64, timeout: Duration) {
-        let Ok(slot) = self.core.slot_mut(alias) else {
-            return;
-        };
-        if let Some(Waiter::Control { route, id }) = slot.waiting.remove(&request) {
-            let e = self.core.remote_error(
-                ErrorKind::Timeout,
-                "request",
-                format!("no reply within {timeout:?}"),
-            );
-            self.answer(&route, id, Err(e));
-        }
+        Self::expire_after(&self.core, ctx, &a.alias, request, timeout)
     }
 
     fn control_subscribe(&mut self, a: TopicArgs) -> Result<Value, Error> {
@@ -380,7 +362,7 @@ impl<A: Agent> Host<A> {
         slot.chan.io.raw().set_subscribe(&a.topic)?;
         let topic = a.topic.into_vec();
         slot.topics.retain(|(t, _)| *t != topic);
-        slot.topics.push((topic, a.handler));
+        slot.topics.push((topic, a.handler.map(std::rc::Rc::from)));
         Ok(Value::Null)
     }
 
@@ -428,14 +410,14 @@ impl<A: Agent> Host<A> {
         self.check_handler(Some(&a.handler))?;
         let slot = self.core.slot_mut(&a.alias)?;
         match a.topic {
-            None => slot.handler = Some(a.handler),
+            None => slot.handler = Some(a.handler.into()),
             Some(topic) => {
                 sub_only(slot.address.kind, &a.alias)?;
                 let entry = slot.topics.iter_mut().find(|(t, _)| t[..] == topic[..]);
                 let entry = entry.ok_or_else(|| {
                     Error::invalid("topic", String::from_utf8_lossy(&topic), "not subscribed")
                 })?;
-                entry.1 = Some(a.handler);
+                entry.1 = Some(a.handler.into());
             }
         }
         Ok(Value::Null)
@@ -573,21 +555,8 @@ fn parse_request(
 
 /// Decodes a request's arguments; null means "no arguments".
 fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
-    let v = match &req.args {
-        Value::Null => Value::Map(Vec::new()),
-        v => v.clone(),
-    };
-    v.deserialized().map_err(|e| {
-        let ciborium::value::Error::Custom(reason) = e;
-        Error::invalid("arguments", &req.method, reason)
-    })
-}
-
-fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
-    Value::serialized(v).map_err(|e| Error::Encode {
-        serializer: "cbor",
-        reason: e.to_string(),
-    })
+    req.decode_args()
+        .map_err(|reason| Error::invalid("arguments", &req.method, reason))
 }
 
 fn sub_only(kind: Kind, alias: &str) -> Result<(), Error> {

@@ -58,9 +58,9 @@ pub(crate) struct Slot {
     pub(crate) address: Address,
     pub(crate) chan: Channel,
     /// Handler for received messages (REQ: for replies).
-    pub(crate) handler: Option<String>,
+    pub(crate) handler: Option<Rc<str>>,
     /// SUB subscriptions: topic prefix and the handler for it (None: the socket's handler).
-    pub(crate) topics: Vec<(Vec<u8>, Option<String>)>,
+    pub(crate) topics: Vec<(Vec<u8>, Option<Rc<str>>)>,
     /// REQ: requests awaiting replies, by request id.
     pub(crate) waiting: HashMap<u64, Waiter>,
     pub(crate) next_request: u64,
@@ -83,15 +83,15 @@ impl Drop for Slot {
 
 impl Slot {
     /// The handler for a message on `topic`: the longest matching subscription wins.
-    pub(crate) fn handler_for(&self, topic: &[u8]) -> Option<&str> {
+    pub(crate) fn handler_for(&self, topic: &[u8]) -> Option<Rc<str>> {
         let best = self
             .topics
             .iter()
             .filter(|(t, _)| topic.starts_with(t))
             .max_by_key(|(t, _)| t.len());
         match best {
-            Some((_, Some(h))) => Some(h),
-            _ => self.handler.as_deref(),
+            Some((_, Some(h))) => Some(h.clone()),
+            _ => self.handler.clone(),
         }
     }
 }
@@ -345,8 +345,12 @@ impl Core {
             alias: alias.clone(),
             address,
             chan: Channel::new(io),
-            handler,
-            topics,
+            // Names are shared, so a handler lookup per message clones no string.
+            handler: handler.map(Rc::from),
+            topics: topics
+                .into_iter()
+                .map(|(t, h)| (t, h.map(Rc::from)))
+                .collect(),
             waiting: HashMap::new(),
             next_request: 1,
             generation,
@@ -626,7 +630,7 @@ mod tests {
             handler: Some("default".into()),
             topics: topics
                 .iter()
-                .map(|(t, h)| (t.as_bytes().to_vec(), h.map(str::to_owned)))
+                .map(|(t, h)| (t.as_bytes().to_vec(), h.map(Rc::from)))
                 .collect(),
             waiting: HashMap::new(),
             next_request: 1,
@@ -642,9 +646,9 @@ mod tests {
         // tmq registers sockets with the reactor, so build them inside a runtime.
         actix_rt::System::new().block_on(async {
             let s = slot(&[("fo", Some("short")), ("foo", Some("long")), ("", None)]);
-            assert_eq!(s.handler_for(b"foobar"), Some("long"));
-            assert_eq!(s.handler_for(b"fox"), Some("short"));
-            assert_eq!(s.handler_for(b"bar"), Some("default"));
+            assert_eq!(s.handler_for(b"foobar").as_deref(), Some("long"));
+            assert_eq!(s.handler_for(b"fox").as_deref(), Some("short"));
+            assert_eq!(s.handler_for(b"bar").as_deref(), Some("default"));
         });
     }
 

@@ -54,7 +54,7 @@ impl<A: Agent> Host<A> {
             return;
         }
         match kind {
-            Kind::Pull => self.on_pull(&alias, serializer, frames, ctx),
+            Kind::Pull => self.on_pull(index, &alias, serializer, frames, ctx),
             Kind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
             Kind::Rep | Kind::AsyncRep => self.on_rep(index, &alias, serializer, frames, ctx),
             Kind::Req | Kind::AsyncReq => self.on_req_reply(index, &alias, serializer, frames, ctx),
@@ -66,6 +66,7 @@ impl<A: Agent> Host<A> {
 
     fn on_pull(
         &mut self,
+        index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
         frames: &[zmq::Message],
@@ -74,7 +75,9 @@ impl<A: Agent> Host<A> {
         if frames.len() != 1 {
             return self.malformed(alias, "expected one frame", frames.len());
         }
-        let handler = self.core.slot(alias).ok().and_then(|s| s.handler.clone());
+        let handler = self.core.slots[index]
+            .as_ref()
+            .and_then(|s| s.handler.clone());
         let msg = Message::new(alias, None, &frames[0], serializer);
         self.call(handler.as_deref(), msg, ctx);
     }
@@ -94,7 +97,7 @@ impl<A: Agent> Host<A> {
             n => return self.malformed(alias, "expected topic and payload frames", n),
         };
         let handler = match self.core.slots[index].as_ref() {
-            Some(slot) => slot.handler_for(topic).map(str::to_owned),
+            Some(slot) => slot.handler_for(topic),
             None => return,
         };
         let topic = (frames.len() == 2).then_some(topic);

@@ -11,6 +11,7 @@ use crate::address::{Address, Kind, Transport};
 use crate::core::{BindOptions, RequestOptions};
 use crate::error::{Error, Result};
 use crate::proxy::Proxy;
+use crate::serializer::to_value as value;
 use crate::serializer::{Serializer, Value};
 use crate::stats::Stats;
 
@@ -51,13 +52,6 @@ struct TopicArgs<'a> {
     topic: &'a Bytes,
     #[serde(skip_serializing_if = "Option::is_none")]
     handler: Option<&'a str>,
-}
-
-fn value<T: Serialize + ?Sized>(v: &T) -> Result<Value> {
-    Value::serialized(v).map_err(|e| Error::Encode {
-        serializer: "cbor",
-        reason: e.to_string(),
-    })
 }
 
 fn alias(alias: &str) -> BTreeMap<&'static str, &str> {

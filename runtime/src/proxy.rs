@@ -13,7 +13,7 @@ use crate::auth::Key;
 use crate::config::DEFAULT_CALL_TIMEOUT;
 use crate::error::{Error, Result};
 use crate::serializer::Value;
-use crate::wire::{self, Outcome, Reply, Request};
+use crate::wire::{self, Request};
 
 /// A blocking control-plane client.
 pub struct Proxy {
@@ -123,8 +123,11 @@ impl Proxy {
                 continue;
             }
             let frames = self.socket.recv_multipart(0)?;
-            match parse_reply(&frames, &self.name, self.key.as_ref()) {
-                Some(reply) if reply.id == id => return outcome(reply.result),
+            let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            match wire::open_reply(&parts, self.key.as_ref(), &self.name) {
+                Some(reply) if reply.id == id => {
+                    return reply.result.into_result().map_err(Error::Remote)
+                }
                 // A late answer to an earlier call that timed out, or noise: not ours.
                 _ => continue,
             }
@@ -134,35 +137,12 @@ impl Proxy {
     fn send_control<A: Serialize>(&mut self, method: &str, args: A, oneway: bool) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
-        let args = Value::serialized(&args).map_err(|e| Error::Encode {
-            serializer: "cbor",
-            reason: e.to_string(),
-        })?;
+        let args = crate::serializer::to_value(&args)?;
         let body = wire::encode_body(&Request::new(id, method, args, oneway));
         let signature = self.key.as_ref().map(|k| k.sign(&body)).unwrap_or_default();
         let frames: [&[u8]; 3] = [wire::PROTOCOL, &signature, &body];
         // Never block: a peer that is gone and whose queue is full is an error, not a hang.
         self.socket.send_multipart(frames, zmq::DONTWAIT)?;
         Ok(id)
-    }
-}
-
-fn parse_reply(frames: &[Vec<u8>], name: &str, key: Option<&Key>) -> Option<Reply> {
-    match frames {
-        [proto, sig, body] if proto == wire::PROTOCOL => {
-            if key.is_some_and(|k| !k.verify(body, sig)) {
-                tracing::warn!(peer = name, "control reply with a wrong signature ignored");
-                return None;
-            }
-            wire::decode_body(body).ok()
-        }
-        _ => None,
-    }
-}
-
-fn outcome(result: Outcome) -> Result<Value> {
-    match result {
-        Outcome::Ok(v) => Ok(v),
-        Outcome::Err(e) => Err(Error::Remote(e)),
     }
 }

@@ -104,6 +104,11 @@ fn decode_raw<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     }
 }
 
+/// Turns any serde value into a dynamic [`Value`].
+pub fn to_value<T: Serialize + ?Sized>(v: &T) -> Result<Value> {
+    Value::serialized(v).map_err(|e| Serializer::Cbor.encode_error(e))
+}
+
 /// A short name for a value's type, for error messages.
 pub fn value_type(v: &Value) -> &'static str {
     match v {

@@ -67,6 +67,46 @@ fn null() -> Value {
     Value::Null
 }
 
+impl Request {
+    /// Decodes the arguments; null counts as "no arguments" (an empty map).
+    pub fn decode_args<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        let args = match &self.args {
+            Value::Null => Value::Map(Vec::new()),
+            v => v.clone(),
+        };
+        args.deserialized().map_err(|e| {
+            let ciborium::value::Error::Custom(reason) = e;
+            reason
+        })
+    }
+}
+
+impl Outcome {
+    /// The value, or the remote side's error.
+    pub fn into_result(self) -> Result<Value, RemoteError> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Err(e) => Err(e),
+        }
+    }
+}
+
+/// Opens a reply `[PROTOCOL, signature, body]`: `None` for anything else,
+/// and for a signature that does not verify under `key` (logged).
+pub fn open_reply(frames: &[&[u8]], key: Option<&crate::auth::Key>, peer: &str) -> Option<Reply> {
+    let [proto, sig, body] = frames else {
+        return None;
+    };
+    if *proto != PROTOCOL {
+        return None;
+    }
+    if key.is_some_and(|k| !k.verify(body, sig)) {
+        tracing::warn!(peer, "control reply with a wrong signature ignored");
+        return None;
+    }
+    decode_body(body).ok()
+}
+
 /// A control reply: the request id and either a value or a structured error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {

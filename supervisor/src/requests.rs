@@ -85,16 +85,9 @@ pub(crate) fn refusal((kind, message): Refusal, method: &str) -> RemoteError {
 
 /// Decodes the arguments of `req`; null counts as an empty map.
 pub(crate) fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Refusal> {
-    let v = match &req.args {
-        Value::Null => Value::Map(Vec::new()),
-        v => v.clone(),
-    };
-    v.deserialized().map_err(|e| {
-        let ciborium::value::Error::Custom(reason) = e;
-        (
-            ErrorKind::BadArguments,
-            format!("invalid arguments to {}: {reason}", req.method),
-        )
+    req.decode_args().map_err(|reason| {
+        let message = format!("invalid arguments to {}: {reason}", req.method);
+        (ErrorKind::BadArguments, message)
     })
 }
 

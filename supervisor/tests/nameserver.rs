@@ -117,12 +117,7 @@ fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
 
 /// Whether `pid` is no longer running (gone, or a zombie nobody reaped yet).
 fn is_dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-    }
+    !axon_runtime::process::alive(pid)
 }
 
 /// The node's runtime directory: where the name server's ipc endpoint lives.

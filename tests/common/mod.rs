@@ -11,6 +11,23 @@ use serde_bytes::ByteBuf;
 /// Time any single condition in a test may take on a busy machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A per-test directory for ipc files, removed when the test ends, also when it fails.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("axon-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The kinds and handlers of the test agents.
 pub fn registry() -> Registry {
     axon::registry()
