@@ -1,10 +1,15 @@
 //! Command-line interface: argument types and one function per command.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use axon::{NameServer, Value};
+use axon::logging::LogRecord;
+use axon::process::Signal;
+use axon::{AgentStatus, NameServer, Value};
 use clap::{Parser, Subcommand};
+
+use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
 #[derive(Debug, Parser)]
@@ -14,28 +19,45 @@ pub struct Args {
     command: Command,
 }
 
+/// Where the name server is, and the key that lets us in.
+///
+/// The name server is found through `--ns`, else `AXON_NAMESERVER`, else the
+/// `[nameserver] addr` of `--manifest`, else the one node running on this
+/// machine for this user. The key comes from `--key-file` / `AXON_KEY_FILE`,
+/// else from the runtime directory of a node on this machine serving that endpoint.
 #[derive(Debug, clap::Args)]
 struct NsArgs {
     /// The name server's control endpoint.
     #[arg(long, env = "AXON_NAMESERVER")]
-    ns: String,
+    ns: Option<String>,
+    /// A manifest whose `[nameserver] addr` names the name server.
+    #[arg(long, short = 'm')]
+    manifest: Option<PathBuf>,
     /// How long to wait for answers.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
     /// File holding the deployment key (the name server writes `<runtime dir>/key`).
     #[arg(long, env = "AXON_KEY_FILE")]
-    key_file: Option<std::path::PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs a deployment from a manifest in the foreground; Ctrl-C stops it gracefully.
+    Up {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+        /// Only validate the manifest, start nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Runs a name server in the foreground until SIGINT/SIGTERM or `axon shutdown`.
     Nameserver {
         /// Endpoint to bind, e.g. tcp://127.0.0.1:7100 (default: an ipc file in a fresh runtime directory).
         #[arg(long)]
         bind: Option<String>,
     },
-    /// Lists the registered agents.
+    /// Lists the agents: pid, state, restarts, uptime, CPU, memory, messages.
     Ps {
         #[command(flatten)]
         ns: NsArgs,
@@ -54,6 +76,29 @@ enum Command {
         /// The arguments as a JSON object.
         args: Option<String>,
     },
+    /// Prints the log events the deployment's logger agent collected.
+    Logs {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// Only this agent's events (`nameserver` for lifecycle events).
+        agent: Option<String>,
+        /// Keep printing new events until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many past events to print.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
+    /// Sends a signal to an agent's process (fault injection).
+    Kill {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// The agent's name.
+        agent: String,
+        /// KILL, STOP, TERM or CONT.
+        #[arg(long, short = 's', default_value = "KILL")]
+        signal: Signal,
+    },
     /// Shuts the name server and all its agents down.
     Shutdown {
         #[command(flatten)]
@@ -64,6 +109,7 @@ enum Command {
 /// Runs one command.
 pub fn run(args: Args) -> Result<()> {
     match args.command {
+        Command::Up { manifest, check } => up::run(&manifest, check),
         Command::Nameserver { bind } => nameserver(bind),
         Command::Ps { ns, json } => ps(&ns, json),
         Command::Call {
@@ -72,6 +118,19 @@ pub fn run(args: Args) -> Result<()> {
             method,
             args,
         } => call(&ns, &agent, &method, args.as_deref()),
+        Command::Logs {
+            ns,
+            agent,
+            follow,
+            lines,
+        } => logs(&ns, agent.as_deref(), follow, lines),
+        Command::Kill { ns, agent, signal } => {
+            let pid = connect(&ns)?
+                .signal(&agent, signal)
+                .with_context(|| format!("signalling {agent}"))?;
+            println!("SIG{signal} sent to {agent} (pid {pid})");
+            Ok(())
+        }
         Command::Shutdown { ns } => connect(&ns)?.shutdown().context("shutting down"),
     }
 }
@@ -81,13 +140,66 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn connect(ns: &NsArgs) -> Result<NameServer> {
-    if let Some(path) = &ns.key_file {
-        let text = std::fs::read_to_string(path)
+    let endpoint = match (&ns.ns, &ns.manifest) {
+        (Some(e), _) => e.clone(),
+        (None, Some(m)) => up::load(m)?
+            .nameserver
+            .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
+        (None, None) => local_node()?.0,
+    };
+    let key_file = match &ns.key_file {
+        Some(k) => Some(k.clone()),
+        None => local_nodes()
+            .into_iter()
+            .find(|(e, _)| *e == endpoint)
+            .map(|(_, dir)| dir.join("key")),
+    };
+    if let Some(path) = key_file {
+        let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading key file {}", path.display()))?;
         axon::auth::install_key(axon::auth::Key::from_hex(&text).context("parsing the key file")?);
     }
-    NameServer::connect(&ns.ns, ns.timeout)
-        .with_context(|| format!("no name server answers at {}", ns.ns))
+    NameServer::connect(&endpoint, ns.timeout)
+        .with_context(|| format!("no name server answers at {endpoint}"))
+}
+
+/// The one node running on this machine for this user.
+fn local_node() -> Result<(String, PathBuf)> {
+    let mut nodes = local_nodes();
+    match nodes.len() {
+        1 => Ok(nodes.remove(0)),
+        0 => bail!("no name server given (--ns or AXON_NAMESERVER) and none runs here"),
+        n => bail!(
+            "{n} nodes run here ({}); say which with --ns",
+            nodes
+                .iter()
+                .map(|(e, _)| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Nodes on this machine: `(endpoint, runtime dir)` of each live name server.
+fn local_nodes() -> Vec<(String, PathBuf)> {
+    let base = axon::config::user_runtime_dir();
+    let Ok(entries) = std::fs::read_dir(&base) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            let name = dir.file_name()?.to_str()?.to_owned();
+            // Node directories are named `<pid>-<nanos>-<n>` after their name server.
+            let pid: u32 = name.split('-').next()?.parse().ok()?;
+            if !axon::testing::process_alive(pid) {
+                return None;
+            }
+            let endpoint = std::fs::read_to_string(dir.join("endpoint")).ok()?;
+            Some((endpoint.trim().to_owned(), dir))
+        })
+        .collect()
 }
 
 fn nameserver(bind: Option<String>) -> Result<()> {
@@ -98,35 +210,72 @@ fn nameserver(bind: Option<String>) -> Result<()> {
     axon_supervisor::run_nameserver_process().context("running the name server")
 }
 
+/// One `ps` line: the name server's view plus the agent's own message counters.
+#[derive(Debug, serde::Serialize)]
+struct PsLine {
+    #[serde(flatten)]
+    status: AgentStatus,
+    msgs_in: Option<u64>,
+    msgs_out: Option<u64>,
+}
+
 fn ps(ns: &NsArgs, json: bool) -> Result<()> {
     let ns = connect(ns)?;
-    let mut infos = Vec::new();
-    for name in ns.agents().context("listing agents")? {
-        // An agent may leave between the listing and the lookup.
-        if let Ok(info) = ns.info(&name) {
-            infos.push(info);
-        }
-    }
+    let statuses = ns.ps().context("listing agents")?;
+    let lines: Vec<PsLine> = statuses
+        .into_iter()
+        .map(|status| {
+            let stats = status
+                .pid
+                .and_then(|_| ns.proxy(&status.name).ok())
+                .and_then(|mut p| {
+                    p.set_timeout(Duration::from_millis(500));
+                    p.stats().ok()
+                });
+            PsLine {
+                msgs_in: stats.as_ref().map(|s| s.received),
+                msgs_out: stats.as_ref().map(|s| s.sent),
+                status,
+            }
+        })
+        .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&infos)?);
+        println!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(());
     }
-    println!("{:<20} {:<12} {:>8}  SOCKETS", "NAME", "KIND", "PID");
-    for info in infos {
-        let sockets: Vec<String> = info
-            .addrs
-            .iter()
-            .map(|(a, addr)| format!("{a}={}", addr.endpoint))
-            .collect();
+    println!(
+        "{:<18} {:<16} {:>8} {:<10} {:>8} {:>9} {:>6} {:>9} {:>9} {:>9}  LAST EXIT",
+        "NAME", "KIND", "PID", "STATE", "RESTARTS", "UPTIME", "CPU%", "RSS", "MSGS IN", "MSGS OUT"
+    );
+    let dash = || "-".to_string();
+    for l in lines {
+        let s = &l.status;
         println!(
-            "{:<20} {:<12} {:>8}  {}",
-            info.name,
-            info.kind,
-            info.pid,
-            sockets.join(" ")
+            "{:<18} {:<16} {:>8} {:<10} {:>8} {:>9} {:>6} {:>9} {:>9} {:>9}  {}",
+            s.name,
+            s.kind,
+            s.pid.map_or_else(dash, |p| p.to_string()),
+            s.state,
+            s.restarts,
+            s.pid.map_or_else(dash, |_| uptime(s.uptime_ms)),
+            s.cpu.map_or_else(dash, |c| format!("{c:.1}")),
+            s.rss
+                .map_or_else(dash, |r| format!("{:.1}M", r as f64 / 1048576.0)),
+            l.msgs_in.map_or_else(dash, |n| n.to_string()),
+            l.msgs_out.map_or_else(dash, |n| n.to_string()),
+            s.last_exit.as_deref().unwrap_or("")
         );
     }
     Ok(())
+}
+
+fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{}.{}s", s, (ms % 1000) / 100),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
+    }
 }
 
 fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()> {
@@ -146,6 +295,74 @@ fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// How often `logs -f` asks the logger for new events.
+const FOLLOW_PERIOD: Duration = Duration::from_millis(300);
+
+fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<()> {
+    let node = connect(ns)?;
+    let logger = node
+        .ps()?
+        .into_iter()
+        .find(|s| s.kind == "logger" && s.pid.is_some())
+        .context(
+            "this deployment has no logger agent; add one (an [[agent]] with kind = \"logger\")",
+        )?;
+    let mut proxy = node.proxy(&logger.name)?;
+    proxy.set_timeout(ns.timeout);
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        agent: Option<&'a str>,
+        limit: Option<usize>,
+    }
+    let mut seen: Option<(u64, usize)> = None;
+    let mut print_new = |records: Vec<LogRecord>| {
+        // Records arrive oldest first; skip those printed before (same time, same position).
+        let start = match seen {
+            None => 0,
+            Some((t, n)) => {
+                let at = records.partition_point(|r| r.time_ms < t);
+                let same = records[at..].iter().take_while(|r| r.time_ms == t).count();
+                at + same.min(n)
+            }
+        };
+        for r in &records[start..] {
+            println!("{}", r.line());
+        }
+        if let Some(last) = records.last() {
+            let n = records
+                .iter()
+                .rev()
+                .take_while(|r| r.time_ms == last.time_ms)
+                .count();
+            seen = Some((last.time_ms, n));
+        }
+    };
+    let first: Vec<LogRecord> = proxy.execute(
+        "history",
+        &Query {
+            agent,
+            limit: Some(lines),
+        },
+    )?;
+    print_new(first);
+    if !follow {
+        return Ok(());
+    }
+    let mut next = Instant::now();
+    loop {
+        next += FOLLOW_PERIOD;
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let records: Vec<LogRecord> = proxy.execute(
+            "history",
+            &Query {
+                agent,
+                limit: Some(1000),
+            },
+        )?;
+        print_new(records);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +374,12 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn uptimes_read_naturally() {
+        assert_eq!(uptime(1_500), "1.5s");
+        assert_eq!(uptime(125_000), "2m05s");
+        assert_eq!(uptime(7_300_000), "2h01m");
     }
 }

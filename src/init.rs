@@ -33,7 +33,8 @@ pub fn init(registry: Registry) -> Result<()> {
             std::process::exit(registry.host(spec))
         }
         Some("nameserver") => {
-            install_tracing("nameserver");
+            // Its lifecycle events reach the logger agent too, once one runs.
+            install_forwarding_tracing("nameserver", None, None);
             let code = match axon_supervisor::run_nameserver_process() {
                 Ok(()) => 0,
                 Err(e) => {
@@ -80,26 +81,32 @@ pub fn install_tracing(process: &str) {
 /// Logs to stderr, and to the logger agent once there is one; levels from
 /// the spec or `AXON_LOG` (`@name=level` entries set one agent's level).
 fn install_agent_tracing(spec: &AgentSpec) {
+    install_forwarding_tracing(&spec.name, spec.log.as_deref(), spec.logger.as_deref());
+}
+
+/// Logs to stderr and forwards every event to the logger at `logger` (when
+/// given, or later through `axon_runtime::logging::connect`) as `name`.
+fn install_forwarding_tracing(name: &str, log: Option<&str>, logger: Option<&str>) {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let env = std::env::var("AXON_LOG").unwrap_or_default();
-    let env = match &spec.log {
-        Some(level) => format!("{env},@{}={level}", spec.name),
+    let env = match log {
+        Some(level) => format!("{env},@{name}={level}"),
         None => env,
     };
-    let directives = axon_runtime::logging::filter_for(&spec.name, &env, "info");
+    let directives = axon_runtime::logging::filter_for(name, &env, "info");
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
-    let forward = axon_runtime::logging::layer(&spec.name);
+    let forward = axon_runtime::logging::layer(name);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(stderr)
         .with(forward)
         .try_init();
-    if let Some(endpoint) = &spec.logger {
+    if let Some(endpoint) = logger {
         if let Err(e) = axon_runtime::logging::connect(endpoint) {
             tracing::warn!(error = %e, "cannot reach the logger; logging to stderr only");
         }

@@ -28,19 +28,25 @@
 //!
 //! # Layout
 //! - `init`: role dispatch at the top of `main` (agent host, name server, or script).
-//! - [`testing`]: helpers for tests that spawn agents from a test binary.
+//! - [`testing`]: helpers for tests that spawn agents from a test binary, and for
+//!   fault-injection tests against deployments run by the `axon` binary.
+//! - `up`: runs a manifest (`axon up`).
 //! - [`prelude`]: the names a script or agent crate needs.
 
 mod init;
 pub mod testing;
 
+pub use axon_runtime::journal;
 pub use axon_runtime::{
     address, auth, config, logging, process, serializer, spec, wire, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, Ctx, Defaults, Error, ErrorKind, HandlerError, HandlerResult,
     Handlers, Kind, Message, Proxy, Registry, RemoteError, RequestOptions, Result, Role,
     Serializer, Stats, Transport, Value,
 };
-pub use axon_supervisor::{AgentInfo, NameServer, NodeOptions, SpawnOptions};
+pub use axon_supervisor::{
+    manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, SpawnOptions, Strategy,
+    SupervisorSpec,
+};
 pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_with};
 
 /// The names a script or an agent crate needs.

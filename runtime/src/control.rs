@@ -19,6 +19,7 @@ use crate::core::{BindOptions, RequestOptions, Waiter};
 use crate::dispatch::Handled;
 use crate::error::Error;
 use crate::host::Host;
+use crate::journal;
 use crate::serializer::{to_value, Serializer, Value};
 use crate::timers::Action;
 use crate::wire::{self, ErrorKind, Outcome, Reply, Request};
@@ -158,7 +159,12 @@ impl<A: Agent> Host<A> {
                 return;
             }
         };
+        let mut request = request;
+        self.name_new_socket(&mut request);
         let answer = self.dispatch(&request, &frames[0], ctx);
+        if let Answer::Now(Ok(result)) = &answer {
+            self.journal(&request, result);
+        }
         if let Answer::Now(outcome) = answer {
             if !request.oneway {
                 self.answer(&frames[0], request.id, outcome);
@@ -170,6 +176,46 @@ impl<A: Agent> Host<A> {
             "shutdown" => self.leave(ctx),
             "kill" => self.kill(ctx),
             _ => {}
+        }
+    }
+
+    /// Gives an unnamed bind or connect its alias now, so that the journal can name the socket.
+    fn name_new_socket(&mut self, req: &mut Request) {
+        if !self.core.spec.supervised || journal::field(&req.args, "alias").is_some() {
+            return;
+        }
+        if let Some(kind) = journal::socket_kind(&req.method, &req.args) {
+            let alias = Value::Text(self.core.fresh_alias(kind));
+            req.args = journal::with_field(&req.args, "alias", alias);
+        }
+    }
+
+    /// Reports a configuring call to the supervisor before the caller hears of it, so that a
+    /// restart restores it even when the agent dies right after answering.
+    fn journal(&mut self, req: &Request, result: &Value) {
+        if !self.core.spec.supervised || !journal::configures(&req.method) {
+            return;
+        }
+        let Some(change) = journal::change(&req.method, &req.args, result) else {
+            return;
+        };
+        #[derive(serde::Serialize)]
+        struct Journaled<'a> {
+            name: &'a str,
+            pid: u32,
+            change: journal::Change,
+        }
+        let name = self.core.name().to_owned();
+        let Some(ns) = self.core.nameserver.as_mut() else {
+            return;
+        };
+        let args = Journaled {
+            name: &name,
+            pid: std::process::id(),
+            change,
+        };
+        if let Err(e) = ns.call::<_, Value>("journal", args) {
+            tracing::warn!(agent = %name, method = %req.method, error = %e, "configuration not recorded by the supervisor; a restart will not restore it");
         }
     }
 

@@ -171,7 +171,7 @@ impl Core {
             .filter(|s| s.generation == generation)
     }
 
-    fn fresh_alias(&mut self, kind: Kind) -> String {
+    pub(crate) fn fresh_alias(&mut self, kind: Kind) -> String {
         loop {
             let alias = format!("{}-{}", kind.as_str().to_ascii_lowercase(), self.next_alias);
             self.next_alias += 1;
@@ -194,12 +194,19 @@ impl Core {
     pub(crate) fn bind(&mut self, kind: Kind, opts: BindOptions) -> Result<(usize, u64)> {
         let alias = self.claim_alias(opts.alias, kind)?;
         let transport = opts.transport.unwrap_or(self.spec.defaults.transport);
-        let endpoint = self.bind_endpoint(transport, &alias, opts.addr.as_deref())?;
+        let previous = self.previous(&alias, kind, transport, opts.addr.as_deref());
+        let endpoint = match previous {
+            Some(prev) => prev.endpoint.clone(),
+            None => self.bind_endpoint(transport, &alias, opts.addr.as_deref())?,
+        };
         let io = self.open(kind, &endpoint, true)?;
         // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream.
         let requests = match kind {
             Kind::SyncPub => {
-                let at = self.companion_endpoint(transport, &alias, opts.addr.as_deref())?;
+                let at = match previous.and_then(|p| p.requests.clone()) {
+                    Some(at) => at,
+                    None => self.companion_endpoint(transport, &alias, opts.addr.as_deref())?,
+                };
                 Some(self.open(Kind::Rep, &at, true)?)
             }
             _ => None,
@@ -369,6 +376,27 @@ impl Core {
             }
         };
         (index, generation)
+    }
+
+    /// Where an earlier incarnation bound `alias`, when this bind leaves the address open (no path, no port).
+    fn previous(
+        &self,
+        alias: &str,
+        kind: Kind,
+        transport: Transport,
+        addr: Option<&str>,
+    ) -> Option<&Address> {
+        let prev = self.spec.rebind.get(alias)?;
+        let open = match (transport, addr) {
+            (_, None) => true,
+            (Transport::Tcp, Some(a)) => {
+                let a = a.trim_start_matches("tcp://");
+                a.rsplit_once(':').is_none_or(|(_, port)| port == "0")
+            }
+            (_, Some(_)) => false,
+        };
+        let same = prev.kind == kind && prev.transport().ok() == Some(transport);
+        (open && same).then_some(prev)
     }
 
     fn bind_endpoint(

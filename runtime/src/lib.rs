@@ -29,6 +29,7 @@ mod core;
 mod dispatch;
 pub mod error;
 mod host;
+pub mod journal;
 pub mod logging;
 mod message;
 mod ops;
@@ -68,6 +69,8 @@ pub fn zmq_context() -> &'static zmq::Context {
 ///
 /// Call it once every socket is closed, right before the process exits.
 pub fn terminate_zmq(limit: std::time::Duration) {
+    // The log forwarding socket lives in a static; it must close too, or termination waits for it.
+    logging::disconnect();
     let (done, wait) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut ctx = zmq_context().clone();

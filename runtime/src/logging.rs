@@ -81,6 +81,15 @@ pub fn connect(endpoint: &str) -> crate::Result<()> {
     Ok(())
 }
 
+/// Stops forwarding: closes the socket to the logger (what it holds is flushed within its linger).
+pub fn disconnect() {
+    if let Some(fwd) = FORWARDER.get() {
+        if let Ok(mut slot) = fwd.socket.lock() {
+            slot.take();
+        }
+    }
+}
+
 /// Events not forwarded because the logger's queue was full.
 pub fn dropped() -> u64 {
     FORWARDER

@@ -124,6 +124,37 @@ impl Signal {
     }
 }
 
+impl std::str::FromStr for Signal {
+    type Err = Error;
+
+    /// `KILL`, `STOP`, `TERM` or `CONT`, with or without `SIG`, any case.
+    fn from_str(s: &str) -> Result<Self> {
+        let upper = s.to_ascii_uppercase();
+        match upper.strip_prefix("SIG").unwrap_or(&upper) {
+            "KILL" => Ok(Signal::Kill),
+            "STOP" => Ok(Signal::Stop),
+            "TERM" => Ok(Signal::Term),
+            "CONT" => Ok(Signal::Cont),
+            _ => Err(Error::invalid(
+                "signal",
+                s,
+                "expected KILL, STOP, TERM or CONT",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Term => "TERM",
+            Signal::Kill => "KILL",
+            Signal::Stop => "STOP",
+            Signal::Cont => "CONT",
+        })
+    }
+}
+
 /// Sends `signal` to process `pid`.
 pub fn signal(pid: u32, signal: Signal) -> Result<()> {
     let pid = libc::pid_t::try_from(pid)

@@ -38,6 +38,14 @@ pub struct AgentSpec {
     /// This agent's log level (e.g. `debug`), over `AXON_LOG`'s default.
     #[serde(default)]
     pub log: Option<String>,
+    /// Whether a supervisor restarts this agent: it then reports its remote configuration (see [`crate::journal`]).
+    #[serde(default)]
+    pub supervised: bool,
+    /// Where an earlier incarnation had its sockets bound, by alias: a bind of
+    /// the same alias and kind with no fixed address binds there again, so
+    /// that peers reconnect on their own.
+    #[serde(default)]
+    pub rebind: BTreeMap<String, crate::address::Address>,
 }
 
 impl AgentSpec {
@@ -52,6 +60,8 @@ impl AgentSpec {
             attributes: BTreeMap::new(),
             logger: None,
             log: None,
+            supervised: false,
+            rebind: BTreeMap::new(),
         }
     }
 
@@ -87,6 +97,8 @@ mod tests {
             attributes: BTreeMap::from([("x".to_string(), Value::Integer(1.into()))]),
             logger: None,
             log: Some("debug".into()),
+            supervised: true,
+            rebind: BTreeMap::new(),
         };
         assert_eq!(serde_json::from_str::<AgentSpec>(&s.to_env()).unwrap(), s);
     }

@@ -12,6 +12,9 @@ pub enum Error {
     /// A file or process operation failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// The supervisor exceeded its restart intensity and shut the node down (OTP's escalation).
+    #[error("supervisor gave up: {0}")]
+    GaveUp(String),
     /// The event loop could not run.
     #[error("event loop failed: {0}")]
     EventLoop(String),

@@ -12,11 +12,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use axon_runtime::auth;
-use axon_runtime::process::{HostCommand, HOST_ENV};
+use axon_runtime::process::{HostCommand, Signal, HOST_ENV};
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
-use crate::methods::{AgentInfo, SpawnOptions};
-use crate::server::{BIND_ENV, READY_LINE};
+use crate::methods::{AgentInfo, AgentStatus, SpawnOptions};
+use crate::policy::SupervisorSpec;
+use crate::server::{BIND_ENV, READY_LINE, SUPERVISOR_ENV};
 
 /// How to start a name server.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct NodeOptions {
     pub bind: Option<String>,
     /// How long the name server may take to start.
     pub start_timeout: Duration,
+    /// How the node's supervisor restarts the agents spawned with a restart policy.
+    pub supervisor: SupervisorSpec,
 }
 
 impl Default for NodeOptions {
@@ -35,6 +38,7 @@ impl Default for NodeOptions {
             host: None,
             bind: None,
             start_timeout: Duration::from_secs(20),
+            supervisor: SupervisorSpec::default(),
         }
     }
 }
@@ -79,6 +83,12 @@ impl NameServer {
         if let Some(bind) = &options.bind {
             cmd.env(BIND_ENV, bind);
         }
+        let spec = serde_json::to_string(&options.supervisor)
+            .map_err(|e| Error::Config(format!("supervisor spec: {e}")))?;
+        cmd.env(SUPERVISOR_ENV, spec);
+        // Its own process group: a Ctrl-C meant for the script does not reach the agents
+        // directly; the name server stops them in order when its parent goes.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn()?;
         let stdout = child
             .stdout
@@ -132,6 +142,11 @@ impl NameServer {
         &self.endpoint
     }
 
+    /// The node's runtime directory (ipc files, and `key` for the CLI), when this handle started it.
+    pub fn runtime_dir(&self) -> Option<&std::path::Path> {
+        self.runtime_dir.as_deref()
+    }
+
     /// The process id of the name server, when this handle started it.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
@@ -178,6 +193,35 @@ impl NameServer {
     /// Spawns a plain agent named `name`.
     pub fn run_agent(&self, name: &str) -> Result<Proxy> {
         self.spawn(SpawnOptions::default().name(name))
+    }
+
+    /// Every agent with its process, state, restarts, uptime, CPU and memory (`axon ps`).
+    pub fn ps(&self) -> Result<Vec<AgentStatus>> {
+        self.call("ps", ())
+    }
+
+    /// Sends `signal` to the process of agent `name` (fault injection); returns its pid.
+    pub fn signal(&self, name: &str, signal: Signal) -> Result<u32> {
+        #[derive(serde::Serialize)]
+        struct Args<'a> {
+            name: &'a str,
+            signal: Signal,
+        }
+        self.call("signal", Args { name, signal })
+    }
+
+    /// How the name server process ended, once it has (only for a handle that started it).
+    pub fn try_wait(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        match self.child.as_mut() {
+            Some(child) => {
+                let status = child.try_wait()?;
+                if status.is_some() {
+                    self.done = true;
+                }
+                Ok(status)
+            }
+            None => Ok(None),
+        }
     }
 
     /// Stops the agent `name` gracefully, killing it after `grace`.

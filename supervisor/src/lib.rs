@@ -7,6 +7,7 @@
 //! - `server`: the name server actor: control socket, spawning, exits; `server::stop`: shutdowns.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
+//! - [`policy`]: supervision strategies, restart types, intensity, backoff.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
 //! - [`error`]: the crate's error type.
 
@@ -14,12 +15,16 @@ pub mod error;
 mod handle;
 pub mod manifest;
 mod methods;
+pub mod policy;
 mod registry;
 mod requests;
 mod rundir;
 mod server;
+mod stats;
+mod supervision;
 
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
-pub use methods::{AgentInfo, SpawnOptions};
+pub use methods::{AgentInfo, AgentStatus, SpawnOptions};
+pub use policy::{Restart, Strategy, SupervisorSpec};
 pub use server::run_nameserver_process;

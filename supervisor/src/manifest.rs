@@ -42,6 +42,8 @@ use axon_runtime::{Kind, Serializer, Transport, Value};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::policy::{Restart, Strategy, SupervisorSpec};
+
 /// A manifest that does not hold up, with the line it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ManifestError {
@@ -57,30 +59,6 @@ impl fmt::Display for ManifestError {
     }
 }
 
-/// How a supervisor restarts a group when one child fails (Erlang/OTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Only the failed child.
-    OneForOne,
-    /// Every child.
-    OneForAll,
-    /// The failed child and those started after it.
-    RestForOne,
-}
-
-/// When a child is restarted (Erlang/OTP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Restart {
-    /// Always.
-    Permanent,
-    /// Only after an abnormal exit.
-    Transient,
-    /// Never.
-    Temporary,
-}
-
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -88,21 +66,21 @@ pub struct Manifest {
     pub nameserver: Option<String>,
     /// Supervision settings.
     pub supervisor: SupervisorSpec,
+    /// Fault injection, when asked for.
+    pub chaos: Option<Chaos>,
     /// The agents, in start order.
     pub agents: Vec<AgentEntry>,
 }
 
-/// The `[supervisor]` table.
+/// The `[chaos]` table: fault injection while the deployment runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SupervisorSpec {
-    /// Restart strategy.
-    pub strategy: Strategy,
-    /// At most this many restarts ...
-    pub intensity: u32,
-    /// ... within this period.
-    pub period: Duration,
-    /// Control-plane ping period.
-    pub heartbeat: Duration,
+pub struct Chaos {
+    /// How often a target is hit.
+    pub every: Duration,
+    /// Agents that may be hit (one, picked at random, each time).
+    pub targets: Vec<String>,
+    /// The signal sent.
+    pub signal: axon_runtime::process::Signal,
 }
 
 /// One `[[agent]]`.
@@ -166,6 +144,7 @@ mod raw {
     pub(super) struct Manifest {
         pub(super) nameserver: Option<NameServer>,
         pub(super) supervisor: Option<Supervisor>,
+        pub(super) chaos: Option<Spanned<Chaos>>,
         #[serde(default)]
         pub(super) agent: Vec<Spanned<Agent>>,
     }
@@ -183,6 +162,17 @@ mod raw {
         pub(super) intensity: Option<u32>,
         pub(super) period: Option<Spanned<String>>,
         pub(super) heartbeat: Option<Spanned<String>>,
+        pub(super) backoff: Option<Spanned<String>>,
+        pub(super) max_backoff: Option<Spanned<String>>,
+        pub(super) escalate: Option<bool>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Chaos {
+        pub(super) every: Spanned<String>,
+        pub(super) targets: Vec<Spanned<String>>,
+        pub(super) signal: Option<Spanned<String>>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -264,9 +254,14 @@ impl Manifest {
             agents.push(entry);
         }
         check_connects(&lines, &raw.agent, &agents)?;
+        let chaos = match &raw.chaos {
+            Some(c) => Some(chaos(&lines, c, &agents)?),
+            None => None,
+        };
         Ok(Manifest {
             nameserver,
             supervisor,
+            chaos,
             agents,
         })
     }
@@ -286,16 +281,64 @@ fn supervisor(
         intensity: None,
         period: None,
         heartbeat: None,
+        backoff: None,
+        max_backoff: None,
+        escalate: None,
     });
     let duration = |d: &Option<Spanned<String>>, default: Duration| match d {
         Some(s) => parse_duration(s.get_ref()).map_err(|e| lines.error(s.span(), e)),
         None => Ok(default),
     };
+    let defaults = SupervisorSpec::default();
+    let heartbeat = duration(&raw.heartbeat, defaults.heartbeat)?;
+    if heartbeat.is_zero() {
+        let span = raw.heartbeat.as_ref().map_or(0..0, |h| h.span());
+        return Err(lines.error(span, "heartbeat must be at least 1ms"));
+    }
     Ok(SupervisorSpec {
-        strategy: raw.strategy.unwrap_or(Strategy::OneForOne),
-        intensity: raw.intensity.unwrap_or(3),
-        period: duration(&raw.period, Duration::from_secs(5))?,
-        heartbeat: duration(&raw.heartbeat, Duration::from_millis(500))?,
+        strategy: raw.strategy.unwrap_or(defaults.strategy),
+        intensity: raw.intensity.unwrap_or(defaults.intensity),
+        period: duration(&raw.period, defaults.period)?,
+        heartbeat,
+        backoff: duration(&raw.backoff, defaults.backoff)?,
+        max_backoff: duration(&raw.max_backoff, defaults.max_backoff)?,
+        escalate: raw.escalate.unwrap_or(defaults.escalate),
+    })
+}
+
+fn chaos(
+    lines: &Lines<'_>,
+    raw: &Spanned<raw::Chaos>,
+    agents: &[AgentEntry],
+) -> Result<Chaos, ManifestError> {
+    let c = raw.get_ref();
+    let every = parse_duration(c.every.get_ref()).map_err(|e| lines.error(c.every.span(), e))?;
+    if every.is_zero() {
+        return Err(lines.error(c.every.span(), "chaos `every` must be at least 1ms"));
+    }
+    if c.targets.is_empty() {
+        return Err(lines.error(raw.span(), "chaos needs at least one target"));
+    }
+    for t in &c.targets {
+        if !agents.iter().any(|a| &a.name == t.get_ref()) {
+            let message = format!(
+                "chaos target {:?} is not an agent of this manifest",
+                t.get_ref()
+            );
+            return Err(lines.error(t.span(), message));
+        }
+    }
+    let signal = match &c.signal {
+        None => axon_runtime::process::Signal::Kill,
+        Some(s) => s
+            .get_ref()
+            .parse()
+            .map_err(|e: axon_runtime::Error| lines.error(s.span(), e.to_string()))?,
+    };
+    Ok(Chaos {
+        every,
+        targets: c.targets.iter().map(|t| t.get_ref().clone()).collect(),
+        signal,
     })
 }
 

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use axon_runtime::journal::Change;
+use axon_runtime::process::{HostCommand, Signal};
 use axon_runtime::{Address, Serializer, Transport, Value};
+
+use crate::policy::Restart;
 use serde::{Deserialize, Serialize};
 
 /// What the name server knows of one agent.
@@ -37,6 +41,12 @@ pub struct SpawnOptions {
     pub attributes: BTreeMap<String, Value>,
     /// The agent's log level (e.g. `debug`), over `AXON_LOG`'s default.
     pub log: Option<String>,
+    /// When the supervisor restarts it; `None` is `temporary` (never).
+    pub restart: Option<Restart>,
+    /// Resident memory (bytes) over which the supervisor restarts it.
+    pub memory_limit: Option<u64>,
+    /// The program hosting its kind, when not the name server's own (a user binary).
+    pub program: Option<HostCommand>,
 }
 
 impl SpawnOptions {
@@ -71,6 +81,24 @@ impl SpawnOptions {
     /// Sets the agent's log level (`error`, `warn`, `info`, `debug`, `trace`).
     pub fn log(mut self, level: &str) -> Self {
         self.log = Some(level.to_owned());
+        self
+    }
+
+    /// Has the supervisor restart the agent by `restart` (see [`Restart`]).
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = Some(restart);
+        self
+    }
+
+    /// Has the supervisor restart the agent when its resident memory exceeds `bytes`.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Hosts the agent in `program` (a user binary calling `axon::init`) instead of the name server's.
+    pub fn program(mut self, program: HostCommand) -> Self {
+        self.program = Some(program);
         self
     }
 
@@ -136,4 +164,46 @@ pub(crate) struct AliasOf {
 pub(crate) struct Stop {
     pub(crate) name: Option<String>,
     pub(crate) timeout_ms: Option<u64>,
+}
+
+/// One line of `ps`: an agent, its process and its supervision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The agent's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its process, when it has one.
+    pub pid: Option<u32>,
+    /// `starting`, `running`, `restarting`, `stopping`, `stopped`, `exited`, `failed`; `registered` for an agent this node did not start.
+    pub state: String,
+    /// Its restart type (`permanent`, `transient`, `temporary`); `none` when not started here.
+    pub restart: String,
+    /// How often it was restarted.
+    pub restarts: u32,
+    /// Time since its current process started, in ms.
+    pub uptime_ms: u64,
+    /// CPU use of its process over the last sample, in percent of one core.
+    pub cpu: Option<f32>,
+    /// Resident memory of its process, in bytes.
+    pub rss: Option<u64>,
+    /// How its last process ended (exit status, or why the supervisor killed it).
+    pub last_exit: Option<String>,
+}
+
+/// `journal` arguments: a configuring call made on a supervised agent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Journaled {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) change: Change,
+}
+
+/// `signal` arguments: fault injection.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignalArgs {
+    pub(crate) name: String,
+    pub(crate) signal: Signal,
 }

@@ -22,7 +22,8 @@ pub(crate) struct Waiter {
 /// An agent spawned but not yet answering.
 #[derive(Debug)]
 pub(crate) struct Starting {
-    pub(crate) waiter: Waiter,
+    /// Who asked for it; `None` for a restart by the supervisor.
+    pub(crate) waiter: Option<Waiter>,
     pub(crate) pid: Option<u32>,
 }
 
@@ -52,7 +53,7 @@ impl Records {
     pub(crate) fn claim(
         &mut self,
         name: Option<String>,
-        waiter: Waiter,
+        waiter: Option<Waiter>,
     ) -> Result<String, Refusal> {
         let name = match name {
             Some(n) if n.is_empty() => {
@@ -125,6 +126,13 @@ impl Records {
         }
     }
 
+    /// How long the registered agent `name` has not renewed its lease.
+    pub(crate) fn silent_for(&self, name: &str, now: Instant) -> Option<Duration> {
+        self.renewed
+            .get(name)
+            .map(|(at, _)| now.saturating_duration_since(*at))
+    }
+
     /// Forgets agents silent for more than `misses` of their lease periods, except those `exempt` says to keep.
     pub(crate) fn expire(
         &mut self,
@@ -156,6 +164,11 @@ impl Records {
     /// Takes the record of a starting agent (it answered, failed or timed out).
     pub(crate) fn finish_start(&mut self, name: &str) -> Option<Starting> {
         self.starting.remove(name)
+    }
+
+    /// The process of `name` while it is starting, once spawned.
+    pub(crate) fn starting_pid(&self, name: &str) -> Option<u32> {
+        self.starting.get(name).and_then(|s| s.pid)
     }
 
     /// Whether `name` is still starting.
@@ -246,17 +259,19 @@ mod tests {
     #[test]
     fn unnamed_agents_get_distinct_fresh_names() {
         let mut r = Records::default();
-        r.claim(Some("agent-2".into()), waiter()).unwrap();
-        let names: Vec<String> = (0..3).map(|_| r.claim(None, waiter()).unwrap()).collect();
+        r.claim(Some("agent-2".into()), Some(waiter())).unwrap();
+        let names: Vec<String> = (0..3)
+            .map(|_| r.claim(None, Some(waiter())).unwrap())
+            .collect();
         assert_eq!(names, ["agent-1", "agent-3", "agent-4"]);
     }
 
     #[test]
     fn taken_names_are_refused_while_starting_and_once_registered() {
         let mut r = Records::default();
-        r.claim(Some("x".into()), waiter()).unwrap();
+        r.claim(Some("x".into()), Some(waiter())).unwrap();
         assert_eq!(
-            r.claim(Some("x".into()), waiter()).unwrap_err().0,
+            r.claim(Some("x".into()), Some(waiter())).unwrap_err().0,
             ErrorKind::NameTaken
         );
         r.started("x", 10);
@@ -266,7 +281,7 @@ mod tests {
         );
         r.register(reg("x", 10)).unwrap();
         r.finish_start("x").unwrap();
-        let e = r.claim(Some("x".into()), waiter()).unwrap_err();
+        let e = r.claim(Some("x".into()), Some(waiter())).unwrap_err();
         assert!(e.1.contains("name already registered"), "{e:?}");
         assert_eq!(
             r.register(reg("x", 12)).unwrap_err().0,

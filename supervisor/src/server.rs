@@ -24,16 +24,23 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::methods::{Register, SetAddr, SpawnOptions, Stop};
+use crate::policy::SupervisorSpec;
 use crate::registry::{Records, Refusal, Waiter};
-use crate::requests::{self, args, refusal, reply_frames, to_value, Unparsed};
+use crate::requests::{self, args, refusal, reply_frames, Unparsed};
 use crate::rundir;
+use crate::stats::{Sampler, Usage};
+use crate::supervision::Supervision;
 
 mod stop;
+mod supervise;
 
 use stop::{grace_of, Leaving, Stopping};
 
 /// Environment variable with the endpoint the name server binds (else an ipc file).
 pub const BIND_ENV: &str = "AXON_NS_BIND";
+
+/// Environment variable with the node's [`SupervisorSpec`], as JSON.
+pub const SUPERVISOR_ENV: &str = "AXON_SUPERVISOR";
 
 /// The line a name server prints on stdout once it serves, followed by its endpoint.
 pub const READY_LINE: &str = "AXON-NS-READY";
@@ -58,15 +65,46 @@ pub fn run_nameserver_process() -> Result<()> {
     let host = HostCommand::from_env()?;
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
+    let spec = match env_var(SUPERVISOR_ENV)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            axon_runtime::Error::Config(format!("{SUPERVISOR_ENV} is not a supervisor spec: {e}"))
+        })?,
+        None => SupervisorSpec::default(),
+    };
     let dir = rundir::create()?;
     let key = deployment_key(&dir)?;
     let system = System::new();
-    let started = system.block_on(async { Server::launch(host, bind, defaults, key, dir.clone()) });
+    let launch = Launch {
+        host,
+        bind,
+        defaults,
+        key,
+        dir: dir.clone(),
+        spec,
+    };
+    let started = system.block_on(async { Server::launch(launch) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
     rundir::remove(&dir);
     // Let the last reply (to `shutdown`) leave before the process exits.
     axon_runtime::terminate_zmq(Duration::from_secs(1));
-    run
+    run?;
+    match GAVE_UP.get() {
+        Some(why) => Err(Error::GaveUp(why.clone())),
+        None => Ok(()),
+    }
+}
+
+/// Set when the supervisor gave up and escalated: the process then exits with an error.
+static GAVE_UP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// What a name server starts from.
+struct Launch {
+    host: HostCommand,
+    bind: Option<String>,
+    defaults: Defaults,
+    key: Key,
+    dir: PathBuf,
+    spec: SupervisorSpec,
 }
 
 /// The key of this deployment: the one given, or a fresh one; written to `<dir>/key` (mode 0600) for the CLI.
@@ -105,16 +143,23 @@ struct Server {
     /// `shutdown_agent` callers waiting for their agent to be gone.
     stopping: Vec<Stopping>,
     leaving: Option<Leaving>,
+    /// The agents this server started, their policy and configuration.
+    supervision: Supervision,
+    sampler: Sampler,
+    /// The last CPU and memory sample, by pid.
+    usage: BTreeMap<u32, Usage>,
 }
 
 impl Server {
-    fn launch(
-        host: HostCommand,
-        bind: Option<String>,
-        defaults: Defaults,
-        key: Key,
-        dir: PathBuf,
-    ) -> Result<()> {
+    fn launch(launch: Launch) -> Result<()> {
+        let Launch {
+            host,
+            bind,
+            defaults,
+            key,
+            dir,
+            spec,
+        } = launch;
         let endpoint = match bind {
             Some(e) if e.starts_with("tcp://") => e,
             Some(e) => axon_runtime::address::tcp_endpoint(&e)?,
@@ -125,6 +170,8 @@ impl Server {
             .bind(&endpoint)
             .map_err(axon_runtime::Error::from)?;
         let endpoint = read_endpoint(&router)?;
+        // The CLI finds a node on this machine, and its key, through this file.
+        std::fs::write(dir.join("endpoint"), &endpoint)?;
         let (sink, stream) = router.split();
         let outbox = spawn_sender(sink);
         Server::create(move |ctx| {
@@ -143,6 +190,9 @@ impl Server {
                 malformed: 0,
                 stopping: Vec::new(),
                 leaving: None,
+                supervision: Supervision::new(spec),
+                sampler: Sampler::default(),
+                usage: BTreeMap::new(),
             }
         });
         Ok(())
@@ -180,6 +230,7 @@ impl Actor for Server {
     fn started(&mut self, ctx: &mut Context<Self>) {
         watch_signals(ctx.address());
         ctx.run_interval(LEASE_CHECK, |act, _| act.expire_leases());
+        ctx.run_interval(supervise::SAMPLE_PERIOD, |act, _| act.sample());
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
         let mut out = std::io::stdout().lock();
         // The parent waits for this line; if stdout is gone there is no one to tell.
@@ -289,6 +340,9 @@ impl Server {
                 .map(|()| Value::Null),
             "spawn" => return self.spawn(req, waiter, ctx),
             "shutdown_agent" => return self.shutdown_agent(req, waiter, ctx),
+            "journal" => args(req).map(|a| self.journal(a)),
+            "ps" => self.ps(),
+            "signal" => args(req).and_then(|a| self.signal(a)),
             "shutdown" => match args::<Stop>(req) {
                 Ok(a) if a.name.is_none() => {
                     self.shutdown(grace_of(a.timeout_ms), Some(waiter.clone()), ctx);
@@ -321,6 +375,9 @@ impl Server {
         }
         tracing::info!(logger = %a.name, endpoint = %a.address.endpoint, "logger available");
         self.logger = Some(a.address.endpoint.clone());
+        if let Err(e) = axon_runtime::logging::connect(&a.address.endpoint) {
+            tracing::warn!(error = %e, "name server events will not reach the logger");
+        }
         let others: Vec<String> = self
             .records
             .agents()
@@ -349,6 +406,7 @@ impl Server {
         {
             tracing::warn!(agent = %info.name, pid = info.pid, "agent stopped renewing its lease; unregistered");
         }
+        self.check_heartbeats();
         self.settle_stops();
     }
 
@@ -369,29 +427,33 @@ impl Server {
             };
             ctx.spawn(
                 ping.into_actor(self)
-                    .map(move |res, act, _| act.on_pinged(&name, res)),
+                    .map(move |res, act, ctx| act.on_pinged(&name, res, ctx)),
             );
         }
         Ok(())
     }
 
-    fn on_pinged(&mut self, name: &str, res: axon_runtime::Result<Value>) {
+    fn on_pinged(&mut self, name: &str, res: axon_runtime::Result<Value>, ctx: &mut Context<Self>) {
         let Some(starting) = self.records.finish_start(name) else {
             return;
         };
-        let outcome = match res {
-            Ok(_) => self.records.info(name).and_then(to_value),
+        match res {
+            Ok(_) => self.replay(name, starting.waiter, ctx),
             Err(e) => {
                 if let Some(pid) = starting.pid {
                     let _ = signal(pid, Signal::Kill);
                 }
-                Err((
-                    ErrorKind::Timeout,
-                    format!("agent {name} did not answer ping: {e}"),
-                ))
+                let message = format!("agent {name} did not answer ping: {e}");
+                self.answer_spawn(starting.waiter, Err((ErrorKind::Timeout, message)));
             }
-        };
-        self.answer(&starting.waiter, outcome.map_err(|r| refusal(r, "spawn")));
+        }
+    }
+
+    /// Answers whoever asked for a spawn (nobody, for a restart).
+    fn answer_spawn(&self, waiter: Option<Waiter>, outcome: Result<Value, Refusal>) {
+        if let Some(waiter) = waiter {
+            self.answer(&waiter, outcome.map_err(|r| refusal(r, "spawn")));
+        }
     }
 
     fn spawn(
@@ -418,12 +480,23 @@ impl Server {
             let message = format!("attribute {reserved:?} is reserved by the runtime");
             return Some(Err((ErrorKind::BadArguments, message)));
         }
-        let name = match self.records.claim(opts.name.clone(), waiter.clone()) {
+        if let Some(name) = opts.name.as_deref() {
+            if !self.supervision.is_free(name) {
+                let message =
+                    format!("name already registered: {name:?} (its supervisor is restarting it)");
+                return Some(Err((ErrorKind::NameTaken, message)));
+            }
+        }
+        let name = match self.records.claim(opts.name.clone(), Some(waiter.clone())) {
             Ok(n) => n,
             Err(r) => return Some(Err(r)),
         };
-        match self.start_process(&name, &opts, ctx) {
-            Ok(()) => None,
+        match self.start_process(&name, &opts, BTreeMap::new(), ctx) {
+            Ok(pid) => {
+                self.supervision
+                    .add(&name, opts, pid, std::time::Instant::now());
+                None
+            }
             Err(e) => {
                 self.records.finish_start(&name);
                 Some(Err((
@@ -434,15 +507,24 @@ impl Server {
         }
     }
 
+    /// Starts the process of agent `name`; its earlier sockets (`rebind`) are bound again at the same addresses.
     fn start_process(
         &mut self,
         name: &str,
         opts: &SpawnOptions,
+        rebind: BTreeMap<String, axon_runtime::Address>,
         ctx: &mut Context<Self>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u32> {
+        let supervised = opts
+            .restart
+            .is_some_and(|r| r != crate::policy::Restart::Temporary);
         let mut defaults = self.defaults.clone();
         defaults.serializer = opts.serializer.unwrap_or(defaults.serializer);
         defaults.transport = opts.transport.unwrap_or(defaults.transport);
+        if supervised {
+            // Lease renewals are the heartbeats the supervisor watches.
+            defaults.lease = self.supervision.spec.heartbeat;
+        }
         let spec = AgentSpec {
             name: name.to_owned(),
             kind: opts.kind.clone().unwrap_or_else(|| "agent".into()),
@@ -456,8 +538,11 @@ impl Server {
                 .clone()
                 .filter(|_| opts.kind.as_deref() != Some(LOGGER_KIND)),
             log: opts.log.clone(),
+            supervised,
+            rebind,
         };
-        let mut cmd = self.host.command("agent");
+        let host = opts.program.as_ref().unwrap_or(&self.host);
+        let mut cmd = host.command("agent");
         cmd.env(AGENT_ENV, spec.to_env())
             .env(auth::KEY_ENV, self.key.to_hex())
             .stdin(Stdio::null());
@@ -480,11 +565,12 @@ impl Server {
         ctx.run_later(START_TIMEOUT, move |act, _| {
             act.start_timed_out(&timed_out, pid)
         });
-        Ok(())
+        Ok(pid)
     }
 
     fn start_timed_out(&mut self, name: &str, pid: u32) {
-        if !self.records.is_starting(name) {
+        let pid_matches = self.records.starting_pid(name).is_none_or(|p| p == pid);
+        if !self.records.is_starting(name) || !pid_matches {
             return;
         }
         let Some(starting) = self.records.finish_start(name) else {
@@ -492,10 +578,7 @@ impl Server {
         };
         let _ = signal(pid, Signal::Kill);
         let message = format!("agent {name} did not start within {START_TIMEOUT:?}");
-        self.answer(
-            &starting.waiter,
-            Err(refusal((ErrorKind::Timeout, message), "spawn")),
-        );
+        self.answer_spawn(starting.waiter, Err((ErrorKind::Timeout, message)));
     }
 
     fn on_exit(
@@ -506,27 +589,38 @@ impl Server {
         ctx: &mut Context<Self>,
     ) {
         self.children.remove(&pid);
-        let status = match status {
+        let (normal, status) = match status {
             Ok(st) => {
-                tracing::info!(agent = %name, pid, status = ?st, "agent exited");
-                st.to_string()
+                tracing::info!(agent = %name, pid, status = %st, "agent exited");
+                (st.success(), st.to_string())
             }
             Err(e) => {
                 tracing::warn!(agent = %name, pid, error = %e, "lost track of agent process");
-                e.to_string()
+                (false, e.to_string())
             }
         };
-        self.records.exited(name, pid);
-        if let Some(starting) = self.records.finish_start(name) {
-            let message = format!("agent {name} exited during start-up: {status}");
-            self.answer(
-                &starting.waiter,
-                Err(refusal((ErrorKind::Internal, message), "spawn")),
-            );
+        if let Ok(info) = self.records.info(name) {
+            if info.pid == pid {
+                let addrs = info.addrs.clone();
+                if let Some(child) = self.supervision.incarnation(name, pid) {
+                    child.addrs.extend(addrs);
+                }
+            }
         }
+        self.records.exited(name, pid);
+        if self.records.starting_pid(name) == Some(pid) {
+            if let Some(starting) = self.records.finish_start(name) {
+                let message = format!("agent {name} exited during start-up: {status}");
+                self.answer_spawn(starting.waiter, Err((ErrorKind::Internal, message)));
+            }
+        }
+        self.supervise_exit(name, pid, normal, status, ctx);
         self.settle_stops();
-        if self.leaving.is_some() && self.children.is_empty() {
-            self.finish(ctx);
+        if self.leaving.is_some() {
+            self.stop_next(ctx);
+            if self.children.is_empty() {
+                self.finish(ctx);
+            }
         }
     }
 }

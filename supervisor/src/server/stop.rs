@@ -21,6 +21,10 @@ const REAP_BOUND: Duration = Duration::from_secs(1);
 /// A shutdown of the node in progress.
 pub(super) struct Leaving {
     pub(super) waiter: Option<Waiter>,
+    /// Children still to ask, the next one last (so: reverse start order).
+    queue: Vec<(String, u32)>,
+    /// The child asked last, which must be gone before the next is asked.
+    current: Option<u32>,
 }
 
 /// A `shutdown_agent` caller waiting for the agent `name` (process `pid`) to be gone.
@@ -42,6 +46,12 @@ impl Server {
             Ok(a) => a,
             Err(r) => return Some(Err(r)),
         };
+        // Stopped on request: the supervisor does not bring it back.
+        let restarting = self.supervision.get(&name).is_some_and(|c| c.pid.is_none());
+        self.supervision.stopping(&name);
+        if restarting {
+            return Some(Ok(Value::Null));
+        }
         let (control, pid) = match self.records.info(&name) {
             Ok(info) => (info.control.clone(), info.pid),
             Err(r) => return Some(Err(r)),
@@ -122,17 +132,69 @@ impl Server {
             return;
         }
         tracing::info!(agents = self.children.len(), grace = ?grace, "name server shutting down");
-        self.leaving = Some(Leaving { waiter });
-        let controls: Vec<String> = self.records.agents().map(|a| a.control.clone()).collect();
-        for control in controls {
+        // Children stop one at a time in reverse start order (as OTP does); agents
+        // that registered on their own are asked at once.
+        let mut queue = self.supervision.stop_order();
+        queue.reverse();
+        for (name, _) in &queue {
+            self.supervision.stopping(name);
+        }
+        self.leaving = Some(Leaving {
+            waiter,
+            queue,
+            current: None,
+        });
+        let others: Vec<String> = self
+            .records
+            .agents()
+            .filter(|a| !self.children.contains_key(&a.pid))
+            .map(|a| a.control.clone())
+            .collect();
+        for control in others {
             ask_to_stop(&control, ctx, self);
         }
         if self.children.is_empty() {
             return self.finish(ctx);
         }
+        self.stop_next(ctx);
         ctx.run_later(grace, |act, _| act.kill_children());
         // Killed children are reaped at once (then `on_exit` finishes); this bounds a kernel that will not.
         ctx.run_later(grace + REAP_BOUND, |act, ctx| act.finish(ctx));
+    }
+
+    /// Asks the next child to stop once the one asked before is gone.
+    pub(super) fn stop_next(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            let Some(leaving) = self.leaving.as_mut() else {
+                return;
+            };
+            if leaving
+                .current
+                .is_some_and(|pid| self.children.contains_key(&pid))
+            {
+                return;
+            }
+            let Some((name, pid)) = leaving.queue.pop() else {
+                leaving.current = None;
+                return;
+            };
+            if !self.children.contains_key(&pid) {
+                continue;
+            }
+            leaving.current = Some(pid);
+            match self.records.info(&name) {
+                Ok(info) if info.pid == pid => {
+                    let control = info.control.clone();
+                    ask_to_stop(&control, ctx, self);
+                    return;
+                }
+                // Not registered (still starting): nothing to ask, so end it now.
+                _ => {
+                    let _ = signal(pid, Signal::Kill);
+                    return;
+                }
+            }
+        }
     }
 
     fn kill_children(&mut self) {
@@ -182,7 +244,7 @@ pub(super) fn grace_of(timeout_ms: Option<u64>) -> Duration {
 }
 
 /// Sends `shutdown` to an agent's control socket without waiting for the answer.
-fn ask_to_stop(control: &str, ctx: &mut Context<Server>, server: &Server) {
+pub(super) fn ask_to_stop(control: &str, ctx: &mut Context<Server>, server: &Server) {
     let control = control.to_owned();
     let ask = async move { axon_runtime::call::oneway(&control, "shutdown", ()).await };
     ctx.spawn(ask.into_actor(server).map(|res, _, _| {

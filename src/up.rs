@@ -1,0 +1,229 @@
+//! `axon up MANIFEST`: runs a deployment in the foreground.
+//!
+//! The manifest is validated before anything starts. Then a name server
+//! (with the manifest's supervisor policy) starts, every agent is spawned in
+//! order with its binds, and once all are up, the connects are made. Lifecycle
+//! events (spawned, exited, restart scheduled, gave up) are printed by the
+//! name server as they happen. SIGINT or SIGTERM shut everything down
+//! gracefully; if the supervisor gives up and escalates, `up` exits non-zero.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use axon::manifest::{AgentEntry, Chaos, Manifest};
+use axon::process::HostCommand;
+use axon::{BindOptions, NameServer, NodeOptions, SpawnOptions};
+
+/// The line `up` prints on stdout once every agent is up: endpoint, then key file.
+pub const READY_LINE: &str = "AXON-UP-READY";
+
+/// How often the foreground loop looks at signals, the name server and chaos.
+const TICK: Duration = Duration::from_millis(50);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Reads and validates a manifest; the error names the file and line.
+pub fn load(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading manifest {}", path.display()))?;
+    let kinds = axon::registry().kinds();
+    let manifest =
+        Manifest::parse(&text, &kinds).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for agent in &manifest.agents {
+        if let Some(bin) = &agent.bin {
+            let meta = std::fs::metadata(bin).with_context(|| {
+                format!(
+                    "{}: agent {:?}: bin {} (build it first)",
+                    path.display(),
+                    agent.name,
+                    bin.display()
+                )
+            })?;
+            use std::os::unix::fs::PermissionsExt;
+            if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+                bail!(
+                    "{}: agent {:?}: bin {} is not an executable file",
+                    path.display(),
+                    agent.name,
+                    bin.display()
+                );
+            }
+        }
+    }
+    Ok(manifest)
+}
+
+/// Runs the deployment in `path` until a signal, or until the supervisor gives up.
+pub fn run(path: &Path, validate_only: bool) -> Result<()> {
+    let manifest = load(path)?;
+    if validate_only {
+        println!(
+            "{}: valid ({} agents, strategy {:?})",
+            path.display(),
+            manifest.agents.len(),
+            manifest.supervisor.strategy
+        );
+        return Ok(());
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let options = NodeOptions {
+        bind: manifest.nameserver.clone(),
+        supervisor: manifest.supervisor.clone(),
+        ..NodeOptions::default()
+    };
+    let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
+    let key_file = ns.runtime_dir().map(|d| d.join("key")).unwrap_or_default();
+    eprintln!("axon: name server at {}", ns.address());
+    if let Err(e) = start(&ns, &manifest) {
+        let _ = ns.shutdown_timeout(Duration::from_secs(2));
+        return Err(e);
+    }
+    eprintln!(
+        "axon: {} agents up; in another shell: export AXON_NAMESERVER={} AXON_KEY_FILE={}",
+        manifest.agents.len(),
+        ns.address(),
+        key_file.display()
+    );
+    println!("{READY_LINE} {} {}", ns.address(), key_file.display());
+    let outcome = supervise(&mut ns, manifest.chaos.as_ref());
+    match outcome {
+        Ok(Ended::Signal) => {
+            eprintln!("axon: shutting down");
+            ns.shutdown().context("shutting down")
+        }
+        Ok(Ended::NameServer(status)) if status.success() => Ok(()),
+        Ok(Ended::NameServer(status)) => {
+            bail!("the name server ended ({status}); see its last events above")
+        }
+        Err(e) => {
+            let _ = ns.shutdown_timeout(Duration::from_secs(2));
+            Err(e)
+        }
+    }
+}
+
+/// Spawns every agent in order with its binds, then makes the connects.
+fn start(ns: &NameServer, manifest: &Manifest) -> Result<()> {
+    for agent in &manifest.agents {
+        spawn(ns, agent).with_context(|| format!("starting agent {:?}", agent.name))?;
+    }
+    for agent in &manifest.agents {
+        let mut proxy = ns.proxy(&agent.name)?;
+        for c in &agent.connects {
+            let to = ns.addr(&c.agent, &c.remote_alias).with_context(|| {
+                format!("{}: finding {}.{}", agent.name, c.agent, c.remote_alias)
+            })?;
+            let made = match (&c.handler, c.topics.is_empty()) {
+                (Some(h), false) => {
+                    let topics: Vec<(&str, &str)> =
+                        c.topics.iter().map(|t| (t.as_str(), h.as_str())).collect();
+                    proxy.connect_topics(&to, &c.alias, &topics)
+                }
+                (h, _) => proxy.connect(&to, &c.alias, h.as_deref()),
+            };
+            made.with_context(|| {
+                format!(
+                    "{}: connecting {} to {}.{}",
+                    agent.name, c.alias, c.agent, c.remote_alias
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
+    let mut options = SpawnOptions::default()
+        .name(&agent.name)
+        .kind(&agent.kind)
+        .restart(agent.restart);
+    options.attributes = agent.attributes.clone();
+    options.memory_limit = agent.memory_limit;
+    if let Some(bin) = &agent.bin {
+        options.program = Some(HostCommand {
+            program: absolute(bin)?,
+            args: Vec::new(),
+        });
+    }
+    let mut proxy = ns.spawn(options)?;
+    for b in &agent.binds {
+        let opts = BindOptions {
+            alias: Some(b.alias.clone()),
+            transport: b.transport,
+            addr: b.addr.clone(),
+            serializer: b.serializer,
+            handler: b.handler.clone(),
+        };
+        let addr = proxy
+            .bind_with(b.kind, opts)
+            .with_context(|| format!("binding {}", b.alias))?;
+        eprintln!(
+            "axon: {}.{} bound at {}",
+            agent.name, b.alias, addr.endpoint
+        );
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::env::current_dir()?.join(path))
+}
+
+enum Ended {
+    Signal,
+    NameServer(std::process::ExitStatus),
+}
+
+/// Waits for a signal or the end of the name server, injecting chaos if asked.
+fn supervise(ns: &mut NameServer, chaos: Option<&Chaos>) -> Result<Ended> {
+    let mut rng = Rng::seeded();
+    let mut next_hit = chaos.map(|c| Instant::now() + c.every);
+    loop {
+        if STOP.load(Ordering::SeqCst) {
+            return Ok(Ended::Signal);
+        }
+        if let Some(status) = ns.try_wait()? {
+            return Ok(Ended::NameServer(status));
+        }
+        if let (Some(c), Some(at)) = (chaos, next_hit) {
+            if Instant::now() >= at {
+                let target = &c.targets[rng.below(c.targets.len())];
+                match ns.signal(target, c.signal) {
+                    Ok(pid) => eprintln!("axon: chaos: SIG{} to {target} (pid {pid})", c.signal),
+                    Err(e) => eprintln!("axon: chaos: {target} not hit: {e}"),
+                }
+                next_hit = Some(at + c.every);
+            }
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// A small xorshift generator: chaos needs variety, not quality.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Rng(nanos | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}

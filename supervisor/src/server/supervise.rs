@@ -1,0 +1,324 @@
+//! Supervision, carried out: restarts with configuration replay, heartbeat
+//! and memory checks, `ps`, `journal` and `signal`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use axon_runtime::journal::Entry;
+use axon_runtime::process::{signal, Signal};
+use axon_runtime::{ErrorKind, Value};
+
+use super::{Server, DEFAULT_GRACE, GAVE_UP};
+use crate::methods::{AgentStatus, Journaled, SignalArgs};
+use crate::policy::HEARTBEAT_MISSES;
+use crate::registry::{Refusal, Waiter};
+use crate::requests::to_value;
+use crate::supervision::{Decision, Exit, State};
+
+/// How often CPU and memory of the agents are sampled.
+pub(super) const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Grace for the siblings a group restart stops.
+const SIBLING_GRACE: Duration = Duration::from_secs(2);
+
+/// How long one replayed call may take.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Server {
+    /// Replays the journal of `name` into its new process, then marks it running and answers the spawn.
+    pub(super) fn replay(&mut self, name: &str, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        let (control, pid) = match self.records.info(name) {
+            Ok(info) => (info.control.clone(), info.pid),
+            Err(r) => return self.answer_spawn(waiter, Err(r)),
+        };
+        let entries: Vec<Entry> = self
+            .supervision
+            .get(name)
+            .map(|c| c.journal.entries().to_vec())
+            .unwrap_or_default();
+        if entries.is_empty() {
+            return self.serving(name, pid, waiter);
+        }
+        let agent = name.to_owned();
+        let calls = async move {
+            let mut failed = Vec::new();
+            for e in entries {
+                let res: axon_runtime::Result<Value> =
+                    axon_runtime::call::call(&control, &agent, &e.method, &e.args, REPLAY_TIMEOUT)
+                        .await;
+                if let Err(err) = res {
+                    failed.push(format!("{} ({}): {err}", e.key, e.method));
+                }
+            }
+            failed
+        };
+        let name = name.to_owned();
+        ctx.spawn(calls.into_actor(self).map(move |failed, act, _| {
+            for f in &failed {
+                tracing::warn!(agent = %name, failed = %f, "configuration not restored");
+            }
+            act.serving(&name, pid, waiter);
+        }));
+    }
+
+    /// The process `pid` of `name` serves: it is running, and the spawn (if any) is answered.
+    fn serving(&mut self, name: &str, pid: u32, waiter: Option<Waiter>) {
+        if let Some(child) = self.supervision.incarnation(name, pid) {
+            if child.state == State::Starting {
+                child.state = State::Running;
+            }
+            if let Some(died) = child.died {
+                let ms = died.elapsed().as_secs_f64() * 1e3;
+                tracing::info!(agent = %name, pid, restarts = child.restarts, crash_to_serving_ms = format!("{ms:.1}"), "agent restarted and serving again");
+            }
+        }
+        let outcome = self.records.info(name).and_then(to_value);
+        self.answer_spawn(waiter, outcome);
+    }
+
+    /// `journal`: a supervised agent reports a configuring call.
+    pub(super) fn journal(&mut self, a: Journaled) -> Value {
+        Value::Bool(self.supervision.journal(&a.name, a.pid, a.change))
+    }
+
+    /// `signal`: sends a signal to an agent's process (fault injection).
+    pub(super) fn signal(&mut self, a: SignalArgs) -> Result<Value, Refusal> {
+        let pid = self
+            .supervision
+            .get(&a.name)
+            .and_then(|c| c.pid)
+            .or_else(|| self.records.info(&a.name).ok().map(|i| i.pid))
+            .ok_or_else(|| {
+                let message = format!("no running agent named {:?}", a.name);
+                (ErrorKind::NotFound, message)
+            })?;
+        tracing::warn!(agent = %a.name, pid, signal = %a.signal, "signal sent on request");
+        signal(pid, a.signal).map_err(|e| (ErrorKind::Internal, e.to_string()))?;
+        Ok(Value::Integer(pid.into()))
+    }
+
+    /// `ps`: every agent this node started (in start order), then those that registered on their own.
+    pub(super) fn ps(&mut self) -> Result<Value, Refusal> {
+        self.sample();
+        let now = Instant::now();
+        let mut lines: Vec<AgentStatus> = self
+            .supervision
+            .ordered()
+            .into_iter()
+            .map(|c| {
+                let usage = c.pid.and_then(|p| self.usage.get(&p));
+                let kind = self.records.info(&c.name).map_or_else(
+                    |_| c.options.kind.clone().unwrap_or_else(|| "agent".into()),
+                    |i| i.kind.clone(),
+                );
+                AgentStatus {
+                    name: c.name.clone(),
+                    kind,
+                    pid: c.pid,
+                    state: state_name(c.state).into(),
+                    restart: c.restart.as_str().into(),
+                    restarts: c.restarts,
+                    uptime_ms: c
+                        .pid
+                        .map_or(0, |_| now.duration_since(c.since).as_millis() as u64),
+                    cpu: usage.map(|u| u.cpu),
+                    rss: usage.map(|u| u.rss),
+                    last_exit: c.last_exit.clone(),
+                }
+            })
+            .collect();
+        let started_here: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+        for info in self.records.agents() {
+            if started_here.contains(&info.name) {
+                continue;
+            }
+            lines.push(AgentStatus {
+                name: info.name.clone(),
+                kind: info.kind.clone(),
+                pid: Some(info.pid),
+                state: "registered".into(),
+                restart: "none".into(),
+                restarts: 0,
+                uptime_ms: 0,
+                cpu: None,
+                rss: None,
+                last_exit: None,
+            });
+        }
+        to_value(&lines)
+    }
+
+    /// Samples CPU and memory of the agents; kills those over their memory limit.
+    pub(super) fn sample(&mut self) {
+        let pids: Vec<u32> = self.children.keys().copied().collect();
+        if pids.is_empty() {
+            self.usage.clear();
+            return;
+        }
+        self.usage = self.sampler.sample(&pids);
+        let over: Vec<(String, u32, u64, u64)> = self
+            .supervision
+            .ordered()
+            .into_iter()
+            .filter(|c| c.kill_reason.is_none())
+            .filter_map(|c| {
+                let (pid, limit) = (c.pid?, c.options.memory_limit?);
+                let rss = self.usage.get(&pid)?.rss;
+                (rss > limit).then(|| (c.name.clone(), pid, rss, limit))
+            })
+            .collect();
+        for (name, pid, rss, limit) in over {
+            let why = format!(
+                "memory limit exceeded: rss {} > limit {}",
+                mib(rss),
+                mib(limit)
+            );
+            self.kill_for(&name, pid, why);
+        }
+    }
+
+    /// Kills supervised agents that missed their heartbeats (hung, e.g. stopped by SIGSTOP).
+    pub(super) fn check_heartbeats(&mut self) {
+        let now = Instant::now();
+        let limit = self.supervision.spec.heartbeat * HEARTBEAT_MISSES;
+        let hung: Vec<(String, u32, Duration)> = self
+            .supervision
+            .ordered()
+            .into_iter()
+            .filter(|c| c.restartable() && c.state == State::Running && c.kill_reason.is_none())
+            .filter_map(|c| {
+                let pid = c.pid?;
+                let silent = self.records.silent_for(&c.name, now)?;
+                (silent > limit).then(|| (c.name.clone(), pid, silent))
+            })
+            .collect();
+        for (name, pid, silent) in hung {
+            let why = format!(
+                "hung: no heartbeat for {} ms ({HEARTBEAT_MISSES} missed)",
+                silent.as_millis()
+            );
+            self.kill_for(&name, pid, why);
+        }
+    }
+
+    /// SIGKILLs a child, recording why; its exit then goes through the usual restart decision.
+    fn kill_for(&mut self, name: &str, pid: u32, why: String) {
+        tracing::warn!(agent = %name, pid, reason = %why, "killing agent");
+        if let Some(child) = self.supervision.incarnation(name, pid) {
+            child.kill_reason = Some(why);
+        }
+        let _ = signal(pid, Signal::Kill);
+    }
+
+    /// Applies the supervisor's decision on the exit of `pid`.
+    pub(super) fn supervise_exit(
+        &mut self,
+        name: &str,
+        pid: u32,
+        normal: bool,
+        status: String,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.leaving.is_some() {
+            self.supervision.stopping(name);
+        }
+        let now = Instant::now();
+        let exit = Exit {
+            normal,
+            reason: status,
+        };
+        match self.supervision.exited(name, pid, exit, now) {
+            Decision::Nothing => {}
+            Decision::Restart { start, stop, due } => {
+                let reason = self
+                    .supervision
+                    .get(name)
+                    .and_then(|c| c.last_exit.clone())
+                    .unwrap_or_default();
+                let delay_ms = due.saturating_duration_since(now).as_millis() as u64;
+                tracing::warn!(agent = %name, reason = %reason, restart = ?start, delay_ms, "restart scheduled");
+                for sibling in stop {
+                    self.stop_sibling(&sibling, ctx);
+                }
+                ctx.run_later(due.saturating_duration_since(now), |act, ctx| {
+                    act.start_due(ctx)
+                });
+            }
+            Decision::GiveUp { stop, why } => {
+                tracing::error!(reason = %why, escalate = self.supervision.spec.escalate, "supervisor gave up");
+                if self.supervision.spec.escalate {
+                    let _ = GAVE_UP.set(why);
+                    self.shutdown(DEFAULT_GRACE, None, ctx);
+                } else {
+                    for n in stop {
+                        self.stop_sibling(&n, ctx);
+                    }
+                }
+            }
+        }
+        // The last sibling of a group restart may just have gone.
+        self.start_due(ctx);
+    }
+
+    /// Stops one child for a group restart: ask, then SIGKILL after a short grace.
+    fn stop_sibling(&mut self, name: &str, ctx: &mut Context<Self>) {
+        let Some(pid) = self.supervision.get(name).and_then(|c| c.pid) else {
+            return;
+        };
+        if let Ok(info) = self.records.info(name) {
+            let control = info.control.clone();
+            super::stop::ask_to_stop(&control, ctx, self);
+        }
+        ctx.run_later(SIBLING_GRACE, move |act, _| {
+            if act.children.contains_key(&pid) {
+                let _ = signal(pid, Signal::Kill);
+            }
+        });
+    }
+
+    /// Starts the children whose restart is due (their group is down and the backoff over).
+    pub(super) fn start_due(&mut self, ctx: &mut Context<Self>) {
+        if self.leaving.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        for name in self.supervision.due(now) {
+            let Some(child) = self.supervision.get(&name) else {
+                continue;
+            };
+            let (opts, addrs): (_, BTreeMap<_, _>) = (child.options.clone(), child.addrs.clone());
+            if let Err(r) = self.records.claim(Some(name.clone()), None) {
+                tracing::error!(agent = %name, error = %r.1, "cannot restart: name taken");
+                continue;
+            }
+            match self.start_process(&name, &opts, addrs, ctx) {
+                Ok(pid) => self.supervision.restarted(&name, pid, Instant::now()),
+                Err(e) => {
+                    self.records.finish_start(&name);
+                    tracing::error!(agent = %name, error = %e, "restart failed");
+                    if let Some(c) = self.supervision.get_mut(&name) {
+                        c.state = State::Failed;
+                        c.last_exit = Some(format!("restart failed: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn state_name(state: State) -> &'static str {
+    match state {
+        State::Starting => "starting",
+        State::Running => "running",
+        State::Restarting => "restarting",
+        State::Stopping => "stopping",
+        State::Stopped => "stopped",
+        State::Exited => "exited",
+        State::Failed => "failed",
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}

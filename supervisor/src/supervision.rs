@@ -1,0 +1,515 @@
+//! The supervisor's records and decisions: which agents it started, in what
+//! order, how each ended, and what to restart. Plain data and rules, no
+//! processes or sockets, so that every rule is unit tested; the name server
+//! actor carries the decisions out.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Instant;
+
+use axon_runtime::journal::{Change, Journal};
+use axon_runtime::Address;
+use serde::Serialize;
+
+use crate::methods::SpawnOptions;
+use crate::policy::{Restart, Strategy, SupervisorSpec};
+
+/// Where a child is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum State {
+    /// Spawned; not yet answering (or its configuration is being replayed).
+    Starting,
+    /// Serving.
+    Running,
+    /// Waiting to be started again (backoff, or its group still stopping).
+    Restarting,
+    /// Asked to stop; will not be restarted.
+    Stopping,
+    /// Ended and not to be restarted: stopped on request, or a normal exit of a transient or temporary child.
+    Stopped,
+    /// A temporary child that crashed.
+    Exited,
+    /// The supervisor gave up on it (restart intensity exceeded).
+    Failed,
+}
+
+impl State {
+    /// Whether the child has (or is about to have) a process.
+    fn is_live(self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Stopping)
+    }
+}
+
+/// How a child process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Exit {
+    /// Exit status 0: the agent shut down on request.
+    pub(crate) normal: bool,
+    /// The status, or why the supervisor killed it.
+    pub(crate) reason: String,
+}
+
+/// One agent the name server started.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) name: String,
+    /// How to start it again.
+    pub(crate) options: SpawnOptions,
+    pub(crate) restart: Restart,
+    pub(crate) state: State,
+    pub(crate) pid: Option<u32>,
+    pub(crate) restarts: u32,
+    /// When the current (or last) process started.
+    pub(crate) since: Instant,
+    /// Its configuration, as made through the control plane.
+    pub(crate) journal: Journal,
+    /// Where its sockets were last bound, for the next incarnation.
+    pub(crate) addrs: BTreeMap<String, Address>,
+    pub(crate) last_exit: Option<String>,
+    /// Why the supervisor is killing it, reported as its exit reason.
+    pub(crate) kill_reason: Option<String>,
+    /// When it died, for the crash-to-serving time of its restart.
+    pub(crate) died: Option<Instant>,
+    /// When it may be started again (state `Restarting`).
+    pub(crate) due: Option<Instant>,
+    /// Its restarts within the period, for backoff.
+    recent: VecDeque<Instant>,
+    order: u64,
+}
+
+impl Child {
+    /// Whether a restart restores this child (it keeps a journal).
+    pub(crate) fn restartable(&self) -> bool {
+        self.restart != Restart::Temporary
+    }
+}
+
+/// What the supervisor decided after an exit.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Nothing to do.
+    Nothing,
+    /// Stop `stop` (reverse start order), then start `start` (start order) once `due`.
+    Restart {
+        start: Vec<String>,
+        stop: Vec<String>,
+        due: Instant,
+    },
+    /// Restart intensity exceeded: stop every child that still runs (reverse start order).
+    GiveUp { stop: Vec<String>, why: String },
+}
+
+/// The node's supervisor: its policy and its children.
+#[derive(Debug)]
+pub(crate) struct Supervision {
+    pub(crate) spec: SupervisorSpec,
+    children: BTreeMap<String, Child>,
+    next_order: u64,
+    /// Restarts within the period (a group restart counts once, as in OTP).
+    restarts: VecDeque<Instant>,
+    gave_up: bool,
+}
+
+impl Supervision {
+    pub(crate) fn new(spec: SupervisorSpec) -> Self {
+        Supervision {
+            spec,
+            children: BTreeMap::new(),
+            next_order: 0,
+            restarts: VecDeque::new(),
+            gave_up: false,
+        }
+    }
+
+    /// Whether the supervisor gave up (restart intensity exceeded).
+    #[cfg(test)]
+    pub(crate) fn gave_up(&self) -> bool {
+        self.gave_up
+    }
+
+    /// Records a newly spawned child (replacing an ended one of the same name).
+    pub(crate) fn add(&mut self, name: &str, options: SpawnOptions, pid: u32, now: Instant) {
+        self.next_order += 1;
+        let restart = options.restart.unwrap_or(Restart::Temporary);
+        self.children.insert(
+            name.to_owned(),
+            Child {
+                name: name.to_owned(),
+                options,
+                restart,
+                state: State::Starting,
+                pid: Some(pid),
+                restarts: 0,
+                since: now,
+                journal: Journal::default(),
+                addrs: BTreeMap::new(),
+                last_exit: None,
+                kill_reason: None,
+                died: None,
+                due: None,
+                recent: VecDeque::new(),
+                order: self.next_order,
+            },
+        );
+    }
+
+    /// Notes the new process of a child being restarted.
+    pub(crate) fn restarted(&mut self, name: &str, pid: u32, now: Instant) {
+        if let Some(c) = self.children.get_mut(name) {
+            c.state = State::Starting;
+            c.pid = Some(pid);
+            c.since = now;
+            c.due = None;
+            c.restarts += 1;
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Child> {
+        self.children.get(name)
+    }
+
+    pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Child> {
+        self.children.get_mut(name)
+    }
+
+    /// The child `name` if it is the process `pid`.
+    pub(crate) fn incarnation(&mut self, name: &str, pid: u32) -> Option<&mut Child> {
+        self.children.get_mut(name).filter(|c| c.pid == Some(pid))
+    }
+
+    /// Every child, in start order.
+    pub(crate) fn ordered(&self) -> Vec<&Child> {
+        let mut all: Vec<&Child> = self.children.values().collect();
+        all.sort_by_key(|c| c.order);
+        all
+    }
+
+    /// Whether a new spawn may take `name` (no live child holds it).
+    pub(crate) fn is_free(&self, name: &str) -> bool {
+        self.children
+            .get(name)
+            .is_none_or(|c| !c.state.is_live() && c.state != State::Restarting)
+    }
+
+    /// Applies a journal change reported by the process `pid` of `name`.
+    pub(crate) fn journal(&mut self, name: &str, pid: u32, change: Change) -> bool {
+        match self.incarnation(name, pid) {
+            Some(c) if c.restartable() => {
+                c.journal.apply(change);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The child `name` is to stop for good (a `shutdown_agent`, or the node stops).
+    pub(crate) fn stopping(&mut self, name: &str) {
+        if let Some(c) = self.children.get_mut(name) {
+            c.state = match c.pid {
+                Some(_) => State::Stopping,
+                None => State::Stopped,
+            };
+            c.due = None;
+        }
+    }
+
+    /// Children due to start now, in start order.
+    pub(crate) fn due(&self, now: Instant) -> Vec<String> {
+        self.ordered()
+            .into_iter()
+            .filter(|c| c.state == State::Restarting && c.pid.is_none())
+            .filter(|c| c.due.is_some_and(|d| d <= now))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Decides what follows the exit of process `pid` of child `name`.
+    pub(crate) fn exited(&mut self, name: &str, pid: u32, exit: Exit, now: Instant) -> Decision {
+        let Some(c) = self.incarnation(name, pid) else {
+            return Decision::Nothing;
+        };
+        c.pid = None;
+        c.died = Some(now);
+        let reason = c.kill_reason.take().unwrap_or(exit.reason);
+        c.last_exit = Some(reason.clone());
+        let wanted = match c.state {
+            // A stop was asked for, or the child's group is being restarted.
+            State::Stopping => {
+                c.state = State::Stopped;
+                return Decision::Nothing;
+            }
+            State::Restarting | State::Stopped | State::Exited | State::Failed => {
+                return Decision::Nothing
+            }
+            State::Starting | State::Running => match (c.restart, exit.normal) {
+                (Restart::Permanent, _) | (Restart::Transient, false) => true,
+                (Restart::Transient, true) | (Restart::Temporary, true) => {
+                    c.state = State::Stopped;
+                    false
+                }
+                (Restart::Temporary, false) => {
+                    c.state = State::Exited;
+                    false
+                }
+            },
+        };
+        if !wanted || self.gave_up {
+            return Decision::Nothing;
+        }
+        self.restart(name, &reason, now)
+    }
+
+    fn restart(&mut self, name: &str, reason: &str, now: Instant) -> Decision {
+        let period = self.spec.period;
+        let within = |q: &mut VecDeque<Instant>| {
+            while q.front().is_some_and(|t| now.duration_since(*t) > period) {
+                q.pop_front();
+            }
+        };
+        within(&mut self.restarts);
+        if self.restarts.len() >= self.spec.intensity as usize {
+            self.gave_up = true;
+            let why = format!(
+                "more than {} restarts within {:?}; last: {name} ({reason})",
+                self.spec.intensity, self.spec.period
+            );
+            let stop = self.live_names_reversed(|_| true);
+            for c in self.children.values_mut() {
+                if c.restartable() || c.state.is_live() {
+                    if c.state != State::Stopped && c.state != State::Exited {
+                        c.state = State::Failed;
+                    }
+                    c.due = None;
+                }
+            }
+            return Decision::GiveUp { stop, why };
+        }
+        self.restarts.push_back(now);
+        let Some(failed) = self.children.get_mut(name) else {
+            return Decision::Nothing;
+        };
+        within(&mut failed.recent);
+        let due = now + self.spec.delay(failed.recent.len());
+        failed.recent.push_back(now);
+        let order = failed.order;
+        let group: Vec<String> = match self.spec.strategy {
+            Strategy::OneForOne => vec![name.to_owned()],
+            Strategy::OneForAll => self.group(|_| true),
+            Strategy::RestForOne => self.group(|c| c.order >= order),
+        };
+        let stop = self.live_names_reversed(|c| group.contains(&c.name) && c.name != name);
+        for n in &group {
+            if let Some(c) = self.children.get_mut(n) {
+                c.state = State::Restarting;
+                c.due = Some(due);
+            }
+        }
+        Decision::Restart {
+            start: group,
+            stop,
+            due,
+        }
+    }
+
+    /// Restartable, not-ended children that `pick` selects, in start order.
+    fn group(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
+        self.ordered()
+            .into_iter()
+            .filter(|c| c.restartable() || c.state.is_live())
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    State::Stopped | State::Exited | State::Failed | State::Stopping
+                )
+            })
+            .filter(|c| pick(c))
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    fn live_names_reversed(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ordered()
+            .into_iter()
+            .filter(|c| c.pid.is_some() && pick(c))
+            .map(|c| c.name.clone())
+            .collect();
+        names.reverse();
+        names
+    }
+
+    /// Names of children with a process, in reverse start order (the order to stop them in).
+    pub(crate) fn stop_order(&self) -> Vec<(String, u32)> {
+        let mut live: Vec<(String, u32)> = self
+            .ordered()
+            .into_iter()
+            .filter_map(|c| c.pid.map(|pid| (c.name.clone(), pid)))
+            .collect();
+        live.reverse();
+        live
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn spec(strategy: Strategy, intensity: u32) -> SupervisorSpec {
+        SupervisorSpec {
+            strategy,
+            intensity,
+            period: Duration::from_secs(10),
+            backoff: Duration::from_millis(100),
+            ..SupervisorSpec::default()
+        }
+    }
+
+    fn sup(strategy: Strategy, intensity: u32, restart: Restart) -> (Supervision, Instant) {
+        let mut s = Supervision::new(spec(strategy, intensity));
+        let now = Instant::now();
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            let opts = SpawnOptions {
+                restart: Some(restart),
+                ..SpawnOptions::default()
+            };
+            s.add(name, opts, 10 + i as u32, now);
+            s.get_mut(name).unwrap().state = State::Running;
+        }
+        (s, now)
+    }
+
+    fn crash() -> Exit {
+        Exit {
+            normal: false,
+            reason: "signal: 9 (SIGKILL)".into(),
+        }
+    }
+
+    fn normal() -> Exit {
+        Exit {
+            normal: true,
+            reason: "exit status: 0".into(),
+        }
+    }
+
+    #[test]
+    fn one_for_one_restarts_only_the_failed_child_at_once() {
+        let (mut s, now) = sup(Strategy::OneForOne, 3, Restart::Permanent);
+        let d = s.exited("b", 11, crash(), now);
+        assert_eq!(
+            d,
+            Decision::Restart {
+                start: vec!["b".into()],
+                stop: vec![],
+                due: now
+            }
+        );
+        assert_eq!(s.due(now), ["b"]);
+        assert_eq!(s.get("a").unwrap().state, State::Running);
+        s.restarted("b", 20, now);
+        assert_eq!(s.get("b").unwrap().restarts, 1);
+        // A second crash within the period backs off.
+        let d = s.exited("b", 20, crash(), now);
+        let Decision::Restart { due, .. } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(due, now + Duration::from_millis(100));
+        assert!(s.due(now).is_empty());
+    }
+
+    #[test]
+    fn one_for_all_and_rest_for_one_pick_their_groups() {
+        let (mut s, now) = sup(Strategy::OneForAll, 3, Restart::Permanent);
+        let Decision::Restart { start, stop, .. } = s.exited("b", 11, crash(), now) else {
+            panic!()
+        };
+        assert_eq!(start, ["a", "b", "c"]);
+        assert_eq!(stop, ["c", "a"]);
+        // The siblings' exits are part of the restart, not new failures.
+        assert_eq!(s.exited("c", 12, crash(), now), Decision::Nothing);
+        assert_eq!(s.due(now), ["b", "c"]);
+        s.exited("a", 10, crash(), now);
+        assert_eq!(s.due(now), ["a", "b", "c"]);
+
+        let (mut s, now) = sup(Strategy::RestForOne, 3, Restart::Permanent);
+        let Decision::Restart { start, stop, .. } = s.exited("b", 11, crash(), now) else {
+            panic!()
+        };
+        assert_eq!(start, ["b", "c"]);
+        assert_eq!(stop, ["c"]);
+        assert_eq!(s.get("a").unwrap().state, State::Running);
+    }
+
+    #[test]
+    fn too_many_restarts_give_up_instead_of_storming() {
+        let (mut s, now) = sup(Strategy::OneForOne, 2, Restart::Permanent);
+        for pid in [20, 21] {
+            assert!(matches!(
+                s.exited("a", s.get("a").unwrap().pid.unwrap(), crash(), now),
+                Decision::Restart { .. }
+            ));
+            s.restarted("a", pid, now);
+        }
+        let d = s.exited("a", 21, crash(), now);
+        let Decision::GiveUp { stop, why } = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(stop, ["c", "b"]);
+        assert!(why.contains("more than 2 restarts"), "{why}");
+        assert!(s.gave_up());
+        assert_eq!(s.get("b").unwrap().state, State::Failed);
+        assert_eq!(s.exited("b", 11, crash(), now), Decision::Nothing);
+        // Restarts older than the period no longer count.
+        let (mut s, now) = sup(Strategy::OneForOne, 1, Restart::Permanent);
+        s.exited("a", 10, crash(), now);
+        s.restarted("a", 20, now);
+        let later = now + Duration::from_secs(11);
+        assert!(matches!(
+            s.exited("a", 20, crash(), later),
+            Decision::Restart { .. }
+        ));
+    }
+
+    #[test]
+    fn restart_types_decide_by_how_the_child_ended() {
+        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Transient);
+        assert_eq!(s.exited("a", 10, normal(), now), Decision::Nothing);
+        assert_eq!(s.get("a").unwrap().state, State::Stopped);
+        assert!(matches!(
+            s.exited("b", 11, crash(), now),
+            Decision::Restart { .. }
+        ));
+
+        let (mut s, now) = sup(Strategy::OneForAll, 9, Restart::Temporary);
+        assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
+        assert_eq!(s.get("a").unwrap().state, State::Exited);
+        assert_eq!(s.get("b").unwrap().state, State::Running);
+        assert!(s.is_free("a"));
+        assert!(!s.is_free("b"));
+    }
+
+    #[test]
+    fn stops_on_request_and_stale_exits_restart_nothing() {
+        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Permanent);
+        s.stopping("a");
+        assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
+        assert_eq!(s.get("a").unwrap().state, State::Stopped);
+        assert_eq!(s.exited("b", 99, crash(), now), Decision::Nothing);
+        assert_eq!(
+            s.stop_order(),
+            [("c".to_string(), 12), ("b".to_string(), 11)]
+        );
+    }
+
+    #[test]
+    fn the_kill_reason_is_the_exit_reason() {
+        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Permanent);
+        s.get_mut("a").unwrap().kill_reason = Some("memory limit".into());
+        s.exited("a", 10, crash(), now);
+        assert_eq!(
+            s.get("a").unwrap().last_exit.as_deref(),
+            Some("memory limit")
+        );
+    }
+}
