@@ -93,3 +93,6 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Whether a process with this pid is alive: it exists and is not a zombie.
 pub use axon_runtime::process::alive as process_alive;
+
+mod deployment;
+pub use deployment::Deployment;

@@ -152,7 +152,7 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
     if let Some(bin) = &agent.bin {
         options.program = Some(HostCommand {
             program: absolute(bin)?,
-            args: Vec::new(),
+            args: agent.args.clone(),
         });
     }
     let mut proxy = ns.spawn(options)?;

@@ -92,6 +92,8 @@ pub struct AgentEntry {
     pub kind: String,
     /// User binary hosting custom kinds.
     pub bin: Option<PathBuf>,
+    /// Arguments for `bin`.
+    pub args: Vec<String>,
     /// Restart type.
     pub restart: Restart,
     /// Memory limit in bytes.
@@ -181,6 +183,8 @@ mod raw {
         pub(super) name: Spanned<String>,
         pub(super) kind: Spanned<String>,
         pub(super) bin: Option<PathBuf>,
+        #[serde(default)]
+        pub(super) args: Vec<String>,
         pub(super) restart: Option<Restart>,
         pub(super) memory_limit: Option<Spanned<String>>,
         #[serde(default)]
@@ -355,6 +359,9 @@ fn agent_entry(
         );
         return Err(lines.error(a.kind.span(), message));
     }
+    if !a.args.is_empty() && a.bin.is_none() {
+        return Err(lines.error(a.name.span(), "`args` are for a `bin`; this agent has none"));
+    }
     if a.name.get_ref().is_empty() {
         return Err(lines.error(a.name.span(), "agent name must not be empty"));
     }
@@ -376,6 +383,7 @@ fn agent_entry(
         name: a.name.get_ref().clone(),
         kind: kind.clone(),
         bin: a.bin.clone(),
+        args: a.args.clone(),
         restart: a.restart.unwrap_or(Restart::Permanent),
         memory_limit,
         attributes: a.attributes.clone(),

@@ -47,7 +47,10 @@ impl Server {
             Err(r) => return Some(Err(r)),
         };
         // Stopped on request: the supervisor does not bring it back.
-        let restarting = self.supervision.get(&name).is_some_and(|c| c.pid.is_none());
+        let restarting = self
+            .supervision
+            .get(&name)
+            .is_some_and(|c| c.state == crate::supervision::State::Restarting);
         self.supervision.stopping(&name);
         if restarting {
             return Some(Ok(Value::Null));

@@ -1,0 +1,303 @@
+//! Fault-injection helpers: a deployment run by the real `axon up`, driven
+//! from a test.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use axon::process::Signal;
+//! use axon::testing::Deployment;
+//!
+//! let manifest = r#"
+//! [[agent]]
+//! name = "echo"
+//! kind = "echo"
+//! "#;
+//! // In the tests of a package with the `axon` binary: env!("CARGO_BIN_EXE_axon").
+//! let dep = Deployment::start("target/debug/axon", manifest).unwrap();
+//! let pid = dep.pid("echo").unwrap();
+//! dep.kill("echo", Signal::Kill).unwrap();
+//! let restarted = dep.wait_restarted("echo", pid, Duration::from_secs(10)).unwrap();
+//! assert_ne!(restarted.pid, Some(pid));
+//! dep.stop().unwrap(); // or drop it: nothing is left behind either way
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use axon_runtime::auth;
+use axon_runtime::process::{die_with_parent, signal, Signal};
+use axon_runtime::{Error, Proxy, Result};
+use axon_supervisor::{AgentStatus, NameServer};
+
+/// How long `axon up` may take to start every agent.
+const UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a deployment may take to stop once asked.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The line `axon up` prints once every agent is up.
+const READY_LINE: &str = "AXON-UP-READY";
+
+/// A deployment run by `axon up` in a child process, for tests.
+///
+/// Dropping it stops the deployment (SIGTERM, then SIGKILL after a
+/// deadline) and removes its manifest, so a failing test leaves nothing
+/// behind.
+pub struct Deployment {
+    axon: PathBuf,
+    up: Option<Child>,
+    dir: PathBuf,
+    ns: NameServer,
+    endpoint: String,
+    key_file: PathBuf,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl Deployment {
+    /// Writes `manifest` to a private directory and runs `axon up` on it
+    /// (the `axon` binary at `axon`); returns once every agent is up.
+    pub fn start(axon: impl AsRef<Path>, manifest: &str) -> Result<Deployment> {
+        let axon = axon.as_ref().to_path_buf();
+        let dir = scratch_dir()?;
+        let file = dir.join("deploy.toml");
+        std::fs::write(&file, manifest)?;
+        // Every deployment of this process signs with this process's key.
+        let key = auth::ensure_key()?;
+        let mut cmd = Command::new(&axon);
+        cmd.arg("up")
+            .arg(&file)
+            .env(auth::KEY_ENV, key.to_hex())
+            .env_remove("AXON_NAMESERVER")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        die_with_parent(&mut cmd, Signal::Term);
+        let mut up = match cmd.spawn() {
+            Ok(up) => up,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.into());
+            }
+        };
+        let ready = up
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Config("axon up stdout not captured".into()))
+            .and_then(|out| wait_ready(out, UP_TIMEOUT));
+        let (endpoint, key_file) = match ready {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = up.kill();
+                let status = up.wait();
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(Error::Config(format!(
+                    "axon up did not come up ({status:?}): {e}"
+                )));
+            }
+        };
+        let ns = NameServer::connect(&endpoint, Duration::from_secs(10))?;
+        Ok(Deployment {
+            axon,
+            up: Some(up),
+            dir,
+            ns,
+            endpoint,
+            key_file,
+        })
+    }
+
+    /// The name server's endpoint.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The deployment key file (for `AXON_KEY_FILE`).
+    pub fn key_file(&self) -> &Path {
+        &self.key_file
+    }
+
+    /// The name server.
+    pub fn nameserver(&self) -> &NameServer {
+        &self.ns
+    }
+
+    /// A proxy to agent `name`.
+    pub fn proxy(&self, name: &str) -> Result<Proxy> {
+        self.ns.proxy(name)
+    }
+
+    /// Every agent, as `axon ps --json` lists them.
+    pub fn ps(&self) -> Result<Vec<AgentStatus>> {
+        self.ns.ps()
+    }
+
+    /// The status of agent `name`.
+    pub fn status(&self, name: &str) -> Result<AgentStatus> {
+        self.ps()?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::invalid("agent", name, "not in this deployment"))
+    }
+
+    /// The pid of agent `name`, when it has a process.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.status(name).ok().and_then(|s| s.pid)
+    }
+
+    /// Sends `signal` to agent `name` (fault injection); returns the pid hit.
+    pub fn kill(&self, name: &str, signal: Signal) -> Result<u32> {
+        self.ns.signal(name, signal)
+    }
+
+    /// Waits until agent `name` runs in a process other than `old_pid`.
+    pub fn wait_restarted(
+        &self,
+        name: &str,
+        old_pid: u32,
+        timeout: Duration,
+    ) -> Result<AgentStatus> {
+        let mut last = None;
+        let done = super::wait_until(timeout, || {
+            last = self.status(name).ok();
+            last.as_ref()
+                .is_some_and(|s| s.state == "running" && s.pid.is_some_and(|p| p != old_pid))
+        });
+        match (done, last) {
+            (true, Some(s)) => Ok(s),
+            (_, last) => Err(Error::Timeout(
+                timeout,
+                format!("{name} to be restarted (last seen: {last:?})"),
+            )),
+        }
+    }
+
+    /// Waits until agent `name` is in `state` (`running`, `failed`, `stopped`, ...).
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<AgentStatus> {
+        let mut last = None;
+        let done = super::wait_until(timeout, || {
+            last = self.status(name).ok();
+            last.as_ref().is_some_and(|s| s.state == state)
+        });
+        match (done, last) {
+            (true, Some(s)) => Ok(s),
+            (_, last) => Err(Error::Timeout(
+                timeout,
+                format!("{name} to be {state} (last seen: {last:?})"),
+            )),
+        }
+    }
+
+    /// Runs the `axon` CLI against this deployment, e.g. `cli(&["ps", "--json"])`.
+    pub fn cli(&self, args: &[&str]) -> Result<Output> {
+        Ok(Command::new(&self.axon)
+            .args(args)
+            .env("AXON_NAMESERVER", &self.endpoint)
+            .env("AXON_KEY_FILE", &self.key_file)
+            .stdin(Stdio::null())
+            .output()?)
+    }
+
+    /// Waits for `axon up` to end by itself (e.g. the supervisor gave up and escalated).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let Some(up) = self.up.as_mut() else {
+            return Err(Error::Config("the deployment was already stopped".into()));
+        };
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(status) = up.try_wait()? {
+                self.up = None;
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout(timeout, "axon up to exit".into()));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the deployment as Ctrl-C does; returns how `axon up` ended.
+    pub fn stop(mut self) -> Result<ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Result<ExitStatus> {
+        let Some(up) = self.up.as_ref() else {
+            return Err(Error::Config("the deployment was already stopped".into()));
+        };
+        let _ = signal(up.id(), Signal::Term);
+        match self.wait_exit(STOP_TIMEOUT) {
+            Ok(status) => Ok(status),
+            Err(e) => {
+                if let Some(mut up) = self.up.take() {
+                    let _ = up.kill();
+                    let _ = up.wait();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if self.up.is_some() {
+            let _ = self.terminate();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A private directory for one deployment's manifest.
+fn scratch_dir() -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "axon-deploy-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Reads `axon up`'s stdout until its ready line; the rest goes to our stdout.
+fn wait_ready(out: std::process::ChildStdout, timeout: Duration) -> Result<(String, PathBuf)> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(out).lines();
+        let mut sent = false;
+        for line in lines.by_ref().map_while(std::io::Result::ok) {
+            if !sent {
+                if let Some(rest) = line.strip_prefix(READY_LINE) {
+                    let mut parts = rest.split_whitespace();
+                    let ready = parts
+                        .next()
+                        .map(str::to_owned)
+                        .zip(parts.next().map(PathBuf::from));
+                    let _ = tx.send(ready);
+                    sent = true;
+                    continue;
+                }
+            }
+            println!("{line}");
+        }
+        if !sent {
+            let _ = tx.send(None);
+        }
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Some(ready)) => Ok(ready),
+        Ok(None) => Err(Error::Config("axon up exited before it was ready".into())),
+        Err(_) => Err(Error::Timeout(timeout, "axon up to be ready".into())),
+    }
+}
