@@ -3,12 +3,13 @@
 use std::rc::Rc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::address::{Address, Kind};
 use crate::agent::Agent;
 use crate::core::{BindOptions, Core, RequestOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::stats::Stats;
 use crate::timers::{Action, Timers};
@@ -156,6 +157,28 @@ impl<A: Agent> Ctx<'_, A> {
     /// of growing to its limit.
     pub fn backlog(&self, alias: &str) -> Result<usize> {
         Ok(self.core.slot(alias)?.chan.backlog_len())
+    }
+
+    /// Calls `method` on the name server with `args`, through the agent's own
+    /// name-server proxy, and decodes the answer.
+    ///
+    /// The call blocks the agent (handlers, timers, control plane) until the
+    /// name server answers or the proxy's timeout passes (5 s), so keep such
+    /// calls rare and their answers small. An agent started without a name
+    /// server gets [`Error::Config`]; a method the name server does not know
+    /// comes back as [`Error::Remote`] of kind `unknown_method`.
+    pub fn nameserver_call<T: Serialize, R: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        args: T,
+    ) -> Result<R> {
+        match self.core.nameserver.as_mut() {
+            Some(ns) => ns.call(method, args),
+            None => Err(Error::Config(format!(
+                "agent {:?} has no name server to call {method:?} on",
+                self.core.name()
+            ))),
+        }
     }
 
     /// The agent's counters.
