@@ -96,10 +96,14 @@ fn install_forwarding_tracing(name: &str, log: Option<&str>, logger: Option<&str
     };
     let directives = axon_runtime::logging::filter_for(name, &env, "info");
     let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Once a logger takes the events, it prints them: stderr would say everything twice.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false);
+        .with_target(false)
+        .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+            !axon_runtime::logging::is_connected()
+        }));
     let forward = axon_runtime::logging::layer(name);
     let _ = tracing_subscriber::registry()
         .with(filter)

@@ -55,6 +55,14 @@ struct Forwarder {
 
 static FORWARDER: OnceLock<Forwarder> = OnceLock::new();
 
+/// Whether events go to a logger (then the logger prints them, not this process).
+static CONNECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process forwards its events to a logger agent.
+pub fn is_connected() -> bool {
+    CONNECTED.load(Ordering::Relaxed)
+}
+
 /// A layer forwarding the events of agent `agent` to the logger once one is connected.
 pub fn layer(agent: &str) -> ForwardLayer {
     let _ = FORWARDER.set(Forwarder {
@@ -77,6 +85,7 @@ pub fn connect(endpoint: &str) -> crate::Result<()> {
     socket.connect(endpoint)?;
     if let Ok(mut slot) = fwd.socket.lock() {
         *slot = Some(socket);
+        CONNECTED.store(true, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -86,6 +95,7 @@ pub fn disconnect() {
     if let Some(fwd) = FORWARDER.get() {
         if let Ok(mut slot) = fwd.socket.lock() {
             slot.take();
+            CONNECTED.store(false, Ordering::Relaxed);
         }
     }
 }
