@@ -519,3 +519,66 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
+    use axon::{BindOptions, Kind, NodeOptions, Restart, Serializer, SpawnOptions, SupervisorSpec};
+    let options = NodeOptions {
+        supervisor: SupervisorSpec {
+            heartbeat: Duration::from_millis(200),
+            ..SupervisorSpec::default()
+        },
+        ..NodeOptions::default()
+    };
+    let ns = testing::node_with(options).unwrap();
+    let spawn = SpawnOptions::default()
+        .name("kept")
+        .kind("test.doubler")
+        .restart(Restart::Permanent);
+    let mut kept = ns.spawn(spawn).unwrap();
+    let bind = BindOptions {
+        alias: Some("main".into()),
+        serializer: Some(Serializer::Json),
+        handler: Some("double".into()),
+        ..BindOptions::default()
+    };
+    let addr = kept.bind_with(Kind::Rep, bind).unwrap();
+    let ctx = zmq::Context::new();
+    let peer = ctx.socket(zmq::REQ).unwrap();
+    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_linger(0).unwrap();
+    peer.connect(&addr.endpoint).unwrap();
+    let ask = |n: &str| -> Vec<u8> {
+        peer.send(n, 0).unwrap();
+        peer.recv_bytes(0).unwrap()
+    };
+    assert_eq!(ask("4"), b"8");
+
+    let old = ns.signal("kept", Signal::Kill).unwrap();
+    let back = testing::wait_until(PATIENCE, || {
+        ns.ps()
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "kept" && s.state == "running" && s.pid.is_some_and(|p| p != old))
+    });
+    assert!(back, "{:?}", ns.ps());
+    assert_eq!(ns.addr("kept", "main").unwrap().endpoint, addr.endpoint);
+    assert_eq!(
+        ask("5"),
+        b"10",
+        "the same peer socket, answered by the new process"
+    );
+
+    // Without a restart policy an agent is temporary: listed, never restarted.
+    ns.spawn(SpawnOptions::default().name("once").kind("test.doubler"))
+        .unwrap();
+    ns.signal("once", Signal::Kill).unwrap();
+    let gone = testing::wait_until(PATIENCE, || {
+        ns.ps()
+            .unwrap()
+            .iter()
+            .any(|s| s.name == "once" && s.state == "exited" && s.pid.is_none() && s.restarts == 0)
+    });
+    assert!(gone, "{:?}", ns.ps());
+    ns.shutdown().unwrap();
+}
