@@ -39,9 +39,9 @@ pub mod testing;
 pub use axon_runtime::journal;
 pub use axon_runtime::{
     address, auth, config, logging, process, serializer, spec, wire, Address, Agent, AgentSpec,
-    BasicAgent, BindOptions, Ctx, Defaults, Error, ErrorKind, HandlerError, HandlerResult,
-    Handlers, Kind, Message, Proxy, Registry, RemoteError, RequestOptions, Result, Role,
-    Serializer, Stats, Transport, Value,
+    BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Error, ErrorKind, HandlerError,
+    HandlerResult, Handlers, Kind, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions,
+    Result, Role, Serializer, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, SpawnOptions, Strategy,
@@ -52,8 +52,8 @@ pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_w
 /// The names a script or an agent crate needs.
 pub mod prelude {
     pub use crate::{
-        Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, Ctx, ErrorKind,
-        HandlerError, HandlerResult, Handlers, Kind, Message, NameServer, Proxy, Registry, Role,
-        Serializer, SpawnOptions, Stats, Transport, Value,
+        Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
+        ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, NameServer, OnFull, Proxy,
+        Registry, Role, Serializer, SpawnOptions, Stats, Transport, Value,
     };
 }

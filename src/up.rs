@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use axon::manifest::{AgentEntry, Chaos, Manifest};
 use axon::process::HostCommand;
-use axon::{BindOptions, NameServer, NodeOptions, SpawnOptions};
+use axon::{BindOptions, ConnectOptions, NameServer, NodeOptions, SpawnOptions};
 
 /// The line `up` prints on stdout once every agent is up: endpoint, then key file.
 pub const READY_LINE: &str = "AXON-UP-READY";
@@ -123,14 +123,15 @@ fn start(ns: &NameServer, manifest: &Manifest) -> Result<()> {
             let to = ns.addr(&c.agent, &c.remote_alias).with_context(|| {
                 format!("{}: finding {}.{}", agent.name, c.agent, c.remote_alias)
             })?;
-            let made = match (&c.handler, c.topics.is_empty()) {
-                (Some(h), false) => {
-                    let topics: Vec<(&str, &str)> =
-                        c.topics.iter().map(|t| (t.as_str(), h.as_str())).collect();
-                    proxy.connect_topics(&to, &c.alias, &topics)
-                }
-                (h, _) => proxy.connect(&to, &c.alias, h.as_deref()),
+            let topics: Vec<(&str, &str)> = match &c.handler {
+                Some(h) => c.topics.iter().map(|t| (t.as_str(), h.as_str())).collect(),
+                None => Vec::new(),
             };
+            let opts = ConnectOptions {
+                hwm: c.socket.hwm,
+                on_full: c.socket.on_full,
+            };
+            let made = proxy.connect_with(&to, &c.alias, c.handler.as_deref(), &topics, opts);
             made.with_context(|| {
                 format!(
                     "{}: connecting {} to {}.{}",
@@ -163,6 +164,8 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
             addr: b.addr.clone(),
             serializer: b.serializer,
             handler: b.handler.clone(),
+            hwm: b.socket.hwm,
+            on_full: b.socket.on_full,
         };
         let addr = proxy
             .bind_with(b.kind, opts)

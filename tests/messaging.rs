@@ -445,3 +445,99 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
     assert_eq!(sender.stats().unwrap().dropped_full, 0);
     ns.shutdown().unwrap();
 }
+
+/// Reads an integer attribute (0 when absent).
+fn int_attr(p: &mut Proxy, name: &str) -> i64 {
+    p.get_attr::<i64>(name).unwrap_or(0)
+}
+
+#[test]
+fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
+    let ns = testing::node().unwrap();
+    let mut publisher = ns.run_agent("publisher").unwrap();
+    let mut subscriber = ns.run_agent("subscriber").unwrap();
+    let small = BindOptions {
+        hwm: Some(10),
+        ..bind_opts("out", None)
+    };
+    let addr = publisher.bind_with(Kind::Pub, small).unwrap();
+    let opts = ConnectOptions {
+        hwm: Some(10),
+        ..ConnectOptions::default()
+    };
+    subscriber
+        .connect_with(&addr, "in", Some("tally"), &[] as &[(&str, &str)], opts)
+        .unwrap();
+    // The subscription is up once a message gets through.
+    let through = testing::wait_until(common::PATIENCE, || {
+        publisher.send("out", &0).unwrap();
+        subscriber.stats().unwrap().received > 0
+    });
+    assert!(through, "subscription never took effect");
+    let warm = subscriber.stats().unwrap().received;
+    let warm_sent = publisher.stats().unwrap().sent;
+
+    // A frozen subscriber: its queues (and the kernel's) fill, then the publisher drops.
+    let pid = ns.info("subscriber").unwrap().pid;
+    axon::process::signal(pid, axon::process::Signal::Stop).unwrap();
+    let n = 200_000u64;
+    let _: Value = publisher.execute("blast", &n).unwrap();
+    let stats = publisher.stats().unwrap();
+    axon::process::signal(pid, axon::process::Signal::Cont).unwrap();
+    let sent = stats.sent - warm_sent;
+    assert!(stats.dropped_hwm > 0, "{stats:?}");
+    assert_eq!(
+        sent + stats.dropped_hwm,
+        n,
+        "every message is sent or counted as dropped: {stats:?}"
+    );
+    assert_eq!(stats.dropped_full, 0);
+
+    // What was sent is delivered: nothing is lost without being counted.
+    let delivered = testing::wait_until(common::PATIENCE, || {
+        subscriber.stats().unwrap().received - warm == sent
+    });
+    assert!(
+        delivered,
+        "sent {sent}, delivered {}",
+        subscriber.stats().unwrap().received - warm
+    );
+    assert_eq!(int_attr(&mut subscriber, "count") as u64, warm + sent);
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn push_can_drop_at_its_mark_instead_of_waiting() {
+    let ns = testing::node().unwrap();
+    let mut pusher = ns.run_agent("pusher").unwrap();
+    let mut puller = ns.run_agent("puller").unwrap();
+    let dropping = BindOptions {
+        hwm: Some(10),
+        on_full: Some(OnFull::Drop),
+        ..bind_opts("out", None)
+    };
+    let addr = pusher.bind_with(Kind::Push, dropping).unwrap();
+    puller.connect(&addr, "in", "tally").unwrap();
+    let pid = ns.info("puller").unwrap().pid;
+    axon::process::signal(pid, axon::process::Signal::Stop).unwrap();
+    let n = 200_000u64;
+    let _: Value = pusher.execute("blast", &n).unwrap();
+    let stats = pusher.stats().unwrap();
+    axon::process::signal(pid, axon::process::Signal::Cont).unwrap();
+    assert!(stats.dropped_hwm > 0, "{stats:?}");
+    assert_eq!(stats.sent + stats.dropped_hwm, n, "{stats:?}");
+    let delivered = testing::wait_until(common::PATIENCE, || {
+        puller.stats().unwrap().received == stats.sent
+    });
+    assert!(delivered);
+
+    // PUB never blocks: asking it to is refused, and the agent goes on.
+    let block = BindOptions {
+        on_full: Some(OnFull::Block),
+        ..bind_opts("pub", None)
+    };
+    let e = pusher.bind_with(Kind::Pub, block).unwrap_err();
+    assert!(e.to_string().contains("never blocks"), "{e}");
+    pusher.ping().unwrap();
+    ns.shutdown().unwrap();
+}

@@ -323,7 +323,13 @@ fn the_example_manifest_is_valid() {
     let of_kind = |kind: &'static str| manifest.agents.iter().filter(move |a| a.kind == kind);
     assert_eq!(of_kind("trading.market").count(), 1);
     assert_eq!(of_kind("trading.monitor").count(), 1);
-    assert!(manifest.chaos.is_none());
+    // Chaos hits strategies only: the floor keeps trading while one restarts.
+    let chaos = manifest.chaos.as_ref().expect("the demo injects faults");
+    assert!(!chaos.targets.is_empty());
+    for target in &chaos.targets {
+        let agent = manifest.agents.iter().find(|a| &a.name == target).unwrap();
+        assert_eq!(agent.kind, "trading.strategy", "{target}");
+    }
     let symbols: Vec<String> = of_kind("trading.market")
         .flat_map(|m| {
             m.attributes["symbols"]

@@ -33,6 +33,14 @@ pub struct Defaults {
     /// the name server forgets an agent silent for three periods.
     #[serde(default = "default_lease")]
     pub lease: Duration,
+    /// High-water mark of every socket, in messages per peer and direction
+    /// (`AXON_DEFAULT_HWM`, else 1000 as in libzmq).
+    #[serde(default = "default_hwm")]
+    pub hwm: i32,
+}
+
+fn default_hwm() -> i32 {
+    crate::socket::DEFAULT_HWM
 }
 
 fn default_lease() -> Duration {
@@ -53,6 +61,7 @@ impl Default for Defaults {
             linger: DEFAULT_LINGER,
             max_message: DEFAULT_MAX_MESSAGE,
             lease: DEFAULT_LEASE,
+            hwm: crate::socket::DEFAULT_HWM,
         }
     }
 }
@@ -66,6 +75,15 @@ impl Defaults {
         }
         if let Some(v) = env_var("AXON_DEFAULT_SERIALIZER")? {
             d.serializer = v.parse()?;
+        }
+        if let Some(v) = env_var("AXON_DEFAULT_HWM")? {
+            d.hwm = v.parse().ok().filter(|h: &i32| *h >= 0).ok_or_else(|| {
+                Error::invalid(
+                    "AXON_DEFAULT_HWM",
+                    &v,
+                    "expected messages, 0 or more (0: no limit)",
+                )
+            })?;
         }
         if let Some(v) = env_var("AXON_DEFAULT_LINGER")? {
             let secs: f64 = v

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::address::{Address, Kind};
 use crate::agent::Agent;
-use crate::core::{BindOptions, Core, RequestOptions};
+use crate::core::{BindOptions, ConnectOptions, Core, RequestOptions};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::stats::Stats;
@@ -80,11 +80,22 @@ impl<A: Agent> Ctx<'_, A> {
         alias: Option<String>,
         handler: Option<String>,
     ) -> Result<Address> {
+        self.connect_with(to, alias, handler, ConnectOptions::default())
+    }
+
+    /// Connects like [`Ctx::connect`], with a high-water mark and what to do at it.
+    pub fn connect_with(
+        &mut self,
+        to: &Address,
+        alias: Option<String>,
+        handler: Option<String>,
+        opts: ConnectOptions,
+    ) -> Result<Address> {
         let topics = match to.kind {
             Kind::Pub => vec![(Vec::new(), None)],
             _ => Vec::new(),
         };
-        Host::<A>::connect(self.core, self.actor, to, alias, handler, topics)
+        Host::<A>::connect(self.core, self.actor, to, alias, handler, topics, opts)
     }
 
     /// Sends a request on a REQ, ASYNC_REQ or SYNC_SUB socket; its reply goes

@@ -15,12 +15,13 @@ use serde_bytes::ByteBuf;
 use crate::address::{Address, Kind, Transport};
 use crate::agent::Agent;
 use crate::auth::Guard;
-use crate::core::{BindOptions, RequestOptions, Waiter};
+use crate::core::{BindOptions, ConnectOptions, RequestOptions, Waiter};
 use crate::dispatch::Handled;
 use crate::error::Error;
 use crate::host::Host;
 use crate::journal;
 use crate::serializer::{to_value, Serializer, Value};
+use crate::socket::OnFull;
 use crate::timers::Action;
 use crate::wire::{self, ErrorKind, Outcome, Reply, Request};
 
@@ -49,6 +50,8 @@ struct BindArgs {
     addr: Option<String>,
     serializer: Option<Serializer>,
     handler: Option<String>,
+    hwm: Option<i32>,
+    on_full: Option<OnFull>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +60,8 @@ struct ConnectArgs {
     address: Address,
     alias: Option<String>,
     handler: Option<HandlerSpec>,
+    hwm: Option<i32>,
+    on_full: Option<OnFull>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +316,8 @@ impl<A: Agent> Host<A> {
             addr: a.addr,
             serializer: a.serializer,
             handler: a.handler,
+            hwm: a.hwm,
+            on_full: a.on_full,
         };
         let address = Self::bind(&mut self.core, ctx, a.kind, opts)?;
         to_value(&address)
@@ -349,7 +356,19 @@ impl<A: Agent> Host<A> {
             (Kind::Sub | Kind::SyncSub, true) => vec![(Vec::new(), None)],
             (_, _) => topics,
         };
-        let address = Self::connect(&mut self.core, ctx, &a.address, a.alias, handler, topics)?;
+        let opts = ConnectOptions {
+            hwm: a.hwm,
+            on_full: a.on_full,
+        };
+        let address = Self::connect(
+            &mut self.core,
+            ctx,
+            &a.address,
+            a.alias,
+            handler,
+            topics,
+            opts,
+        )?;
         to_value(&address)
     }
 

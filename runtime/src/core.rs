@@ -2,7 +2,7 @@
 //! the operations on them (bind, connect, send, close). Handlers reach it
 //! through [`crate::Ctx`], the control plane through the host.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::address::{tcp_endpoint, Address, Kind, Role, Transport};
 use crate::error::{Error, Result};
 use crate::serializer::Serializer;
-use crate::socket::{Channel, Io};
+use crate::socket::{Channel, Io, OnFull};
 use crate::spec::AgentSpec;
 use crate::stats::Stats;
 use crate::wire::RemoteError;
@@ -109,13 +109,27 @@ pub struct BindOptions {
     pub serializer: Option<Serializer>,
     /// Handler name for received messages.
     pub handler: Option<String>,
+    /// High-water mark in messages; the agent's default (`Defaults::hwm`) when `None`.
+    pub hwm: Option<i32>,
+    /// What a send does at the mark; by kind when `None` (PUB drops, others block).
+    pub on_full: Option<OnFull>,
+}
+
+/// Options of a connected socket.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// High-water mark in messages; the agent's default when `None`.
+    pub hwm: Option<i32>,
+    /// What a send does at the mark; by kind when `None`.
+    pub on_full: Option<OnFull>,
 }
 
 /// The sockets and counters of one agent.
 pub(crate) struct Core {
     pub(crate) spec: AgentSpec,
     pub(crate) slots: Vec<Option<Slot>>,
-    pub(crate) aliases: HashMap<Rc<str>, usize>,
+    /// Slot index by alias; an ordered map: a few short keys compare faster than they hash.
+    pub(crate) aliases: BTreeMap<Rc<str>, usize>,
     pub(crate) stats: Stats,
     pub(crate) nameserver: Option<crate::Proxy>,
     pub(crate) encode_buf: Vec<u8>,
@@ -128,7 +142,7 @@ impl Core {
         Core {
             spec,
             slots: Vec::new(),
-            aliases: HashMap::new(),
+            aliases: BTreeMap::new(),
             stats: Stats::default(),
             nameserver: None,
             encode_buf: Vec::with_capacity(256),
@@ -192,6 +206,7 @@ impl Core {
 
     /// Binds a new socket; returns its slot index and generation.
     pub(crate) fn bind(&mut self, kind: Kind, opts: BindOptions) -> Result<(usize, u64)> {
+        check_on_full(kind, opts.on_full)?;
         let alias = self.claim_alias(opts.alias, kind)?;
         let transport = opts.transport.unwrap_or(self.spec.defaults.transport);
         let previous = self.previous(&alias, kind, transport, opts.addr.as_deref());
@@ -199,7 +214,7 @@ impl Core {
             Some(prev) => prev.endpoint.clone(),
             None => self.bind_endpoint(transport, &alias, opts.addr.as_deref())?,
         };
-        let io = self.open(kind, &endpoint, true)?;
+        let io = self.open(kind, &endpoint, true, opts.hwm)?;
         // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream.
         let requests = match kind {
             Kind::SyncPub => {
@@ -207,7 +222,7 @@ impl Core {
                     Some(at) => at,
                     None => self.companion_endpoint(transport, &alias, opts.addr.as_deref())?,
                 };
-                Some(self.open(Kind::Rep, &at, true)?)
+                Some(self.open(Kind::Rep, &at, true, opts.hwm)?)
             }
             _ => None,
         };
@@ -222,6 +237,7 @@ impl Core {
         let handler = opts.handler;
         let (index, generation) =
             self.insert(alias, address.clone(), io, handler.clone(), Vec::new());
+        self.set_on_full(index, opts.on_full);
         if let Some(requests) = requests {
             let endpoint = address.requests.clone().unwrap_or_default();
             let side = Address {
@@ -233,9 +249,17 @@ impl Core {
         Ok((index, generation))
     }
 
-    fn open(&self, kind: Kind, endpoint: &str, bind: bool) -> Result<Io> {
+    fn open(&self, kind: Kind, endpoint: &str, bind: bool, hwm: Option<i32>) -> Result<Io> {
         let d = &self.spec.defaults;
-        Io::open(kind, endpoint, bind, d.linger, d.max_message)
+        let hwm = hwm.unwrap_or(d.hwm);
+        Io::open(kind, endpoint, bind, d.linger, d.max_message, hwm)
+    }
+
+    /// Sets what the socket at `index` does at its high-water mark (checked by [`check_on_full`]).
+    fn set_on_full(&mut self, index: usize, on_full: Option<OnFull>) {
+        if let (Some(on_full), Some(slot)) = (on_full, self.slots[index].as_mut()) {
+            slot.chan.on_full = on_full;
+        }
     }
 
     /// Where a SYNC_PUB's requests socket binds: beside its stream.
@@ -283,6 +307,7 @@ impl Core {
         alias: Option<String>,
         handler: Option<String>,
         topics: Vec<(Vec<u8>, Option<String>)>,
+        opts: ConnectOptions,
     ) -> Result<(usize, u64)> {
         if to.role != Role::Server {
             return Err(Error::invalid(
@@ -293,12 +318,15 @@ impl Core {
         }
         let own = to.twin();
         let alias = self.claim_alias(alias, own.kind)?;
-        let io = self.open(own.kind, &to.endpoint, false)?;
+        check_on_full(own.kind, opts.on_full)?;
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
         if own.kind != Kind::SyncSub {
-            return Ok(self.insert(alias, own, io, handler, topics));
+            let (index, generation) = self.insert(alias, own, io, handler, topics);
+            self.set_on_full(index, opts.on_full);
+            return Ok((index, generation));
         }
         // A SYNC_SUB also sends requests, and hears its replies on a topic of its own.
         let requests_at = to.requests.clone().ok_or_else(|| {
@@ -308,7 +336,7 @@ impl Core {
                 "a SYNC_PUB address names its requests endpoint",
             )
         })?;
-        let requests = self.open(Kind::Req, &requests_at, false)?;
+        let requests = self.open(Kind::Req, &requests_at, false, opts.hwm)?;
         let reply_topic = format!("\u{0}axon-reply/{}/{alias}", self.spec.name).into_bytes();
         io.raw().set_subscribe(&reply_topic)?;
         let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);
@@ -520,6 +548,15 @@ impl Core {
                 reason: "cannot send on it".into(),
             }),
         };
+        if slot.chan.dropped > 0 {
+            let dropped = std::mem::take(&mut slot.chan.dropped);
+            self.stats.dropped_hwm += dropped;
+            // Counted always; logged at powers of two so a flood does not flood the log.
+            if self.stats.dropped_hwm.is_power_of_two() {
+                tracing::warn!(agent = %self.spec.name, alias = %slot.alias, dropped = self.stats.dropped_hwm, "messages dropped at the high-water mark");
+            }
+            return Ok(false);
+        }
         self.count_send(&result);
         result
     }
@@ -631,6 +668,18 @@ pub(crate) fn safe_name(s: &str) -> String {
         .collect()
 }
 
+/// PUB never blocks: at the mark it drops (and counts); every other sending socket may do either.
+fn check_on_full(kind: Kind, on_full: Option<OnFull>) -> Result<()> {
+    if on_full == Some(OnFull::Block) && matches!(kind, Kind::Pub | Kind::SyncPub) {
+        return Err(Error::invalid(
+            "on_full",
+            "block",
+            "a PUB socket never blocks; at the mark it drops and counts",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,6 +692,7 @@ mod tests {
             false,
             Duration::ZERO,
             1024,
+            crate::socket::DEFAULT_HWM,
         )
         .unwrap();
         Slot {

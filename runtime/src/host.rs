@@ -140,7 +140,8 @@ impl<A: Agent> Host<A> {
             .join(format!("{}.ctl", safe_name(&spec.name)));
         let endpoint = format!("ipc://{}", file.display());
         let linger = Duration::from_millis(500);
-        let io = Io::open(Kind::Rep, &endpoint, true, linger, CONTROL_MAX_MESSAGE)?;
+        let hwm = crate::socket::DEFAULT_HWM;
+        let io = Io::open(Kind::Rep, &endpoint, true, linger, CONTROL_MAX_MESSAGE, hwm)?;
         self.control_endpoint = io.last_endpoint()?;
         self.control = Some(Channel::new(io));
         Ok(())
@@ -209,8 +210,9 @@ impl<A: Agent> Host<A> {
         alias: Option<String>,
         handler: Option<String>,
         topics: Vec<(Vec<u8>, Option<String>)>,
+        opts: crate::core::ConnectOptions,
     ) -> Result<Address> {
-        let (index, generation) = core.connect(to, alias, handler, topics)?;
+        let (index, generation) = core.connect(to, alias, handler, topics, opts)?;
         Self::serve(core, ctx, index, generation)
     }
 

@@ -48,13 +48,14 @@ pub use address::{Address, BindTarget, Kind, Role, Transport};
 pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
 pub use config::Defaults;
 pub use context::Ctx;
-pub use core::{BindOptions, RequestOptions};
+pub use core::{BindOptions, ConnectOptions, RequestOptions};
 pub use error::{Error, Result};
 pub use host::{Host, Stats, KILLED_EXIT};
 pub use message::Message;
 pub use proxy::Proxy;
 pub use registry::{BasicAgent, Registry};
 pub use serializer::{Serializer, Value};
+pub use socket::OnFull;
 pub use spec::AgentSpec;
 pub use wire::{ErrorKind, RemoteError};
 

@@ -8,11 +8,12 @@ use serde::Serialize;
 use serde_bytes::Bytes;
 
 use crate::address::{Address, Kind, Transport};
-use crate::core::{BindOptions, RequestOptions};
+use crate::core::{BindOptions, ConnectOptions, RequestOptions};
 use crate::error::{Error, Result};
 use crate::proxy::Proxy;
 use crate::serializer::to_value as value;
 use crate::serializer::{Serializer, Value};
+use crate::socket::OnFull;
 use crate::stats::Stats;
 
 #[derive(Serialize)]
@@ -28,6 +29,10 @@ struct BindArgs<'a> {
     serializer: Option<Serializer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     handler: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hwm: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_full: Option<OnFull>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +41,10 @@ struct ConnectArgs<'a, H: Serialize> {
     alias: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     handler: Option<H>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hwm: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on_full: Option<OnFull>,
 }
 
 #[derive(Serialize)]
@@ -100,6 +109,8 @@ impl Proxy {
             addr: opts.addr.as_deref(),
             serializer: opts.serializer,
             handler: opts.handler.as_deref(),
+            hwm: opts.hwm,
+            on_full: opts.on_full,
         };
         self.call("bind", args)
     }
@@ -115,6 +126,43 @@ impl Proxy {
             address: to,
             alias,
             handler: handler.into(),
+            hwm: None,
+            on_full: None,
+        };
+        self.call("connect", args)
+    }
+
+    /// Connects with every option: one `handler` for all, or (SUB) one per topic
+    /// prefix in `topics`, plus the socket's high-water mark and what to do at it.
+    pub fn connect_with<T: AsRef<[u8]>>(
+        &mut self,
+        to: &Address,
+        alias: &str,
+        handler: Option<&str>,
+        topics: &[(T, &str)],
+        opts: ConnectOptions,
+    ) -> Result<Address> {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Handler<'a> {
+            One(&'a str),
+            Topics(BTreeMap<&'a Bytes, &'a str>),
+        }
+        let handler = match (handler, topics.is_empty()) {
+            (h, true) => h.map(Handler::One),
+            (_, false) => Some(Handler::Topics(
+                topics
+                    .iter()
+                    .map(|(t, h)| (Bytes::new(t.as_ref()), *h))
+                    .collect(),
+            )),
+        };
+        let args = ConnectArgs {
+            address: to,
+            alias,
+            handler,
+            hwm: opts.hwm,
+            on_full: opts.on_full,
         };
         self.call("connect", args)
     }
@@ -134,6 +182,8 @@ impl Proxy {
             address: to,
             alias,
             handler: Some(map),
+            hwm: None,
+            on_full: None,
         };
         self.call("connect", args)
     }

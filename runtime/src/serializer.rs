@@ -63,7 +63,7 @@ impl Serializer {
     /// Decodes `bytes` into `T`.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T> {
         match self {
-            Serializer::Cbor => ciborium::from_reader(bytes).map_err(|e| self.decode_error(e)),
+            Serializer::Cbor => decode_cbor(bytes).map_err(|e| self.decode_error(e)),
             Serializer::Json => serde_json::from_slice(bytes).map_err(|e| self.decode_error(e)),
             Serializer::Raw => decode_raw(bytes),
         }
@@ -145,6 +145,26 @@ impl FromStr for Serializer {
             )),
         }
     }
+}
+
+/// Scratch space for CBOR text and byte strings, reused by every decode on this thread.
+///
+/// `ciborium::from_reader` zeroes a fresh 4 KiB scratch buffer per call;
+/// for small messages that memset was the largest cost of receiving.
+const CBOR_SCRATCH: usize = 4096;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CBOR_SCRATCH]);
+}
+
+fn decode_cbor<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, String> {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            ciborium::de::from_reader_with_buffer(bytes, &mut buf).map_err(|e| e.to_string())
+        }
+        // A decode inside a decode (a Deserialize impl that decodes again) gets its own buffer.
+        Err(_) => ciborium::from_reader(bytes).map_err(|e| e.to_string()),
+    })
 }
 
 #[cfg(test)]

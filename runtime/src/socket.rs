@@ -23,6 +23,37 @@ pub const HARD_LIMIT_FACTOR: usize = 4;
 /// Most messages a socket keeps waiting for high-water-mark room before `send` refuses.
 pub const BACKLOG_LIMIT: usize = 100_000;
 
+/// libzmq's high-water mark unless told otherwise: messages queued per peer, each way.
+pub const DEFAULT_HWM: i32 = 1000;
+
+/// What a send does when the socket's high-water mark is reached.
+///
+/// PUSH, REQ and DEALER-based sockets block by default: the message waits
+/// in a bounded backlog (in order) until the peer makes room. PUB drops,
+/// as in ZeroMQ, but never silently: the socket is set so that libzmq
+/// reports the mark (`ZMQ_XPUB_NODROP`), the message is dropped for every
+/// subscriber, counted in the agent's `stats.dropped_hwm`, and logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// Wait in the backlog for room (not for PUB).
+    Block,
+    /// Drop the message and count it.
+    Drop,
+}
+
+impl std::str::FromStr for OnFull {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "block" => Ok(OnFull::Block),
+            "drop" => Ok(OnFull::Drop),
+            _ => Err(Error::invalid("on_full", s, "expected block or drop")),
+        }
+    }
+}
+
 /// The tmq socket underneath an axon socket kind.
 pub(crate) enum Io {
     /// REQ (and clients of the control plane): a DEALER, so requests never block the actor.
@@ -47,6 +78,7 @@ impl Io {
         bind: bool,
         linger: Duration,
         max_message: usize,
+        hwm: i32,
     ) -> Result<Io> {
         let ctx = crate::zmq_context();
         let linger = linger.as_millis().min(i32::MAX as u128) as i32;
@@ -54,7 +86,11 @@ impl Io {
             i64::try_from(max_message.saturating_mul(HARD_LIMIT_FACTOR)).unwrap_or(i64::MAX);
         macro_rules! build {
             ($builder:expr) => {{
-                let b = $builder.set_linger(linger).set_maxmsgsize(hard_limit);
+                let b = $builder
+                    .set_linger(linger)
+                    .set_maxmsgsize(hard_limit)
+                    .set_sndhwm(hwm)
+                    .set_rcvhwm(hwm);
                 if bind {
                     b.bind(endpoint)?
                 } else {
@@ -67,7 +103,21 @@ impl Io {
             Kind::Rep | Kind::AsyncRep => Io::Router(build!(tmq::router(ctx))),
             Kind::Push => Io::Push(build!(tmq::push(ctx))),
             Kind::Pull => Io::Pull(build!(tmq::pull(ctx))),
-            Kind::Pub | Kind::SyncPub => Io::Pub(build!(tmq::publish(ctx))),
+            Kind::Pub | Kind::SyncPub => {
+                // Built by hand: the option that reports the mark has no builder setter.
+                let mut socket = ctx.socket(zmq::PUB)?;
+                socket.set_linger(linger)?;
+                socket.set_maxmsgsize(hard_limit)?;
+                socket.set_sndhwm(hwm)?;
+                socket.set_rcvhwm(hwm)?;
+                report_the_mark(&mut socket)?;
+                if bind {
+                    socket.bind(endpoint)?;
+                } else {
+                    socket.connect(endpoint)?;
+                }
+                Io::Pub(<tmq::publish::Publish as tmq::FromZmqSocket<_>>::from_zmq_socket(socket)?)
+            }
             Kind::Sub | Kind::SyncSub => {
                 // tmq wants a first topic; subscribe to all and take it back at once.
                 let mut sub = build!(tmq::subscribe(ctx)).subscribe(b"")?;
@@ -171,6 +221,30 @@ impl Io {
     }
 }
 
+/// Makes a PUB socket refuse a message at the high-water mark instead of
+/// dropping it silently, so that every drop can be counted.
+fn report_the_mark(socket: &mut zmq::Socket) -> Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the socket pointer is valid for the socket's lifetime; the option
+    // value is a live c_int whose size is passed along.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            zmq_sys::ZMQ_XPUB_NODROP as libc::c_int,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        // SAFETY: zmq_errno only reads libzmq's thread-local error number.
+        Err(Error::Transport(zmq::Error::from_raw(unsafe {
+            zmq_sys::zmq_errno()
+        })))
+    }
+}
+
 /// The frames of one received message, in reused `zmq::Message` buffers.
 #[derive(Default)]
 pub(crate) struct Frames {
@@ -216,6 +290,10 @@ impl Frames {
 /// A socket with its send backlog.
 pub(crate) struct Channel {
     pub(crate) io: Io,
+    /// What a send does at the high-water mark.
+    pub(crate) on_full: OnFull,
+    /// Messages dropped at the mark since the owner last took the count.
+    pub(crate) dropped: u64,
     backlog: VecDeque<Multipart>,
     /// A flush future is running: tmq may hold a message, so the fast path is closed.
     flushing: bool,
@@ -223,8 +301,14 @@ pub(crate) struct Channel {
 
 impl Channel {
     pub(crate) fn new(io: Io) -> Self {
+        let on_full = match io {
+            Io::Pub(_) => OnFull::Drop,
+            _ => OnFull::Block,
+        };
         Channel {
             io,
+            on_full,
+            dropped: 0,
             backlog: VecDeque::new(),
             flushing: false,
         }
@@ -235,6 +319,10 @@ impl Channel {
     /// Returns `true` when the message had to wait and a flush must be started.
     pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<bool> {
         if !self.flushing && self.io.try_send_now(frames)? {
+            return Ok(false);
+        }
+        if self.on_full == OnFull::Drop {
+            self.dropped += 1;
             return Ok(false);
         }
         if self.backlog.len() >= BACKLOG_LIMIT {

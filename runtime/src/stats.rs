@@ -19,6 +19,9 @@ pub struct Stats {
     pub oversized: u64,
     /// Messages refused because a socket's backlog was full.
     pub dropped_full: u64,
+    /// Messages dropped at a high-water mark (PUB, or a socket set to `on_full = drop`).
+    #[serde(default)]
+    pub dropped_hwm: u64,
     /// Messages received with no handler to take them.
     pub unhandled: u64,
     /// Control requests served.

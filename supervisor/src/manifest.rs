@@ -12,9 +12,18 @@
 //! intensity = 5
 //! period = "10s"
 //! heartbeat = "500ms"
+//! backoff = "100ms"              # 2nd restart within period waits this, doubling
+//! max_backoff = "5s"
+//! escalate = true                # on giving up, stop the node
+//! [chaos]                        # optional fault injection
+//! every = "3s"
+//! targets = ["echo"]
+//! signal = "KILL"                # KILL | STOP | TERM | CONT
 //! [[agent]]
 //! name = "echo"
 //! kind = "echo"
+//! bin = "target/release/my-agents"   # optional: user binary hosting the kind
+//! args = []                      # its arguments
 //! restart = "permanent"          # transient | temporary
 //! memory_limit = "256MiB"
 //! attributes = { greeting = "hi" }
@@ -25,6 +34,8 @@
 //!   addr = "127.0.0.1:7101"
 //!   serializer = "raw"
 //!   handler = "echo"
+//!   hwm = 1000                     # optional; also on connects
+//!   on_full = "block"              # block | drop (PUB: drop only)
 //!   [[agent.connect]]
 //!   to = "other.main"
 //!   alias = "out"
@@ -121,6 +132,17 @@ pub struct BindEntry {
     pub serializer: Option<Serializer>,
     /// Handler for received messages.
     pub handler: Option<String>,
+    /// High-water mark and what to do at it.
+    pub socket: SocketSettings,
+}
+
+/// The high-water mark of a bound or connected socket and what a send does at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SocketSettings {
+    /// Messages per peer and direction; the agent's default when `None`.
+    pub hwm: Option<i32>,
+    /// Block or drop at the mark; by socket kind when `None`.
+    pub on_full: Option<axon_runtime::OnFull>,
 }
 
 /// One `[[agent.connect]]`.
@@ -136,6 +158,8 @@ pub struct ConnectEntry {
     pub handler: Option<String>,
     /// SUB topics (all when empty).
     pub topics: Vec<String>,
+    /// High-water mark and what to do at it.
+    pub socket: SocketSettings,
 }
 
 mod raw {
@@ -204,6 +228,8 @@ mod raw {
         pub(super) addr: Option<Spanned<String>>,
         pub(super) serializer: Option<Spanned<String>>,
         pub(super) handler: Option<String>,
+        pub(super) hwm: Option<Spanned<i64>>,
+        pub(super) on_full: Option<Spanned<String>>,
     }
 
     #[derive(Debug, Deserialize)]
@@ -214,6 +240,8 @@ mod raw {
         pub(super) handler: Option<String>,
         #[serde(default)]
         pub(super) topics: Vec<String>,
+        pub(super) hwm: Option<Spanned<i64>>,
+        pub(super) on_full: Option<Spanned<String>>,
     }
 }
 
@@ -423,7 +451,41 @@ fn bind_entry(lines: &Lines<'_>, b: &raw::Bind) -> Result<BindEntry, ManifestErr
         addr: b.addr.as_ref().map(|a| a.get_ref().clone()),
         serializer: parsed(lines, &b.serializer)?,
         handler: b.handler.clone(),
+        socket: socket_settings(lines, Some(kind), &b.hwm, &b.on_full)?,
     })
+}
+
+/// A high-water mark in range, and an `on_full` the socket kind can do (PUB never blocks).
+fn socket_settings(
+    lines: &Lines<'_>,
+    kind: Option<Kind>,
+    hwm: &Option<Spanned<i64>>,
+    on_full: &Option<Spanned<String>>,
+) -> Result<SocketSettings, ManifestError> {
+    let hwm = match hwm {
+        Some(h) => Some(
+            i32::try_from(*h.get_ref())
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| {
+                    lines.error(
+                        h.span(),
+                        "hwm must be 0 (no limit) or a positive message count",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let span = on_full.as_ref().map(|o| o.span());
+    let on_full: Option<axon_runtime::OnFull> = parsed(lines, on_full)?;
+    if let (Some(axon_runtime::OnFull::Block), Some(Kind::Pub | Kind::SyncPub), Some(span)) =
+        (on_full, kind, span)
+    {
+        let message =
+            "a PUB socket never blocks: at the mark it drops and counts (on_full = \"drop\")";
+        return Err(lines.error(span, message));
+    }
+    Ok(SocketSettings { hwm, on_full })
 }
 
 fn connect_entry(lines: &Lines<'_>, c: &raw::Connect) -> Result<ConnectEntry, ManifestError> {
@@ -439,6 +501,8 @@ fn connect_entry(lines: &Lines<'_>, c: &raw::Connect) -> Result<ConnectEntry, Ma
         alias: c.alias.clone(),
         handler: c.handler.clone(),
         topics: c.topics.clone(),
+        // The connecting side's kind follows the bind it connects to: checked when connecting.
+        socket: socket_settings(lines, None, &c.hwm, &c.on_full)?,
     })
 }
 
@@ -589,6 +653,45 @@ kind = "counter"
         assert_eq!(e.line, 2, "{e}");
         let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"PAIR\"\n");
         assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn socket_settings_chaos_and_args_are_checked_at_their_line() {
+        let bind = |extra: &str| {
+            format!("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"PUB\"\n{extra}")
+        };
+        let m = Manifest::parse(&bind("hwm = 50\non_full = \"drop\"\n"), &kinds()).unwrap();
+        let settings = m.agents[0].binds[0].socket;
+        assert_eq!(settings.hwm, Some(50));
+        assert_eq!(settings.on_full, Some(axon_runtime::OnFull::Drop));
+        let e = error(&bind("on_full = \"block\"\n"));
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("never blocks"), "{e}");
+        assert_eq!(error(&bind("hwm = -1\n")).line, 7);
+        assert_eq!(error(&bind("on_full = \"maybe\"\n")).line, 7);
+
+        let chaos = "[chaos]\nevery = \"1s\"\ntargets = [\"ghost\"]\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+        let e = error(chaos);
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("ghost"), "{e}");
+        let ok = chaos
+            .replace("ghost", "a")
+            .replace("1s\"", "1s\"\nsignal = \"STOP\"");
+        let m = Manifest::parse(&ok, &kinds()).unwrap();
+        let c = m.chaos.unwrap();
+        assert_eq!(
+            (c.every, c.signal),
+            (Duration::from_secs(1), axon_runtime::process::Signal::Stop)
+        );
+
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\nargs = [\"-v\"]\n");
+        assert!(e.message.contains("`args` are for a `bin`"), "{e}");
+        let m = Manifest::parse(
+            "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\nargs = [\"-v\"]\n",
+            &kinds(),
+        )
+        .unwrap();
+        assert_eq!(m.agents[0].args, ["-v"]);
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn greeter_takes_its_greeting_from_spawn_attributes_and_serves_raw_tcp() {
         addr: Some("127.0.0.1".into()),
         serializer: Some(Serializer::Raw),
         handler: Some("greet".into()),
+        ..Default::default()
     };
     let rep = greeter.bind_with(Kind::Rep, bind).unwrap();
     assert!(rep.endpoint.starts_with("tcp://127.0.0.1:"), "{rep:?}");
