@@ -11,6 +11,11 @@
 //!   decodes each one and times first to last receipt.
 //! - REQ -> REP round trips over ipc, 16 B cbor: the requesting agent drives
 //!   them from its reply handler and keeps p50 and p99.
+//! - PUB -> 4 SUB over ipc, 16 B cbor, one topic: the publishing agent pumps
+//!   as fast as its socket takes messages, four subscriber agents count what
+//!   reaches them; aggregate delivered msg/s, and every message accounted
+//!   for: accepted, refused and counted at the high-water mark, delivered,
+//!   or lost silently (`fanout` module).
 //!
 //! The baseline re-runs this executable as raw peers (`raw` module). Figures
 //! go to a table on stdout and to `target/axon-bench/messaging.json`.
@@ -19,15 +24,19 @@
 mod agent;
 #[path = "messaging/cases.rs"]
 mod cases;
+#[path = "messaging/fanout.rs"]
+mod fanout;
 #[path = "messaging/raw.rs"]
 mod raw;
+#[path = "messaging/raw_fanout.rs"]
+mod raw_fanout;
 #[path = "messaging/report.rs"]
 mod report;
 
 use anyhow::{Context, Result};
 
 use agent::BenchAgent;
-use cases::{Agents, Settings};
+use cases::{Agents, Case, Pattern, Settings};
 use raw::IpcDir;
 use report::Row;
 
@@ -50,25 +59,33 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Starts a node and a raw ipc directory, measures every case, and cleans both up.
+/// Starts a node and a raw ipc directory, measures every chosen case, and cleans both up.
 fn run(settings: &Settings) -> Result<Vec<Row>> {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let chosen: Vec<Case> = cases::cases(settings)
+        .into_iter()
+        .filter(|c| filter.as_deref().is_none_or(|f| c.label().contains(f)))
+        .collect();
+    let fanout = chosen.iter().any(|c| c.pattern == Pattern::PubSub);
     let dir = IpcDir::create()?;
     let ns = axon::run_nameserver().context("starting the name server")?;
-    let rows = Agents::spawn(&ns).and_then(|mut agents| measure_all(&mut agents, &dir, settings));
+    let rows = Agents::spawn(&ns, fanout)
+        .and_then(|mut agents| measure_all(&mut agents, &dir, &chosen, settings.reps));
     let stopped = ns.shutdown().context("shutting the node down");
     let rows = rows?;
     stopped?;
     Ok(rows)
 }
 
-fn measure_all(agents: &mut Agents, dir: &IpcDir, settings: &Settings) -> Result<Vec<Row>> {
+fn measure_all(
+    agents: &mut Agents,
+    dir: &IpcDir,
+    chosen: &[Case],
+    reps: usize,
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let chosen = cases::cases(settings)
-        .into_iter()
-        .filter(|c| filter.as_deref().is_none_or(|f| c.label().contains(f)));
     for case in chosen {
-        let measured = cases::measure(&case, agents, dir, settings.reps)
+        let measured = cases::measure(case, agents, dir, reps)
             .with_context(|| format!("measuring {}", case.label()))?;
         for row in &measured {
             eprintln!(

@@ -2,21 +2,25 @@
 //!
 //! One control call starts the work and the agent does the rest itself: a
 //! sender pumps its planned messages, a receiver meters them, a client
-//! drives sequential round trips against an echoing server. Results are read
-//! back through `get_attr`.
+//! drives sequential round trips against an echoing server, a subscriber
+//! tallies what a publisher fans out to it. Results are read back through
+//! `get_attr`.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteBuf, Bytes};
 
-/// Sender plan: `total` messages of `size` bytes on the socket `alias`.
+/// Sender plan: `total` messages of `size` bytes on the socket `alias`,
+/// published under `topic` when it is a PUB socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pump {
     pub alias: String,
     pub total: u64,
     pub size: usize,
+    #[serde(default)]
+    pub topic: Option<String>,
 }
 
 /// Receiver plan: `warm` messages pass untimed, the `count` after them are timed.
@@ -41,6 +45,26 @@ impl Metered {
     pub fn rate(&self) -> f64 {
         self.count as f64 / (self.elapsed_ns.max(1) as f64 / 1e9)
     }
+}
+
+/// What one subscriber got in a fan-out run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Received {
+    /// Data messages received.
+    pub count: u64,
+    /// Wall-clock time of the first and the last receipt, ns since the Unix
+    /// epoch (0 when none came): comparable between processes of one machine.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Messages whose payload was not the planned size (a broken run when non-zero).
+    pub wrong_size: u64,
+}
+
+/// `at` as wall-clock nanoseconds since the Unix epoch.
+pub fn unix_ns(at: Instant) -> u64 {
+    let wall = SystemTime::now() - at.elapsed();
+    wall.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Client plan: `warm` untimed then `count` timed round trips of `size` bytes on REQ `alias`.
@@ -81,13 +105,27 @@ pub struct BenchAgent {
     meter: Meter,
     trips: Option<Tripping>,
     latency: Option<Latency>,
+    tally: Tally,
     error: Option<String>,
 }
 
 struct Pumping {
     alias: String,
+    topic: Option<String>,
     left: u64,
     payload: Vec<u8>,
+}
+
+/// A subscriber's count of one fan-out run: probes, then data, then the end marker.
+#[derive(Default)]
+struct Tally {
+    size: usize,
+    probed: bool,
+    count: u64,
+    wrong_size: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    done: Option<Received>,
 }
 
 #[derive(Default)]
@@ -121,13 +159,20 @@ impl Agent for BenchAgent {
             .on("sink", Self::sink)
             .on("echo", Self::echo)
             .on("trips", Self::start_trips)
-            .on("pong", Self::pong);
+            .on("pong", Self::pong)
+            .on("listen", Self::listen)
+            .on("heard", Self::heard)
+            .on("tally", Self::tally)
+            .on("tallied", Self::tallied);
     }
 
     fn get_attr(&self, name: &str) -> Option<Value> {
         let value = match name {
             "metered" => Value::serialized(&self.meter.done),
             "latency" => Value::serialized(&self.latency),
+            "pump_left" => Value::serialized(&self.pumping.as_ref().map_or(0, |p| p.left)),
+            "probed" => Value::serialized(&self.tally.probed),
+            "received" => Value::serialized(&self.tally.done),
             "error" => Value::serialized(&self.error),
             _ => return None,
         };
@@ -157,6 +202,7 @@ impl BenchAgent {
         let plan: Pump = msg.decode()?;
         self.pumping = Some(Pumping {
             alias: plan.alias,
+            topic: plan.topic,
             left: plan.total,
             payload: vec![0xA5; plan.size],
         });
@@ -179,7 +225,11 @@ impl BenchAgent {
                 })?;
                 return Ok(());
             }
-            ctx.send(&p.alias, Bytes::new(&p.payload))?;
+            let payload = Bytes::new(&p.payload);
+            match &p.topic {
+                Some(topic) => ctx.publish(&p.alias, topic, payload)?,
+                None => ctx.send(&p.alias, payload)?,
+            }
             p.left -= 1;
         }
         self.pumping = None;
@@ -254,6 +304,57 @@ impl BenchAgent {
         self.latency = Latency::of(&mut t.samples);
         self.trips = None;
         Ok(())
+    }
+
+    /// `execute("listen", size)`: resets the tally for the next fan-out run.
+    fn listen(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
+        self.tally = Tally {
+            size: msg.decode()?,
+            ..Tally::default()
+        };
+        Ok(())
+    }
+
+    /// SUB handler of the probe topic: the subscription has reached the publisher.
+    fn heard(&mut self, _: &mut Ctx<'_, Self>, _: Message<'_>) -> HandlerResult {
+        self.tally.probed = true;
+        Ok(())
+    }
+
+    /// SUB handler of the data topic: decodes like a consumer would and counts.
+    fn tally(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
+        let len = payload_len(&msg);
+        let len = self.note(len)?;
+        self.tally.record(len);
+        Ok(())
+    }
+
+    /// SUB handler of the end marker: everything sent before it is in (or lost).
+    fn tallied(&mut self, _: &mut Ctx<'_, Self>, _: Message<'_>) -> HandlerResult {
+        let t = &mut self.tally;
+        if t.done.is_none() {
+            t.done = Some(Received {
+                count: t.count,
+                first_ns: t.first.map_or(0, unix_ns),
+                last_ns: t.last.map_or(0, unix_ns),
+                wrong_size: t.wrong_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Tally {
+    fn record(&mut self, len: usize) {
+        // Data after the end marker belongs to no run (none is sent).
+        if self.done.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.count += 1;
+        self.wrong_size += u64::from(len != self.size);
     }
 }
 

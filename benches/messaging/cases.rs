@@ -8,7 +8,9 @@ use axon::prelude::*;
 use serde::de::DeserializeOwned;
 
 use crate::agent::{Expect, Latency, Metered, Pump, Trips};
+use crate::fanout::{Delivery, Fanout};
 use crate::raw::{self, IpcDir};
+use crate::raw_fanout;
 use crate::report::Row;
 
 /// Fewest messages a case sends, whatever the scale.
@@ -57,6 +59,8 @@ pub enum Pattern {
     PushPull,
     /// Sequential REQ -> REP round trips, latency measured at the requester.
     ReqRep,
+    /// PUB -> 4 SUB fan-out, delivered messages counted at every subscriber.
+    PubSub,
 }
 
 impl Pattern {
@@ -64,6 +68,7 @@ impl Pattern {
         match self {
             Pattern::PushPull => "push-pull",
             Pattern::ReqRep => "req-rep",
+            Pattern::PubSub => "pub-4sub",
         }
     }
 }
@@ -80,7 +85,7 @@ pub struct Case {
 }
 
 impl Case {
-    fn deadline(&self) -> Duration {
+    pub fn deadline(&self) -> Duration {
         GRACE + Duration::from_micros(20) * (self.warm + self.count) as u32
     }
 
@@ -96,7 +101,8 @@ impl Case {
     }
 }
 
-/// Every case: throughput over both transports, serializers and sizes, then ipc round trips.
+/// Every case: throughput over both transports, serializers and sizes, then
+/// ipc round trips, then ipc fan-out.
 pub fn cases(settings: &Settings) -> Vec<Case> {
     let mut all = Vec::new();
     for transport in [Transport::Ipc, Transport::Tcp] {
@@ -122,6 +128,15 @@ pub fn cases(settings: &Settings) -> Vec<Case> {
         size: 16,
         warm: (count / 20).max(MIN_COUNT),
         count,
+    });
+    // No warm-up messages: the probes before the run already opened every path.
+    all.push(Case {
+        pattern: Pattern::PubSub,
+        transport: Transport::Ipc,
+        serializer: Serializer::Cbor,
+        size: 16,
+        warm: 0,
+        count: settings.scaled(1_000_000),
     });
     all
 }
@@ -153,6 +168,15 @@ pub fn measure(case: &Case, agents: &mut Agents, dir: &IpcDir, reps: usize) -> R
                 Row::latency(case, "rtt_p50", median_of(&axon, p50), median_of(&raw, p50)),
                 Row::latency(case, "rtt_p99", median_of(&axon, p99), median_of(&raw, p99)),
             ])
+        }
+        Pattern::PubSub => {
+            let (mut raw, mut axon) = (Vec::new(), Vec::new());
+            for rep in 0..reps {
+                raw.push(raw_fanout::run(&raw_run(case, dir, rep)?)?);
+                axon.push(agents.fanout(case)?);
+            }
+            let (axon, raw) = (Delivery::median(axon)?, Delivery::median(raw)?);
+            Ok(vec![Row::delivered(case, axon, raw)])
         }
     }
 }
@@ -200,15 +224,18 @@ fn median_of<T>(items: &[T], f: impl Fn(&T) -> f64) -> f64 {
     median(&mut items.iter().map(f).collect::<Vec<_>>())
 }
 
-/// The two bench agents: `sender` (PUSH, REQ client) and `receiver` (PULL, REP server).
+/// The bench agents: `sender` (PUSH, REQ client) and `receiver` (PULL, REP
+/// server), and the fan-out agents when a fan-out case runs.
 pub struct Agents {
     sender: Proxy,
     receiver: Proxy,
+    fanout: Option<Fanout>,
     runs: u32,
 }
 
 impl Agents {
-    pub fn spawn(ns: &NameServer) -> Result<Agents> {
+    /// Spawns the two agents, and the fan-out agents when `fanout`.
+    pub fn spawn(ns: &NameServer, fanout: bool) -> Result<Agents> {
         let spawn = |name: &str| {
             ns.spawn(
                 SpawnOptions::default()
@@ -220,6 +247,7 @@ impl Agents {
         Ok(Agents {
             sender: spawn("bench-sender")?,
             receiver: spawn("bench-receiver")?,
+            fanout: fanout.then(|| Fanout::spawn(ns)).transpose()?,
             runs: 0,
         })
     }
@@ -235,7 +263,7 @@ impl Agents {
         let (inbound, outbound) = self.aliases();
         let bound = self
             .receiver
-            .bind_with(Kind::Pull, bind_options(case, &inbound, "sink"))?;
+            .bind_with(Kind::Pull, bind_options(case, &inbound, Some("sink")))?;
         self.sender.connect(&bound, &outbound, None)?;
         let expect = Expect {
             warm: case.warm,
@@ -247,6 +275,7 @@ impl Agents {
             alias: outbound.clone(),
             total: case.warm + case.count,
             size: case.size,
+            topic: None,
         };
         self.sender.execute::<_, Value>("pump", &pump)?;
         let metered = self.wait_for(Side::Receiver, "metered", case.deadline())?;
@@ -259,7 +288,7 @@ impl Agents {
         let (inbound, outbound) = self.aliases();
         let bound = self
             .receiver
-            .bind_with(Kind::Rep, bind_options(case, &inbound, "echo"))?;
+            .bind_with(Kind::Rep, bind_options(case, &inbound, Some("echo")))?;
         self.sender.connect(&bound, &outbound, "pong")?;
         let trips = Trips {
             alias: outbound.clone(),
@@ -271,6 +300,14 @@ impl Agents {
         let latency = self.wait_for(Side::Sender, "latency", case.deadline())?;
         self.close(&inbound, &outbound)?;
         Ok(latency)
+    }
+
+    /// One axon PUB -> 4 SUB run of `case`, as counted by the subscribers.
+    pub fn fanout(&mut self, case: &Case) -> Result<Delivery> {
+        self.fanout
+            .as_mut()
+            .context("the fan-out agents were not spawned")?
+            .run(case)
     }
 
     fn close(&mut self, inbound: &str, outbound: &str) -> Result<()> {
@@ -320,13 +357,19 @@ enum Side {
     Receiver,
 }
 
-fn bind_options(case: &Case, alias: &str, handler: &str) -> BindOptions {
-    BindOptions {
+/// Bind options for `case`: its transport and serializer, and the socket's handler if any.
+pub fn bind_options(case: &Case, alias: &str, handler: Option<&str>) -> BindOptions {
+    let mut opts = BindOptions {
         alias: Some(alias.to_owned()),
         transport: Some(case.transport),
-        // TCP binds name the host only: the agent picks a free port and reports it.
-        addr: (case.transport == Transport::Tcp).then(|| "127.0.0.1".to_owned()),
         serializer: Some(case.serializer),
-        handler: Some(handler.to_owned()),
+        handler: handler.map(str::to_owned),
+        // The rest (high-water mark, ...) is the agent's default.
+        ..BindOptions::default()
+    };
+    if case.transport == Transport::Tcp {
+        // TCP binds name the host only: the agent picks a free port and reports it.
+        opts.addr = Some("127.0.0.1".to_owned());
     }
+    opts
 }

@@ -1,10 +1,11 @@
 //! The raw-libzmq baseline: the same traffic between two plain processes.
 //!
 //! The bench re-runs its own executable with `AXON_BENCH_ROLE` set to one of
-//! `raw-pull`, `raw-push`, `raw-rep`, `raw-req`; the role's parameters come
-//! in further `AXON_BENCH_*` variables. Peers use blocking `zmq` sockets with
-//! default options and no serializer. A binding peer prints
-//! `READY <endpoint>`; the measuring peer prints its result line last.
+//! `raw-pull`, `raw-push`, `raw-rep`, `raw-req` (and `raw-pub`, `raw-sub`, see
+//! `raw_fanout`); the role's parameters come in further `AXON_BENCH_*`
+//! variables. Peers use blocking `zmq` sockets with default options and no
+//! serializer. A binding peer prints `READY <endpoint>`; the measuring peer
+//! prints its result line last.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
@@ -25,11 +26,11 @@ const SIZE: &str = "AXON_BENCH_SIZE";
 
 /// What a raw peer process was started to do.
 pub struct Job {
-    role: String,
-    endpoint: String,
-    warm: u64,
-    count: u64,
-    size: usize,
+    pub role: String,
+    pub endpoint: String,
+    pub warm: u64,
+    pub count: u64,
+    pub size: usize,
 }
 
 /// The raw peer this process was started as, if any.
@@ -64,12 +65,14 @@ pub fn serve(job: Job) -> Result<()> {
         "raw-push" => push(&ctx, &job),
         "raw-rep" => rep(&ctx, &job),
         "raw-req" => req(&ctx, &job),
+        "raw-pub" => crate::raw_fanout::publish(&ctx, &job),
+        "raw-sub" => crate::raw_fanout::subscribe(&ctx, &job),
         other => bail!("unknown {ROLE}={other:?}"),
     }
 }
 
 /// Binds, announces the endpoint actually bound, and returns the socket.
-fn bind(ctx: &zmq::Context, kind: zmq::SocketType, endpoint: &str) -> Result<zmq::Socket> {
+pub fn bind(ctx: &zmq::Context, kind: zmq::SocketType, endpoint: &str) -> Result<zmq::Socket> {
     let socket = ctx.socket(kind)?;
     socket
         .bind(endpoint)
@@ -81,7 +84,7 @@ fn bind(ctx: &zmq::Context, kind: zmq::SocketType, endpoint: &str) -> Result<zmq
     Ok(socket)
 }
 
-fn say(line: &str) -> Result<()> {
+pub fn say(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;
@@ -223,8 +226,8 @@ fn parse_metered(line: &str, count: u64) -> Result<Metered> {
     })
 }
 
-/// The two numbers of a `KEY n KEY m` result line.
-fn numbers(line: &str) -> Result<[u64; 2]> {
+/// The `N` numbers of a `KEY n KEY m ...` result line.
+pub fn numbers<const N: usize>(line: &str) -> Result<[u64; N]> {
     let values: Vec<u64> = line
         .split_whitespace()
         .skip(1)
@@ -238,7 +241,7 @@ fn numbers(line: &str) -> Result<[u64; 2]> {
 }
 
 /// A raw peer child process and the lines it prints; killed on drop if still running.
-struct Peer {
+pub struct Peer {
     child: Child,
     /// Held open until the peer may exit (see `wait_for_release`).
     release: Option<ChildStdin>,
@@ -246,7 +249,7 @@ struct Peer {
 }
 
 impl Peer {
-    fn start(role: &str, endpoint: &str, run: &Run) -> Result<Peer> {
+    pub fn start(role: &str, endpoint: &str, run: &Run) -> Result<Peer> {
         let exe = std::env::current_exe().context("locating the bench executable")?;
         let mut command = Command::new(exe);
         command
@@ -287,7 +290,7 @@ impl Peer {
     }
 
     /// The first printed line starting with `key`, waiting at most `deadline`.
-    fn line(&self, key: &str, deadline: Duration) -> Result<String> {
+    pub fn line(&self, key: &str, deadline: Duration) -> Result<String> {
         let until = Instant::now() + deadline;
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -301,8 +304,16 @@ impl Peer {
         }
     }
 
+    /// Writes `line` to the peer's stdin.
+    pub fn tell(&mut self, line: &str) -> Result<()> {
+        let stdin = self.release.as_mut().context("raw peer already released")?;
+        writeln!(stdin, "{line}")?;
+        stdin.flush()?;
+        Ok(())
+    }
+
     /// Lets the peer exit, and waits for a clean exit.
-    fn finish(mut self, deadline: Duration) -> Result<()> {
+    pub fn finish(mut self, deadline: Duration) -> Result<()> {
         drop(self.release.take());
         let until = Instant::now() + deadline;
         loop {

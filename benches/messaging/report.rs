@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::cases::Case;
+use crate::fanout::Delivery;
 
 /// One figure, axon against raw libzmq for the same traffic.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +26,16 @@ pub struct Row {
     pub better: &'static str,
     /// Timed messages (or round trips) per run.
     pub count: u64,
+    /// Fan-out rows only: where the messages of the run shown went, each side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<Drops>,
+}
+
+/// The delivery figures of a fan-out row: the median-rate run of each side.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Drops {
+    pub axon: Delivery,
+    pub raw: Delivery,
 }
 
 impl Row {
@@ -38,6 +49,15 @@ impl Row {
             "kmsg/s",
             "higher",
         )
+    }
+
+    /// A fan-out row: aggregate delivered messages per second, and where every message went.
+    pub fn delivered(case: &Case, axon: Delivery, raw: Delivery) -> Row {
+        let (a, r) = (axon.rate / 1e3, raw.rate / 1e3);
+        Row {
+            drops: Some(Drops { axon, raw }),
+            ..Row::new(case, "delivered", a, r, "kmsg/s", "higher")
+        }
     }
 
     /// A latency row from nanoseconds on each side.
@@ -65,6 +85,7 @@ impl Row {
             ratio: axon / raw,
             better,
             count: case.count,
+            drops: None,
         }
     }
 }
@@ -100,6 +121,45 @@ pub fn print(rows: &[Row]) {
         );
     }
     println!("axon/raw: higher is better for throughput, lower is better for latency (the `better` column).");
+    for r in rows {
+        if let Some(d) = &r.drops {
+            print_drops(r, d);
+        }
+    }
+}
+
+/// Prints where the messages of a fan-out row went, each side.
+fn print_drops(r: &Row, d: &Drops) {
+    println!();
+    println!(
+        "{} {} {} {} B, {} subscribers: messages of the median run (copies: one per subscriber)",
+        r.pattern, r.transport, r.serializer, r.size, d.axon.subscribers
+    );
+    println!(
+        "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>12}",
+        "side",
+        "published",
+        "accepted",
+        "counted drops",
+        "copies due",
+        "delivered",
+        "lost copies",
+        "silent"
+    );
+    for (side, x) in [("axon", &d.axon), ("raw", &d.raw)] {
+        println!(
+            "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>12}",
+            side,
+            x.published,
+            x.accepted,
+            x.counted,
+            x.subscribers * x.published,
+            x.delivered,
+            x.lost,
+            x.silent
+        );
+    }
+    println!("counted drops: refused at the high-water mark and counted by the publisher; silent: lost copies no counter shows.");
 }
 
 /// Writes the rows to `<target>/axon-bench/messaging.json`; returns the path.
