@@ -151,6 +151,7 @@ impl<A: Agent> Ctx<'_, A> {
         }
         let topic = topic.as_ref().to_vec();
         slot.chan.io.raw().set_subscribe(&topic)?;
+        slot.chan.touched();
         slot.topics.retain(|(t, _)| *t != topic);
         slot.topics.push((topic, handler.map(Rc::from)));
         Ok(())

@@ -425,6 +425,7 @@ impl<A: Agent> Host<A> {
         let slot = self.core.slot_mut(&a.alias)?;
         sub_only(slot.address.kind, &a.alias)?;
         slot.chan.io.raw().set_subscribe(&a.topic)?;
+        slot.chan.touched();
         let topic = a.topic.into_vec();
         slot.topics.retain(|(t, _)| *t != topic);
         slot.topics.push((topic, a.handler.map(std::rc::Rc::from)));
@@ -445,6 +446,7 @@ impl<A: Agent> Host<A> {
             ));
         }
         slot.chan.io.raw().set_unsubscribe(&topic)?;
+        slot.chan.touched();
         Ok(Value::Null)
     }
 
@@ -583,6 +585,7 @@ impl<A: Agent> Host<A> {
         let Some(control) = self.control.as_mut() else {
             return;
         };
+        control.touched();
         match control
             .io
             .try_send_now(&[route, wire::PROTOCOL, &signature, &body])

@@ -8,7 +8,9 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use futures::{Sink, Stream};
@@ -287,9 +289,57 @@ impl Frames {
     }
 }
 
+/// Whether a socket's drain has something to look at.
+///
+/// actix polls every future of an actor whenever any of them is woken, so
+/// without this every socket of an agent would try a receive (and libzmq a
+/// `poll` system call or two) for every message any socket gets. The drain
+/// registers this waker with the socket's readiness instead of the actor's,
+/// and skips its socket until it is woken: by the reactor (the socket's fd
+/// is ready) or by any other operation on the socket, since libzmq may then
+/// have taken the readiness in (see [`Channel::touched`]).
+struct Wakeup {
+    due: AtomicBool,
+    /// The actor's task waker.
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wakeup {
+    /// Keeps the actor's waker current.
+    fn follow(&self, waker: &Waker) {
+        if let Ok(mut task) = self.task.lock() {
+            if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
+                *task = Some(waker.clone());
+            }
+        }
+    }
+}
+
+impl Wake for Wakeup {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.due.store(true, Ordering::Release);
+        if let Ok(task) = self.task.lock() {
+            if let Some(t) = task.as_ref() {
+                t.wake_by_ref();
+            }
+        }
+    }
+}
+
 /// A socket with its send backlog.
 pub(crate) struct Channel {
     pub(crate) io: Io,
+    wakeup: Arc<Wakeup>,
+    /// The waker handed to the socket's readiness: it marks the drain due, then wakes the actor.
+    waker: Waker,
+    /// The socket was drained empty and is waiting for its waker.
+    idle: bool,
+    /// Its drain handed out a message and will look again before it sleeps.
+    draining: bool,
     /// What a send does at the high-water mark.
     pub(crate) on_full: OnFull,
     /// Messages dropped at the mark since the owner last took the count.
@@ -305,8 +355,16 @@ impl Channel {
             Io::Pub(_) => OnFull::Drop,
             _ => OnFull::Block,
         };
+        let wakeup = Arc::new(Wakeup {
+            due: AtomicBool::new(false),
+            task: Mutex::new(None),
+        });
         Channel {
             io,
+            waker: Waker::from(wakeup.clone()),
+            wakeup,
+            idle: false,
+            draining: false,
             on_full,
             dropped: 0,
             backlog: VecDeque::new(),
@@ -318,6 +376,7 @@ impl Channel {
     ///
     /// Returns `true` when the message had to wait and a flush must be started.
     pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<bool> {
+        self.touched();
         if !self.flushing && self.io.try_send_now(frames)? {
             return Ok(false);
         }
@@ -338,6 +397,20 @@ impl Channel {
         Ok(start)
     }
 
+    /// Marks the drain of a receiving socket due after an operation on the
+    /// socket: libzmq processes its pending commands on every call, and may so
+    /// take in the readiness the drain would have been woken by.
+    pub(crate) fn touched(&self) {
+        if !self.io.receives() {
+            return;
+        }
+        self.wakeup.due.store(true, Ordering::Release);
+        // Inside its own drain (a reply from a handler) the drain looks again anyway.
+        if !self.draining {
+            self.wakeup.wake_by_ref();
+        }
+    }
+
     /// Drains the backlog as the socket accepts; ready once it is empty and sent.
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<tmq::Result<()>> {
         loop {
@@ -348,7 +421,8 @@ impl Channel {
                     self.flushing = false;
                     return Poll::Ready(Ok(()));
                 }
-                Poll::Ready(Ok(())) => {}
+                // Only an actual send touches the socket (touching wakes the actor: never on an idle poll).
+                Poll::Ready(Ok(())) => self.touched(),
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     if let Some(m) = next {
@@ -375,6 +449,18 @@ impl Channel {
         cx: &mut Context<'_>,
         frames: &mut Frames,
     ) -> Poll<Option<Result<()>>> {
+        self.wakeup.follow(cx.waker());
+        // While a flush runs it shares the socket's readiness with the drain
+        // (and registers the actor's own waker there): the drain then looks every time.
+        if self.idle && !self.flushing && !self.wakeup.due.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        self.idle = false;
+        // What happened to the socket up to now, this look covers.
+        self.wakeup.due.store(false, Ordering::Release);
+        self.draining = true;
+        let waker = self.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         match frames.recv(self.io.raw()) {
             Ok(true) => return Poll::Ready(Some(Ok(()))),
             Ok(false) => {}
@@ -387,7 +473,11 @@ impl Channel {
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                self.idle = true;
+                self.draining = false;
+                Poll::Pending
+            }
         }
     }
 }
