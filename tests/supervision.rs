@@ -62,7 +62,7 @@ const P1: &str = r#"
 strategy = "one_for_one"
 intensity = 10
 period = "10s"
-heartbeat = "200ms"
+heartbeat = "1s"
 
 [[agent]]
 name = "ticker"
