@@ -79,7 +79,7 @@ impl<A: Agent> Host<A> {
             .as_ref()
             .and_then(|s| s.handler.clone());
         let msg = Message::new(alias, None, &frames[0], serializer);
-        self.call(handler.as_deref(), msg, ctx);
+        self.call_slot(handler, msg, ctx);
     }
 
     pub(crate) fn on_sub(
@@ -102,7 +102,7 @@ impl<A: Agent> Host<A> {
         };
         let topic = (frames.len() == 2).then_some(topic);
         let msg = Message::new(alias, topic, payload, serializer);
-        self.call(handler.as_deref(), msg, ctx);
+        self.call_slot(handler, msg, ctx);
     }
 
     fn on_rep(
@@ -127,7 +127,7 @@ impl<A: Agent> Host<A> {
             .as_ref()
             .and_then(|s| s.handler.clone());
         let msg = Message::new(alias, None, &frames[delim + 1], serializer).expecting_reply();
-        let reply = match self.call(handler.as_deref(), msg, ctx) {
+        let reply = match self.call_slot(handler, msg, ctx) {
             Handled::Ok(reply) => reply.unwrap_or_default(),
             Handled::Failed(e) | Handled::Missing(e) => {
                 return self.answer_rep_failure(index, frames, e)
@@ -186,6 +186,30 @@ impl<A: Agent> Host<A> {
         self.on_reply(index, alias, serializer, id, &frames[2..], ctx);
     }
 
+    /// Runs a socket's handler on `msg` (see [`Host::call`]), finding it by pointer when the
+    /// socket named the same handler last time.
+    pub(crate) fn call_slot(
+        &mut self,
+        handler: Option<Rc<str>>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        let Some(name) = handler else {
+            return self.call(None, msg, ctx);
+        };
+        let f = match &self.last_handler {
+            Some((last, f)) if Rc::ptr_eq(last, &name) => f.clone(),
+            _ => match self.handlers.get(&name) {
+                Some(f) => {
+                    self.last_handler = Some((name.clone(), f.clone()));
+                    f
+                }
+                None => return self.call(Some(&name), msg, ctx),
+            },
+        };
+        self.run_handler(&name, &f, msg, ctx)
+    }
+
     /// Runs the named handler on `msg`, logging and counting failures.
     pub(crate) fn call(
         &mut self,
@@ -212,6 +236,17 @@ impl<A: Agent> Host<A> {
                 "no such handler",
             ));
         };
+        self.run_handler(name, &f, msg, ctx)
+    }
+
+    fn run_handler(
+        &mut self,
+        name: &str,
+        f: &Rc<crate::agent::HandlerFn<A>>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        let alias = msg.alias();
         self.core.stats.received += 1;
         let result = f(
             &mut self.agent,

@@ -58,6 +58,9 @@ pub struct Host<A: Agent> {
     pub(crate) guard: crate::auth::Guard,
     /// Receive buffer reused by every drain.
     frames: Frames,
+    /// The handler a socket named last, resolved: a socket's handler name is
+    /// a shared `Rc<str>`, so the next message finds it by pointer, not by name.
+    pub(crate) last_handler: Option<(Rc<str>, Rc<crate::agent::HandlerFn<A>>)>,
     exit: Rc<Cell<i32>>,
     leaving: Leaving,
 }
@@ -102,6 +105,7 @@ impl<A: Agent> Host<A> {
             timers: Timers::default(),
             guard: crate::auth::Guard::default(),
             frames: Frames::default(),
+            last_handler: None,
             exit,
             leaving: Leaving::No,
         };
