@@ -455,26 +455,34 @@ args = [{args}]
     dep.stop().unwrap();
 }
 
-/// Runs `axon up` on a bad manifest: it must refuse, name the line, and start nothing.
-fn refused(manifest: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("axon-b2-{}", std::process::id()));
+/// Runs `axon up` on `manifest` until it exits; returns its stdout and stderr.
+fn run_up(manifest: &str) -> (std::process::ExitStatus, String, String) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("axon-up-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("bad-{}.toml", manifest.len()));
+    let file = dir.join("deploy.toml");
     std::fs::write(&file, manifest).unwrap();
     let out = Command::new(AXON)
         .arg("up")
         .arg(&file)
         .env_remove("AXON_NAMESERVER")
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&file);
-    assert!(!out.status.success(), "refused");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = out.unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status, text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs `axon up` on a bad manifest: it must refuse, name the line, and start nothing.
+fn refused(manifest: &str) -> String {
+    let (status, stdout, stderr) = run_up(manifest);
+    assert!(!status.success(), "refused");
     assert!(
         !stdout.contains("AXON-UP-READY"),
         "nothing started: {stdout}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !stderr.contains("name server serving"),
         "nothing started: {stderr}"
@@ -581,4 +589,17 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
     });
     assert!(gone, "{:?}", ns.ps());
     ns.shutdown().unwrap();
+}
+
+#[test]
+fn an_agent_that_cannot_start_stops_axon_up_with_its_reason_and_is_not_restarted() {
+    let bad = "[[agent]]\nname = \"t\"\nkind = \"ticker\"\nattributes = { period_ms = 0 }\n";
+    let (status, stdout, e) = run_up(bad);
+    assert!(!status.success());
+    assert!(!stdout.contains("AXON-UP-READY"), "{stdout}");
+    assert!(e.contains("period_ms must be at least 1"), "{e}");
+    assert!(
+        !e.contains("restart scheduled"),
+        "a failed first start is not restarted: {e}"
+    );
 }

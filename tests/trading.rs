@@ -276,27 +276,49 @@ fn check_limits(ns: &NameServer, floor: &mut Floor) {
 #[test]
 fn bad_attributes_fail_the_spawn() {
     let ns = testing::node().unwrap();
+    // (name, kind, attributes, a word the reason must name)
     let bad = [
-        ("no-symbol", "trading.strategy", json!({ "fast": 2 })),
+        (
+            "no-symbol",
+            "trading.strategy",
+            json!({ "fast": 2 }),
+            "symbol",
+        ),
         (
             "crossed",
             "trading.strategy",
             json!({ "symbol": "AAPL", "fast": 9, "slow": 3 }),
+            "slow",
         ),
-        ("typo", "trading.market", json!({ "period": 10 })),
-        ("no-symbols", "trading.market", json!({ "symbols": [] })),
-        ("wrong-type", "trading.risk", json!({ "max_qty": "lots" })),
-        ("zero", "trading.monitor", json!({ "period_ms": 0 })),
+        ("typo", "trading.market", json!({ "period": 10 }), "period"),
+        (
+            "no-symbols",
+            "trading.market",
+            json!({ "symbols": [] }),
+            "symbols",
+        ),
+        (
+            "wrong-type",
+            "trading.risk",
+            json!({ "max_qty": "lots" }),
+            "max_qty",
+        ),
+        (
+            "zero",
+            "trading.monitor",
+            json!({ "period_ms": 0 }),
+            "period_ms",
+        ),
     ];
-    for (name, kind, attrs) in bad {
+    for (name, kind, attrs, named) in bad {
         let mut options = SpawnOptions::default().name(name).kind(kind);
         for (attr, value) in attrs.as_object().unwrap() {
             options = options.attribute(attr, value).unwrap();
         }
-        // The agent's log names the attribute; the spawner hears that start-up failed.
-        let err = ns.spawn(options).unwrap_err();
+        // The spawner hears why the agent could not start.
+        let err = ns.spawn(options).unwrap_err().to_string();
         assert!(
-            err.to_string().contains("start-up"),
+            err.contains("could not start") && err.contains(named),
             "{name} ({kind}): {err}"
         );
     }

@@ -70,10 +70,13 @@ impl<A: Agent> Host<A> {
     pub fn run(spec: AgentSpec, handlers: Handlers<A>) -> i32 {
         let exit = Rc::new(Cell::new(0));
         let linger = spec.defaults.linger;
+        let (name, nameserver) = (spec.name.clone(), spec.nameserver.clone());
         let system = System::new();
         let started = system.block_on(Self::start_host(spec, handlers, exit.clone()));
         if let Err(e) = started {
             tracing::error!(error = %e, "agent could not start");
+            report_start_failure(&name, nameserver.as_deref(), &e.to_string());
+            crate::terminate_zmq(Duration::from_secs(1));
             return 1;
         }
         if let Err(e) = system.run() {
@@ -336,6 +339,8 @@ impl<A: Agent> Actor for Host<A> {
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Err(e) = self.boot(ctx) {
             tracing::error!(agent = %self.core.name(), error = %e, "agent failed to start");
+            let spec = &self.core.spec;
+            report_start_failure(&spec.name, spec.nameserver.as_deref(), &e.to_string());
             self.exit.set(1);
             self.leaving = Leaving::Killed;
             ctx.stop();
@@ -451,6 +456,31 @@ fn drain_batch<A: Agent>(
     // Budget spent with messages still waiting: yield, and come back at once.
     task.waker().wake_by_ref();
     Poll::Pending
+}
+
+/// Tells the name server why this agent could not start, so that the spawn's caller hears the reason.
+fn report_start_failure(name: &str, nameserver: Option<&str>, reason: &str) {
+    let Some(ns) = nameserver else {
+        return;
+    };
+    #[derive(serde::Serialize)]
+    struct StartFailed<'a> {
+        name: &'a str,
+        pid: u32,
+        reason: &'a str,
+    }
+    let told = crate::Proxy::open("nameserver", ns.to_owned()).and_then(|mut proxy| {
+        proxy.set_timeout(Duration::from_secs(1));
+        let args = StartFailed {
+            name,
+            pid: std::process::id(),
+            reason,
+        };
+        proxy.call::<_, crate::Value>("start_failed", args)
+    });
+    if let Err(e) = told {
+        tracing::debug!(agent = name, error = %e, "could not tell the name server why the start failed");
+    }
 }
 
 /// Drains one socket's send backlog into libzmq as room appears.

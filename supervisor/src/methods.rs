@@ -200,6 +200,15 @@ pub(crate) struct Journaled {
     pub(crate) change: Change,
 }
 
+/// `start_failed` arguments: an agent process says why it could not start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StartFailed {
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) reason: String,
+}
+
 /// `signal` arguments: fault injection.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

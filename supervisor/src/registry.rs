@@ -25,6 +25,8 @@ pub(crate) struct Starting {
     /// Who asked for it; `None` for a restart by the supervisor.
     pub(crate) waiter: Option<Waiter>,
     pub(crate) pid: Option<u32>,
+    /// Why the process said it could not start.
+    pub(crate) failure: Option<String>,
 }
 
 /// Who is registered, and who is on the way.
@@ -63,8 +65,14 @@ impl Records {
             Some(n) => n,
             None => self.fresh_name(),
         };
-        self.starting
-            .insert(name.clone(), Starting { waiter, pid: None });
+        self.starting.insert(
+            name.clone(),
+            Starting {
+                waiter,
+                pid: None,
+                failure: None,
+            },
+        );
         Ok(name)
     }
 
@@ -164,6 +172,17 @@ impl Records {
     /// Takes the record of a starting agent (it answered, failed or timed out).
     pub(crate) fn finish_start(&mut self, name: &str) -> Option<Starting> {
         self.starting.remove(name)
+    }
+
+    /// Notes why the starting process `pid` of `name` could not start.
+    pub(crate) fn start_failed(&mut self, name: &str, pid: u32, reason: String) -> bool {
+        match self.starting.get_mut(name) {
+            Some(s) if s.pid == Some(pid) => {
+                s.failure = Some(reason);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The process of `name` while it is starting, once spawned.

@@ -341,6 +341,10 @@ impl Server {
             "spawn" => return self.spawn(req, waiter, ctx),
             "shutdown_agent" => return self.shutdown_agent(req, waiter, ctx),
             "journal" => args(req).map(|a| self.journal(a)),
+            "start_failed" => args::<crate::methods::StartFailed>(req).map(|a| {
+                tracing::warn!(agent = %a.name, pid = a.pid, reason = %a.reason, "agent could not start");
+                Value::Bool(self.records.start_failed(&a.name, a.pid, a.reason))
+            }),
             "ps" => self.ps(),
             "signal" => args(req).and_then(|a| self.signal(a)),
             "shutdown" => match args::<Stop>(req) {
@@ -444,9 +448,24 @@ impl Server {
                     let _ = signal(pid, Signal::Kill);
                 }
                 let message = format!("agent {name} did not answer ping: {e}");
-                self.answer_spawn(starting.waiter, Err((ErrorKind::Timeout, message)));
+                self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
             }
         }
+    }
+
+    /// A start failed. A first start is a failed spawn: the caller hears why and
+    /// nothing restarts it (as an OTP supervisor does not restart a child
+    /// whose start failed). A restart that fails counts as a crash.
+    fn failed_start(
+        &mut self,
+        name: &str,
+        waiter: Option<Waiter>,
+        outcome: Result<Value, Refusal>,
+    ) {
+        if waiter.is_some() {
+            self.supervision.forget(name);
+        }
+        self.answer_spawn(waiter, outcome);
     }
 
     /// Answers whoever asked for a spawn (nobody, for a restart).
@@ -578,7 +597,7 @@ impl Server {
         };
         let _ = signal(pid, Signal::Kill);
         let message = format!("agent {name} did not start within {START_TIMEOUT:?}");
-        self.answer_spawn(starting.waiter, Err((ErrorKind::Timeout, message)));
+        self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
     }
 
     fn on_exit(
@@ -610,8 +629,11 @@ impl Server {
         self.records.exited(name, pid);
         if self.records.starting_pid(name) == Some(pid) {
             if let Some(starting) = self.records.finish_start(name) {
-                let message = format!("agent {name} exited during start-up: {status}");
-                self.answer_spawn(starting.waiter, Err((ErrorKind::Internal, message)));
+                let message = match &starting.failure {
+                    Some(why) => format!("agent {name} could not start: {why} ({status})"),
+                    None => format!("agent {name} exited during start-up: {status}"),
+                };
+                self.failed_start(name, starting.waiter, Err((ErrorKind::Internal, message)));
             }
         }
         self.supervise_exit(name, pid, normal, status, ctx);

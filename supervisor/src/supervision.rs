@@ -191,6 +191,11 @@ impl Supervision {
             .is_none_or(|c| !c.state.is_live() && c.state != State::Restarting)
     }
 
+    /// Forgets a child whose first start failed: the spawn reports the error, nothing restarts it.
+    pub(crate) fn forget(&mut self, name: &str) {
+        self.children.remove(name);
+    }
+
     /// Applies a journal change reported by the process `pid` of `name`.
     pub(crate) fn journal(&mut self, name: &str, pid: u32, change: Change) -> bool {
         match self.incarnation(name, pid) {
