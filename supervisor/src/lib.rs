@@ -4,7 +4,11 @@
 //! - `registry`: the name server's records (who is registered, who is starting), as plain data.
 //! - `methods`: argument and answer types of the name-server methods.
 //! - `requests`: reading control frames, decoding arguments, the record-only methods, replies.
-//! - `server`: the name server actor: control socket, spawning, exits; `server::stop`: shutdowns.
+//! - `server`: the name server actor and its control socket; `server::spawn`: starting agents
+//!   and their exits; `server::stop`: shutdowns; `server::supervise`: restarts, heartbeats,
+//!   memory, `ps`.
+//! - `supervision`: the supervisor's rules as plain data (strategies, intensity, backoff).
+//! - `stats`: process CPU and memory (sysinfo).
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`policy`]: supervision strategies, restart types, intensity, backoff.

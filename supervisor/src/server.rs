@@ -8,14 +8,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use actix::prelude::*;
 use axon_runtime::auth::{self, Guard, Key};
 use axon_runtime::config::env_var;
-use axon_runtime::process::{signal, HostCommand, Signal};
-use axon_runtime::spec::{AgentSpec, AGENT_ENV};
+use axon_runtime::process::HostCommand;
 use axon_runtime::wire::Request;
 use axon_runtime::{Defaults, ErrorKind, RemoteError, Value};
 use futures::{SinkExt, StreamExt};
@@ -23,7 +21,7 @@ use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::methods::{Register, SetAddr, SpawnOptions, Stop};
+use crate::methods::{Register, SetAddr, Stop};
 use crate::policy::SupervisorSpec;
 use crate::registry::{Records, Refusal, Waiter};
 use crate::requests::{self, args, refusal, reply_frames, Unparsed};
@@ -31,6 +29,7 @@ use crate::rundir;
 use crate::stats::{Sampler, Usage};
 use crate::supervision::Supervision;
 
+mod spawn;
 mod stop;
 mod supervise;
 
@@ -417,232 +416,5 @@ impl Server {
     fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {
         // The sender task lives as long as the System; a failed send means it is stopping.
         let _ = self.outbox.send((reply_frames(waiter, outcome), None));
-    }
-
-    fn register(&mut self, a: Register, ctx: &mut Context<Self>) -> Result<(), Refusal> {
-        let (name, control) = (a.name.clone(), a.control.clone());
-        self.records.register(a)?;
-        tracing::info!(agent = %name, control = %control, "agent registered");
-        if self.records.is_starting(&name) {
-            // Spawn answers only once the agent answers ping.
-            let agent = name.clone();
-            let ping = async move {
-                axon_runtime::call::call(&control, &agent, "ping", (), START_TIMEOUT).await
-            };
-            ctx.spawn(
-                ping.into_actor(self)
-                    .map(move |res, act, ctx| act.on_pinged(&name, res, ctx)),
-            );
-        }
-        Ok(())
-    }
-
-    fn on_pinged(&mut self, name: &str, res: axon_runtime::Result<Value>, ctx: &mut Context<Self>) {
-        let Some(starting) = self.records.finish_start(name) else {
-            return;
-        };
-        match res {
-            Ok(_) => self.replay(name, starting.waiter, ctx),
-            Err(e) => {
-                if let Some(pid) = starting.pid {
-                    let _ = signal(pid, Signal::Kill);
-                }
-                let message = format!("agent {name} did not answer ping: {e}");
-                self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
-            }
-        }
-    }
-
-    /// A start failed. A first start is a failed spawn: the caller hears why and
-    /// nothing restarts it (as an OTP supervisor does not restart a child
-    /// whose start failed). A restart that fails counts as a crash.
-    fn failed_start(
-        &mut self,
-        name: &str,
-        waiter: Option<Waiter>,
-        outcome: Result<Value, Refusal>,
-    ) {
-        if waiter.is_some() {
-            self.supervision.forget(name);
-        }
-        self.answer_spawn(waiter, outcome);
-    }
-
-    /// Answers whoever asked for a spawn (nobody, for a restart).
-    fn answer_spawn(&self, waiter: Option<Waiter>, outcome: Result<Value, Refusal>) {
-        if let Some(waiter) = waiter {
-            self.answer(&waiter, outcome.map_err(|r| refusal(r, "spawn")));
-        }
-    }
-
-    fn spawn(
-        &mut self,
-        req: &Request,
-        waiter: &Waiter,
-        ctx: &mut Context<Self>,
-    ) -> Option<Result<Value, Refusal>> {
-        if self.leaving.is_some() {
-            return Some(Err((
-                ErrorKind::Refused,
-                "the name server is shutting down".into(),
-            )));
-        }
-        let opts: SpawnOptions = match args(req) {
-            Ok(o) => o,
-            Err(r) => return Some(Err(r)),
-        };
-        if let Some(reserved) = opts
-            .attributes
-            .keys()
-            .find(|a| axon_runtime::attrs::is_reserved(a))
-        {
-            let message = format!("attribute {reserved:?} is reserved by the runtime");
-            return Some(Err((ErrorKind::BadArguments, message)));
-        }
-        if let Some(name) = opts.name.as_deref() {
-            if !self.supervision.is_free(name) {
-                let message =
-                    format!("name already registered: {name:?} (its supervisor is restarting it)");
-                return Some(Err((ErrorKind::NameTaken, message)));
-            }
-        }
-        let name = match self.records.claim(opts.name.clone(), Some(waiter.clone())) {
-            Ok(n) => n,
-            Err(r) => return Some(Err(r)),
-        };
-        match self.start_process(&name, &opts, BTreeMap::new(), ctx) {
-            Ok(pid) => {
-                self.supervision
-                    .add(&name, opts, pid, std::time::Instant::now());
-                None
-            }
-            Err(e) => {
-                self.records.finish_start(&name);
-                Some(Err((
-                    ErrorKind::Internal,
-                    format!("cannot start agent {name}: {e}"),
-                )))
-            }
-        }
-    }
-
-    /// Starts the process of agent `name`; its earlier sockets (`rebind`) are bound again at the same addresses.
-    fn start_process(
-        &mut self,
-        name: &str,
-        opts: &SpawnOptions,
-        rebind: BTreeMap<String, axon_runtime::Address>,
-        ctx: &mut Context<Self>,
-    ) -> std::io::Result<u32> {
-        let supervised = opts
-            .restart
-            .is_some_and(|r| r != crate::policy::Restart::Temporary);
-        let mut defaults = self.defaults.clone();
-        defaults.serializer = opts.serializer.unwrap_or(defaults.serializer);
-        defaults.transport = opts.transport.unwrap_or(defaults.transport);
-        if supervised {
-            // Lease renewals are the heartbeats the supervisor watches.
-            defaults.lease = self.supervision.spec.heartbeat;
-        }
-        let spec = AgentSpec {
-            name: name.to_owned(),
-            kind: opts.kind.clone().unwrap_or_else(|| "agent".into()),
-            nameserver: Some(self.endpoint.clone()),
-            runtime_dir: self.dir.clone(),
-            defaults,
-            attributes: opts.attributes.clone(),
-            // The logger does not log to itself.
-            logger: self
-                .logger
-                .clone()
-                .filter(|_| opts.kind.as_deref() != Some(LOGGER_KIND)),
-            log: opts.log.clone(),
-            supervised,
-            rebind,
-        };
-        let host = opts.program.as_ref().unwrap_or(&self.host);
-        let mut cmd = host.command("agent");
-        cmd.env(AGENT_ENV, spec.to_env())
-            .env(auth::KEY_ENV, self.key.to_hex())
-            .stdin(Stdio::null());
-        // Dropping the child (the System stops) kills it; PDEATHSIG covers a crash of this process.
-        let mut child = tokio::process::Command::from(cmd)
-            .kill_on_drop(true)
-            .spawn()?;
-        let pid = child
-            .id()
-            .ok_or_else(|| std::io::Error::other("child exited at once"))?;
-        self.records.started(name, pid);
-        self.children.insert(pid, name.to_owned());
-        tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
-        let (exited, timed_out) = (name.to_owned(), name.to_owned());
-        let wait = async move { child.wait().await };
-        ctx.spawn(
-            wait.into_actor(self)
-                .map(move |status, act, ctx| act.on_exit(&exited, pid, status, ctx)),
-        );
-        ctx.run_later(START_TIMEOUT, move |act, _| {
-            act.start_timed_out(&timed_out, pid)
-        });
-        Ok(pid)
-    }
-
-    fn start_timed_out(&mut self, name: &str, pid: u32) {
-        let pid_matches = self.records.starting_pid(name).is_none_or(|p| p == pid);
-        if !self.records.is_starting(name) || !pid_matches {
-            return;
-        }
-        let Some(starting) = self.records.finish_start(name) else {
-            return;
-        };
-        let _ = signal(pid, Signal::Kill);
-        let message = format!("agent {name} did not start within {START_TIMEOUT:?}");
-        self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
-    }
-
-    fn on_exit(
-        &mut self,
-        name: &str,
-        pid: u32,
-        status: std::io::Result<ExitStatus>,
-        ctx: &mut Context<Self>,
-    ) {
-        self.children.remove(&pid);
-        let (normal, status) = match status {
-            Ok(st) => {
-                tracing::info!(agent = %name, pid, status = %st, "agent exited");
-                (st.success(), st.to_string())
-            }
-            Err(e) => {
-                tracing::warn!(agent = %name, pid, error = %e, "lost track of agent process");
-                (false, e.to_string())
-            }
-        };
-        if let Ok(info) = self.records.info(name) {
-            if info.pid == pid {
-                let addrs = info.addrs.clone();
-                if let Some(child) = self.supervision.incarnation(name, pid) {
-                    child.addrs.extend(addrs);
-                }
-            }
-        }
-        self.records.exited(name, pid);
-        if self.records.starting_pid(name) == Some(pid) {
-            if let Some(starting) = self.records.finish_start(name) {
-                let message = match &starting.failure {
-                    Some(why) => format!("agent {name} could not start: {why} ({status})"),
-                    None => format!("agent {name} exited during start-up: {status}"),
-                };
-                self.failed_start(name, starting.waiter, Err((ErrorKind::Internal, message)));
-            }
-        }
-        self.supervise_exit(name, pid, normal, status, ctx);
-        self.settle_stops();
-        if self.leaving.is_some() {
-            self.stop_next(ctx);
-            if self.children.is_empty() {
-                self.finish(ctx);
-            }
-        }
     }
 }
