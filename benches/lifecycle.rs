@@ -26,6 +26,8 @@
 mod bare;
 #[path = "lifecycle/node.rs"]
 mod node;
+#[path = "common/output.rs"]
+mod output;
 #[path = "lifecycle/procfs.rs"]
 mod procfs;
 #[path = "lifecycle/report.rs"]

@@ -26,6 +26,8 @@ mod agent;
 mod cases;
 #[path = "messaging/fanout.rs"]
 mod fanout;
+#[path = "common/output.rs"]
+mod output;
 #[path = "messaging/raw.rs"]
 mod raw;
 #[path = "messaging/raw_fanout.rs"]

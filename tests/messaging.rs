@@ -446,9 +446,16 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
     ns.shutdown().unwrap();
 }
 
-/// Reads an integer attribute (0 when absent).
-fn int_attr(p: &mut Proxy, name: &str) -> i64 {
-    p.get_attr::<i64>(name).unwrap_or(0)
+/// Has `sender` send 1..=`n` on `out` while the process of `receiver` is frozen (SIGSTOP), so
+/// that its queues and the kernel's fill; returns the sender's counters, then thaws the receiver.
+fn blast_past_frozen(ns: &NameServer, sender: &mut Proxy, receiver: &str, n: u64) -> Stats {
+    use axon::process::{signal, Signal};
+    let pid = ns.info(receiver).unwrap().pid;
+    signal(pid, Signal::Stop).unwrap();
+    let _: Value = sender.execute("blast", &n).unwrap();
+    let stats = sender.stats().unwrap();
+    signal(pid, Signal::Cont).unwrap();
+    stats
 }
 
 #[test]
@@ -478,12 +485,8 @@ fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
     let warm_sent = publisher.stats().unwrap().sent;
 
     // A frozen subscriber: its queues (and the kernel's) fill, then the publisher drops.
-    let pid = ns.info("subscriber").unwrap().pid;
-    axon::process::signal(pid, axon::process::Signal::Stop).unwrap();
     let n = 200_000u64;
-    let _: Value = publisher.execute("blast", &n).unwrap();
-    let stats = publisher.stats().unwrap();
-    axon::process::signal(pid, axon::process::Signal::Cont).unwrap();
+    let stats = blast_past_frozen(&ns, &mut publisher, "subscriber", n);
     let sent = stats.sent - warm_sent;
     assert!(stats.dropped_hwm > 0, "{stats:?}");
     assert_eq!(
@@ -502,7 +505,7 @@ fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
         "sent {sent}, delivered {}",
         subscriber.stats().unwrap().received - warm
     );
-    assert_eq!(int_attr(&mut subscriber, "count") as u64, warm + sent);
+    assert_eq!(subscriber.get_attr::<u64>("count").unwrap(), warm + sent);
     ns.shutdown().unwrap();
 }
 
@@ -518,12 +521,8 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
     };
     let addr = pusher.bind_with(Kind::Push, dropping).unwrap();
     puller.connect(&addr, "in", "tally").unwrap();
-    let pid = ns.info("puller").unwrap().pid;
-    axon::process::signal(pid, axon::process::Signal::Stop).unwrap();
     let n = 200_000u64;
-    let _: Value = pusher.execute("blast", &n).unwrap();
-    let stats = pusher.stats().unwrap();
-    axon::process::signal(pid, axon::process::Signal::Cont).unwrap();
+    let stats = blast_past_frozen(&ns, &mut pusher, "puller", n);
     assert!(stats.dropped_hwm > 0, "{stats:?}");
     assert_eq!(stats.sent + stats.dropped_hwm, n, "{stats:?}");
     let delivered = testing::wait_until(common::PATIENCE, || {

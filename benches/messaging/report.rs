@@ -1,8 +1,8 @@
 //! The figures: one `Row` per measurement, printed as a table and written as JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cases::Case;
@@ -164,23 +164,5 @@ fn print_drops(r: &Row, d: &Drops) {
 
 /// Writes the rows to `<target>/axon-bench/messaging.json`; returns the path.
 pub fn write_json(rows: &[Row]) -> Result<PathBuf> {
-    let dir = target_dir()?.join("axon-bench");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("messaging.json");
-    let json = serde_json::to_string_pretty(rows).context("encoding the figures")?;
-    std::fs::write(&path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
-/// Cargo's target directory: `CARGO_TARGET_DIR`, else the `target` above this executable.
-fn target_dir() -> Result<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return Ok(manifest.join(dir));
-    }
-    let exe = std::env::current_exe().context("locating the bench executable")?;
-    let found = exe
-        .ancestors()
-        .find(|a| a.file_name().is_some_and(|n| n == "target"));
-    Ok(found.map_or_else(|| manifest.join("target"), Path::to_path_buf))
+    crate::output::write_json("messaging", rows)
 }

@@ -141,20 +141,7 @@ impl<A: Agent> Ctx<'_, A> {
         topic: impl AsRef<[u8]>,
         handler: Option<&str>,
     ) -> Result<()> {
-        let slot = self.core.slot_mut(alias)?;
-        if !matches!(slot.address.kind, Kind::Sub | Kind::SyncSub) {
-            return Err(crate::Error::WrongKind {
-                alias: alias.to_owned(),
-                kind: slot.address.kind,
-                reason: "only SUB sockets subscribe".into(),
-            });
-        }
-        let topic = topic.as_ref().to_vec();
-        slot.chan.io.raw().set_subscribe(&topic)?;
-        slot.chan.touched();
-        slot.topics.retain(|(t, _)| *t != topic);
-        slot.topics.push((topic, handler.map(Rc::from)));
-        Ok(())
+        self.core.subscribe(alias, topic.as_ref().to_vec(), handler)
     }
 
     /// The address of the socket `alias`.

@@ -422,31 +422,13 @@ impl<A: Agent> Host<A> {
 
     fn control_subscribe(&mut self, a: TopicArgs) -> Result<Value, Error> {
         self.check_handler(a.handler.as_deref())?;
-        let slot = self.core.slot_mut(&a.alias)?;
-        sub_only(slot.address.kind, &a.alias)?;
-        slot.chan.io.raw().set_subscribe(&a.topic)?;
-        slot.chan.touched();
-        let topic = a.topic.into_vec();
-        slot.topics.retain(|(t, _)| *t != topic);
-        slot.topics.push((topic, a.handler.map(std::rc::Rc::from)));
+        self.core
+            .subscribe(&a.alias, a.topic.into_vec(), a.handler.as_deref())?;
         Ok(Value::Null)
     }
 
     fn control_unsubscribe(&mut self, a: TopicArgs) -> Result<Value, Error> {
-        let slot = self.core.slot_mut(&a.alias)?;
-        sub_only(slot.address.kind, &a.alias)?;
-        let topic = a.topic.into_vec();
-        let before = slot.topics.len();
-        slot.topics.retain(|(t, _)| *t != topic);
-        if slot.topics.len() == before {
-            return Err(Error::invalid(
-                "topic",
-                String::from_utf8_lossy(&topic),
-                "not subscribed",
-            ));
-        }
-        slot.chan.io.raw().set_unsubscribe(&topic)?;
-        slot.chan.touched();
+        self.core.unsubscribe(&a.alias, &a.topic)?;
         Ok(Value::Null)
     }
 
@@ -475,11 +457,10 @@ impl<A: Agent> Host<A> {
     /// Points a socket (or one SUB topic) at another handler from the next message on.
     fn control_set_handler(&mut self, a: SetHandlerArgs) -> Result<Value, Error> {
         self.check_handler(Some(&a.handler))?;
-        let slot = self.core.slot_mut(&a.alias)?;
         match a.topic {
-            None => slot.handler = Some(a.handler.into()),
+            None => self.core.slot_mut(&a.alias)?.handler = Some(a.handler.into()),
             Some(topic) => {
-                sub_only(slot.address.kind, &a.alias)?;
+                let slot = self.core.sub_slot(&a.alias)?;
                 let entry = slot.topics.iter_mut().find(|(t, _)| t[..] == topic[..]);
                 let entry = entry.ok_or_else(|| {
                     Error::invalid("topic", String::from_utf8_lossy(&topic), "not subscribed")
@@ -585,11 +566,7 @@ impl<A: Agent> Host<A> {
         let Some(control) = self.control.as_mut() else {
             return;
         };
-        control.touched();
-        match control
-            .io
-            .try_send_now(&[route, wire::PROTOCOL, &signature, &body])
-        {
+        match control.try_send_now(&[route, wire::PROTOCOL, &signature, &body]) {
             Ok(true) => {}
             // The caller stopped reading its replies; it will time out on its side.
             Ok(false) => {
@@ -625,17 +602,6 @@ fn parse_request(
 fn args<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     req.decode_args()
         .map_err(|reason| Error::invalid("arguments", &req.method, reason))
-}
-
-fn sub_only(kind: Kind, alias: &str) -> Result<(), Error> {
-    match kind {
-        Kind::Sub | Kind::SyncSub => Ok(()),
-        kind => Err(Error::WrongKind {
-            alias: alias.to_owned(),
-            kind,
-            reason: "only SUB sockets subscribe".into(),
-        }),
-    }
 }
 
 /// Maps a runtime error to the kind reported on the wire.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::address::{tcp_endpoint, Address, Kind, Role, Transport};
 use crate::error::{Error, Result};
 use crate::serializer::Serializer;
-use crate::socket::{Channel, Io, OnFull};
+use crate::socket::{Channel, Io, OnFull, Sent};
 use crate::spec::AgentSpec;
 use crate::stats::Stats;
 use crate::wire::RemoteError;
@@ -476,6 +476,48 @@ impl Core {
         }
     }
 
+    /// Subscribes the SUB socket `alias` to `topic`; `handler` overrides the socket's for it.
+    pub(crate) fn subscribe(
+        &mut self,
+        alias: &str,
+        topic: Vec<u8>,
+        handler: Option<&str>,
+    ) -> Result<()> {
+        let slot = self.sub_slot(alias)?;
+        slot.chan.subscribe(&topic)?;
+        slot.topics.retain(|(t, _)| *t != topic);
+        slot.topics.push((topic, handler.map(Rc::from)));
+        Ok(())
+    }
+
+    /// Takes back the subscription of the SUB socket `alias` to `topic`.
+    pub(crate) fn unsubscribe(&mut self, alias: &str, topic: &[u8]) -> Result<()> {
+        let slot = self.sub_slot(alias)?;
+        let before = slot.topics.len();
+        slot.topics.retain(|(t, _)| t[..] != *topic);
+        if slot.topics.len() == before {
+            return Err(Error::invalid(
+                "topic",
+                String::from_utf8_lossy(topic),
+                "not subscribed",
+            ));
+        }
+        slot.chan.unsubscribe(topic)
+    }
+
+    /// The slot of `alias` if it is a SUB socket.
+    pub(crate) fn sub_slot(&mut self, alias: &str) -> Result<&mut Slot> {
+        let slot = self.slot_mut(alias)?;
+        match slot.address.kind {
+            Kind::Sub | Kind::SyncSub => Ok(slot),
+            kind => Err(Error::WrongKind {
+                alias: alias.to_owned(),
+                kind,
+                reason: "only SUB sockets subscribe".into(),
+            }),
+        }
+    }
+
     /// Closes `alias`; queued messages are flushed within the linger time.
     pub(crate) fn close(&mut self, alias: &str) -> Result<()> {
         let index = self.index(alias)?;
@@ -548,24 +590,26 @@ impl Core {
                 reason: "cannot send on it".into(),
             }),
         };
-        if slot.chan.dropped > 0 {
-            let dropped = std::mem::take(&mut slot.chan.dropped);
-            self.stats.dropped_hwm += dropped;
-            // Counted always; logged at powers of two so a flood does not flood the log.
-            if self.stats.dropped_hwm.is_power_of_two() {
-                tracing::warn!(agent = %self.spec.name, alias = %slot.alias, dropped = self.stats.dropped_hwm, "messages dropped at the high-water mark");
-            }
-            return Ok(false);
-        }
-        self.count_send(&result);
-        result
+        self.count_send(index, &result);
+        result.map(Sent::start_flush)
     }
 
-    fn count_send<T>(&mut self, result: &Result<T>) {
+    fn count_send(&mut self, index: usize, result: &Result<Sent>) {
         match result {
+            Ok(Sent::Dropped) => self.count_drop(index),
             Ok(_) => self.stats.sent += 1,
             Err(Error::Full { .. }) => self.stats.dropped_full += 1,
             Err(_) => {}
+        }
+    }
+
+    /// Counts a message dropped at the high-water mark of the socket at `index`.
+    pub(crate) fn count_drop(&mut self, index: usize) {
+        self.stats.dropped_hwm += 1;
+        // Counted always; logged at powers of two so a flood does not flood the log.
+        if self.stats.dropped_hwm.is_power_of_two() {
+            let alias = self.slots[index].as_ref().map(|s| s.alias.clone());
+            tracing::warn!(agent = %self.spec.name, alias = ?alias, dropped = self.stats.dropped_hwm, "messages dropped at the high-water mark");
         }
     }
 
@@ -614,8 +658,9 @@ impl Core {
                 slot.waiting.remove(&id);
             }
         }
-        self.count_send(&result);
-        Ok((id, result?.then_some(target)))
+        // A dropped request is counted; its waiter times out as for any lost request.
+        self.count_send(target, &result);
+        Ok((id, result?.start_flush().then_some(target)))
     }
 
     fn send_request_frames(
@@ -625,7 +670,7 @@ impl Core {
         reply_topic: &[u8],
         id: u64,
         payload: &[u8],
-    ) -> Result<bool> {
+    ) -> Result<Sent> {
         let chan = self.slots[target]
             .as_mut()
             .ok_or_else(|| Error::UnknownAlias(String::new()))?;

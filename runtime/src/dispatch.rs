@@ -14,6 +14,7 @@ use crate::context::Ctx;
 use crate::host::Host;
 use crate::message::Message;
 use crate::serializer::Serializer;
+use crate::socket::Sent;
 use crate::wire::{self, ErrorKind, RemoteError};
 
 /// What a handler call came to.
@@ -162,7 +163,7 @@ impl<A: Agent> Host<A> {
         out.push(&body);
         if let Some(slot) = self.core.slots[index].as_mut() {
             // Error answers are rare; if the peer's queue is full the answer is dropped with a warning.
-            if let Err(e) = slot.chan.io.try_send_now(&out) {
+            if let Err(e) = slot.chan.try_send_now(&out) {
                 tracing::warn!(agent = %self.core.spec.name, alias = %alias, error = %e, "could not answer request");
             }
         }
@@ -279,8 +280,9 @@ impl<A: Agent> Host<A> {
             return;
         };
         match slot.chan.send(&slot.alias, frames) {
-            Ok(true) => Self::start_flush(&mut self.core, index, ctx),
-            Ok(false) => {}
+            Ok(Sent::Queued { start_flush: true }) => Self::start_flush(&mut self.core, index, ctx),
+            Ok(Sent::Dropped) => self.core.count_drop(index),
+            Ok(_) => {}
             Err(e) => {
                 self.core.stats.dropped_full += 1;
                 tracing::warn!(agent = %self.core.spec.name, alias = %slot.alias, error = %e, "reply not sent");

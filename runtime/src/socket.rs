@@ -330,6 +330,24 @@ impl Wake for Wakeup {
     }
 }
 
+/// What became of a message given to [`Channel::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// libzmq has it.
+    Now,
+    /// It waits in the backlog; a flush must be started if none runs.
+    Queued { start_flush: bool },
+    /// The socket was at its mark and drops there (`on_full = drop`): the caller counts it.
+    Dropped,
+}
+
+impl Sent {
+    /// Whether the caller must start a flush.
+    pub(crate) fn start_flush(self) -> bool {
+        matches!(self, Sent::Queued { start_flush: true })
+    }
+}
+
 /// A socket with its send backlog.
 pub(crate) struct Channel {
     pub(crate) io: Io,
@@ -342,8 +360,6 @@ pub(crate) struct Channel {
     draining: bool,
     /// What a send does at the high-water mark.
     pub(crate) on_full: OnFull,
-    /// Messages dropped at the mark since the owner last took the count.
-    pub(crate) dropped: u64,
     backlog: VecDeque<Multipart>,
     /// A flush future is running: tmq may hold a message, so the fast path is closed.
     flushing: bool,
@@ -366,23 +382,39 @@ impl Channel {
             idle: false,
             draining: false,
             on_full,
-            dropped: 0,
             backlog: VecDeque::new(),
             flushing: false,
         }
     }
 
-    /// Sends `frames` in order after everything sent before, never blocking.
-    ///
-    /// Returns `true` when the message had to wait and a flush must be started.
-    pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<bool> {
+    /// Hands `frames` to libzmq now or not at all (`Ok(false)` at the mark), bypassing the
+    /// backlog: for answers that must not wait behind it (control replies, error answers).
+    pub(crate) fn try_send_now(&self, frames: &[&[u8]]) -> Result<bool> {
         self.touched();
-        if !self.flushing && self.io.try_send_now(frames)? {
-            return Ok(false);
+        self.io.try_send_now(frames)
+    }
+
+    /// Subscribes to `topic` (SUB sockets).
+    pub(crate) fn subscribe(&self, topic: &[u8]) -> Result<()> {
+        self.io.raw().set_subscribe(topic)?;
+        self.touched();
+        Ok(())
+    }
+
+    /// Takes the subscription to `topic` back (SUB sockets).
+    pub(crate) fn unsubscribe(&self, topic: &[u8]) -> Result<()> {
+        self.io.raw().set_unsubscribe(topic)?;
+        self.touched();
+        Ok(())
+    }
+
+    /// Sends `frames` in order after everything sent before, never blocking.
+    pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<Sent> {
+        if !self.flushing && self.try_send_now(frames)? {
+            return Ok(Sent::Now);
         }
         if self.on_full == OnFull::Drop {
-            self.dropped += 1;
-            return Ok(false);
+            return Ok(Sent::Dropped);
         }
         if self.backlog.len() >= BACKLOG_LIMIT {
             return Err(Error::Full {
@@ -392,9 +424,9 @@ impl Channel {
         }
         self.backlog
             .push_back(frames.iter().map(|f| zmq::Message::from(*f)).collect());
-        let start = !self.flushing;
+        let start_flush = !self.flushing;
         self.flushing = true;
-        Ok(start)
+        Ok(Sent::Queued { start_flush })
     }
 
     /// Marks the drain of a receiving socket due after an operation on the
@@ -449,24 +481,25 @@ impl Channel {
         cx: &mut Context<'_>,
         frames: &mut Frames,
     ) -> Poll<Option<Result<()>>> {
-        self.wakeup.follow(cx.waker());
         // While a flush runs it shares the socket's readiness with the drain
         // (and registers the actor's own waker there): the drain then looks every time.
         if self.idle && !self.flushing && !self.wakeup.due.swap(false, Ordering::AcqRel) {
+            self.wakeup.follow(cx.waker());
             return Poll::Pending;
         }
         self.idle = false;
         // What happened to the socket up to now, this look covers.
         self.wakeup.due.store(false, Ordering::Release);
         self.draining = true;
-        let waker = self.waker.clone();
-        let cx = &mut Context::from_waker(&waker);
         match frames.recv(self.io.raw()) {
             Ok(true) => return Poll::Ready(Some(Ok(()))),
             Ok(false) => {}
             Err(e) => return Poll::Ready(Some(Err(e))),
         }
-        match self.io.poll_recv(cx) {
+        // Nothing waiting: register our waker with the socket's readiness, with the
+        // actor's current first, since tmq may wake it at once. Once per sleep, not per message.
+        self.wakeup.follow(cx.waker());
+        match self.io.poll_recv(&mut Context::from_waker(&self.waker)) {
             Poll::Ready(Some(Ok(multipart))) => {
                 frames.fill_from(multipart);
                 Poll::Ready(Some(Ok(())))

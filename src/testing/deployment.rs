@@ -24,7 +24,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axon_runtime::auth;
 use axon_runtime::process::{die_with_parent, signal, Signal};
@@ -164,33 +164,34 @@ impl Deployment {
         old_pid: u32,
         timeout: Duration,
     ) -> Result<AgentStatus> {
-        let mut last = None;
-        let done = super::wait_until(timeout, || {
-            last = self.status(name).ok();
-            last.as_ref()
-                .is_some_and(|s| s.state == "running" && s.pid.is_some_and(|p| p != old_pid))
-        });
-        match (done, last) {
-            (true, Some(s)) => Ok(s),
-            (_, last) => Err(Error::Timeout(
-                timeout,
-                format!("{name} to be restarted (last seen: {last:?})"),
-            )),
-        }
+        self.wait_status(name, "restarted", timeout, |s| {
+            s.state == "running" && s.pid.is_some_and(|p| p != old_pid)
+        })
     }
 
     /// Waits until agent `name` is in `state` (`running`, `failed`, `stopped`, ...).
     pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<AgentStatus> {
+        self.wait_status(name, state, timeout, |s| s.state == state)
+    }
+
+    /// Waits until the status of `name` passes `check`; the timeout error says `what` and the last status seen.
+    fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&AgentStatus) -> bool,
+    ) -> Result<AgentStatus> {
         let mut last = None;
         let done = super::wait_until(timeout, || {
             last = self.status(name).ok();
-            last.as_ref().is_some_and(|s| s.state == state)
+            last.as_ref().is_some_and(&check)
         });
         match (done, last) {
             (true, Some(s)) => Ok(s),
             (_, last) => Err(Error::Timeout(
                 timeout,
-                format!("{name} to be {state} (last seen: {last:?})"),
+                format!("{name} to be {what} (last seen: {last:?})"),
             )),
         }
     }
@@ -210,18 +211,17 @@ impl Deployment {
         let Some(up) = self.up.as_mut() else {
             return Err(Error::Config("the deployment was already stopped".into()));
         };
-        let deadline = Instant::now() + timeout;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            if let Some(status) = up.try_wait()? {
+        let mut ended = None;
+        super::wait_until(timeout, || {
+            ended = up.try_wait().transpose();
+            ended.is_some()
+        });
+        match ended {
+            Some(status) => {
                 self.up = None;
-                return Ok(status);
+                Ok(status?)
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout(timeout, "axon up to exit".into()));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(50));
+            None => Err(Error::Timeout(timeout, "axon up to exit".into())),
         }
     }
 

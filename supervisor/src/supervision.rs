@@ -278,14 +278,13 @@ impl Supervision {
                 "more than {} restarts within {:?}; last: {name} ({reason})",
                 self.spec.intensity, self.spec.period
             );
-            let stop = self.live_names_reversed(|_| true);
-            for c in self.children.values_mut() {
-                if c.restartable() || c.state.is_live() {
-                    if c.state != State::Stopped && c.state != State::Exited {
-                        c.state = State::Failed;
-                    }
-                    c.due = None;
+            let stop = names(self.live_reversed(|_| true));
+            let given_up = self.children.values_mut();
+            for c in given_up.filter(|c| c.restartable() || c.state.is_live()) {
+                if !matches!(c.state, State::Stopped | State::Exited) {
+                    c.state = State::Failed;
                 }
+                c.due = None;
             }
             return Decision::GiveUp { stop, why };
         }
@@ -302,7 +301,7 @@ impl Supervision {
             Strategy::OneForAll => self.group(|_| true),
             Strategy::RestForOne => self.group(|c| c.order >= order),
         };
-        let stop = self.live_names_reversed(|c| group.contains(&c.name) && c.name != name);
+        let stop = names(self.live_reversed(|c| group.contains(&c.name) && c.name != name));
         for n in &group {
             if let Some(c) = self.children.get_mut(n) {
                 c.state = State::Restarting;
@@ -320,39 +319,39 @@ impl Supervision {
     fn group(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
         self.ordered()
             .into_iter()
-            .filter(|c| c.restartable() || c.state.is_live())
+            // Running or on its way; a temporary child only while it has a process.
             .filter(|c| {
-                !matches!(
+                matches!(
                     c.state,
-                    State::Stopped | State::Exited | State::Failed | State::Stopping
+                    State::Starting | State::Running | State::Restarting
                 )
             })
+            .filter(|c| c.restartable() || c.state.is_live())
             .filter(|c| pick(c))
             .map(|c| c.name.clone())
             .collect()
     }
 
-    fn live_names_reversed(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .ordered()
-            .into_iter()
-            .filter(|c| c.pid.is_some() && pick(c))
-            .map(|c| c.name.clone())
-            .collect();
-        names.reverse();
-        names
-    }
-
-    /// Names of children with a process, in reverse start order (the order to stop them in).
-    pub(crate) fn stop_order(&self) -> Vec<(String, u32)> {
+    /// Children with a process that `pick` selects, in reverse start order (the order to stop them in).
+    fn live_reversed(&self, pick: impl Fn(&Child) -> bool) -> Vec<(String, u32)> {
         let mut live: Vec<(String, u32)> = self
             .ordered()
             .into_iter()
+            .filter(|c| pick(c))
             .filter_map(|c| c.pid.map(|pid| (c.name.clone(), pid)))
             .collect();
         live.reverse();
         live
     }
+
+    /// Every child with a process, with its pid, in the order to stop them in.
+    pub(crate) fn stop_order(&self) -> Vec<(String, u32)> {
+        self.live_reversed(|_| true)
+    }
+}
+
+fn names(children: Vec<(String, u32)>) -> Vec<String> {
+    children.into_iter().map(|(name, _)| name).collect()
 }
 
 #[cfg(test)]

@@ -128,11 +128,11 @@ impl Server {
                 }
             })
             .collect();
-        let started_here: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
-        for info in self.records.agents() {
-            if started_here.contains(&info.name) {
-                continue;
-            }
+        let registered_only = self
+            .records
+            .agents()
+            .filter(|info| self.supervision.get(&info.name).is_none());
+        for info in registered_only {
             lines.push(AgentStatus {
                 name: info.name.clone(),
                 kind: info.kind.clone(),
