@@ -302,20 +302,24 @@ impl Supervision {
             Strategy::RestForOne => self.group(|c| c.order >= order),
         };
         let stop = names(self.live_reversed(|c| group.contains(&c.name) && c.name != name));
-        for n in &group {
-            if let Some(c) = self.children.get_mut(n) {
+        // As in OTP, a temporary sibling is stopped with its group but never started again.
+        let mut start = Vec::with_capacity(group.len());
+        for n in group {
+            let Some(c) = self.children.get_mut(&n) else {
+                continue;
+            };
+            if c.restartable() {
                 c.state = State::Restarting;
                 c.due = Some(due);
+                start.push(n);
+            } else {
+                c.state = State::Stopping;
             }
         }
-        Decision::Restart {
-            start: group,
-            stop,
-            due,
-        }
+        Decision::Restart { start, stop, due }
     }
 
-    /// Restartable, not-ended children that `pick` selects, in start order.
+    /// Children that `pick` selects and that run or are on their way, in start order.
     fn group(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
         self.ordered()
             .into_iter()
@@ -443,6 +447,21 @@ mod tests {
         assert_eq!(start, ["b", "c"]);
         assert_eq!(stop, ["c"]);
         assert_eq!(s.get("a").unwrap().state, State::Running);
+    }
+
+    #[test]
+    fn a_group_restart_stops_temporary_siblings_for_good() {
+        let (mut s, now) = sup(Strategy::OneForAll, 3, Restart::Permanent);
+        s.get_mut("c").unwrap().restart = Restart::Temporary;
+        let Decision::Restart { start, stop, .. } = s.exited("a", 10, crash(), now) else {
+            panic!()
+        };
+        assert_eq!(start, ["a", "b"]);
+        assert_eq!(stop, ["c", "b"]);
+        assert_eq!(s.exited("c", 12, crash(), now), Decision::Nothing);
+        assert_eq!(s.get("c").unwrap().state, State::Stopped);
+        s.exited("b", 11, crash(), now);
+        assert_eq!(s.due(now), ["a", "b"]);
     }
 
     #[test]
