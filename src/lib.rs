@@ -41,7 +41,7 @@ pub use axon_runtime::{
     address, auth, config, logging, process, serializer, spec, wire, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Error, ErrorKind, HandlerError,
     HandlerResult, Handlers, Kind, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions,
-    Result, Role, Serializer, Stats, Transport, Value,
+    Result, Role, Serializer, SocketKey, SocketRef, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, SpawnOptions, Strategy,
@@ -54,6 +54,6 @@ pub mod prelude {
     pub use crate::{
         Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
         ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, NameServer, OnFull, Proxy,
-        Registry, Role, Serializer, SpawnOptions, Stats, Transport, Value,
+        Registry, Role, Serializer, SocketRef, SpawnOptions, Stats, Transport, Value,
     };
 }

@@ -108,7 +108,7 @@ impl<A: Agent> Host<A> {
         alias: &Rc<str>,
         serializer: Serializer,
         id: u64,
-        body: &[zmq::Message],
+        body: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let Some(slot) = self.core.slots[index].as_mut() else {
@@ -128,7 +128,7 @@ impl<A: Agent> Host<A> {
             }
             Waiter::Handler { handler, .. } => match outcome {
                 Ok(()) => {
-                    let msg = Message::new(alias, None, &body[0], serializer);
+                    let msg = Message::new(alias, None, body[0], serializer);
                     self.call(
                         handler.map(Rc::from).or(socket_handler).as_deref(),
                         msg,
@@ -149,11 +149,11 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let id = match frames.len() {
-            5 if frames[3].is_empty() => request_id(&frames[2]),
+            5 if frames[3].is_empty() => request_id(frames[2]),
             _ => None,
         };
         let (Some(id), Some(slot)) = (id, self.core.slots[index].as_ref()) else {
@@ -164,7 +164,7 @@ impl<A: Agent> Host<A> {
             );
         };
         let (handler, stream) = (slot.handler.clone(), slot.partner);
-        let msg = Message::new(alias, None, &frames[4], serializer).expecting_reply();
+        let msg = Message::new(alias, None, frames[4], serializer).expecting_reply();
         let answer = match self.call(handler.as_deref(), msg, ctx) {
             Handled::Ok(reply) => Ok(reply.unwrap_or_default()),
             Handled::Failed(e) | Handled::Missing(e) => Err(wire::encode_body(&e)),
@@ -172,8 +172,8 @@ impl<A: Agent> Host<A> {
         let Some(stream) = stream else { return };
         let id = id.to_be_bytes();
         match &answer {
-            Ok(reply) => self.send_raw(stream, &[&frames[1], &id, reply], ctx),
-            Err(error) => self.send_raw(stream, &[&frames[1], &id, wire::ERROR_MARKER, error], ctx),
+            Ok(reply) => self.send_raw(stream, &[frames[1], &id, reply], ctx),
+            Err(error) => self.send_raw(stream, &[frames[1], &id, wire::ERROR_MARKER, error], ctx),
         }
     }
 
@@ -183,7 +183,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let Some(slot) = self.core.slots[index].as_ref() else {
@@ -197,7 +197,7 @@ impl<A: Agent> Host<A> {
         if !is_reply {
             return self.on_sub(index, alias, serializer, frames, ctx);
         }
-        match request_id(&frames[1]) {
+        match request_id(frames[1]) {
             Some(id) => self.on_reply(index, alias, serializer, id, &frames[2..], ctx),
             None => self.malformed(alias, "reply without request id", frames.len()),
         }
@@ -205,7 +205,7 @@ impl<A: Agent> Host<A> {
 }
 
 /// Whether a reply body is a value or an error answer.
-fn reply_outcome(body: &[zmq::Message]) -> Result<(), RemoteError> {
+fn reply_outcome(body: &[&[u8]]) -> Result<(), RemoteError> {
     match body {
         [marker, error] if marker[..] == *wire::ERROR_MARKER => Err(wire::decode_body(error)
             .unwrap_or_else(|e| RemoteError {
@@ -224,9 +224,9 @@ fn reply_outcome(body: &[zmq::Message]) -> Result<(), RemoteError> {
     }
 }
 
-fn decode_value(body: &[zmq::Message], serializer: Serializer) -> Result<Value, RemoteError> {
+fn decode_value(body: &[&[u8]], serializer: Serializer) -> Result<Value, RemoteError> {
     serializer
-        .decode::<Value>(&body[0])
+        .decode::<Value>(body[0])
         .map_err(|e: Error| RemoteError {
             kind: ErrorKind::BadRequest,
             message: e.to_string(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::address::{Address, Kind};
 use crate::agent::Agent;
-use crate::core::{BindOptions, ConnectOptions, Core, RequestOptions};
+use crate::core::{BindOptions, ConnectOptions, Core, RequestOptions, SocketKey, SocketRef};
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::stats::Stats;
@@ -41,28 +41,46 @@ impl<A: Agent> Ctx<'_, A> {
         self.core.name()
     }
 
-    /// Sends `value` on the socket `alias` (PUSH, PUB without topic, or a REQ request).
-    pub fn send<T: Serialize + ?Sized>(&mut self, alias: &str, value: &T) -> Result<()> {
-        self.send_inner(alias, None, value)
+    /// Sends `value` on a socket (PUSH, PUB without topic, or a REQ request),
+    /// named by alias (`"out"`) or by a [`SocketRef`] from [`Ctx::socket`].
+    pub fn send<'s, T: Serialize + ?Sized>(
+        &mut self,
+        socket: impl Into<SocketKey<'s>>,
+        value: &T,
+    ) -> Result<()> {
+        self.send_inner(socket.into(), None, value)
     }
 
-    /// Publishes `value` on the PUB socket `alias` under `topic`.
-    pub fn publish<T: Serialize + ?Sized>(
+    /// Publishes `value` on a PUB socket under `topic`.
+    pub fn publish<'s, T: Serialize + ?Sized>(
         &mut self,
-        alias: &str,
+        socket: impl Into<SocketKey<'s>>,
         topic: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<()> {
-        self.send_inner(alias, Some(topic.as_ref()), value)
+        self.send_inner(socket.into(), Some(topic.as_ref()), value)
+    }
+
+    /// A handle on the socket `alias` for hot loops: sends and backlog checks
+    /// through it skip the alias lookup. It stays valid until the socket is closed.
+    ///
+    /// ```ignore
+    /// let out = ctx.socket("out")?;
+    /// for tick in ticks {
+    ///     ctx.send(&out, &tick)?;
+    /// }
+    /// ```
+    pub fn socket(&self, alias: &str) -> Result<SocketRef> {
+        self.core.socket_ref(alias)
     }
 
     fn send_inner<T: Serialize + ?Sized>(
         &mut self,
-        alias: &str,
+        socket: SocketKey<'_>,
         topic: Option<&[u8]>,
         value: &T,
     ) -> Result<()> {
-        if let Some(index) = self.core.send(alias, topic, value)? {
+        if let Some(index) = self.core.send(socket, topic, value)? {
             Host::<A>::start_flush(self.core, index, self.actor);
         }
         Ok(())
@@ -110,17 +128,18 @@ impl<A: Agent> Ctx<'_, A> {
         Host::<A>::issue_request(self.core, self.actor, alias, value, opts)
     }
 
-    /// Runs `f` once the socket `alias` has no backlog: at once (on the next
+    /// Runs `f` once the socket has no backlog: at once (on the next
     /// turn of the event loop) if it has none now, else as soon as libzmq took
     /// every waiting message. A bulk sender stops when [`Ctx::backlog`] is
     /// non-zero and resumes here, without polling or timers.
-    pub fn when_drained(
+    pub fn when_drained<'s>(
         &mut self,
-        alias: &str,
+        socket: impl Into<SocketKey<'s>>,
         f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
     ) -> Result<()> {
-        let index = self.core.index(alias)?;
-        let slot = self.core.slot(alias)?;
+        let socket = socket.into();
+        let index = self.core.locate(socket)?;
+        let slot = self.core.slot_of(socket)?;
         let (generation, pending) = (slot.generation, slot.chan.backlog_len() > 0);
         let f: Rc<crate::timers::TimerFn<A>> = Rc::new(f);
         if pending {
@@ -154,8 +173,8 @@ impl<A: Agent> Ctx<'_, A> {
     /// A handler that sends in bulk stops while this is non-zero and comes
     /// back later (e.g. with [`Ctx::after`]), so the backlog drains instead
     /// of growing to its limit.
-    pub fn backlog(&self, alias: &str) -> Result<usize> {
-        Ok(self.core.slot(alias)?.chan.backlog_len())
+    pub fn backlog<'s>(&self, socket: impl Into<SocketKey<'s>>) -> Result<usize> {
+        Ok(self.core.slot_of(socket.into())?.chan.backlog_len())
     }
 
     /// Calls `method` on the name server with `args`, through the agent's own

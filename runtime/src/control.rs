@@ -140,7 +140,7 @@ struct AliasArgs {
 
 impl<A: Agent> Host<A> {
     /// Handles one control message: `[route, PROTOCOL, signature, body]`.
-    pub(crate) fn on_control(&mut self, frames: &[zmq::Message], ctx: &mut Context<Self>) {
+    pub(crate) fn on_control(&mut self, frames: &[&[u8]], ctx: &mut Context<Self>) {
         self.core.stats.control_requests += 1;
         let request = match parse_request(frames, &mut self.guard) {
             Ok(r) => r,
@@ -151,7 +151,7 @@ impl<A: Agent> Host<A> {
                     "?",
                     "request refused: not authenticated",
                 );
-                self.answer(&frames[0], id, Err(e));
+                self.answer(frames[0], id, Err(e));
                 return;
             }
             Err((why, id)) => {
@@ -159,20 +159,20 @@ impl<A: Agent> Host<A> {
                 tracing::warn!(agent = %self.core.name(), why, "malformed control request");
                 if let Some(id) = id {
                     let e = self.core.remote_error(ErrorKind::BadRequest, "?", why);
-                    self.answer(&frames[0], id, Err(e));
+                    self.answer(frames[0], id, Err(e));
                 }
                 return;
             }
         };
         let mut request = request;
         self.name_new_socket(&mut request);
-        let answer = self.dispatch(&request, &frames[0], ctx);
+        let answer = self.dispatch(&request, frames[0], ctx);
         if let Answer::Now(Ok(result)) = &answer {
             self.journal(&request, result);
         }
         if let Answer::Now(outcome) = answer {
             if !request.oneway {
-                self.answer(&frames[0], request.id, outcome);
+                self.answer(frames[0], request.id, outcome);
             } else if let Err(e) = outcome {
                 tracing::warn!(agent = %self.core.name(), method = %request.method, error = %e, "oneway request failed");
             }
@@ -392,10 +392,11 @@ impl<A: Agent> Host<A> {
                 "handler, on_error and wait_ms are for requests",
             ));
         }
-        if let Some(index) =
-            self.core
-                .send(&a.alias, a.topic.as_deref().map(|t| &t[..]), &a.message)?
-        {
+        if let Some(index) = self.core.send(
+            (&a.alias).into(),
+            a.topic.as_deref().map(|t| &t[..]),
+            &a.message,
+        )? {
             Self::start_flush(&mut self.core, index, ctx);
         }
         Ok(Value::Null)
@@ -583,15 +584,15 @@ const REFUSED: &str = "refused";
 
 /// Parses and authenticates `[route, PROTOCOL, signature, body]`.
 fn parse_request(
-    frames: &[zmq::Message],
+    frames: &[&[u8]],
     guard: &mut Guard,
 ) -> Result<Request, (&'static str, Option<u64>)> {
-    if frames.len() != 4 || &frames[1][..] != wire::PROTOCOL {
+    if frames.len() != 4 || frames[1] != wire::PROTOCOL {
         return Err(("expected [route, AXON/1, signature, body]", None));
     }
-    let request = wire::decode_body::<Request>(&frames[3])
+    let request = wire::decode_body::<Request>(frames[3])
         .map_err(|_| ("body is not a CBOR request", None))?;
-    if let Err(why) = guard.admit(&frames[3], &frames[2], request.ts) {
+    if let Err(why) = guard.admit(frames[3], frames[2], request.ts) {
         tracing::warn!(method = %request.method, why = %why, "control request refused");
         return Err((REFUSED, Some(request.id)));
     }

@@ -124,6 +124,52 @@ pub struct ConnectOptions {
     pub on_full: Option<OnFull>,
 }
 
+/// One socket of an agent, resolved once from its alias ([`crate::Ctx::socket`])
+/// so that a hot loop sends without looking the alias up for every message.
+///
+/// It names that socket only: once the socket is closed, operations on it
+/// fail with [`Error::UnknownAlias`], also when a new socket has taken the alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketRef {
+    index: usize,
+    generation: u64,
+    alias: Rc<str>,
+}
+
+impl SocketRef {
+    /// The alias the socket had when it was resolved.
+    pub fn alias(&self) -> &str {
+        &self.alias
+    }
+}
+
+/// Which socket an operation is on: an alias (`"out"`, `&String`) or a [`SocketRef`].
+#[derive(Debug, Clone, Copy)]
+pub enum SocketKey<'a> {
+    /// Looked up by alias on every call.
+    Alias(&'a str),
+    /// Resolved before.
+    Ref(&'a SocketRef),
+}
+
+impl<'a> From<&'a str> for SocketKey<'a> {
+    fn from(alias: &'a str) -> Self {
+        SocketKey::Alias(alias)
+    }
+}
+
+impl<'a> From<&'a String> for SocketKey<'a> {
+    fn from(alias: &'a String) -> Self {
+        SocketKey::Alias(alias)
+    }
+}
+
+impl<'a> From<&'a SocketRef> for SocketKey<'a> {
+    fn from(socket: &'a SocketRef) -> Self {
+        SocketKey::Ref(socket)
+    }
+}
+
 /// The sockets and counters of one agent.
 pub(crate) struct Core {
     pub(crate) spec: AgentSpec,
@@ -163,11 +209,41 @@ impl Core {
             .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))
     }
 
+    /// A handle on the socket `alias` that skips the lookup from then on.
+    pub(crate) fn socket_ref(&self, alias: &str) -> Result<SocketRef> {
+        let index = self.index(alias)?;
+        let slot = self.slot(alias)?;
+        Ok(SocketRef {
+            index,
+            generation: slot.generation,
+            alias: slot.alias.clone(),
+        })
+    }
+
+    /// The slot index of `key`: its alias looked up, or its handle checked to be still open.
+    pub(crate) fn locate(&self, key: SocketKey<'_>) -> Result<usize> {
+        match key {
+            SocketKey::Alias(alias) => self.index(alias),
+            SocketKey::Ref(r) => match self.slots.get(r.index).and_then(Option::as_ref) {
+                Some(slot) if slot.generation == r.generation => Ok(r.index),
+                _ => Err(Error::UnknownAlias(r.alias.to_string())),
+            },
+        }
+    }
+
+    /// The slot that `key` names.
+    pub(crate) fn slot_of(&self, key: SocketKey<'_>) -> Result<&Slot> {
+        let index = self.locate(key)?;
+        self.slots[index].as_ref().ok_or_else(|| {
+            Error::UnknownAlias(match key {
+                SocketKey::Alias(alias) => alias.to_owned(),
+                SocketKey::Ref(r) => r.alias.to_string(),
+            })
+        })
+    }
+
     pub(crate) fn slot(&self, alias: &str) -> Result<&Slot> {
-        let i = self.index(alias)?;
-        self.slots[i]
-            .as_ref()
-            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))
+        self.slot_of(SocketKey::Alias(alias))
     }
 
     pub(crate) fn slot_mut(&mut self, alias: &str) -> Result<&mut Slot> {
@@ -554,14 +630,17 @@ impl Core {
     /// goes to the socket's handler. Returns the slot whose backlog needs a flush.
     pub(crate) fn send<T: Serialize + ?Sized>(
         &mut self,
-        alias: &str,
+        socket: SocketKey<'_>,
         topic: Option<&[u8]>,
         value: &T,
     ) -> Result<Option<usize>> {
-        let index = self.index(alias)?;
-        let kind = self.slots[index].as_ref().map(|s| s.address.kind);
-        if kind.is_some_and(Kind::requests) {
-            let (_, flush) = self.request(alias, value, Waiter::socket_handler())?;
+        let index = self.locate(socket)?;
+        let slot = self.slots[index].as_ref();
+        if let Some(alias) = slot
+            .filter(|s| s.address.kind.requests())
+            .map(|s| s.alias.clone())
+        {
+            let (_, flush) = self.request(&alias, value, Waiter::socket_handler())?;
             return Ok(flush);
         }
         let mut buf = std::mem::take(&mut self.encode_buf);
@@ -772,6 +851,36 @@ mod tests {
             assert_eq!(s.handler_for(b"foobar").as_deref(), Some("long"));
             assert_eq!(s.handler_for(b"fox").as_deref(), Some("short"));
             assert_eq!(s.handler_for(b"bar").as_deref(), Some("default"));
+        });
+    }
+
+    #[test]
+    fn a_socket_ref_names_one_socket_until_it_closes() {
+        actix_rt::System::new().block_on(async {
+            let dir = std::env::temp_dir();
+            let mut core = Core::new(AgentSpec::new("refs", "test", dir));
+            // libzmq releases an inproc name only after the close completes: a new name each time.
+            let bind = |alias: &str, name: &str| BindOptions {
+                alias: Some(alias.into()),
+                transport: Some(Transport::Inproc),
+                addr: Some(name.into()),
+                ..BindOptions::default()
+            };
+            core.bind(Kind::Push, bind("out", "socket-ref-1")).unwrap();
+            let out = core.socket_ref("out").unwrap();
+            assert_eq!(out.alias(), "out");
+            assert_eq!(core.locate((&out).into()).unwrap(), core.index("out").unwrap());
+            // Nobody is connected: the message waits in libzmq's queue or the backlog.
+            assert!(core.send((&out).into(), None, "hello").is_ok());
+            assert_eq!(core.stats.sent, 1);
+
+            core.close("out").unwrap();
+            assert!(matches!(core.send((&out).into(), None, "x"), Err(Error::UnknownAlias(a)) if a == "out"));
+            // A new socket under the same alias is not the one the handle named.
+            core.bind(Kind::Push, bind("out", "socket-ref-2")).unwrap();
+            assert!(matches!(core.locate((&out).into()), Err(Error::UnknownAlias(_))));
+            assert!(core.socket_ref("out").unwrap() != out);
+            assert!(matches!(core.socket_ref("nope"), Err(Error::UnknownAlias(_))));
         });
     }
 

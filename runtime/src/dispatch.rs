@@ -29,12 +29,7 @@ pub(crate) enum Handled {
 
 impl<A: Agent> Host<A> {
     /// Handles one message received on the data socket at `index`.
-    pub(crate) fn on_data(
-        &mut self,
-        index: usize,
-        frames: &[zmq::Message],
-        ctx: &mut Context<Self>,
-    ) {
+    pub(crate) fn on_data(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
         let Some(slot) = self.core.slots.get(index).and_then(Option::as_ref) else {
             return;
         };
@@ -70,7 +65,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         if frames.len() != 1 {
@@ -79,7 +74,7 @@ impl<A: Agent> Host<A> {
         let handler = self.core.slots[index]
             .as_ref()
             .and_then(|s| s.handler.clone());
-        let msg = Message::new(alias, None, &frames[0], serializer);
+        let msg = Message::new(alias, None, frames[0], serializer);
         self.call_slot(handler, msg, ctx);
     }
 
@@ -88,13 +83,13 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let (topic, payload) = match frames.len() {
-            2 => (&frames[0][..], &frames[1][..]),
+            2 => (frames[0], frames[1]),
             // A single frame is a payload whose own prefix was matched as the topic.
-            1 => (&frames[0][..], &frames[0][..]),
+            1 => (frames[0], frames[0]),
             n => return self.malformed(alias, "expected topic and payload frames", n),
         };
         let handler = match self.core.slots[index].as_ref() {
@@ -111,7 +106,7 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
@@ -127,7 +122,7 @@ impl<A: Agent> Host<A> {
         let handler = self.core.slots[index]
             .as_ref()
             .and_then(|s| s.handler.clone());
-        let msg = Message::new(alias, None, &frames[delim + 1], serializer).expecting_reply();
+        let msg = Message::new(alias, None, frames[delim + 1], serializer).expecting_reply();
         let reply = match self.call_slot(handler, msg, ctx) {
             Handled::Ok(reply) => reply.unwrap_or_default(),
             Handled::Failed(e) | Handled::Missing(e) => {
@@ -142,7 +137,7 @@ impl<A: Agent> Host<A> {
     fn answer_rep_error(
         &mut self,
         index: usize,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         kind: ErrorKind,
         alias: &str,
         message: String,
@@ -152,7 +147,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// Answers a REP request with `error`, so the requester never hangs.
-    fn answer_rep_failure(&mut self, index: usize, frames: &[zmq::Message], error: RemoteError) {
+    fn answer_rep_failure(&mut self, index: usize, frames: &[&[u8]], error: RemoteError) {
         let alias = error.method.clone();
         let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
             return;
@@ -174,11 +169,11 @@ impl<A: Agent> Host<A> {
         index: usize,
         alias: &Rc<str>,
         serializer: Serializer,
-        frames: &[zmq::Message],
+        frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
         let id = match frames.len() {
-            3 | 4 if frames[1].is_empty() => request_id(&frames[0]),
+            3 | 4 if frames[1].is_empty() => request_id(frames[0]),
             _ => None,
         };
         let Some(id) = id else {

@@ -441,9 +441,11 @@ fn drain_batch<A: Agent>(
             return Poll::Ready(());
         };
         match (chan.poll_recv(task, frames), source) {
-            (Poll::Ready(Some(Ok(()))), Source::Control) => act.on_control(frames.as_slice(), ctx),
+            (Poll::Ready(Some(Ok(()))), Source::Control) => {
+                frames.with_views(|parts| act.on_control(parts, ctx))
+            }
             (Poll::Ready(Some(Ok(()))), Source::Data { index, .. }) => {
-                act.on_data(index, frames.as_slice(), ctx)
+                frames.with_views(|parts| act.on_data(index, parts, ctx))
             }
             (Poll::Ready(Some(Err(e))), _) => {
                 tracing::warn!(agent = %act.core.name(), error = %e, "receive failed");

@@ -48,7 +48,7 @@ pub use address::{Address, BindTarget, Kind, Role, Transport};
 pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
 pub use config::Defaults;
 pub use context::Ctx;
-pub use core::{BindOptions, ConnectOptions, RequestOptions};
+pub use core::{BindOptions, ConnectOptions, RequestOptions, SocketKey, SocketRef};
 pub use error::{Error, Result};
 pub use host::{Host, Stats, KILLED_EXIT};
 pub use message::Message;

@@ -1,5 +1,7 @@
 //! `Message`: what a handler receives, decoded on demand.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
@@ -42,6 +44,22 @@ impl<'a> Message<'a> {
     /// Decodes the payload with the socket's serializer.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
         self.serializer.decode(self.payload)
+    }
+
+    /// The payload as bytes, borrowed from the frame where the serializer
+    /// allows (`raw`, and a `cbor` byte or text string), else decoded.
+    ///
+    /// The allocation-free way to read a byte payload on a hot path; fails
+    /// like `decode::<ByteBuf>()` when the payload is not bytes.
+    pub fn decode_bytes(&self) -> Result<Cow<'a, [u8]>> {
+        self.serializer.decode_bytes(self.payload)
+    }
+
+    /// The payload as text, borrowed from the frame where the serializer
+    /// allows (`raw`, a `cbor` text string, a `json` string without
+    /// escapes), else decoded; fails like `decode::<String>()`.
+    pub fn decode_str(&self) -> Result<Cow<'a, str>> {
+        self.serializer.decode_str(self.payload)
     }
 
     /// Decodes the payload into a dynamic value.

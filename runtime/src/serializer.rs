@@ -5,11 +5,15 @@
 //! `raw`, a value must be bytes or text to be sent, and decoding yields the
 //! frame's bytes (or text, when the target type asks for a string).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use ciborium_ll::Header;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use crate::error::{Error, Result};
 
@@ -69,6 +73,44 @@ impl Serializer {
         }
     }
 
+    /// Decodes a byte-string payload, lending out the frame's own bytes
+    /// where the encoding allows: always for `raw`, and for `cbor` when the
+    /// payload is one definite-length byte or text string (what `send` of
+    /// bytes or a `str` produces). Otherwise it decodes into an owned buffer,
+    /// with the same errors as `decode::<ByteBuf>`.
+    pub fn decode_bytes(self, bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Serializer::Raw => Ok(Cow::Borrowed(bytes)),
+            Serializer::Cbor => match cbor_string(bytes, &[Kind::Bytes, Kind::Text]) {
+                Some(inner) => Ok(Cow::Borrowed(inner)),
+                None => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
+            },
+            Serializer::Json => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
+        }
+    }
+
+    /// Decodes a text payload, lending out the frame's own bytes where the
+    /// encoding allows: `raw` frames and `cbor` text strings that are valid
+    /// UTF-8, and `json` strings without escapes. Otherwise it decodes into
+    /// an owned `String`, with the same errors as `decode::<String>`.
+    pub fn decode_str(self, bytes: &[u8]) -> Result<Cow<'_, str>> {
+        let borrowed = match self {
+            Serializer::Raw => {
+                return std::str::from_utf8(bytes)
+                    .map(Cow::Borrowed)
+                    .map_err(|e| self.decode_error(e))
+            }
+            Serializer::Cbor => {
+                cbor_string(bytes, &[Kind::Text]).and_then(|inner| std::str::from_utf8(inner).ok())
+            }
+            Serializer::Json => serde_json::from_slice::<&str>(bytes).ok(),
+        };
+        match borrowed {
+            Some(text) => Ok(Cow::Borrowed(text)),
+            None => self.decode::<String>(bytes).map(Cow::Owned),
+        }
+    }
+
     fn encode_error(self, e: impl fmt::Display) -> Error {
         Error::Encode {
             serializer: self.as_str(),
@@ -82,6 +124,25 @@ impl Serializer {
             reason: e.to_string(),
         }
     }
+}
+
+/// The two kinds of CBOR string [`cbor_string`] can lend out.
+#[derive(PartialEq)]
+enum Kind {
+    Bytes,
+    Text,
+}
+
+/// The contents of `bytes` when it is exactly one definite-length CBOR string of one of `kinds`.
+fn cbor_string<'a>(bytes: &'a [u8], kinds: &[Kind]) -> Option<&'a [u8]> {
+    let mut decoder = ciborium_ll::Decoder::from(bytes);
+    let (kind, len) = match decoder.pull().ok()? {
+        Header::Bytes(Some(len)) => (Kind::Bytes, len),
+        Header::Text(Some(len)) => (Kind::Text, len),
+        _ => return None,
+    };
+    let start = decoder.offset();
+    (kinds.contains(&kind) && start.checked_add(len)? == bytes.len()).then(|| &bytes[start..])
 }
 
 /// Raw frames decode as bytes; a target that wants text gets the bytes as UTF-8.
@@ -196,6 +257,70 @@ mod tests {
                 m
             );
         }
+    }
+
+    #[test]
+    fn strings_are_lent_out_where_the_encoding_allows() {
+        use serde_bytes::Bytes;
+        let borrowed = |c: &Cow<'_, [u8]>| matches!(c, Cow::Borrowed(_));
+        // Lengths across every CBOR length form: inline, 1, 2 and 4 bytes.
+        for len in [0usize, 5, 23, 24, 255, 256, 70_000] {
+            let payload = vec![0xA5u8; len];
+            let cbor = Serializer::Cbor.encode(&Bytes::new(&payload)).unwrap();
+            let got = Serializer::Cbor.decode_bytes(&cbor).unwrap();
+            assert!(borrowed(&got), "cbor bytes of {len}");
+            assert_eq!(&*got, &payload[..]);
+            let text = "é".repeat(len / 2);
+            let cbor = Serializer::Cbor.encode(&text).unwrap();
+            let got = Serializer::Cbor.decode_str(&cbor).unwrap();
+            assert!(matches!(got, Cow::Borrowed(_)), "cbor text of {len}");
+            assert_eq!(got, text);
+            assert_eq!(
+                &*Serializer::Cbor.decode_bytes(&cbor).unwrap(),
+                text.as_bytes()
+            );
+        }
+        assert!(borrowed(&Serializer::Raw.decode_bytes(b"\xff").unwrap()));
+        assert_eq!(Serializer::Raw.decode_str(b"hi").unwrap(), "hi");
+        assert_eq!(Serializer::Json.decode_str(br#""plain""#).unwrap(), "plain");
+        // Escaped JSON text and JSON byte arrays are decoded, not lent.
+        assert_eq!(Serializer::Json.decode_str(br#""a\"b""#).unwrap(), "a\"b");
+        let json = Serializer::Json.encode(&Bytes::new(b"ab")).unwrap();
+        assert_eq!(&*Serializer::Json.decode_bytes(&json).unwrap(), b"ab");
+    }
+
+    #[test]
+    fn lent_strings_fail_like_decoding_does() {
+        let cbor = Serializer::Cbor;
+        // Not a string at all, a truncated string, trailing bytes, bad UTF-8.
+        let number = cbor.encode(&7).unwrap();
+        assert!(matches!(
+            cbor.decode_bytes(&number),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(
+            cbor.decode_str(&number),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(
+            cbor.decode_bytes(b"\x45ab"),
+            Err(Error::Decode { .. })
+        ));
+        assert!(matches!(
+            cbor.decode_str(b"\x62\xff\xfe"),
+            Err(Error::Decode { .. })
+        ));
+        assert!(cbor.decode_bytes(&[]).is_err());
+        let mut trailing = cbor.encode("ab").unwrap();
+        trailing.push(0);
+        assert_eq!(
+            cbor.decode_str(&trailing).unwrap(),
+            cbor.decode::<String>(&trailing).unwrap()
+        );
+        assert!(matches!(
+            Serializer::Raw.decode_str(b"\xff"),
+            Err(Error::Decode { .. })
+        ));
     }
 
     #[test]

@@ -247,6 +247,9 @@ fn report_the_mark(socket: &mut zmq::Socket) -> Result<()> {
     }
 }
 
+/// Frames per message looked at without an allocation (REP envelopes with a few hops fit).
+const INLINE_FRAMES: usize = 8;
+
 /// The frames of one received message, in reused `zmq::Message` buffers.
 #[derive(Default)]
 pub(crate) struct Frames {
@@ -255,9 +258,23 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    /// The frames received.
-    pub(crate) fn as_slice(&self) -> &[zmq::Message] {
-        &self.parts[..self.len]
+    /// Runs `f` on the frames received, as byte slices.
+    ///
+    /// Every look at a `zmq::Message`'s bytes is two calls into libzmq
+    /// (`zmq_msg_data`, `zmq_msg_size`), so each frame is looked at once
+    /// here; up to [`INLINE_FRAMES`] views live on the stack.
+    pub(crate) fn with_views<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let parts = &self.parts[..self.len];
+        if parts.len() <= INLINE_FRAMES {
+            let mut views: [&[u8]; INLINE_FRAMES] = [&[]; INLINE_FRAMES];
+            for (view, part) in views.iter_mut().zip(parts) {
+                *view = part;
+            }
+            f(&views[..parts.len()])
+        } else {
+            let views: Vec<&[u8]> = parts.iter().map(|p| &p[..]).collect();
+            f(&views)
+        }
     }
 
     /// Receives one whole message without blocking; `false` when none is waiting.
