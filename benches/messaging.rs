@@ -3,7 +3,7 @@
 //!
 //! Run: `cargo bench --bench messaging [-- FILTER]`
 //! (`AXON_BENCH_SCALE=0.1` scales every message count, `AXON_BENCH_REPS=1`
-//! runs each side once instead of three times and taking the median; FILTER
+//! runs each side once instead of five times and taking the median; FILTER
 //! keeps the cases whose label, e.g. `push-pull tcp raw 16 B`, contains it.)
 //!
 //! - PUSH -> PULL throughput, 16 B and 1 KiB, cbor and raw, ipc and tcp:

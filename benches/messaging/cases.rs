@@ -20,7 +20,7 @@ const MIN_COUNT: u64 = 100;
 const GRACE: Duration = Duration::from_secs(30);
 
 /// Run-wide settings: `AXON_BENCH_SCALE` (message counts, default 1) and
-/// `AXON_BENCH_REPS` (runs per side and case, median reported, default 3).
+/// `AXON_BENCH_REPS` (runs per side and case, median reported, default 5).
 pub struct Settings {
     pub scale: f64,
     pub reps: usize,
@@ -42,7 +42,7 @@ impl Settings {
                 .ok()
                 .filter(|r| *r > 0)
                 .with_context(|| format!("AXON_BENCH_REPS={v:?}: expected a count > 0"))?,
-            Err(_) => 3,
+            Err(_) => 5,
         };
         Ok(Settings { scale, reps })
     }
@@ -107,7 +107,9 @@ pub fn cases(settings: &Settings) -> Vec<Case> {
     let mut all = Vec::new();
     for transport in [Transport::Ipc, Transport::Tcp] {
         for serializer in [Serializer::Cbor, Serializer::Raw] {
-            for (size, count) in [(16, 200_000), (1024, 100_000)] {
+            // Each timed run lasts a few hundred milliseconds: shorter ones
+            // swing with where the scheduler happens to put four busy threads on two cores.
+            for (size, count) in [(16, 1_000_000), (1024, 200_000)] {
                 let count = settings.scaled(count);
                 all.push(Case {
                     pattern: Pattern::PushPull,
