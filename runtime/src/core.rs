@@ -170,6 +170,15 @@ impl<'a> From<&'a SocketRef> for SocketKey<'a> {
     }
 }
 
+/// The error for a socket key that names no open socket.
+#[cold]
+fn unknown_socket(key: SocketKey<'_>) -> Error {
+    Error::UnknownAlias(match key {
+        SocketKey::Alias(alias) => alias.to_owned(),
+        SocketKey::Ref(r) => r.alias.to_string(),
+    })
+}
+
 /// The sockets and counters of one agent.
 pub(crate) struct Core {
     pub(crate) spec: AgentSpec,
@@ -220,26 +229,35 @@ impl Core {
         })
     }
 
-    /// The slot index of `key`: its alias looked up, or its handle checked to be still open.
+    /// The open slot that `key` names, and its index: the alias looked up, or
+    /// the handle checked to name a socket that is still open.
+    #[inline(always)]
+    pub(crate) fn find(&self, key: SocketKey<'_>) -> Result<(usize, &Slot)> {
+        let found = match key {
+            SocketKey::Ref(r) => self
+                .slots
+                .get(r.index)
+                .and_then(Option::as_ref)
+                .filter(|s| s.generation == r.generation)
+                .map(|s| (r.index, s)),
+            SocketKey::Alias(alias) => self
+                .aliases
+                .get(alias)
+                .and_then(|&i| self.slots[i].as_ref().map(|s| (i, s))),
+        };
+        found.ok_or_else(|| unknown_socket(key))
+    }
+
+    /// The slot index of `key`.
+    #[inline]
     pub(crate) fn locate(&self, key: SocketKey<'_>) -> Result<usize> {
-        match key {
-            SocketKey::Alias(alias) => self.index(alias),
-            SocketKey::Ref(r) => match self.slots.get(r.index).and_then(Option::as_ref) {
-                Some(slot) if slot.generation == r.generation => Ok(r.index),
-                _ => Err(Error::UnknownAlias(r.alias.to_string())),
-            },
-        }
+        self.find(key).map(|(index, _)| index)
     }
 
     /// The slot that `key` names.
+    #[inline]
     pub(crate) fn slot_of(&self, key: SocketKey<'_>) -> Result<&Slot> {
-        let index = self.locate(key)?;
-        self.slots[index].as_ref().ok_or_else(|| {
-            Error::UnknownAlias(match key {
-                SocketKey::Alias(alias) => alias.to_owned(),
-                SocketKey::Ref(r) => r.alias.to_string(),
-            })
-        })
+        self.find(key).map(|(_, slot)| slot)
     }
 
     pub(crate) fn slot(&self, alias: &str) -> Result<&Slot> {
@@ -634,12 +652,9 @@ impl Core {
         topic: Option<&[u8]>,
         value: &T,
     ) -> Result<Option<usize>> {
-        let index = self.locate(socket)?;
-        let slot = self.slots[index].as_ref();
-        if let Some(alias) = slot
-            .filter(|s| s.address.kind.requests())
-            .map(|s| s.alias.clone())
-        {
+        let (index, slot) = self.find(socket)?;
+        if slot.address.kind.requests() {
+            let alias = slot.alias.clone();
             let (_, flush) = self.request(&alias, value, Waiter::socket_handler())?;
             return Ok(flush);
         }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use actix::Context;
 
 use crate::address::Kind;
-use crate::agent::{Agent, HandlerErrorKind};
+use crate::agent::{Agent, HandlerError, HandlerErrorKind};
 use crate::context::Ctx;
 use crate::host::Host;
 use crate::message::Message;
@@ -29,6 +29,7 @@ pub(crate) enum Handled {
 
 impl<A: Agent> Host<A> {
     /// Handles one message received on the data socket at `index`.
+    #[inline]
     pub(crate) fn on_data(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
         let Some(slot) = self.core.slots.get(index).and_then(Option::as_ref) else {
             return;
@@ -39,15 +40,8 @@ impl<A: Agent> Host<A> {
             slot.address.serializer,
         );
         let size: usize = frames.iter().map(|f| f.len()).sum();
-        let limit = self.core.spec.defaults.max_message;
-        if size > limit {
-            self.core.stats.oversized += 1;
-            tracing::warn!(agent = %self.core.name(), alias = %alias, size, limit, "message over the size limit dropped");
-            if kind == Kind::Rep {
-                let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
-                self.answer_rep_error(index, frames, ErrorKind::BadRequest, &alias, message);
-            }
-            return;
+        if size > self.core.spec.defaults.max_message {
+            return self.drop_oversized(index, frames, kind, &alias, size);
         }
         match kind {
             Kind::Pull => self.on_pull(index, &alias, serializer, frames, ctx),
@@ -60,6 +54,27 @@ impl<A: Agent> Host<A> {
         }
     }
 
+    /// Logs, counts and drops a message over the size limit; a REP requester gets an error answer.
+    #[cold]
+    #[inline(never)]
+    fn drop_oversized(
+        &mut self,
+        index: usize,
+        frames: &[&[u8]],
+        kind: Kind,
+        alias: &str,
+        size: usize,
+    ) {
+        let limit = self.core.spec.defaults.max_message;
+        self.core.stats.oversized += 1;
+        tracing::warn!(agent = %self.core.name(), alias, size, limit, "message over the size limit dropped");
+        if kind == Kind::Rep {
+            let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
+            self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
+        }
+    }
+
+    #[inline]
     fn on_pull(
         &mut self,
         index: usize,
@@ -78,6 +93,7 @@ impl<A: Agent> Host<A> {
         self.call_slot(handler, msg, ctx);
     }
 
+    #[inline]
     pub(crate) fn on_sub(
         &mut self,
         index: usize,
@@ -184,6 +200,7 @@ impl<A: Agent> Host<A> {
 
     /// Runs a socket's handler on `msg` (see [`Host::call`]), finding it by pointer when the
     /// socket named the same handler last time.
+    #[inline]
     pub(crate) fn call_slot(
         &mut self,
         handler: Option<Rc<str>>,
@@ -235,6 +252,7 @@ impl<A: Agent> Host<A> {
         self.run_handler(name, &f, msg, ctx)
     }
 
+    #[inline]
     fn run_handler(
         &mut self,
         name: &str,
@@ -242,7 +260,6 @@ impl<A: Agent> Host<A> {
         msg: Message<'_>,
         ctx: &mut Context<Self>,
     ) -> Handled {
-        let alias = msg.alias();
         self.core.stats.received += 1;
         let result = f(
             &mut self.agent,
@@ -251,19 +268,28 @@ impl<A: Agent> Host<A> {
         );
         match result {
             Ok(reply) => Handled::Ok(reply),
-            Err(e) if e.kind() == HandlerErrorKind::Decode => {
-                self.core.stats.decode_errors += 1;
-                tracing::warn!(agent = %self.core.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, "message does not decode");
-                Handled::Failed(self.core.remote_error(ErrorKind::BadRequest, name, e))
-            }
-            Err(e) => {
-                self.core.stats.handler_errors += 1;
-                tracing::warn!(agent = %self.core.spec.name, alias, handler = name, error = %e, "handler failed");
-                Handled::Failed(self.core.remote_error(ErrorKind::Handler, name, e))
-            }
+            Err(e) => Handled::Failed(self.handler_failed(name, &msg, e)),
         }
     }
 
+    /// Logs and counts a handler's failure; the error a requester gets back.
+    #[cold]
+    #[inline(never)]
+    fn handler_failed(&mut self, name: &str, msg: &Message<'_>, e: HandlerError) -> RemoteError {
+        let alias = msg.alias();
+        if e.kind() == HandlerErrorKind::Decode {
+            self.core.stats.decode_errors += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, "message does not decode");
+            self.core.remote_error(ErrorKind::BadRequest, name, e)
+        } else {
+            self.core.stats.handler_errors += 1;
+            tracing::warn!(agent = %self.core.spec.name, alias, handler = name, error = %e, "handler failed");
+            self.core.remote_error(ErrorKind::Handler, name, e)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
     pub(crate) fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
         self.core.stats.malformed += 1;
         tracing::warn!(agent = %self.core.spec.name, alias, frames, "malformed message dropped: {what}");

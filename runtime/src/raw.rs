@@ -56,6 +56,7 @@ impl ser::Serializer for Raw<'_> {
     type SerializeStruct = Impossible<(), NotRaw>;
     type SerializeStructVariant = Impossible<(), NotRaw>;
 
+    #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), NotRaw> {
         self.out.extend_from_slice(v);
         Ok(())

@@ -44,6 +44,7 @@ impl Serializer {
     }
 
     /// Encodes `value`, appending to `out` (which is cleared first) so callers can reuse buffers.
+    #[inline]
     pub fn encode_into<T: Serialize + ?Sized>(self, value: &T, out: &mut Vec<u8>) -> Result<()> {
         out.clear();
         match self {

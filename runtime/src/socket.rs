@@ -135,6 +135,7 @@ impl Io {
     }
 
     /// The libzmq socket.
+    #[inline]
     pub(crate) fn raw(&self) -> &zmq::Socket {
         match self {
             Io::Dealer(s) => s.get_socket(),
@@ -173,8 +174,16 @@ impl Io {
     }
 
     /// Tries to hand `frames` to libzmq at once; `Ok(false)` when the high-water mark is reached.
+    #[inline]
     pub(crate) fn try_send_now(&self, frames: &[&[u8]]) -> Result<bool> {
         let socket = self.raw();
+        if let [frame] = frames {
+            return match socket.send(*frame, zmq::DONTWAIT) {
+                Ok(()) => Ok(true),
+                Err(zmq::Error::EAGAIN) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
         let last = frames.len().saturating_sub(1);
         for (i, frame) in frames.iter().enumerate() {
             let flags = if i < last {
@@ -263,6 +272,7 @@ impl Frames {
     /// Every look at a `zmq::Message`'s bytes is two calls into libzmq
     /// (`zmq_msg_data`, `zmq_msg_size`), so each frame is looked at once
     /// here; up to [`INLINE_FRAMES`] views live on the stack.
+    #[inline]
     pub(crate) fn with_views<R>(&self, f: impl FnOnce(&[&[u8]]) -> R) -> R {
         let parts = &self.parts[..self.len];
         if parts.len() <= INLINE_FRAMES {
@@ -278,6 +288,7 @@ impl Frames {
     }
 
     /// Receives one whole message without blocking; `false` when none is waiting.
+    #[inline]
     fn recv(&mut self, socket: &zmq::Socket) -> Result<bool> {
         self.len = 0;
         loop {
@@ -406,6 +417,7 @@ impl Channel {
 
     /// Hands `frames` to libzmq now or not at all (`Ok(false)` at the mark), bypassing the
     /// backlog: for answers that must not wait behind it (control replies, error answers).
+    #[inline]
     pub(crate) fn try_send_now(&self, frames: &[&[u8]]) -> Result<bool> {
         self.touched();
         self.io.try_send_now(frames)
@@ -426,6 +438,7 @@ impl Channel {
     }
 
     /// Sends `frames` in order after everything sent before, never blocking.
+    #[inline]
     pub(crate) fn send(&mut self, alias: &str, frames: &[&[u8]]) -> Result<Sent> {
         if !self.flushing && self.try_send_now(frames)? {
             return Ok(Sent::Now);
@@ -449,6 +462,7 @@ impl Channel {
     /// Marks the drain of a receiving socket due after an operation on the
     /// socket: libzmq processes its pending commands on every call, and may so
     /// take in the readiness the drain would have been woken by.
+    #[inline]
     pub(crate) fn touched(&self) {
         if !self.io.receives() {
             return;
@@ -493,6 +507,7 @@ impl Channel {
     /// Messages are read straight from libzmq into reused buffers; only when
     /// none is waiting does tmq's poll register the task for wake-up (and
     /// take a message that slipped in meanwhile).
+    #[inline]
     pub(crate) fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
