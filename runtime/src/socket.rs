@@ -531,18 +531,27 @@ impl Channel {
         // Nothing waiting: register our waker with the socket's readiness, with the
         // actor's current first, since tmq may wake it at once. Once per sleep, not per message.
         self.wakeup.follow(cx.waker());
-        match self.io.poll_recv(&mut Context::from_waker(&self.waker)) {
-            Poll::Ready(Some(Ok(multipart))) => {
-                frames.fill_from(multipart);
-                Poll::Ready(Some(Ok(())))
-            }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                self.idle = true;
-                self.draining = false;
-                Poll::Pending
+        // tmq clears a readiness it finds stale and wakes the task at once, so
+        // that it looks again. Look again here instead: a second receive would
+        // only find what this one just did, and another turn of the actor costs
+        // libzmq another poll system call or two.
+        for _ in 0..2 {
+            self.wakeup.due.store(false, Ordering::Release);
+            match self.io.poll_recv(&mut Context::from_waker(&self.waker)) {
+                Poll::Ready(Some(Ok(multipart))) => {
+                    frames.fill_from(multipart);
+                    return Poll::Ready(Some(Ok(())));
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                // Registered with the reactor: sleep until the socket wakes it.
+                Poll::Pending if !self.wakeup.due.load(Ordering::Acquire) => break,
+                // Woken at once: the readiness was stale and is now cleared; look once more.
+                Poll::Pending => {}
             }
         }
+        self.idle = true;
+        self.draining = false;
+        Poll::Pending
     }
 }
