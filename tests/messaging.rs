@@ -287,6 +287,18 @@ fn round_trip(ns: &NameServer, serializer: Serializer, report: &Report) {
         let back: BTreeMap<String, Vec<i32>> = a.request("req", &structured, t).unwrap();
         assert_eq!(back, structured);
     }
+    // Payloads read in place (decode_str / decode_bytes) decode alike under every serializer.
+    let borrowed = b
+        .bind_with(Kind::Rep, with("borrowed", Some("borrowed")))
+        .unwrap();
+    a.connect(&borrowed, "req-borrowed", None).unwrap();
+    let got = match a.request::<_, Value>("req-borrowed", "héllo", t).unwrap() {
+        // Raw frames carry no type: a raw reply comes back as bytes.
+        Value::Bytes(b) if serializer == Serializer::Raw => String::from_utf8(b).unwrap(),
+        Value::Text(text) => text,
+        other => panic!("{tag}: unexpected reply {other:?}"),
+    };
+    assert_eq!(got, "héllo:6", "{tag}");
     // PUSH/PULL
     let pull = b
         .bind_with(Kind::Pull, with("pull", Some("collect")))

@@ -59,6 +59,17 @@ pub fn registry() -> Registry {
                 Ok(())
             },
         )
+        .handler(
+            "borrowed",
+            |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message| {
+                // The payload read in place, as text and as bytes: "text:byte count".
+                Ok(format!(
+                    "{}:{}",
+                    msg.decode_str()?,
+                    msg.decode_bytes()?.len()
+                ))
+            },
+        )
         .handler("add10", add10)
         .handler("blast", blast)
         .handler("tally", tally)
@@ -117,14 +128,18 @@ fn pump(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>) {
             .map_or(0, |v| i128::from(v) as i64)
     };
     let (mut next, last) = (get(a, "next"), get(a, "last"));
+    // Resolved once per burst, as a hot sending loop would.
+    let Ok(out) = ctx.socket("out") else {
+        return;
+    };
     while next <= last {
-        if ctx.backlog("out").unwrap_or(0) > 0 {
+        if ctx.backlog(&out).unwrap_or(0) > 0 {
             a.attributes
                 .insert("next".into(), Value::Integer(next.into()));
-            let _ = ctx.when_drained("out", |a: &mut BasicAgent, ctx| pump(a, ctx));
+            let _ = ctx.when_drained(&out, |a: &mut BasicAgent, ctx| pump(a, ctx));
             return;
         }
-        if ctx.send("out", &next).is_err() {
+        if ctx.send(&out, &next).is_err() {
             return;
         }
         next += 1;
