@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use crate::address::{Address, Kind};
 use crate::agent::Agent;
-use crate::core::{BindOptions, ConnectOptions, Core, RequestOptions, SocketKey, SocketRef};
+use crate::core::{BindOptions, ConnectOptions, Core, RequestOptions};
 use crate::error::{Error, Result};
 use crate::host::Host;
+use crate::socket_ref::{SocketKey, SocketRef};
 use crate::stats::Stats;
 use crate::timers::{Action, Timers};
 

@@ -11,10 +11,13 @@ use serde::Serialize;
 use crate::address::{tcp_endpoint, Address, Kind, Role, Transport};
 use crate::error::{Error, Result};
 use crate::serializer::Serializer;
-use crate::socket::{Channel, Io, OnFull, Sent};
+use crate::socket::{Channel, Io, OnFull};
+use crate::socket_ref::{unknown_socket, SocketKey, SocketRef};
 use crate::spec::AgentSpec;
 use crate::stats::Stats;
 use crate::wire::RemoteError;
+
+mod send;
 
 /// Who waits for the answer to a request.
 pub(crate) enum Waiter {
@@ -122,61 +125,6 @@ pub struct ConnectOptions {
     pub hwm: Option<i32>,
     /// What a send does at the mark; by kind when `None`.
     pub on_full: Option<OnFull>,
-}
-
-/// One socket of an agent, resolved once from its alias ([`crate::Ctx::socket`])
-/// so that a hot loop sends without looking the alias up for every message.
-///
-/// It names that socket only: once the socket is closed, operations on it
-/// fail with [`Error::UnknownAlias`], also when a new socket has taken the alias.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SocketRef {
-    index: usize,
-    generation: u64,
-    alias: Rc<str>,
-}
-
-impl SocketRef {
-    /// The alias the socket had when it was resolved.
-    pub fn alias(&self) -> &str {
-        &self.alias
-    }
-}
-
-/// Which socket an operation is on: an alias (`"out"`, `&String`) or a [`SocketRef`].
-#[derive(Debug, Clone, Copy)]
-pub enum SocketKey<'a> {
-    /// Looked up by alias on every call.
-    Alias(&'a str),
-    /// Resolved before.
-    Ref(&'a SocketRef),
-}
-
-impl<'a> From<&'a str> for SocketKey<'a> {
-    fn from(alias: &'a str) -> Self {
-        SocketKey::Alias(alias)
-    }
-}
-
-impl<'a> From<&'a String> for SocketKey<'a> {
-    fn from(alias: &'a String) -> Self {
-        SocketKey::Alias(alias)
-    }
-}
-
-impl<'a> From<&'a SocketRef> for SocketKey<'a> {
-    fn from(socket: &'a SocketRef) -> Self {
-        SocketKey::Ref(socket)
-    }
-}
-
-/// The error for a socket key that names no open socket.
-#[cold]
-fn unknown_socket(key: SocketKey<'_>) -> Error {
-    Error::UnknownAlias(match key {
-        SocketKey::Alias(alias) => alias.to_owned(),
-        SocketKey::Ref(r) => r.alias.to_string(),
-    })
 }
 
 /// The sockets and counters of one agent.
@@ -639,142 +587,6 @@ impl Core {
         let aliases: Vec<Rc<str>> = self.aliases.keys().cloned().collect();
         for alias in aliases {
             let _ = self.close(&alias);
-        }
-    }
-
-    /// Encodes `value` with the socket's serializer and sends it.
-    ///
-    /// On request kinds (REQ, ASYNC_REQ, SYNC_SUB) it is a request whose reply
-    /// goes to the socket's handler. Returns the slot whose backlog needs a flush.
-    pub(crate) fn send<T: Serialize + ?Sized>(
-        &mut self,
-        socket: SocketKey<'_>,
-        topic: Option<&[u8]>,
-        value: &T,
-    ) -> Result<Option<usize>> {
-        let (index, slot) = self.find(socket)?;
-        if slot.address.kind.requests() {
-            let alias = slot.alias.clone();
-            let (_, flush) = self.request(&alias, value, Waiter::socket_handler())?;
-            return Ok(flush);
-        }
-        let mut buf = std::mem::take(&mut self.encode_buf);
-        let result = self.send_encoded(index, topic, value, &mut buf);
-        self.encode_buf = buf;
-        result.map(|start| start.then_some(index))
-    }
-
-    fn send_encoded<T: Serialize + ?Sized>(
-        &mut self,
-        index: usize,
-        topic: Option<&[u8]>,
-        value: &T,
-        buf: &mut Vec<u8>,
-    ) -> Result<bool> {
-        let Some(slot) = self.slots[index].as_mut() else {
-            return Err(Error::UnknownAlias(String::new()));
-        };
-        slot.address.serializer.encode_into(value, buf)?;
-        let result = match slot.address.kind {
-            Kind::Push => slot.chan.send(&slot.alias, &[buf]),
-            Kind::Pub | Kind::SyncPub => slot.chan.send(&slot.alias, &[topic.unwrap_or(b""), buf]),
-            kind => Err(Error::WrongKind {
-                alias: slot.alias.to_string(),
-                kind,
-                reason: "cannot send on it".into(),
-            }),
-        };
-        self.count_send(index, &result);
-        result.map(Sent::start_flush)
-    }
-
-    fn count_send(&mut self, index: usize, result: &Result<Sent>) {
-        match result {
-            Ok(Sent::Dropped) => self.count_drop(index),
-            Ok(_) => self.stats.sent += 1,
-            Err(Error::Full { .. }) => self.stats.dropped_full += 1,
-            Err(_) => {}
-        }
-    }
-
-    /// Counts a message dropped at the high-water mark of the socket at `index`.
-    pub(crate) fn count_drop(&mut self, index: usize) {
-        self.stats.dropped_hwm += 1;
-        // Counted always; logged at powers of two so a flood does not flood the log.
-        if self.stats.dropped_hwm.is_power_of_two() {
-            let alias = self.slots[index].as_ref().map(|s| s.alias.clone());
-            tracing::warn!(agent = %self.spec.name, alias = ?alias, dropped = self.stats.dropped_hwm, "messages dropped at the high-water mark");
-        }
-    }
-
-    /// Sends a request whose reply goes to `waiter`.
-    ///
-    /// Returns the request id and the slot whose backlog needs a flush.
-    pub(crate) fn request<T: Serialize + ?Sized>(
-        &mut self,
-        alias: &str,
-        value: &T,
-        mut waiter: Waiter,
-    ) -> Result<(u64, Option<usize>)> {
-        let index = self.index(alias)?;
-        let slot = self.slots[index]
-            .as_mut()
-            .ok_or_else(|| Error::UnknownAlias(alias.to_owned()))?;
-        let kind = slot.address.kind;
-        if !kind.requests() {
-            let reason = "requests go on REQ, ASYNC_REQ or SYNC_SUB sockets".into();
-            return Err(Error::WrongKind {
-                alias: alias.to_owned(),
-                kind,
-                reason,
-            });
-        }
-        if matches!(waiter, Waiter::Handler { handler: None, .. }) && slot.handler.is_none() {
-            let why = "a request needs a reply handler: give one with the request or to the socket";
-            return Err(Error::invalid("request", alias, why));
-        }
-        let payload = slot.address.serializer.encode(value)?;
-        let id = slot.next_request;
-        slot.next_request += 1;
-        if let Waiter::Handler {
-            on_error: Some(_),
-            request,
-            ..
-        } = &mut waiter
-        {
-            request.clone_from(&payload);
-        }
-        let (target, reply_topic) = (slot.partner.unwrap_or(index), slot.reply_topic.clone());
-        slot.waiting.insert(id, waiter);
-        let result = self.send_request_frames(target, kind, &reply_topic, id, &payload);
-        if result.is_err() {
-            if let Some(slot) = self.slots[index].as_mut() {
-                slot.waiting.remove(&id);
-            }
-        }
-        // A dropped request is counted; its waiter times out as for any lost request.
-        self.count_send(target, &result);
-        Ok((id, result?.start_flush().then_some(target)))
-    }
-
-    fn send_request_frames(
-        &mut self,
-        target: usize,
-        kind: Kind,
-        reply_topic: &[u8],
-        id: u64,
-        payload: &[u8],
-    ) -> Result<Sent> {
-        let chan = self.slots[target]
-            .as_mut()
-            .ok_or_else(|| Error::UnknownAlias(String::new()))?;
-        let id = id.to_be_bytes();
-        match kind {
-            // The publisher answers on its stream, under this subscriber's own topic.
-            Kind::SyncSub => chan
-                .chan
-                .send(&chan.alias, &[reply_topic, &id, b"", payload]),
-            _ => chan.chan.send(&chan.alias, &[&id, b"", payload]),
         }
     }
 

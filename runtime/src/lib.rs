@@ -10,6 +10,7 @@
 //! - `context`: [`Ctx`], what a handler can do (send, bind, timers, stop, ...).
 //! - `timers`: `each` / `after` timers by alias, without bursts.
 //! - `socket`: one owned ZeroMQ socket: open, send without blocking, receive in batches.
+//! - `socket_ref`: naming a socket by alias or by a [`SocketRef`] resolved once.
 //! - `host`: the actix actor hosting one agent, and its control dispatch (`control`).
 //! - `spec` / `registry`: how a process learns which agent it hosts, and the kinds it can host.
 //! - [`proxy`]: a blocking control client; `call`: its async one-shot counterpart.
@@ -39,6 +40,7 @@ mod raw;
 mod registry;
 pub mod serializer;
 mod socket;
+mod socket_ref;
 pub mod spec;
 mod stats;
 mod timers;
@@ -48,7 +50,7 @@ pub use address::{Address, BindTarget, Kind, Role, Transport};
 pub use agent::{Agent, HandlerError, HandlerResult, Handlers};
 pub use config::Defaults;
 pub use context::Ctx;
-pub use core::{BindOptions, ConnectOptions, RequestOptions, SocketKey, SocketRef};
+pub use core::{BindOptions, ConnectOptions, RequestOptions};
 pub use error::{Error, Result};
 pub use host::{Host, Stats, KILLED_EXIT};
 pub use message::Message;
@@ -56,6 +58,7 @@ pub use proxy::Proxy;
 pub use registry::{BasicAgent, Registry};
 pub use serializer::{Serializer, Value};
 pub use socket::OnFull;
+pub use socket_ref::{SocketKey, SocketRef};
 pub use spec::AgentSpec;
 pub use wire::{ErrorKind, RemoteError};
 
