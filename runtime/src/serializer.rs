@@ -82,7 +82,7 @@ impl Serializer {
     pub fn decode_bytes(self, bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
         match self {
             Serializer::Raw => Ok(Cow::Borrowed(bytes)),
-            Serializer::Cbor => match cbor_string(bytes, &[Kind::Bytes, Kind::Text]) {
+            Serializer::Cbor => match cbor_string(bytes, &[CborString::Bytes, CborString::Text]) {
                 Some(inner) => Ok(Cow::Borrowed(inner)),
                 None => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
             },
@@ -101,9 +101,8 @@ impl Serializer {
                     .map(Cow::Borrowed)
                     .map_err(|e| self.decode_error(e))
             }
-            Serializer::Cbor => {
-                cbor_string(bytes, &[Kind::Text]).and_then(|inner| std::str::from_utf8(inner).ok())
-            }
+            Serializer::Cbor => cbor_string(bytes, &[CborString::Text])
+                .and_then(|inner| std::str::from_utf8(inner).ok()),
             Serializer::Json => serde_json::from_slice::<&str>(bytes).ok(),
         };
         match borrowed {
@@ -129,17 +128,17 @@ impl Serializer {
 
 /// The two kinds of CBOR string [`cbor_string`] can lend out.
 #[derive(PartialEq)]
-enum Kind {
+enum CborString {
     Bytes,
     Text,
 }
 
 /// The contents of `bytes` when it is exactly one definite-length CBOR string of one of `kinds`.
-fn cbor_string<'a>(bytes: &'a [u8], kinds: &[Kind]) -> Option<&'a [u8]> {
+fn cbor_string<'a>(bytes: &'a [u8], kinds: &[CborString]) -> Option<&'a [u8]> {
     let mut decoder = ciborium_ll::Decoder::from(bytes);
     let (kind, len) = match decoder.pull().ok()? {
-        Header::Bytes(Some(len)) => (Kind::Bytes, len),
-        Header::Text(Some(len)) => (Kind::Text, len),
+        Header::Bytes(Some(len)) => (CborString::Bytes, len),
+        Header::Text(Some(len)) => (CborString::Text, len),
         _ => return None,
     };
     let start = decoder.offset();
