@@ -138,9 +138,7 @@ impl<A: Agent> Ctx<'_, A> {
         socket: impl Into<SocketKey<'s>>,
         f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
     ) -> Result<()> {
-        let socket = socket.into();
-        let index = self.core.locate(socket)?;
-        let slot = self.core.slot_of(socket)?;
+        let (index, slot) = self.core.find(socket.into())?;
         let (generation, pending) = (slot.generation, slot.chan.backlog_len() > 0);
         let f: Rc<crate::timers::TimerFn<A>> = Rc::new(f);
         if pending {

@@ -168,8 +168,7 @@ impl Core {
 
     /// A handle on the socket `alias` that skips the lookup from then on.
     pub(crate) fn socket_ref(&self, alias: &str) -> Result<SocketRef> {
-        let index = self.index(alias)?;
-        let slot = self.slot(alias)?;
+        let (index, slot) = self.find(SocketKey::Alias(alias))?;
         Ok(SocketRef {
             index,
             generation: slot.generation,
@@ -194,12 +193,6 @@ impl Core {
                 .and_then(|&i| self.slots[i].as_ref().map(|s| (i, s))),
         };
         found.ok_or_else(|| unknown_socket(key))
-    }
-
-    /// The slot index of `key`.
-    #[inline]
-    pub(crate) fn locate(&self, key: SocketKey<'_>) -> Result<usize> {
-        self.find(key).map(|(index, _)| index)
     }
 
     /// The slot that `key` names.
@@ -696,7 +689,7 @@ mod tests {
             core.bind(Kind::Push, bind("out", "socket-ref-1")).unwrap();
             let out = core.socket_ref("out").unwrap();
             assert_eq!(out.alias(), "out");
-            assert_eq!(core.locate((&out).into()).unwrap(), core.index("out").unwrap());
+            assert_eq!(core.find((&out).into()).unwrap().0, core.index("out").unwrap());
             // Nobody is connected: the message waits in libzmq's queue or the backlog.
             assert!(core.send((&out).into(), None, "hello").is_ok());
             assert_eq!(core.stats.sent, 1);
@@ -705,7 +698,7 @@ mod tests {
             assert!(matches!(core.send((&out).into(), None, "x"), Err(Error::UnknownAlias(a)) if a == "out"));
             // A new socket under the same alias is not the one the handle named.
             core.bind(Kind::Push, bind("out", "socket-ref-2")).unwrap();
-            assert!(matches!(core.locate((&out).into()), Err(Error::UnknownAlias(_))));
+            assert!(matches!(core.find((&out).into()), Err(Error::UnknownAlias(_))));
             assert!(core.socket_ref("out").unwrap() != out);
             assert!(matches!(core.socket_ref("nope"), Err(Error::UnknownAlias(_))));
         });

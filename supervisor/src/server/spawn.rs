@@ -47,11 +47,8 @@ impl Server {
         match res {
             Ok(_) => self.replay(name, starting.waiter, ctx),
             Err(e) => {
-                if let Some(pid) = starting.pid {
-                    let _ = signal(pid, Signal::Kill);
-                }
                 let message = format!("agent {name} did not answer ping: {e}");
-                self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
+                self.abandon_start(name, starting.pid, starting.waiter, message);
             }
         }
     }
@@ -198,9 +195,23 @@ impl Server {
         let Some(starting) = self.records.finish_start(name) else {
             return;
         };
-        let _ = signal(pid, Signal::Kill);
         let message = format!("agent {name} did not start within {START_TIMEOUT:?}");
-        self.failed_start(name, starting.waiter, Err((ErrorKind::Timeout, message)));
+        self.abandon_start(name, Some(pid), starting.waiter, message);
+    }
+
+    /// Gives up on a start that will not complete: kills its process and fails it as a timeout.
+    fn abandon_start(
+        &mut self,
+        name: &str,
+        pid: Option<u32>,
+        waiter: Option<Waiter>,
+        message: String,
+    ) {
+        if let Some(pid) = pid {
+            // Already gone is fine: the start fails either way.
+            let _ = signal(pid, Signal::Kill);
+        }
+        self.failed_start(name, waiter, Err((ErrorKind::Timeout, message)));
     }
 
     pub(super) fn on_exit(
