@@ -1,6 +1,6 @@
 //! Command-line interface: argument types and one function per command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -24,7 +24,8 @@ pub struct Args {
 /// The name server is found through `--ns`, else `AXON_NAMESERVER`, else the
 /// `[nameserver] addr` of `--manifest`, else the one node running on this
 /// machine for this user. The key comes from `--key-file` / `AXON_KEY_FILE`,
-/// else from the runtime directory of a node on this machine serving that endpoint.
+/// else `AXON_KEY` (hex), else the runtime directory of a node on this
+/// machine serving that endpoint.
 #[derive(Debug, clap::Args)]
 struct NsArgs {
     /// The name server's control endpoint.
@@ -56,6 +57,11 @@ enum Command {
         /// Endpoint to bind, e.g. tcp://127.0.0.1:7100 (default: an ipc file in a fresh runtime directory).
         #[arg(long)]
         bind: Option<String>,
+        /// KIND=PROGRAM: agents of KIND are hosted by PROGRAM (a binary calling `axon::init`); repeatable.
+        /// Spawn requests name kinds only, so these are the only programs the name server runs
+        /// besides itself.
+        #[arg(long = "kind-host", value_parser = parse_kind_host)]
+        kind_hosts: Vec<(String, PathBuf)>,
     },
     /// Lists the agents: pid, state, restarts, uptime, CPU, memory, messages.
     Ps {
@@ -110,7 +116,7 @@ enum Command {
 pub fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Up { manifest, check } => up::run(&manifest, check),
-        Command::Nameserver { bind } => nameserver(bind),
+        Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
         Command::Ps { ns, json } => ps(&ns, json),
         Command::Call {
             ns,
@@ -139,6 +145,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     axon_supervisor::manifest::parse_duration(s)
 }
 
+fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((kind, program)) if !kind.is_empty() && !program.is_empty() => {
+            Ok((kind.to_owned(), PathBuf::from(program)))
+        }
+        _ => Err(format!("expected KIND=PROGRAM, got {s:?}")),
+    }
+}
+
 fn connect(ns: &NsArgs) -> Result<NameServer> {
     let endpoint = match (&ns.ns, &ns.manifest) {
         (Some(e), _) => e.clone(),
@@ -147,20 +162,38 @@ fn connect(ns: &NsArgs) -> Result<NameServer> {
             .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
         (None, None) => local_node()?.0,
     };
-    let key_file = match &ns.key_file {
-        Some(k) => Some(k.clone()),
-        None => local_nodes()
-            .into_iter()
-            .find(|(e, _)| *e == endpoint)
-            .map(|(_, dir)| dir.join("key")),
-    };
-    if let Some(path) = key_file {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading key file {}", path.display()))?;
-        axon::auth::install_key(axon::auth::Key::from_hex(&text).context("parsing the key file")?);
+    axon::auth::install_key(key_for(ns, &endpoint)?);
+    match NameServer::connect(&endpoint, ns.timeout) {
+        Ok(node) => Ok(node),
+        Err(e @ axon::Error::Timeout(..)) => {
+            Err(e).with_context(|| format!("no name server answers at {endpoint}"))
+        }
+        Err(e) => Err(e).with_context(|| format!("talking to the name server at {endpoint}")),
     }
-    NameServer::connect(&endpoint, ns.timeout)
-        .with_context(|| format!("no name server answers at {endpoint}"))
+}
+
+/// The deployment key: `--key-file` / `AXON_KEY_FILE`, else `AXON_KEY`, else
+/// the key file of the node on this machine that serves `endpoint`.
+fn key_for(ns: &NsArgs, endpoint: &str) -> Result<axon::auth::Key> {
+    let read = |path: &Path| -> Result<axon::auth::Key> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key file {}", path.display()))?;
+        axon::auth::Key::from_hex(&text)
+            .with_context(|| format!("parsing key file {}", path.display()))
+    };
+    if let Some(path) = &ns.key_file {
+        return read(path);
+    }
+    if let Some(hex) = axon::config::env_var(axon::auth::KEY_ENV)? {
+        return axon::auth::Key::from_hex(&hex).context("parsing AXON_KEY");
+    }
+    match local_nodes().into_iter().find(|(e, _)| e == endpoint) {
+        Some((_, dir)) => read(&dir.join("key")),
+        None => bail!(
+            "no deployment key for {endpoint}: give --key-file, AXON_KEY_FILE or AXON_KEY \
+             (the node writes <runtime dir>/key)"
+        ),
+    }
 }
 
 /// The one node running on this machine for this user.
@@ -202,11 +235,22 @@ fn local_nodes() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-fn nameserver(bind: Option<String>) -> Result<()> {
+fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Result<()> {
+    // The name server reads its settings from the environment, like a spawned one.
     if let Some(bind) = bind {
-        // The name server reads its bind address from the environment, like a spawned one.
         std::env::set_var("AXON_NS_BIND", bind);
     }
+    let mut hosts = std::collections::BTreeMap::new();
+    for (kind, program) in kind_hosts {
+        let program = std::env::current_dir()?.join(program);
+        let host = axon::process::HostCommand {
+            program,
+            args: Vec::new(),
+        };
+        hosts.insert(kind, host);
+    }
+    let json = serde_json::to_string(&hosts).context("--kind-host programs must be UTF-8 paths")?;
+    std::env::set_var(axon::KIND_HOSTS_ENV, json);
     axon_supervisor::run_nameserver_process().context("running the name server")
 }
 

@@ -45,7 +45,7 @@ pub use axon_runtime::{
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, SpawnOptions, Strategy,
-    SupervisorSpec,
+    SupervisorSpec, KIND_HOSTS_ENV,
 };
 pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_with};
 

@@ -16,9 +16,30 @@ fn main() -> std::process::ExitCode {
     axon::install_tracing("axon");
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("axon: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match refusal(&e) {
+            Some(r) => {
+                eprintln!(
+                    "axon: refused: {} ({} refused {})",
+                    r.message, r.agent, r.method
+                );
+                std::process::ExitCode::from(EX_NOPERM)
+            }
+            None => {
+                eprintln!("axon: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
+}
+
+/// Exit status of a request the receiver refused (bad key, not authorised): sysexits' EX_NOPERM.
+const EX_NOPERM: u8 = 77;
+
+/// The refusal behind `e`, if a receiver refused the request.
+fn refusal(e: &anyhow::Error) -> Option<&axon::RemoteError> {
+    e.chain()
+        .find_map(|cause| match cause.downcast_ref::<axon::Error>() {
+            Some(axon::Error::Remote(r)) if r.kind == axon::ErrorKind::Refused => Some(r),
+            _ => None,
+        })
 }

@@ -7,6 +7,7 @@
 //! name server as they happen. SIGINT or SIGTERM shut everything down
 //! gracefully; if the supervisor gives up and escalates, `up` exits non-zero.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -79,6 +80,7 @@ pub fn run(path: &Path, validate_only: bool) -> Result<()> {
     let options = NodeOptions {
         bind: manifest.nameserver.clone(),
         supervisor: manifest.supervisor.clone(),
+        kind_hosts: kind_hosts(&manifest)?,
         ..NodeOptions::default()
     };
     let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
@@ -150,12 +152,6 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
         .restart(agent.restart);
     options.attributes = agent.attributes.clone();
     options.memory_limit = agent.memory_limit;
-    if let Some(bin) = &agent.bin {
-        options.program = Some(HostCommand {
-            program: absolute(bin)?,
-            args: agent.args.clone(),
-        });
-    }
     let mut proxy = ns.spawn(options)?;
     for b in &agent.binds {
         let opts = BindOptions {
@@ -176,6 +172,22 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The programs of the manifest's `bin`s, by the kinds they host (the manifest checked that each
+/// kind has one). The node is started with them: requests name kinds, never programs.
+fn kind_hosts(manifest: &Manifest) -> Result<BTreeMap<String, HostCommand>> {
+    let mut hosts = BTreeMap::new();
+    for agent in &manifest.agents {
+        if let Some(bin) = &agent.bin {
+            let host = HostCommand {
+                program: absolute(bin)?,
+                args: agent.args.clone(),
+            };
+            hosts.insert(agent.kind.clone(), host);
+        }
+    }
+    Ok(hosts)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

@@ -113,7 +113,7 @@ fn killed_agents_leave_the_registry() {
     let mut outsider = testing::host_command()
         .unwrap()
         .command("agent")
-        .env(axon::spec::AGENT_ENV, spec.to_env())
+        .env(axon::spec::AGENT_ENV, spec.to_env().unwrap())
         .env(axon::auth::KEY_ENV, key.to_hex())
         .spawn()
         .unwrap();

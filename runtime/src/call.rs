@@ -25,7 +25,7 @@ pub async fn call<A: Serialize>(
     args: A,
     timeout: Duration,
 ) -> Result<Value> {
-    let (mut socket, id) = send(endpoint, method, args, false).await?;
+    let (mut socket, id) = send(endpoint, name, method, args, false).await?;
     let answer = async {
         while let Some(frames) = socket.next().await {
             let frames = frames?;
@@ -45,9 +45,9 @@ pub async fn call<A: Serialize>(
     }
 }
 
-/// Sends `method` to the control endpoint without waiting for an answer.
-pub async fn oneway<A: Serialize>(endpoint: &str, method: &str, args: A) -> Result<()> {
-    let (socket, _) = send(endpoint, method, args, true).await?;
+/// Sends `method` to the control endpoint of `name` without waiting for an answer.
+pub async fn oneway<A: Serialize>(endpoint: &str, name: &str, method: &str, args: A) -> Result<()> {
+    let (socket, _) = send(endpoint, name, method, args, true).await?;
     // Linger briefly so the request leaves before the socket closes.
     socket.get_socket().set_linger(ONEWAY_LINGER_MS)?;
     Ok(())
@@ -55,6 +55,7 @@ pub async fn oneway<A: Serialize>(endpoint: &str, method: &str, args: A) -> Resu
 
 async fn send<A: Serialize>(
     endpoint: &str,
+    to: &str,
     method: &str,
     args: A,
     oneway: bool,
@@ -64,7 +65,7 @@ async fn send<A: Serialize>(
         .connect(endpoint)?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let args = crate::serializer::to_value(&args)?;
-    let body = wire::encode_body(&Request::new(id, method, args, oneway));
+    let body = wire::encode_body(&Request::new(id, to, method, args, oneway));
     let signature = crate::auth::signature(&body);
     socket
         .send(vec![wire::PROTOCOL.to_vec(), signature, body])

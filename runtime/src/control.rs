@@ -144,17 +144,15 @@ impl<A: Agent> Host<A> {
         self.core.stats.control_requests += 1;
         let request = match parse_request(frames, &mut self.guard) {
             Ok(r) => r,
-            Err((why, Some(id))) if why == REFUSED => {
+            Err(Unparsed::Refused { id, method, why }) => {
                 self.core.stats.refused += 1;
-                let e = self.core.remote_error(
-                    ErrorKind::Refused,
-                    "?",
-                    "request refused: not authenticated",
-                );
+                tracing::warn!(agent = %self.core.name(), method = %method, why = %why, "control request refused");
+                let message = format!("request refused: {why}");
+                let e = self.core.remote_error(ErrorKind::Refused, &method, message);
                 self.answer(frames[0], id, Err(e));
                 return;
             }
-            Err((why, id)) => {
+            Err(Unparsed::Malformed { id, why }) => {
                 self.core.stats.malformed += 1;
                 tracing::warn!(agent = %self.core.name(), why, "malformed control request");
                 if let Some(id) = id {
@@ -580,21 +578,34 @@ impl<A: Agent> Host<A> {
     }
 }
 
-const REFUSED: &str = "refused";
+/// Why a control message was not taken.
+enum Unparsed {
+    /// Not a control request; `id` is set when the body still names one.
+    Malformed { id: Option<u64>, why: &'static str },
+    /// A well-formed request that failed authentication.
+    Refused {
+        id: u64,
+        method: String,
+        why: crate::auth::Rejection,
+    },
+}
 
 /// Parses and authenticates `[route, PROTOCOL, signature, body]`.
-fn parse_request(
-    frames: &[&[u8]],
-    guard: &mut Guard,
-) -> Result<Request, (&'static str, Option<u64>)> {
+fn parse_request(frames: &[&[u8]], guard: &mut Guard) -> Result<Request, Unparsed> {
     if frames.len() != 4 || frames[1] != wire::PROTOCOL {
-        return Err(("expected [route, AXON/1, signature, body]", None));
+        let why = "expected [route, AXON/1, signature, body]";
+        return Err(Unparsed::Malformed { id: None, why });
     }
-    let request = wire::decode_body::<Request>(frames[3])
-        .map_err(|_| ("body is not a CBOR request", None))?;
-    if let Err(why) = guard.admit(frames[3], frames[2], request.ts) {
-        tracing::warn!(method = %request.method, why = %why, "control request refused");
-        return Err((REFUSED, Some(request.id)));
+    let request = wire::decode_body::<Request>(frames[3]).map_err(|_| Unparsed::Malformed {
+        id: None,
+        why: "body is not a CBOR request",
+    })?;
+    if let Err(why) = guard.admit(frames[3], frames[2], &request) {
+        return Err(Unparsed::Refused {
+            id: request.id,
+            method: request.method,
+            why,
+        });
     }
     Ok(request)
 }

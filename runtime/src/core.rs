@@ -3,7 +3,7 @@
 //! through [`crate::Ctx`], the control plane through the host.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -234,6 +234,11 @@ impl Core {
         match alias {
             Some(a) if self.aliases.contains_key(a.as_str()) => Err(Error::AliasInUse(a)),
             Some(a) if a.is_empty() => Err(Error::invalid("alias", a, "must not be empty")),
+            Some(a) if a.contains('/') => Err(Error::invalid(
+                "alias",
+                a,
+                "must not contain `/` (it separates an alias from its parts)",
+            )),
             Some(a) => Ok(a),
             None => Ok(self.fresh_alias(kind)),
         }
@@ -304,7 +309,8 @@ impl Core {
         alias: &str,
         addr: Option<&str>,
     ) -> Result<String> {
-        let requests = format!("{alias}-requests");
+        // Aliases never hold `/`, so this names no socket a user could bind.
+        let requests = format!("{alias}/requests");
         match (transport, addr) {
             // Same host, a port of its own.
             (Transport::Tcp, Some(a)) => {
@@ -477,10 +483,10 @@ impl Core {
             )),
             Transport::Ipc => {
                 let file = match addr {
-                    Some(a) if Path::new(a).is_absolute() => a.into(),
-                    Some(a) => self.spec.runtime_dir.join(a),
+                    Some(a) => ipc_file(&self.spec.runtime_dir, a)?,
+                    // `@` is always escaped in safe names: the split is unambiguous.
                     None => self.spec.runtime_dir.join(format!(
-                        "{}-{}.ipc",
+                        "{}@{}.ipc",
                         safe_name(&self.spec.name),
                         safe_name(alias)
                     )),
@@ -599,17 +605,46 @@ impl Core {
     }
 }
 
-/// Keeps letters, digits, `-`, `_` and `.`; everything else becomes `_` (safe in file names).
+/// `s` as a file name, one-to-one: letters, digits, `-`, `_` and `.` stay,
+/// every other byte becomes `%XX`, so distinct names never share a file.
 pub(crate) fn safe_name(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The file an ipc bind at `addr` uses: inside the runtime directory, always.
+///
+/// libzmq unlinks the path before it binds there, so a bind anywhere else
+/// would let whoever configures the agent delete any file the agent may.
+fn ipc_file(runtime_dir: &Path, addr: &str) -> Result<PathBuf> {
+    let addr = addr.trim_start_matches("ipc://");
+    let path = Path::new(addr);
+    let relative = match path.strip_prefix(runtime_dir) {
+        Ok(rest) => rest,
+        Err(_) if path.is_relative() => path,
+        Err(_) => {
+            let why = format!(
+                "an ipc bind stays inside the runtime directory {}",
+                runtime_dir.display()
+            );
+            return Err(Error::invalid("addr", addr, why));
+        }
+    };
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain || relative.as_os_str().is_empty() {
+        let why = "an ipc file name is a plain relative path (no `..`, no `.`)";
+        return Err(Error::invalid("addr", addr, why));
+    }
+    Ok(runtime_dir.join(relative))
 }
 
 /// PUB never blocks: at the mark it drops (and counts); every other sending socket may do either.
@@ -706,6 +741,33 @@ mod tests {
 
     #[test]
     fn names_are_made_file_safe() {
-        assert_eq!(safe_name("a/b c.d"), "a_b_c.d");
+        assert_eq!(safe_name("a/b c.d"), "a%2Fb%20c.d");
+        assert_ne!(safe_name("a b"), safe_name("a_b"));
+        assert_eq!(safe_name("Grüße-1"), "Gr%C3%BC%C3%9Fe-1");
+    }
+
+    #[test]
+    fn ipc_binds_stay_inside_the_runtime_directory() {
+        let dir = Path::new("/run/axon/n1");
+        assert_eq!(ipc_file(dir, "a.ipc").unwrap(), dir.join("a.ipc"));
+        assert_eq!(ipc_file(dir, "sub/a").unwrap(), dir.join("sub/a"));
+        assert_eq!(ipc_file(dir, "/run/axon/n1/a").unwrap(), dir.join("a"));
+        assert_eq!(
+            ipc_file(dir, "ipc:///run/axon/n1/a").unwrap(),
+            dir.join("a")
+        );
+        for bad in [
+            "/etc/passwd",
+            "../n2/a",
+            "a/../../x",
+            "/run/axon/n1/../n2/a",
+            "",
+            ".",
+        ] {
+            assert!(
+                matches!(ipc_file(dir, bad), Err(Error::Invalid { .. })),
+                "{bad}"
+            );
+        }
     }
 }

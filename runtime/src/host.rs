@@ -99,6 +99,7 @@ impl<A: Agent> Host<A> {
                 .set_attr(name, value.clone())
                 .map_err(|e| Error::invalid("attribute", name, e.to_string()))?;
         }
+        let guard = crate::auth::Guard::new(spec.name.clone());
         let host = Host {
             agent,
             core: Core::new(spec),
@@ -106,7 +107,7 @@ impl<A: Agent> Host<A> {
             control: None,
             control_endpoint: String::new(),
             timers: Timers::default(),
-            guard: crate::auth::Guard::default(),
+            guard,
             frames: Frames::default(),
             last_handler: None,
             exit,

@@ -42,10 +42,10 @@ impl HostCommand {
         }
     }
 
-    /// The value of [`HOST_ENV`] for this command.
-    pub fn to_env(&self) -> String {
-        // A path and strings always encode as JSON.
-        serde_json::to_string(self).expect("host command encodes as JSON")
+    /// The value of [`HOST_ENV`] for this command; an error for a path that is not UTF-8.
+    pub fn to_env(&self) -> Result<String> {
+        serde_json::to_string(self)
+            .map_err(|e| Error::Config(format!("host command {}: {e}", self.program.display())))
     }
 
     /// A command that starts this program in `role`, dying with its parent.
@@ -177,7 +177,10 @@ mod tests {
             program: "/bin/x".into(),
             args: vec!["a b".into()],
         };
-        assert_eq!(serde_json::from_str::<HostCommand>(&h.to_env()).unwrap(), h);
+        assert_eq!(
+            serde_json::from_str::<HostCommand>(&h.to_env().unwrap()).unwrap(),
+            h
+        );
     }
 
     #[test]

@@ -138,7 +138,7 @@ impl Proxy {
         let id = self.next_id;
         self.next_id += 1;
         let args = crate::serializer::to_value(&args)?;
-        let body = wire::encode_body(&Request::new(id, method, args, oneway));
+        let body = wire::encode_body(&Request::new(id, &self.name, method, args, oneway));
         let signature = self.key.as_ref().map(|k| k.sign(&body)).unwrap_or_default();
         let frames: [&[u8]; 3] = [wire::PROTOCOL, &signature, &body];
         // Never block: a peer that is gone and whose queue is full is an error, not a hang.

@@ -69,16 +69,28 @@ impl AgentSpec {
     pub fn from_env() -> Result<Option<Self>> {
         match env_var(AGENT_ENV)? {
             None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| Error::Config(format!("{AGENT_ENV} is not a valid agent spec: {e}"))),
+            Some(text) => Self::from_env_value(&text).map(Some),
         }
     }
 
-    /// The spec as the value of [`AGENT_ENV`].
-    pub fn to_env(&self) -> String {
-        // Serializing a plain struct of strings, paths and enums to JSON cannot fail.
-        serde_json::to_string(self).expect("agent spec encodes as JSON")
+    /// Decodes the value of [`AGENT_ENV`]: hex of the CBOR spec.
+    pub fn from_env_value(text: &str) -> Result<Self> {
+        let bad =
+            |why: String| Error::Config(format!("{AGENT_ENV} is not a valid agent spec: {why}"));
+        let bytes = crate::auth::decode_hex(text.trim()).ok_or_else(|| bad("not hex".into()))?;
+        ciborium::from_reader(&bytes[..]).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The spec as the value of [`AGENT_ENV`]: hex of its CBOR, so that
+    /// attributes of any shape (maps with integer or null keys, bytes) pass
+    /// unchanged, which JSON could not carry.
+    pub fn to_env(&self) -> Result<String> {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(self, &mut bytes).map_err(|e| Error::Encode {
+            serializer: "cbor",
+            reason: format!("agent spec of {}: {e}", self.name),
+        })?;
+        Ok(crate::auth::encode_hex(&bytes))
     }
 }
 
@@ -100,6 +112,23 @@ mod tests {
             supervised: true,
             rebind: BTreeMap::new(),
         };
-        assert_eq!(serde_json::from_str::<AgentSpec>(&s.to_env()).unwrap(), s);
+        assert_eq!(AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap(), s);
+    }
+
+    #[test]
+    fn attributes_of_any_shape_pass_and_garbage_is_an_error() {
+        let mut s = AgentSpec::new("a", "agent", "/tmp");
+        let odd = Value::Map(vec![
+            (Value::Null, Value::Integer(1.into())),
+            (Value::Integer(2.into()), Value::Bytes(vec![0, 255])),
+        ]);
+        s.attributes.insert("odd".into(), odd);
+        assert_eq!(AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap(), s);
+        for bad in ["", "zz", "00", "a0ff"] {
+            assert!(
+                matches!(AgentSpec::from_env_value(bad), Err(Error::Config(_))),
+                "{bad}"
+            );
+        }
     }
 }

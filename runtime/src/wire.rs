@@ -21,14 +21,25 @@ use crate::serializer::Value;
 /// First frame of every control message: names the protocol and its version.
 pub const PROTOCOL: &[u8] = b"AXON/1";
 
+/// The destination name of requests meant for the name server.
+pub const NAMESERVER: &str = "nameserver";
+
 /// First frame of a REP error answer on the data plane.
 pub const ERROR_MARKER: &[u8] = b"\x00axon-error";
 
 /// A control request.
+///
+/// Everything that makes a request unique and bound to one receiver is in
+/// the signed body: the destination (`to`), the time it was made (`ts`) and
+/// the sender's session and sequence number. A request captured on its way
+/// to one agent is therefore refused by every other agent and by the name
+/// server, and a request seen once is refused the second time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     /// Chosen by the caller; the reply carries it back.
     pub id: u64,
+    /// The destination: an agent's name, or [`NAMESERVER`].
+    pub to: String,
     /// The operation, e.g. `ping`, `bind`, `send`.
     pub method: String,
     /// The operation's arguments, as a map (or null).
@@ -38,27 +49,26 @@ pub struct Request {
     #[serde(default)]
     pub oneway: bool,
     /// When the request was made (ms since the Unix epoch); stale requests are refused.
-    #[serde(default)]
     pub ts: u64,
-    /// Unique per request of a process, so that no two requests sign the same.
-    #[serde(default)]
-    pub nonce: u64,
+    /// The sending process's session: random, drawn once per process.
+    pub session: u64,
+    /// Sequence number of the request within its session (from 1).
+    pub seq: u64,
 }
 
 impl Request {
-    /// A request stamped with the current time and a fresh nonce.
-    pub fn new(id: u64, method: &str, args: Value, oneway: bool) -> Self {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nonce = (u64::from(std::process::id()) << 32)
-            | (COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
+    /// A request to `to`, stamped with the current time and the next sequence number of this process.
+    pub fn new(id: u64, to: &str, method: &str, args: Value, oneway: bool) -> Self {
+        let (session, seq) = crate::auth::next_stamp();
         Request {
             id,
+            to: to.to_owned(),
             method: method.to_owned(),
             args,
             oneway,
             ts: crate::auth::now_ms(),
-            nonce,
+            session,
+            seq,
         }
     }
 }
@@ -91,8 +101,14 @@ impl Outcome {
     }
 }
 
-/// Opens a reply `[PROTOCOL, signature, body]`: `None` for anything else,
-/// and for a signature that does not verify under `key` (logged).
+/// Opens a reply `[PROTOCOL, signature, body]`: `None` for anything else.
+///
+/// A reply whose signature does not verify under `key` is ignored (logged),
+/// with one exception: a `refused` answer. A receiver that could not verify
+/// our request signs its refusal with *its* key, which we cannot verify
+/// either; taking it is what lets a caller with the wrong key hear "refused"
+/// at once instead of timing out. The worst a forged refusal can do is fail
+/// one call, which anyone on the path could do by dropping it.
 pub fn open_reply(frames: &[&[u8]], key: Option<&crate::auth::Key>, peer: &str) -> Option<Reply> {
     let [proto, sig, body] = frames else {
         return None;
@@ -100,11 +116,23 @@ pub fn open_reply(frames: &[&[u8]], key: Option<&crate::auth::Key>, peer: &str) 
     if *proto != PROTOCOL {
         return None;
     }
-    if key.is_some_and(|k| !k.verify(body, sig)) {
-        tracing::warn!(peer, "control reply with a wrong signature ignored");
-        return None;
+    let reply: Reply = decode_body(body).ok()?;
+    if key.is_none_or(|k| k.verify(body, sig)) {
+        return Some(reply);
     }
-    decode_body(body).ok()
+    match reply.result {
+        Outcome::Err(e) if e.kind == ErrorKind::Refused => Some(Reply {
+            id: reply.id,
+            result: Outcome::Err(RemoteError {
+                message: crate::auth::KEY_MISMATCH.into(),
+                ..e
+            }),
+        }),
+        _ => {
+            tracing::warn!(peer, "control reply with a wrong signature ignored");
+            None
+        }
+    }
 }
 
 /// A control reply: the request id and either a value or a structured error.
@@ -217,6 +245,7 @@ mod tests {
     fn requests_and_replies_round_trip() {
         let req = Request {
             id: 7,
+            to: "alice".into(),
             method: "bind".into(),
             args: Value::Map(vec![(
                 Value::Text("kind".into()),
@@ -224,7 +253,8 @@ mod tests {
             )]),
             oneway: false,
             ts: 1,
-            nonce: 2,
+            session: 2,
+            seq: 3,
         };
         assert_eq!(decode_body::<Request>(&encode_body(&req)).unwrap(), req);
         let rep = Reply {

@@ -15,6 +15,7 @@ use axon_runtime::auth;
 use axon_runtime::process::{HostCommand, Signal, HOST_ENV};
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
+use crate::hosts::{Hosts, KIND_HOSTS_ENV};
 use crate::methods::{AgentInfo, AgentStatus, SpawnOptions};
 use crate::policy::SupervisorSpec;
 use crate::server::{BIND_ENV, READY_LINE, SUPERVISOR_ENV};
@@ -30,6 +31,11 @@ pub struct NodeOptions {
     pub start_timeout: Duration,
     /// How the node's supervisor restarts the agents spawned with a restart policy.
     pub supervisor: SupervisorSpec,
+    /// Kinds hosted by another program than `host` (user binaries calling `axon::init`).
+    ///
+    /// Fixed here, when the node starts: a `spawn` request names a kind,
+    /// never a program, so what a node can run is what its operator listed.
+    pub kind_hosts: BTreeMap<String, HostCommand>,
 }
 
 impl Default for NodeOptions {
@@ -39,6 +45,7 @@ impl Default for NodeOptions {
             bind: None,
             start_timeout: Duration::from_secs(20),
             supervisor: SupervisorSpec::default(),
+            kind_hosts: BTreeMap::new(),
         }
     }
 }
@@ -76,7 +83,8 @@ impl NameServer {
         };
         let key = auth::ensure_key()?;
         let mut cmd = host.command("nameserver");
-        cmd.env(HOST_ENV, host.to_env())
+        cmd.env(HOST_ENV, host.to_env()?)
+            .env(KIND_HOSTS_ENV, Hosts::to_env(&options.kind_hosts)?)
             .env(auth::KEY_ENV, key.to_hex())
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

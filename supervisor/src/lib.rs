@@ -10,6 +10,7 @@
 //! - `supervision`: the supervisor's rules as plain data (strategies, intensity, backoff).
 //! - `stats`: process CPU and memory (sysinfo).
 //! - `rundir`: the node's runtime directory (ipc files).
+//! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`policy`]: supervision strategies, restart types, intensity, backoff.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
@@ -17,6 +18,7 @@
 
 pub mod error;
 mod handle;
+mod hosts;
 pub mod manifest;
 mod methods;
 pub mod policy;
@@ -29,6 +31,7 @@ mod supervision;
 
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
+pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{AgentInfo, AgentStatus, SpawnOptions};
 pub use policy::{Restart, Strategy, SupervisorSpec};
 pub use server::run_nameserver_process;

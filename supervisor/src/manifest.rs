@@ -286,6 +286,7 @@ impl Manifest {
             agents.push(entry);
         }
         check_connects(&lines, &raw.agent, &agents)?;
+        check_hosts(&lines, &raw.agent, &agents)?;
         let chaos = match &raw.chaos {
             Some(c) => Some(chaos(&lines, c, &agents)?),
             None => None,
@@ -297,6 +298,35 @@ impl Manifest {
             agents,
         })
     }
+}
+
+/// Each kind has one host program in a deployment: a `spawn` names only the
+/// kind, so two agents of one kind must agree on their `bin` and `args`.
+fn check_hosts(
+    lines: &Lines<'_>,
+    raw: &[Spanned<raw::Agent>],
+    agents: &[AgentEntry],
+) -> Result<(), ManifestError> {
+    let mut hosts: BTreeMap<&str, (&AgentEntry, usize)> = BTreeMap::new();
+    for (entry, raw) in agents.iter().zip(raw) {
+        let span = raw.get_ref().kind.span();
+        match hosts.get(entry.kind.as_str()) {
+            None => {
+                hosts.insert(&entry.kind, (entry, lines.of(span.clone())));
+            }
+            Some((first, line)) if first.bin != entry.bin || first.args != entry.args => {
+                let message = format!(
+                    "agent {:?}: kind {:?} is hosted by {} on line {line}; one kind has one host (bin and args)",
+                    entry.name,
+                    entry.kind,
+                    first.bin.as_ref().map_or("the axon binary".to_owned(), |b| format!("bin {}", b.display())),
+                );
+                return Err(lines.error(span, message));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn tcp_addr(lines: &Lines<'_>, addr: &Spanned<String>) -> Result<String, ManifestError> {
@@ -700,5 +730,17 @@ kind = "counter"
         assert!(parse_bytes("12 parsecs").is_err());
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert!(parse_duration("1h").is_err());
+    }
+
+    #[test]
+    fn one_kind_has_one_host() {
+        let two = "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\n[[agent]]\nname = \"b\"\nkind = \"mine\"\nbin = \"y\"\n";
+        let e = error(two);
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("hosted by bin x on line 3"), "{e}");
+        let mixed = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent]]\nname = \"b\"\nkind = \"echo\"\nbin = \"y\"\n";
+        assert!(error(mixed).message.contains("the axon binary"));
+        let same = "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\n[[agent]]\nname = \"b\"\nkind = \"mine\"\nbin = \"x\"\n";
+        assert_eq!(Manifest::parse(same, &kinds()).unwrap().agents.len(), 2);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axon_runtime::journal::Change;
-use axon_runtime::process::{HostCommand, Signal};
+use axon_runtime::process::Signal;
 use axon_runtime::{Address, Serializer, Transport, Value};
 
 use crate::policy::Restart;
@@ -45,8 +45,6 @@ pub struct SpawnOptions {
     pub restart: Option<Restart>,
     /// Resident memory (bytes) over which the supervisor restarts it.
     pub memory_limit: Option<u64>,
-    /// The program hosting its kind, when not the name server's own (a user binary).
-    pub program: Option<HostCommand>,
 }
 
 impl SpawnOptions {
@@ -93,12 +91,6 @@ impl SpawnOptions {
     /// Has the supervisor restart the agent when its resident memory exceeds `bytes`.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
-        self
-    }
-
-    /// Hosts the agent in `program` (a user binary calling `axon::init`) instead of the name server's.
-    pub fn program(mut self, program: HostCommand) -> Self {
-        self.program = Some(program);
         self
     }
 

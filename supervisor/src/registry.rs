@@ -58,11 +58,13 @@ impl Records {
         waiter: Option<Waiter>,
     ) -> Result<String, Refusal> {
         let name = match name {
-            Some(n) if n.is_empty() => {
-                return Err((ErrorKind::BadArguments, "name must not be empty".into()))
+            Some(n) => {
+                check_name(&n)?;
+                if self.is_taken(&n) {
+                    return Err(taken(&n));
+                }
+                n
             }
-            Some(n) if self.is_taken(&n) => return Err(taken(&n)),
-            Some(n) => n,
             None => self.fresh_name(),
         };
         self.starting.insert(
@@ -99,6 +101,7 @@ impl Records {
 
     /// Registers an agent that reports in; a name held by another live agent is refused.
     pub(crate) fn register(&mut self, r: Register) -> Result<(), Refusal> {
+        check_name(&r.name)?;
         match self.agents.get(&r.name) {
             Some(existing) if existing.pid != r.pid => return Err(taken(&r.name)),
             _ => {}
@@ -252,6 +255,18 @@ impl Records {
     pub(crate) fn agents(&self) -> impl Iterator<Item = &AgentInfo> {
         self.agents.values()
     }
+}
+
+/// An agent name is not empty and is not the name server's: requests are signed for their destination by name.
+fn check_name(name: &str) -> Result<(), Refusal> {
+    if name.is_empty() {
+        return Err((ErrorKind::BadArguments, "name must not be empty".into()));
+    }
+    if name == axon_runtime::wire::NAMESERVER {
+        let message = format!("{name:?} is reserved for the name server");
+        return Err((ErrorKind::BadArguments, message));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use tmq::Multipart;
 use crate::methods::{AliasOf, Named, Renew};
 use crate::registry::{Records, Refusal, Waiter};
 
-/// The name the name server answers as.
-pub(crate) const NAMESERVER: &str = "nameserver";
+/// The name the name server answers as, and requests to it are signed for.
+pub(crate) const NAMESERVER: &str = axon_runtime::wire::NAMESERVER;
 
 /// Why a control message was not taken.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub(crate) fn parse(frames: &[&[u8]], guard: &mut Guard) -> Result<(Waiter, Requ
         route: route.to_vec(),
         id: request.id,
     };
-    match guard.admit(body, sig, request.ts) {
+    match guard.admit(body, sig, &request) {
         Ok(()) => Ok((waiter, request)),
         Err(why) => Err(Unparsed::Refused {
             waiter,
@@ -145,7 +145,7 @@ mod tests {
     use crate::methods::Register;
 
     fn request(method: &str, args: Value) -> Request {
-        Request::new(9, method, args, false)
+        Request::new(9, NAMESERVER, method, args, false)
     }
 
     fn map(entries: &[(&str, Value)]) -> Value {
@@ -247,7 +247,7 @@ mod tests {
     fn malformed_messages_are_answerable_only_with_a_route_and_an_id() {
         let body = wire::encode_body(&request("ping", Value::Null));
         let with_id =
-            |frames: &[&[u8]]| waiter_of(parse(frames, &mut Guard::default()).unwrap_err());
+            |frames: &[&[u8]]| waiter_of(parse(frames, &mut Guard::new(NAMESERVER)).unwrap_err());
         let expected = Some(Waiter {
             route: b"r".to_vec(),
             id: 9,
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn signed_requests_are_taken_and_unsigned_ones_refused_with_their_waiter() {
         axon_runtime::auth::install_key(axon_runtime::auth::Key::generate().unwrap());
-        let mut guard = Guard::default();
+        let mut guard = Guard::new(NAMESERVER);
         let body = wire::encode_body(&request("ping", Value::Null));
         let sig = axon_runtime::auth::signature(&body);
         let (waiter, req) = parse(&[b"r", wire::PROTOCOL, &sig, &body], &mut guard).unwrap();

@@ -21,6 +21,7 @@ use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::hosts::Hosts;
 use crate::methods::{Register, SetAddr, Stop};
 use crate::policy::SupervisorSpec;
 use crate::registry::{Records, Refusal, Waiter};
@@ -61,7 +62,7 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the name server in this process until it is shut down.
 pub fn run_nameserver_process() -> Result<()> {
-    let host = HostCommand::from_env()?;
+    let hosts = Hosts::from_env(HostCommand::from_env()?)?;
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
     let spec = match env_var(SUPERVISOR_ENV)? {
@@ -74,7 +75,7 @@ pub fn run_nameserver_process() -> Result<()> {
     let key = deployment_key(&dir)?;
     let system = System::new();
     let launch = Launch {
-        host,
+        hosts,
         bind,
         defaults,
         key,
@@ -98,7 +99,7 @@ static GAVE_UP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// What a name server starts from.
 struct Launch {
-    host: HostCommand,
+    hosts: Hosts,
     bind: Option<String>,
     defaults: Defaults,
     key: Key,
@@ -127,7 +128,8 @@ type Outbox = mpsc::UnboundedSender<(Multipart, Option<oneshot::Sender<()>>)>;
 struct Server {
     endpoint: String,
     dir: PathBuf,
-    host: HostCommand,
+    /// The programs that host agents, by kind.
+    hosts: Hosts,
     defaults: Defaults,
     records: Records,
     /// Agent processes this server started, by pid.
@@ -152,7 +154,7 @@ struct Server {
 impl Server {
     fn launch(launch: Launch) -> Result<()> {
         let Launch {
-            host,
+            hosts,
             bind,
             defaults,
             key,
@@ -178,14 +180,14 @@ impl Server {
             Server {
                 endpoint,
                 dir,
-                host,
+                hosts,
                 defaults,
                 records: Records::default(),
                 children: BTreeMap::new(),
                 outbox,
                 logger: None,
                 key,
-                guard: Guard::default(),
+                guard: Guard::new(requests::NAMESERVER),
                 malformed: 0,
                 stopping: Vec::new(),
                 leaving: None,
@@ -381,16 +383,17 @@ impl Server {
         if let Err(e) = axon_runtime::logging::connect(&a.address.endpoint) {
             tracing::warn!(error = %e, "name server events will not reach the logger");
         }
-        let others: Vec<String> = self
+        let others: Vec<(String, String)> = self
             .records
             .agents()
             .filter(|i| i.name != a.name)
-            .map(|i| i.control.clone())
+            .map(|i| (i.name.clone(), i.control.clone()))
             .collect();
-        for control in others {
+        for (name, control) in others {
             let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
-            let tell =
-                async move { axon_runtime::call::oneway(&control, "set_logger", args).await };
+            let tell = async move {
+                axon_runtime::call::oneway(&control, &name, "set_logger", args).await
+            };
             ctx.spawn(tell.into_actor(self).map(|res, _, _| {
                 if let Err(e) = res {
                     tracing::warn!(error = %e, "could not point an agent at the logger");

@@ -186,7 +186,13 @@ fn records_answer_by_hand() {
 }
 
 fn signed_frames(proto: &[u8], id: u64) -> Vec<Vec<u8>> {
-    let body = wire::encode_body(&Request::new(id, "ping", Value::Null, false));
+    let body = wire::encode_body(&Request::new(
+        id,
+        wire::NAMESERVER,
+        "ping",
+        Value::Null,
+        false,
+    ));
     vec![proto.to_vec(), axon_runtime::auth::signature(&body), body]
 }
 

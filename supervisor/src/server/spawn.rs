@@ -6,12 +6,13 @@ use std::process::{ExitStatus, Stdio};
 
 use actix::prelude::*;
 use axon_runtime::auth;
-use axon_runtime::process::{signal, Signal};
+use axon_runtime::process::Signal;
 use axon_runtime::spec::{AgentSpec, AGENT_ENV};
 use axon_runtime::wire::Request;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, LOGGER_KIND, START_TIMEOUT};
+use crate::hosts::PROGRAM_FIELDS;
 use crate::methods::{Register, SpawnOptions};
 use crate::registry::{Refusal, Waiter};
 use crate::requests::{args, refusal};
@@ -87,6 +88,9 @@ impl Server {
                 "the name server is shutting down".into(),
             )));
         }
+        if let Some(refused) = names_a_program(req) {
+            return Some(Err(refused));
+        }
         let opts: SpawnOptions = match args(req) {
             Ok(o) => o,
             Err(r) => return Some(Err(r)),
@@ -118,10 +122,11 @@ impl Server {
             }
             Err(e) => {
                 self.records.finish_start(&name);
-                Some(Err((
-                    ErrorKind::Internal,
-                    format!("cannot start agent {name}: {e}"),
-                )))
+                let kind = match e {
+                    StartError::Spec(_) => ErrorKind::BadArguments,
+                    StartError::Io(_) => ErrorKind::Internal,
+                };
+                Some(Err((kind, format!("cannot start agent {name}: {e}"))))
             }
         }
     }
@@ -133,7 +138,7 @@ impl Server {
         opts: &SpawnOptions,
         rebind: BTreeMap<String, axon_runtime::Address>,
         ctx: &mut Context<Self>,
-    ) -> std::io::Result<u32> {
+    ) -> Result<u32, StartError> {
         let supervised = opts
             .restart
             .is_some_and(|r| r != crate::policy::Restart::Temporary);
@@ -160,9 +165,9 @@ impl Server {
             supervised,
             rebind,
         };
-        let host = opts.program.as_ref().unwrap_or(&self.host);
-        let mut cmd = host.command("agent");
-        cmd.env(AGENT_ENV, spec.to_env())
+        let encoded = spec.to_env().map_err(StartError::Spec)?;
+        let mut cmd = self.hosts.for_kind(&spec.kind).command("agent");
+        cmd.env(AGENT_ENV, encoded)
             .env(auth::KEY_ENV, self.key.to_hex())
             .stdin(Stdio::null());
         // Dropping the child (the System stops) kills it; PDEATHSIG covers a crash of this process.
@@ -209,7 +214,7 @@ impl Server {
     ) {
         if let Some(pid) = pid {
             // Already gone is fine: the start fails either way.
-            let _ = signal(pid, Signal::Kill);
+            let _ = self.signal_child(pid, Signal::Kill);
         }
         self.failed_start(name, waiter, Err((ErrorKind::Timeout, message)));
     }
@@ -259,4 +264,30 @@ impl Server {
             }
         }
     }
+}
+
+/// Why an agent process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StartError {
+    /// Its spec cannot be handed to it (e.g. an attribute that does not encode).
+    #[error("{0}")]
+    Spec(axon_runtime::Error),
+    /// The process could not be started.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A `spawn` whose arguments name a program, a path or arguments to run is
+/// refused: the wire names kinds, and the node's operator fixed which
+/// program hosts each kind when the node started.
+fn names_a_program(req: &Request) -> Option<Refusal> {
+    let field = PROGRAM_FIELDS
+        .into_iter()
+        .find(|f| axon_runtime::journal::field(&req.args, f).is_some())?;
+    tracing::warn!(field, "spawn naming a program refused");
+    let message = format!(
+        "spawn names a kind, never a program ({field:?} given): which program hosts a kind is \
+         fixed when the node starts (manifest `bin`, NodeOptions::kind_hosts, --kind-host)"
+    );
+    Some((ErrorKind::Refused, message))
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use axon_runtime::process::{signal, Signal};
+use axon_runtime::process::Signal;
 use axon_runtime::wire::Request;
 use axon_runtime::{ErrorKind, Value};
 use tokio::sync::oneshot;
@@ -59,7 +59,7 @@ impl Server {
             Ok(info) => (info.control.clone(), info.pid),
             Err(r) => return Some(Err(r)),
         };
-        ask_to_stop(&control, ctx, self);
+        ask_to_stop(&name, &control, ctx, self);
         let waiter = waiter.clone();
         self.stopping.push(Stopping { name, pid, waiter });
         ctx.run_later(grace, move |act, ctx| act.stop_overdue(pid, ctx));
@@ -75,7 +75,8 @@ impl Server {
             return self.give_up_stopping(pid, "did not stop within the grace");
         }
         tracing::warn!(agent = %name, pid, "agent ignored shutdown; killing it");
-        let _ = signal(pid, Signal::Kill);
+        // Gone meanwhile is fine: its exit answers the waiters.
+        let _ = self.signal_child(pid, Signal::Kill);
         // Its exit answers the waiters; this bounds a process the kernel does not reap.
         ctx.run_later(REAP_BOUND, move |act, _| {
             act.give_up_stopping(pid, "was killed but has not exited")
@@ -147,14 +148,14 @@ impl Server {
             queue,
             current: None,
         });
-        let others: Vec<String> = self
+        let others: Vec<(String, String)> = self
             .records
             .agents()
             .filter(|a| !self.children.contains_key(&a.pid))
-            .map(|a| a.control.clone())
+            .map(|a| (a.name.clone(), a.control.clone()))
             .collect();
-        for control in others {
-            ask_to_stop(&control, ctx, self);
+        for (name, control) in others {
+            ask_to_stop(&name, &control, ctx, self);
         }
         if self.children.is_empty() {
             return self.finish(ctx);
@@ -188,12 +189,13 @@ impl Server {
             match self.records.info(&name) {
                 Ok(info) if info.pid == pid => {
                     let control = info.control.clone();
-                    ask_to_stop(&control, ctx, self);
+                    ask_to_stop(&name, &control, ctx, self);
                     return;
                 }
                 // Not registered (still starting): nothing to ask, so end it now.
                 _ => {
-                    let _ = signal(pid, Signal::Kill);
+                    // Gone meanwhile is fine: its exit moves the shutdown on.
+                    let _ = self.signal_child(pid, Signal::Kill);
                     return;
                 }
             }
@@ -203,8 +205,19 @@ impl Server {
     fn kill_children(&mut self) {
         for (pid, name) in &self.children {
             tracing::warn!(agent = %name, pid, "agent still running after the grace; killing it");
-            let _ = signal(*pid, Signal::Kill);
+            // Gone meanwhile is fine: that is what we want.
+            let _ = axon_runtime::process::signal(*pid, Signal::Kill);
         }
+    }
+
+    /// Sends `sig` to `pid` if it is a process this server started and has not reaped; the one
+    /// way this server signals anything.
+    pub(super) fn signal_child(&self, pid: u32, sig: Signal) -> Result<(), Refusal> {
+        if !self.children.contains_key(&pid) {
+            let message = format!("pid {pid} is not a child of this supervisor");
+            return Err((ErrorKind::Refused, message));
+        }
+        axon_runtime::process::signal(pid, sig).map_err(|e| (ErrorKind::Internal, e.to_string()))
     }
 
     /// Answers the shutdown caller, then stops the event loop once the answer is out.
@@ -247,9 +260,9 @@ pub(super) fn grace_of(timeout_ms: Option<u64>) -> Duration {
 }
 
 /// Sends `shutdown` to an agent's control socket without waiting for the answer.
-pub(super) fn ask_to_stop(control: &str, ctx: &mut Context<Server>, server: &Server) {
-    let control = control.to_owned();
-    let ask = async move { axon_runtime::call::oneway(&control, "shutdown", ()).await };
+pub(super) fn ask_to_stop(name: &str, control: &str, ctx: &mut Context<Server>, server: &Server) {
+    let (name, control) = (name.to_owned(), control.to_owned());
+    let ask = async move { axon_runtime::call::oneway(&control, &name, "shutdown", ()).await };
     ctx.spawn(ask.into_actor(server).map(|res, _, _| {
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not ask an agent to stop");
@@ -262,7 +275,13 @@ mod tests {
     use super::*;
 
     fn request(args: Value) -> Request {
-        Request::new(1, "shutdown_agent", args, false)
+        Request::new(
+            1,
+            axon_runtime::wire::NAMESERVER,
+            "shutdown_agent",
+            args,
+            false,
+        )
     }
 
     fn map(entries: Vec<(&str, Value)>) -> Value {

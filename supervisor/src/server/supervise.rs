@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use axon_runtime::journal::Entry;
-use axon_runtime::process::{signal, Signal};
+use axon_runtime::process::Signal;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, DEFAULT_GRACE, GAVE_UP};
@@ -83,18 +83,24 @@ impl Server {
     }
 
     /// `signal`: sends a signal to an agent's process (fault injection).
+    ///
+    /// Only this supervisor's own children are reached, by name: a pid that
+    /// an agent registered for itself is never signalled.
     pub(super) fn signal(&mut self, a: SignalArgs) -> Result<Value, Refusal> {
-        let pid = self
-            .supervision
-            .get(&a.name)
-            .and_then(|c| c.pid)
-            .or_else(|| self.records.info(&a.name).ok().map(|i| i.pid))
-            .ok_or_else(|| {
-                let message = format!("no running agent named {:?}", a.name);
-                (ErrorKind::NotFound, message)
-            })?;
+        let Some(pid) = self.supervision.get(&a.name).and_then(|c| c.pid) else {
+            if self.records.info(&a.name).is_ok() {
+                tracing::warn!(agent = %a.name, signal = %a.signal, "signal to an agent this node did not start refused");
+                let message = format!(
+                    "agent {:?} was not started by this supervisor; signals reach only its own children",
+                    a.name
+                );
+                return Err((ErrorKind::Refused, message));
+            }
+            let message = format!("no running agent named {:?}", a.name);
+            return Err((ErrorKind::NotFound, message));
+        };
         tracing::warn!(agent = %a.name, pid, signal = %a.signal, "signal sent on request");
-        signal(pid, a.signal).map_err(|e| (ErrorKind::Internal, e.to_string()))?;
+        self.signal_child(pid, a.signal)?;
         Ok(Value::Integer(pid.into()))
     }
 
@@ -208,7 +214,8 @@ impl Server {
         if let Some(child) = self.supervision.incarnation(name, pid) {
             child.kill_reason = Some(why);
         }
-        let _ = signal(pid, Signal::Kill);
+        // Already gone is fine: its exit is on its way.
+        let _ = self.signal_child(pid, Signal::Kill);
     }
 
     /// Applies the supervisor's decision on the exit of `pid`.
@@ -268,12 +275,11 @@ impl Server {
         };
         if let Ok(info) = self.records.info(name) {
             let control = info.control.clone();
-            super::stop::ask_to_stop(&control, ctx, self);
+            super::stop::ask_to_stop(name, &control, ctx, self);
         }
         ctx.run_later(SIBLING_GRACE, move |act, _| {
-            if act.children.contains_key(&pid) {
-                let _ = signal(pid, Signal::Kill);
-            }
+            // Gone by itself in the grace is what we hoped for.
+            let _ = act.signal_child(pid, Signal::Kill);
         });
     }
 
