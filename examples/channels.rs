@@ -57,19 +57,19 @@ fn main() -> axon::Result<()> {
     let mut client = ns.run_agent("client")?;
     for name in ["server1", "server2"] {
         let mut server = ns.run_agent(name)?;
-        let addr = server.bind_handler(Kind::AsyncRep, "rep", "double")?;
+        let addr = server.bind_handler(SocketKind::AsyncRep, "rep", "double")?;
         client.connect(&addr, name, None)?;
     }
-    client.send_request("server1", &1, &with("keep"))?;
-    client.send_request("server1", &2, &with("keep"))?;
-    client.send_request("server2", &3, &with("keep"))?;
+    client.request("server1", &1, with("keep"))?;
+    client.request("server1", &2, with("keep"))?;
+    client.request("server2", &3, with("keep"))?;
     client.ping()?;
     println!("client answered ping while its three requests were out");
     let replies = wait_until(Duration::from_secs(10), || got(&mut client) == 3);
 
     // SYNC: the reply comes on the stream, only to the subscriber that asked.
     let mut publisher = ns.run_agent("publisher")?;
-    let stream = publisher.bind_handler(Kind::SyncPub, "stream", "double")?;
+    let stream = publisher.bind_handler(SocketKind::SyncPub, "stream", "double")?;
     let mut asker = ns.run_agent("asker")?;
     let mut listener = ns.run_agent("listener")?;
     for sub in [&mut asker, &mut listener] {
@@ -79,7 +79,7 @@ fn main() -> axon::Result<()> {
         let _ = publisher.publish("stream", "news", "hello");
         got(&mut asker) > 0 && got(&mut listener) > 0
     });
-    asker.send_request("stream", &21, &with("keep"))?;
+    asker.request("stream", &21, with("keep"))?;
     let answered = wait_until(Duration::from_secs(10), || {
         asker
             .get_attr::<Vec<Value>>("got")

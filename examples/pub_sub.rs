@@ -44,7 +44,7 @@ fn main() -> axon::Result<()> {
 
     let ns = axon::run_nameserver()?;
     let mut publisher = ns.run_agent("publisher")?;
-    let addr = publisher.bind(Kind::Pub, "main")?;
+    let addr = publisher.bind(SocketKind::Pub, "main")?;
     let subscriptions: [(&str, &[&str]); 5] = [
         ("sub-all", &[""]),
         ("sub-foo", &["foo"]),

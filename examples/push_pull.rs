@@ -19,7 +19,7 @@ fn main() -> axon::Result<()> {
     let ns = axon::run_nameserver()?;
     let mut alice = ns.run_agent("alice")?;
     let mut bob = ns.run_agent("bob")?;
-    let addr = alice.bind(Kind::Push, "main")?;
+    let addr = alice.bind(SocketKind::Push, "main")?;
     bob.connect(&addr, "main", "log_message")?;
     for _ in 0..3 {
         alice.send("main", "Hello, Bob!")?;

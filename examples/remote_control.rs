@@ -63,11 +63,11 @@ fn main() -> axon::Result<()> {
     let ns = axon::run_nameserver()?;
     let mut source = ns.run_agent("source")?;
     let mut sink = ns.run_agent("sink")?;
-    let addr = sink.bind_handler(Kind::Pull, "in", "count")?;
+    let addr = sink.bind_handler(SocketKind::Pull, "in", "count")?;
     source.connect(&addr, "out", None)?;
 
     // A timer added from outside: the source sends a number every 50 ms.
-    source.each(Some("ticker"), Duration::from_millis(50), "tick", &())?;
+    source.each(Duration::from_millis(50), Some("ticker"), "tick", &())?;
     let counting = wait_until(Duration::from_secs(10), || seen(&mut sink) >= 3);
     println!(
         "sink counted {} messages with handler `count`",

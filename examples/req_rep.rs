@@ -22,13 +22,13 @@ fn main() -> axon::Result<()> {
     let ns = axon::run_nameserver()?;
     let mut server = ns.run_agent("server")?;
     let mut client = ns.run_agent("client")?;
-    let addr = server.bind_handler(Kind::Rep, "main", "shout")?;
+    let addr = server.bind_handler(SocketKind::Rep, "main", "shout")?;
     client.connect(&addr, "main", None)?;
     for text in ["hello", "world"] {
-        let reply: String = client.request("main", text, Duration::from_secs(5))?;
+        let reply: String = client.request_wait("main", text, Duration::from_secs(5))?;
         println!("client received: {reply}");
     }
-    match client.request::<_, String>("main", "", Duration::from_secs(5)) {
+    match client.request_wait::<_, String>("main", "", Duration::from_secs(5)) {
         Ok(reply) => println!("client received: {reply} (unexpected)"),
         Err(e) => println!("client received an error: {e}"),
     }

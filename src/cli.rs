@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use axon::launch::Signal;
 use axon::logging::LogRecord;
-use axon::process::Signal;
 use axon::{AgentStatus, NameServer, Value};
 use clap::{Parser, Subcommand};
 
@@ -162,7 +162,7 @@ fn connect(ns: &NsArgs) -> Result<NameServer> {
             .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
         (None, None) => local_node()?.0,
     };
-    axon::auth::install_key(key_for(ns, &endpoint)?);
+    axon::protocol::auth::install_key(key_for(ns, &endpoint)?);
     match NameServer::connect(&endpoint, ns.timeout) {
         Ok(node) => Ok(node),
         Err(e @ axon::Error::Timeout(..)) => {
@@ -174,18 +174,18 @@ fn connect(ns: &NsArgs) -> Result<NameServer> {
 
 /// The deployment key: `--key-file` / `AXON_KEY_FILE`, else `AXON_KEY`, else
 /// the key file of the node on this machine that serves `endpoint`.
-fn key_for(ns: &NsArgs, endpoint: &str) -> Result<axon::auth::Key> {
-    let read = |path: &Path| -> Result<axon::auth::Key> {
+fn key_for(ns: &NsArgs, endpoint: &str) -> Result<axon::protocol::auth::Key> {
+    let read = |path: &Path| -> Result<axon::protocol::auth::Key> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading key file {}", path.display()))?;
-        axon::auth::Key::from_hex(&text)
+        axon::protocol::auth::Key::from_hex(&text)
             .with_context(|| format!("parsing key file {}", path.display()))
     };
     if let Some(path) = &ns.key_file {
         return read(path);
     }
-    if let Some(hex) = axon::config::env_var(axon::auth::KEY_ENV)? {
-        return axon::auth::Key::from_hex(&hex).context("parsing AXON_KEY");
+    if let Some(hex) = axon::config::env_var(axon::protocol::auth::KEY_ENV)? {
+        return axon::protocol::auth::Key::from_hex(&hex).context("parsing AXON_KEY");
     }
     match local_nodes().into_iter().find(|(e, _)| e == endpoint) {
         Some((_, dir)) => read(&dir.join("key")),
@@ -243,7 +243,7 @@ fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Resul
     let mut hosts = std::collections::BTreeMap::new();
     for (kind, program) in kind_hosts {
         let program = std::env::current_dir()?.join(program);
-        let host = axon::process::HostCommand {
+        let host = axon::launch::HostCommand {
             program,
             args: Vec::new(),
         };

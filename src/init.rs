@@ -1,6 +1,6 @@
 //! Role dispatch: the first call in `main` of every axon program.
 
-use axon_runtime::spec::{AgentSpec, ROLE_ENV};
+use axon_runtime::launch::{AgentSpec, ROLE_ENV};
 use axon_runtime::{Error, Registry, Result};
 use axon_supervisor::{NameServer, NodeOptions};
 
@@ -23,7 +23,7 @@ pub fn init(registry: Registry) -> Result<()> {
             let spec = AgentSpec::from_env()?.ok_or_else(|| {
                 Error::Config(format!(
                     "{ROLE_ENV}=agent without {}",
-                    axon_runtime::spec::AGENT_ENV
+                    axon_runtime::launch::AGENT_ENV
                 ))
             })?;
             install_agent_tracing(&spec);

@@ -16,7 +16,7 @@
 //!     let ns = axon::run_nameserver()?;
 //!     let mut alice = ns.run_agent("alice")?;
 //!     let mut bob = ns.run_agent("bob")?;
-//!     let addr = alice.bind(Kind::Push, "main")?;
+//!     let addr = alice.bind(SocketKind::Push, "main")?;
 //!     bob.connect(&addr, "main", "log_message")?;
 //!     for _ in 0..3 {
 //!         alice.send("main", &"Hello, Bob!")?;
@@ -36,12 +36,11 @@
 mod init;
 pub mod testing;
 
-pub use axon_runtime::journal;
 pub use axon_runtime::{
-    address, auth, config, logging, process, serializer, spec, wire, Address, Agent, AgentSpec,
+    client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Error, ErrorKind, HandlerError,
-    HandlerResult, Handlers, Kind, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions,
-    Result, Role, Serializer, SocketKey, SocketRef, Stats, Transport, Value,
+    HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions, Result,
+    Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, SpawnOptions, Strategy,
@@ -53,7 +52,7 @@ pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_w
 pub mod prelude {
     pub use crate::{
         Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
-        ErrorKind, HandlerError, HandlerResult, Handlers, Kind, Message, NameServer, OnFull, Proxy,
-        Registry, Role, Serializer, SocketRef, SpawnOptions, Stats, Transport, Value,
+        ErrorKind, HandlerError, HandlerResult, Handlers, Message, NameServer, OnFull, Proxy,
+        Registry, Role, Serializer, SocketKind, SocketRef, SpawnOptions, Stats, Transport, Value,
     };
 }

@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use axon_runtime::process::HostCommand;
+use axon_runtime::launch::HostCommand;
 use axon_runtime::{Registry, Result};
 use axon_supervisor::{NameServer, NodeOptions};
 
@@ -92,7 +92,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// Whether a process with this pid is alive: it exists and is not a zombie.
-pub use axon_runtime::process::alive as process_alive;
+pub use axon_runtime::launch::alive as process_alive;
 
 mod deployment;
 pub use deployment::Deployment;

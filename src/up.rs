@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use axon::launch::HostCommand;
 use axon::manifest::{AgentEntry, Chaos, Manifest};
-use axon::process::HostCommand;
 use axon::{BindOptions, ConnectOptions, NameServer, NodeOptions, SpawnOptions};
 
 /// The line `up` prints on stdout once every agent is up: endpoint, then key file.
@@ -125,15 +125,18 @@ fn start(ns: &NameServer, manifest: &Manifest) -> Result<()> {
             let to = ns.addr(&c.agent, &c.remote_alias).with_context(|| {
                 format!("{}: finding {}.{}", agent.name, c.agent, c.remote_alias)
             })?;
-            let topics: Vec<(&str, &str)> = match &c.handler {
-                Some(h) => c.topics.iter().map(|t| (t.as_str(), h.as_str())).collect(),
-                None => Vec::new(),
-            };
             let opts = ConnectOptions {
+                alias: Some(c.alias.clone()),
+                handler: c.handler.clone(),
+                topics: c
+                    .topics
+                    .iter()
+                    .map(|t| (t.as_bytes().to_vec(), None))
+                    .collect(),
                 hwm: c.socket.hwm,
                 on_full: c.socket.on_full,
             };
-            let made = proxy.connect_with(&to, &c.alias, c.handler.as_deref(), &topics, opts);
+            let made = proxy.connect_with(&to, opts);
             made.with_context(|| {
                 format!(
                     "{}: connecting {} to {}.{}",

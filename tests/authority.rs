@@ -7,8 +7,8 @@ mod common;
 use std::process::{Command, Stdio};
 
 use axon::prelude::*;
+use axon::protocol::{self as wire, Request};
 use axon::testing::{self, wait_until};
-use axon::wire::{self, Request};
 use axon::RemoteError;
 use common::PATIENCE;
 
@@ -91,7 +91,7 @@ fn signals_reach_only_the_supervisors_own_children() {
         "lease_ms": 60_000,
     }));
     let _: Value = p.call("register", register).unwrap();
-    for signal in [axon::process::Signal::Stop, axon::process::Signal::Kill] {
+    for signal in [axon::launch::Signal::Stop, axon::launch::Signal::Kill] {
         let err = ns.signal("decoy", signal).unwrap_err();
         let e = refused(&err);
         assert!(e.message.contains("not started by this supervisor"), "{e}");
@@ -101,7 +101,7 @@ fn signals_reach_only_the_supervisors_own_children() {
     // Its own children are reached, by name.
     ns.spawn(SpawnOptions::default().name("child")).unwrap();
     let child = ns.info("child").unwrap().pid;
-    let sent = ns.signal("child", axon::process::Signal::Kill).unwrap();
+    let sent = ns.signal("child", axon::launch::Signal::Kill).unwrap();
     assert_eq!(sent, child);
     assert!(wait_until(PATIENCE, || !ns
         .agents()
@@ -112,8 +112,8 @@ fn signals_reach_only_the_supervisors_own_children() {
 
 /// A request for `to`, signed with the deployment key, as a thief would capture it.
 fn captured(to: &str, method: &str) -> (Vec<u8>, Vec<u8>) {
-    let body = wire::encode_body(&Request::new(7, to, method, Value::Null, false));
-    let key = axon::auth::process_key().expect("the node installed a key");
+    let body = wire::encode_body(&Request::new(7, to, method, Value::Null, false)).unwrap();
+    let key = axon::protocol::auth::process_key().expect("the node installed a key");
     (key.sign(&body), body)
 }
 
@@ -168,16 +168,16 @@ fn a_process_without_a_key_refuses_everything_unless_started_insecure() {
         let name = if insecure { "open" } else { "closed" };
         let spec = AgentSpec::new(name, "agent", &tmp.0);
         let mut cmd = testing::host_command().unwrap().command("agent");
-        cmd.env(axon::spec::AGENT_ENV, spec.to_env().unwrap())
-            .env_remove(axon::auth::KEY_ENV)
-            .env_remove(axon::auth::KEY_FILE_ENV)
+        cmd.env(axon::launch::AGENT_ENV, spec.to_env().unwrap())
+            .env_remove(axon::protocol::auth::KEY_ENV)
+            .env_remove(axon::protocol::auth::KEY_FILE_ENV)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if insecure {
-            cmd.env(axon::auth::INSECURE_ENV, "1");
+            cmd.env(axon::protocol::auth::INSECURE_ENV, "1");
         } else {
-            cmd.env_remove(axon::auth::INSECURE_ENV);
+            cmd.env_remove(axon::protocol::auth::INSECURE_ENV);
         }
         let agent = Bystander(cmd.spawn().unwrap());
         let control = tmp.0.join(format!("{name}.ctl"));
@@ -212,14 +212,14 @@ fn the_cli_says_refused_for_a_wrong_key_and_honours_axon_key() {
                 "--ns",
                 ns.address(),
             ])
-            .env(axon::auth::KEY_ENV, key)
-            .env_remove(axon::auth::KEY_FILE_ENV)
+            .env(axon::protocol::auth::KEY_ENV, key)
+            .env_remove(axon::protocol::auth::KEY_FILE_ENV)
             .env_remove("AXON_NAMESERVER")
             .stdin(Stdio::null())
             .output()
             .unwrap()
     };
-    let wrong = axon::auth::Key::generate().unwrap().to_hex();
+    let wrong = axon::protocol::auth::Key::generate().unwrap().to_hex();
     let out = cli(&wrong);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Refused, not a timeout: the call waits up to 60 s for an answer that never verifies.
@@ -228,7 +228,7 @@ fn the_cli_says_refused_for_a_wrong_key_and_honours_axon_key() {
         stderr.contains("refused: signature does not verify"),
         "{stderr}"
     );
-    let right = axon::auth::process_key().unwrap().to_hex();
+    let right = axon::protocol::auth::process_key().unwrap().to_hex();
     let out = cli(&right);
     assert!(
         out.status.success(),

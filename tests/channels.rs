@@ -28,7 +28,7 @@ fn server(ns: &NameServer, name: &str, delay_ms: u64, serializer: Serializer) ->
         serializer: Some(serializer),
         ..BindOptions::default()
     };
-    s.bind_with(Kind::AsyncRep, opts).unwrap()
+    s.bind_with(SocketKind::AsyncRep, opts).unwrap()
 }
 
 #[test]
@@ -41,15 +41,11 @@ fn async_requests_never_block_and_replies_reach_their_own_handlers() {
     report.attach(&mut client);
     client.connect(&s1, "s1", None).unwrap();
     client.connect(&s2, "s2", None).unwrap();
+    client.request("s1", "foo", replying("collect")).unwrap();
     client
-        .send_request("s1", "foo", &replying("collect"))
+        .request("s1", "bar", replying("collect_tagged"))
         .unwrap();
-    client
-        .send_request("s1", "bar", &replying("collect_tagged"))
-        .unwrap();
-    client
-        .send_request("s2", "qux", &replying("collect"))
-        .unwrap();
+    client.request("s2", "qux", replying("collect")).unwrap();
     // The client serves calls while its requests are out.
     client.ping().unwrap();
     assert!(
@@ -88,7 +84,7 @@ fn a_request_past_its_wait_runs_on_error_once_and_its_late_reply_is_dropped() {
         on_error: Some("collect_tagged".into()),
         wait: Some(Duration::from_millis(500)),
     };
-    client.send_request("b", "late", &opts).unwrap();
+    client.request("b", "late", opts.clone()).unwrap();
     let r = report.take(1).remove(0);
     assert_eq!((r.alias.as_str(), r.text().as_str()), ("tagged", "late"));
     assert!(
@@ -111,7 +107,7 @@ fn sync_pair(ns: &NameServer, serializer: Serializer, report: &Report) -> (Proxy
         serializer: Some(serializer),
         ..BindOptions::default()
     };
-    let addr = publisher.bind_with(Kind::SyncPub, opts).unwrap();
+    let addr = publisher.bind_with(SocketKind::SyncPub, opts).unwrap();
     assert!(addr.requests.is_some(), "{addr:?}");
     let mut subs = Vec::new();
     for n in ["a", "b"] {
@@ -132,7 +128,7 @@ fn sync_pub_answers_in_order_with_its_stream_and_only_to_the_requester() {
     let (mut publisher, mut subs) = sync_pair(&ns, Serializer::Cbor, &report);
     publisher.publish("stream", "t", "before").unwrap();
     subs[0]
-        .send_request("stream", "question", &replying("collect_tagged"))
+        .request("stream", "question", replying("collect_tagged"))
         .unwrap();
     let mut got = report.take(3);
     while !got.iter().any(|r| r.alias == "tagged") {
@@ -176,7 +172,7 @@ fn sync_pub_answers_in_order_with_its_stream_and_only_to_the_requester() {
 fn channels_without_handlers_are_refused() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
-    for kind in [Kind::AsyncRep, Kind::SyncPub] {
+    for kind in [SocketKind::AsyncRep, SocketKind::SyncPub] {
         let err = a.bind(kind, "x").unwrap_err();
         assert!(err.to_string().contains("needs a handler"), "{kind}: {err}");
     }
@@ -185,7 +181,7 @@ fn channels_without_handlers_are_refused() {
     let err = subs[0].send("stream", "no handler").unwrap_err();
     assert!(err.to_string().contains("reply handler"), "{err}");
     let err = subs[0]
-        .send_request("stream", "x", &replying("no_such"))
+        .request("stream", "x", replying("no_such"))
         .unwrap_err();
     assert!(err.to_string().contains("no_such"), "{err}");
     ns.shutdown().unwrap();
@@ -201,14 +197,12 @@ fn channels_work_with_every_serializer() {
         let mut client = ns.run_agent(&format!("{tag}-client")).unwrap();
         report.attach(&mut client);
         client.connect(&rep, "r", None).unwrap();
-        client
-            .send_request("r", "async", &replying("collect"))
-            .unwrap();
+        client.request("r", "async", replying("collect")).unwrap();
         assert_eq!(report.take(1)[0].text(), "ASYNC");
 
         let (_publisher, mut subs) = sync_pair(&ns, serializer, &report);
         subs[1]
-            .send_request("stream", "sync", &replying("collect_tagged"))
+            .request("stream", "sync", replying("collect_tagged"))
             .unwrap();
         let r = report.take(1).remove(0);
         assert_eq!(

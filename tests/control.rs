@@ -45,7 +45,7 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
 
     // An unknown handler name, an unknown alias, a receiving socket without handler.
     let e = a
-        .bind_handler(Kind::Pull, "in", "no_such_handler")
+        .bind_handler(SocketKind::Pull, "in", "no_such_handler")
         .unwrap_err();
     assert!(
         e.remote().unwrap().message.contains("no_such_handler"),
@@ -56,18 +56,22 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
         ErrorKind::NotFound
     );
     assert_eq!(
-        a.bind(Kind::Rep, "rep").unwrap_err().remote().unwrap().kind,
+        a.bind(SocketKind::Rep, "rep")
+            .unwrap_err()
+            .remote()
+            .unwrap()
+            .kind,
         ErrorKind::BadArguments
     );
 
     // Sending on a socket that cannot send.
-    a.bind_handler(Kind::Pull, "pull", "collect").unwrap();
+    a.bind_handler(SocketKind::Pull, "pull", "collect").unwrap();
     let e = a.send("pull", "x").unwrap_err();
     assert_eq!(e.remote().unwrap().kind, ErrorKind::BadArguments, "{e}");
 
     // A taken alias.
-    a.bind(Kind::Push, "out").unwrap();
-    assert!(a.bind(Kind::Push, "out").is_err());
+    a.bind(SocketKind::Push, "out").unwrap();
+    assert!(a.bind(SocketKind::Push, "out").is_err());
 
     // Still serving, and the errors were counted.
     a.ping().unwrap();
@@ -85,8 +89,8 @@ fn handlers_and_aliases_are_listed() {
         handlers.contains(&"collect".to_string()) && handlers.contains(&"upper".to_string()),
         "{handlers:?}"
     );
-    a.bind(Kind::Push, "x").unwrap();
-    a.bind(Kind::Pub, "y").unwrap();
+    a.bind(SocketKind::Push, "x").unwrap();
+    a.bind(SocketKind::Pub, "y").unwrap();
     assert_eq!(a.aliases().unwrap(), ["x", "y"]);
     a.close("x").unwrap();
     assert_eq!(a.aliases().unwrap(), ["y"]);
@@ -97,7 +101,7 @@ fn handlers_and_aliases_are_listed() {
 
 #[test]
 fn unsigned_wrongly_signed_and_replayed_requests_are_refused() {
-    use axon::wire::{self, Request};
+    use axon::protocol::{self as wire, Request};
     let ns = testing::node().unwrap();
     let report = common::Report::new();
     let mut a = ns.run_agent("a").unwrap();
@@ -105,7 +109,7 @@ fn unsigned_wrongly_signed_and_replayed_requests_are_refused() {
     let control = ns.info("a").unwrap().control;
 
     // Wrong key and no key: refused with a structured error, not executed.
-    for key in [Some(axon::auth::Key::generate().unwrap()), None] {
+    for key in [Some(axon::protocol::auth::Key::generate().unwrap()), None] {
         let mut intruder = Proxy::open("a", control.clone()).unwrap();
         intruder.set_key(key);
         intruder.set_timeout(common::PATIENCE);
@@ -123,8 +127,8 @@ fn unsigned_wrongly_signed_and_replayed_requests_are_refused() {
     // A captured, correctly signed request works once; its replay is refused.
     let args = serde_json::json!({"handler": "collect", "args": "once"});
     let request = Request::new(1, "a", "execute", Value::serialized(&args).unwrap(), false);
-    let body = wire::encode_body(&request);
-    let signature = axon::auth::process_key()
+    let body = wire::encode_body(&request).unwrap();
+    let signature = axon::protocol::auth::process_key()
         .expect("the node installed a key")
         .sign(&body);
     let dealer = zmq::Context::new().socket(zmq::DEALER).unwrap();

@@ -24,7 +24,7 @@ fn raw_tcp(alias: &str, handler: Option<&str>) -> BindOptions {
 }
 
 /// The address of a foreign socket bound at `socket`, as an agent connects to it.
-fn bound(socket: &zmq::Socket, kind: Kind, serializer: Serializer) -> Address {
+fn bound(socket: &zmq::Socket, kind: SocketKind, serializer: Serializer) -> Address {
     Address {
         endpoint: socket.get_last_endpoint().unwrap().unwrap(),
         kind,
@@ -51,7 +51,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
 
     // Foreign REQ -> agent REP.
     let rep = agent
-        .bind_with(Kind::Rep, raw_tcp("rep", Some("upper")))
+        .bind_with(SocketKind::Rep, raw_tcp("rep", Some("upper")))
         .unwrap();
     let req = plain(zmq::REQ);
     req.connect(&rep.endpoint).unwrap();
@@ -60,7 +60,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
 
     // Foreign PUSH -> agent PULL.
     let pull = agent
-        .bind_with(Kind::Pull, raw_tcp("pull", Some("collect")))
+        .bind_with(SocketKind::Pull, raw_tcp("pull", Some("collect")))
         .unwrap();
     let push = plain(zmq::PUSH);
     push.connect(&pull.endpoint).unwrap();
@@ -70,7 +70,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Foreign PUB -> agent SUB (single frame, topic matched by prefix; and topic + payload).
     let publisher = plain(zmq::PUB);
     publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let pub_addr = bound(&publisher, Kind::Pub, Serializer::Raw);
+    let pub_addr = bound(&publisher, SocketKind::Pub, Serializer::Raw);
     agent
         .connect_topics(&pub_addr, "sub", &[("news", "collect")])
         .unwrap();
@@ -91,13 +91,15 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Agent PUSH -> foreign PULL.
     let sink = plain(zmq::PULL);
     sink.bind("tcp://127.0.0.1:*").unwrap();
-    let sink_addr = bound(&sink, Kind::Pull, Serializer::Raw);
+    let sink_addr = bound(&sink, SocketKind::Pull, Serializer::Raw);
     agent.connect(&sink_addr, "out", None).unwrap();
     agent.send("out", "to foreign").unwrap();
     assert_eq!(sink.recv_bytes(0).unwrap(), b"to foreign");
 
     // Agent PUB -> foreign SUB.
-    let out = agent.bind_with(Kind::Pub, raw_tcp("pub", None)).unwrap();
+    let out = agent
+        .bind_with(SocketKind::Pub, raw_tcp("pub", None))
+        .unwrap();
     let sub = plain(zmq::SUB);
     sub.connect(&out.endpoint).unwrap();
     sub.set_subscribe(b"t").unwrap();
@@ -113,7 +115,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     // Agent REQ -> foreign REP.
     let server = plain(zmq::REP);
     server.bind("tcp://127.0.0.1:*").unwrap();
-    let server_addr = bound(&server, Kind::Rep, Serializer::Raw);
+    let server_addr = bound(&server, SocketKind::Rep, Serializer::Raw);
     agent.connect(&server_addr, "ask", None).unwrap();
     let answer = std::thread::spawn(move || {
         let q = server.recv_bytes(0).unwrap();
@@ -122,7 +124,7 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
         server.send(a, 0).unwrap();
         q
     });
-    let reply: serde_bytes::ByteBuf = agent.request("ask", "abc", PATIENCE).unwrap();
+    let reply: serde_bytes::ByteBuf = agent.request_wait("ask", "abc", PATIENCE).unwrap();
     assert_eq!(&reply[..], b"cba");
     assert_eq!(answer.join().unwrap(), b"abc");
     ns.shutdown().unwrap();
@@ -140,7 +142,7 @@ fn bad_frames_are_counted_and_the_agent_keeps_serving() {
         handler: Some("collect".into()),
         ..BindOptions::default()
     };
-    let pull = agent.bind_with(Kind::Pull, cbor_pull).unwrap();
+    let pull = agent.bind_with(SocketKind::Pull, cbor_pull).unwrap();
     let push = plain(zmq::PUSH);
     push.connect(&pull.endpoint).unwrap();
     let good = Serializer::Cbor.encode("good").unwrap();
@@ -164,12 +166,12 @@ fn bad_frames_are_counted_and_the_agent_keeps_serving() {
         handler: Some("upper".into()),
         ..BindOptions::default()
     };
-    let rep = agent.bind_with(Kind::Rep, rep).unwrap();
+    let rep = agent.bind_with(SocketKind::Rep, rep).unwrap();
     let req = plain(zmq::REQ);
     req.connect(&rep.endpoint).unwrap();
     req.send(&b"\xff"[..], 0).unwrap();
     let answer = req.recv_multipart(0).unwrap();
-    assert_eq!(answer[0], axon::wire::ERROR_MARKER);
+    assert_eq!(answer[0], axon::protocol::ERROR_MARKER);
     req.send(&Serializer::Cbor.encode("fine").unwrap()[..], 0)
         .unwrap();
     let answer = req.recv_bytes(0).unwrap();
@@ -181,7 +183,7 @@ fn bad_frames_are_counted_and_the_agent_keeps_serving() {
     dealer.connect(&control).unwrap();
     dealer.send(&b"hello?"[..], 0).unwrap();
     dealer
-        .send_multipart([axon::wire::PROTOCOL, b"", b"\xff\xff"], 0)
+        .send_multipart([axon::protocol::PROTOCOL, b"", b"\xff\xff"], 0)
         .unwrap();
     // The garbage travels on another connection than our calls: wait until it has been seen.
     let counted = testing::wait_until(PATIENCE, || agent.stats().unwrap().malformed == 3);
@@ -208,7 +210,7 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     // SUB: a foreign publisher sends garbage, then a good message.
     let publisher = plain(zmq::PUB);
     publisher.bind("tcp://127.0.0.1:*").unwrap();
-    let pub_addr = bound(&publisher, Kind::Pub, Serializer::Cbor);
+    let pub_addr = bound(&publisher, SocketKind::Pub, Serializer::Cbor);
     agent
         .connect_topics(&pub_addr, "sub", &[("t", "collect")])
         .unwrap();
@@ -234,12 +236,15 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
 
     // ASYNC_REP: garbage gets an error answer; a good request is served.
     let rep = agent
-        .bind_with(Kind::AsyncRep, tcp("arep", "upper"))
+        .bind_with(SocketKind::AsyncRep, tcp("arep", "upper"))
         .unwrap();
     let req = plain(zmq::REQ);
     req.connect(&rep.endpoint).unwrap();
     req.send(garbage, 0).unwrap();
-    assert_eq!(req.recv_multipart(0).unwrap()[0], axon::wire::ERROR_MARKER);
+    assert_eq!(
+        req.recv_multipart(0).unwrap()[0],
+        axon::protocol::ERROR_MARKER
+    );
     req.send(&good[..], 0).unwrap();
     assert_eq!(
         Serializer::Cbor
@@ -250,7 +255,7 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
 
     // SYNC_PUB's requests socket: frames of the wrong layout are dropped.
     let sync = agent
-        .bind_with(Kind::SyncPub, tcp("sync", "upper"))
+        .bind_with(SocketKind::SyncPub, tcp("sync", "upper"))
         .unwrap();
     let dealer = plain(zmq::DEALER);
     dealer.connect(sync.requests.as_deref().unwrap()).unwrap();
@@ -262,14 +267,14 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     // REQ: a foreign replier answers garbage; the caller gets a decode error, not a hang.
     let server = plain(zmq::REP);
     server.bind("tcp://127.0.0.1:*").unwrap();
-    let server_addr = bound(&server, Kind::Rep, Serializer::Cbor);
+    let server_addr = bound(&server, SocketKind::Rep, Serializer::Cbor);
     agent.connect(&server_addr, "ask", None).unwrap();
     let answer = std::thread::spawn(move || {
         server.recv_bytes(0).unwrap();
         server.send(b"\xff\xfe".as_slice(), 0).unwrap();
     });
     let err = agent
-        .request::<_, String>("ask", "q", PATIENCE)
+        .request_wait::<_, String>("ask", "q", PATIENCE)
         .unwrap_err();
     assert!(err.to_string().contains("cbor"), "{err}");
     answer.join().unwrap();

@@ -20,8 +20,12 @@ fn counter_counts_per_socket_and_answers_with_the_total() {
     let ns = testing::node().unwrap();
     let mut counter = kind(&ns, "counter", "counter");
     let mut a = ns.run_agent("a").unwrap();
-    let pull = counter.bind_handler(Kind::Pull, "in", "count").unwrap();
-    let rep = counter.bind_handler(Kind::Rep, "ask", "count").unwrap();
+    let pull = counter
+        .bind_handler(SocketKind::Pull, "in", "count")
+        .unwrap();
+    let rep = counter
+        .bind_handler(SocketKind::Rep, "ask", "count")
+        .unwrap();
     a.connect(&pull, "push", None).unwrap();
     a.connect(&rep, "req", None).unwrap();
     for n in 0..5 {
@@ -31,7 +35,7 @@ fn counter_counts_per_socket_and_answers_with_the_total() {
         .get_attr::<u64>("total")
         .unwrap()
         == 5));
-    let total: u64 = a.request("req", "how many?", PATIENCE).unwrap();
+    let total: u64 = a.request_wait("req", "how many?", PATIENCE).unwrap();
     assert_eq!(total, 6);
     let count: BTreeMap<String, u64> = counter.get_attr("count").unwrap();
     assert_eq!(
@@ -50,9 +54,9 @@ fn relay_forwards_pull_to_push_and_sub_to_pub_keeping_topics() {
     report.attach(&mut sink);
 
     let mut relay = kind(&ns, "relay", "relay");
-    let pull = relay.bind_handler(Kind::Pull, "in", "relay").unwrap();
+    let pull = relay.bind_handler(SocketKind::Pull, "in", "relay").unwrap();
     let out = sink
-        .bind_handler(Kind::Pull, "from-relay", "collect")
+        .bind_handler(SocketKind::Pull, "from-relay", "collect")
         .unwrap();
     relay.connect(&out, "out", None).unwrap();
     source.connect(&pull, "to-relay", None).unwrap();
@@ -67,8 +71,8 @@ fn relay_forwards_pull_to_push_and_sub_to_pub_keeping_topics() {
         .attribute("out", "pub")
         .unwrap();
     let mut fan = ns.spawn(spawn).unwrap();
-    let upstream = source.bind(Kind::Pub, "news").unwrap();
-    let downstream = fan.bind(Kind::Pub, "pub").unwrap();
+    let upstream = source.bind(SocketKind::Pub, "news").unwrap();
+    let downstream = fan.bind(SocketKind::Pub, "pub").unwrap();
     sink.connect_topics(&downstream, "news", &[("n", "collect")])
         .unwrap();
     fan.connect_topics(&upstream, "sub", &[("n", "relay")])
@@ -95,7 +99,7 @@ fn ticker_publishes_a_counter_at_its_period() {
         .attribute("topic", "t")
         .unwrap();
     let mut ticker = ns.spawn(spawn).unwrap();
-    let out = ticker.bind(Kind::Pub, "out").unwrap();
+    let out = ticker.bind(SocketKind::Pub, "out").unwrap();
     let mut sink = ns.run_agent("sink").unwrap();
     report.attach(&mut sink);
     sink.connect_topics(&out, "ticks", &[("t", "collect")])

@@ -66,7 +66,7 @@ fn a_handler_attached_while_running_takes_later_messages() {
     let mut a = ns.run_agent("a").unwrap();
     let mut b = ns.run_agent("b").unwrap();
     report.attach(&mut b);
-    let pull = b.bind_handler(Kind::Pull, "in", "collect").unwrap();
+    let pull = b.bind_handler(SocketKind::Pull, "in", "collect").unwrap();
     a.connect(&pull, "out", None).unwrap();
     a.send("out", "before").unwrap();
     assert_eq!(report.take(1)[0].alias, "in");
@@ -112,7 +112,7 @@ fn safe_calls_wait_timeouts_fail_and_oneway_returns_at_once() {
     let mut a = ns.run_agent("a").unwrap();
     let mut driver = ns.run_agent("driver").unwrap();
     report.attach(&mut a);
-    let pull = a.bind_handler(Kind::Pull, "work", "slow").unwrap();
+    let pull = a.bind_handler(SocketKind::Pull, "work", "slow").unwrap();
     driver.connect(&pull, "work", None).unwrap();
     let busy = |driver: &mut Proxy| {
         driver.send("work", &2000u64).unwrap();
@@ -153,9 +153,9 @@ fn periodic_timers_keep_their_cadence_without_bursts() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
     let period = Duration::from_millis(100);
-    let started = axon::auth::now_ms();
+    let started = axon::clock::now_ms();
     // The third tick takes 350 ms: the ticks after it must not burst to catch up.
-    let alias = a.each(Some("tick"), period, "stamp", &350u64).unwrap();
+    let alias = a.each(period, Some("tick"), "stamp", &350u64).unwrap();
     assert_eq!(alias, "tick");
     assert!(wait_until(PATIENCE, || stamps(&mut a)
         .iter()
@@ -173,8 +173,8 @@ fn periodic_timers_keep_their_cadence_without_bursts() {
 
     // Without a slow tick: 20 ± 2.
     a.set_attr("stamps", &Vec::<u64>::new()).unwrap();
-    let started = axon::auth::now_ms();
-    a.each(Some("tick"), period, "stamp", &0u64).unwrap();
+    let started = axon::clock::now_ms();
+    a.each(period, Some("tick"), "stamp", &0u64).unwrap();
     assert!(wait_until(PATIENCE, || stamps(&mut a)
         .iter()
         .any(|t| t - started >= 2100)));
@@ -191,9 +191,9 @@ fn periodic_timers_keep_their_cadence_without_bursts() {
 fn one_shot_timers_fire_once_in_order() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
-    let t0 = axon::auth::now_ms();
-    a.after(None, Duration::from_secs(1), "add", &2).unwrap();
-    a.after(None, Duration::from_secs(2), "add", &1).unwrap();
+    let t0 = axon::clock::now_ms();
+    a.after(Duration::from_secs(1), None, "add", &2).unwrap();
+    a.after(Duration::from_secs(2), None, "add", &1).unwrap();
     assert_eq!(a.list_timers().unwrap().len(), 2);
     assert!(wait_until(PATIENCE, || a
         .get_attr::<i64>("x")
@@ -213,9 +213,9 @@ fn one_shot_timers_fire_once_in_order() {
 fn stopped_timers_never_run_and_unknown_aliases_are_errors() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
-    a.after(Some("doomed"), Duration::from_millis(300), "add", &100)
+    a.after(Duration::from_millis(300), Some("doomed"), "add", &100)
         .unwrap();
-    a.after(Some("sentinel"), Duration::from_millis(600), "add", &1)
+    a.after(Duration::from_millis(600), Some("sentinel"), "add", &1)
         .unwrap();
     a.stop_timer("doomed").unwrap();
     assert_eq!(a.list_timers().unwrap(), ["sentinel"]);
@@ -223,9 +223,9 @@ fn stopped_timers_never_run_and_unknown_aliases_are_errors() {
     assert!(wait_until(PATIENCE, || a.get_attr::<i64>("x").is_ok()));
     assert_eq!(a.get_attr::<i64>("x").unwrap(), 1);
 
-    a.each(Some("p1"), Duration::from_secs(60), "add", &1)
+    a.each(Duration::from_secs(60), Some("p1"), "add", &1)
         .unwrap();
-    a.each(Some("p2"), Duration::from_secs(60), "add", &1)
+    a.each(Duration::from_secs(60), Some("p2"), "add", &1)
         .unwrap();
     a.stop_all_timers().unwrap();
     assert!(a.list_timers().unwrap().is_empty());
@@ -237,7 +237,7 @@ fn stopped_timers_never_run_and_unknown_aliases_are_errors() {
     );
     assert!(err.to_string().contains("nope"));
     let err = a
-        .each(None, Duration::from_secs(1), "no_such_handler", &())
+        .each(Duration::from_secs(1), None, "no_such_handler", &())
         .unwrap_err();
     assert!(err.to_string().contains("no_such_handler"), "{err}");
     ns.shutdown().unwrap();

@@ -26,7 +26,7 @@ fn push_pull_keeps_order() {
     let mut a = ns.run_agent("a").unwrap();
     let mut b = ns.run_agent("b").unwrap();
     report.attach(&mut b);
-    let addr = a.bind(Kind::Push, "out").unwrap();
+    let addr = a.bind(SocketKind::Push, "out").unwrap();
     b.connect(&addr, "in", "collect").unwrap();
     for m in ["one", "two", "three"] {
         a.send("out", m).unwrap();
@@ -40,7 +40,7 @@ fn push_round_robins_over_pullers_and_pull_fans_in() {
     let ns = testing::node().unwrap();
     let report = Report::new();
     let mut pusher = ns.run_agent("pusher").unwrap();
-    let addr = pusher.bind(Kind::Push, "out").unwrap();
+    let addr = pusher.bind(SocketKind::Push, "out").unwrap();
     let mut pullers: Vec<Proxy> = ["p1", "p2"]
         .iter()
         .map(|n| ns.run_agent(n).unwrap())
@@ -75,7 +75,9 @@ fn push_round_robins_over_pullers_and_pull_fans_in() {
     // Fan-in: one bound PULL, two PUSH clients.
     let mut sink = ns.run_agent("sink").unwrap();
     report.attach(&mut sink);
-    let pull = sink.bind_handler(Kind::Pull, "in", "collect").unwrap();
+    let pull = sink
+        .bind_handler(SocketKind::Pull, "in", "collect")
+        .unwrap();
     for (n, p) in pullers.iter_mut().enumerate() {
         p.connect(&pull, "out", None).unwrap();
         p.send("out", &format!("from{n}")).unwrap();
@@ -94,28 +96,32 @@ fn req_rep_replies_with_the_handler_value_and_errors_never_hang() {
     let echo = ns
         .spawn(SpawnOptions::default().name("echoer").kind("echo"))
         .unwrap();
-    let upper = server.bind_handler(Kind::Rep, "upper", "upper").unwrap();
-    let fail = server.bind_handler(Kind::Rep, "fail", "fail").unwrap();
+    let upper = server
+        .bind_handler(SocketKind::Rep, "upper", "upper")
+        .unwrap();
+    let fail = server
+        .bind_handler(SocketKind::Rep, "fail", "fail")
+        .unwrap();
     let mut echo = echo;
-    let echo_addr = echo.bind_handler(Kind::Rep, "echo", "echo").unwrap();
+    let echo_addr = echo.bind_handler(SocketKind::Rep, "echo", "echo").unwrap();
     client.connect(&upper, "r0", None).unwrap();
     client.connect(&upper, "r1", None).unwrap();
     client.connect(&fail, "f", None).unwrap();
     client.connect(&echo_addr, "e", None).unwrap();
     let t = Duration::from_secs(10);
     assert_eq!(
-        client.request::<_, String>("r0", "hello", t).unwrap(),
+        client.request_wait::<_, String>("r0", "hello", t).unwrap(),
         "HELLO"
     );
     assert_eq!(
-        client.request::<_, String>("r1", "world", t).unwrap(),
+        client.request_wait::<_, String>("r1", "world", t).unwrap(),
         "WORLD"
     );
     let echoed: BTreeMap<String, i64> = client
-        .request("e", &BTreeMap::from([("x".to_string(), 1)]), t)
+        .request_wait("e", &BTreeMap::from([("x".to_string(), 1)]), t)
         .unwrap();
     assert_eq!(echoed, BTreeMap::from([("x".to_string(), 1)]));
-    let err = client.request::<_, String>("f", "x", t).unwrap_err();
+    let err = client.request_wait::<_, String>("f", "x", t).unwrap_err();
     let remote = err.remote().expect("a remote error");
     assert_eq!(
         (remote.kind, remote.agent.as_str(), remote.method.as_str()),
@@ -124,7 +130,7 @@ fn req_rep_replies_with_the_handler_value_and_errors_never_hang() {
     assert!(remote.message.contains("refused on purpose"));
     // The replier keeps serving.
     assert_eq!(
-        client.request::<_, String>("r0", "again", t).unwrap(),
+        client.request_wait::<_, String>("r0", "again", t).unwrap(),
         "AGAIN"
     );
     assert_eq!(server.stats().unwrap().handler_errors, 1);
@@ -137,7 +143,7 @@ fn pub_sub_topic_matrix() {
     let ns = testing::node().unwrap();
     let report = Report::new();
     let mut publisher = ns.run_agent("publisher").unwrap();
-    let addr = publisher.bind(Kind::Pub, "pub").unwrap();
+    let addr = publisher.bind(SocketKind::Pub, "pub").unwrap();
     let sets: [(&str, &[&str]); 5] = [
         ("all", &[""]),
         ("foo", &["foo"]),
@@ -188,7 +194,7 @@ fn per_topic_handlers_and_any_byte_topics() {
     let mut p = ns.run_agent("p").unwrap();
     let mut s = ns.run_agent("s").unwrap();
     report.attach(&mut s);
-    let addr = p.bind(Kind::Pub, "pub").unwrap();
+    let addr = p.bind(SocketKind::Pub, "pub").unwrap();
     s.connect_topics(
         &addr,
         "sub",
@@ -218,7 +224,7 @@ fn unsubscribe_and_resubscribe_at_run_time() {
     let mut p = ns.run_agent("p").unwrap();
     let mut s = ns.run_agent("s").unwrap();
     report.attach(&mut s);
-    let addr = p.bind(Kind::Pub, "pub").unwrap();
+    let addr = p.bind(SocketKind::Pub, "pub").unwrap();
     s.connect_topics(
         &addr,
         "sub",
@@ -276,23 +282,31 @@ fn round_trip(ns: &NameServer, serializer: Serializer, report: &Report) {
                 .kind("echo"),
         )
         .unwrap();
-    let rep = e.bind_with(Kind::Rep, with("rep", Some("echo"))).unwrap();
+    let rep = e
+        .bind_with(SocketKind::Rep, with("rep", Some("echo")))
+        .unwrap();
     assert_eq!(rep.serializer, serializer);
     a.connect(&rep, "req", None).unwrap();
     if serializer == Serializer::Raw {
-        let got: serde_bytes::ByteBuf = a.request("req", "text", t).unwrap();
+        let got: serde_bytes::ByteBuf = a.request_wait("req", "text", t).unwrap();
         assert_eq!(&got[..], b"text");
     } else {
-        assert_eq!(a.request::<_, String>("req", "text", t).unwrap(), "text");
-        let back: BTreeMap<String, Vec<i32>> = a.request("req", &structured, t).unwrap();
+        assert_eq!(
+            a.request_wait::<_, String>("req", "text", t).unwrap(),
+            "text"
+        );
+        let back: BTreeMap<String, Vec<i32>> = a.request_wait("req", &structured, t).unwrap();
         assert_eq!(back, structured);
     }
     // Payloads read in place (decode_str / decode_bytes) decode alike under every serializer.
     let borrowed = b
-        .bind_with(Kind::Rep, with("borrowed", Some("borrowed")))
+        .bind_with(SocketKind::Rep, with("borrowed", Some("borrowed")))
         .unwrap();
     a.connect(&borrowed, "req-borrowed", None).unwrap();
-    let got = match a.request::<_, Value>("req-borrowed", "héllo", t).unwrap() {
+    let got = match a
+        .request_wait::<_, Value>("req-borrowed", "héllo", t)
+        .unwrap()
+    {
         // Raw frames carry no type: a raw reply comes back as bytes.
         Value::Bytes(b) if serializer == Serializer::Raw => String::from_utf8(b).unwrap(),
         Value::Text(text) => text,
@@ -301,7 +315,7 @@ fn round_trip(ns: &NameServer, serializer: Serializer, report: &Report) {
     assert_eq!(got, "héllo:6", "{tag}");
     // PUSH/PULL
     let pull = b
-        .bind_with(Kind::Pull, with("pull", Some("collect")))
+        .bind_with(SocketKind::Pull, with("pull", Some("collect")))
         .unwrap();
     a.connect(&pull, "push", None).unwrap();
     a.send("push", "pushed").unwrap();
@@ -314,7 +328,7 @@ fn round_trip(ns: &NameServer, serializer: Serializer, report: &Report) {
         assert_eq!(back, structured);
     }
     // PUB/SUB
-    let pubaddr = a.bind_with(Kind::Pub, with("pub", None)).unwrap();
+    let pubaddr = a.bind_with(SocketKind::Pub, with("pub", None)).unwrap();
     b.connect_topics(&pubaddr, "sub", &[("t", "collect")])
         .unwrap();
     await_subscription(&mut a, "pub", "t", report);
@@ -337,7 +351,7 @@ fn serializer_precedence_is_bind_then_agent_then_global() {
     let ns = testing::node().unwrap();
     let mut plain = ns.run_agent("plain").unwrap();
     assert_eq!(
-        plain.bind(Kind::Push, "x").unwrap().serializer,
+        plain.bind(SocketKind::Push, "x").unwrap().serializer,
         Serializer::Cbor
     );
     let mut json = ns
@@ -348,7 +362,7 @@ fn serializer_precedence_is_bind_then_agent_then_global() {
         )
         .unwrap();
     assert_eq!(
-        json.bind(Kind::Push, "x").unwrap().serializer,
+        json.bind(SocketKind::Push, "x").unwrap().serializer,
         Serializer::Json
     );
     let over = BindOptions {
@@ -356,7 +370,7 @@ fn serializer_precedence_is_bind_then_agent_then_global() {
         ..bind_opts("y", None)
     };
     assert_eq!(
-        json.bind_with(Kind::Push, over).unwrap().serializer,
+        json.bind_with(SocketKind::Push, over).unwrap().serializer,
         Serializer::Raw
     );
     ns.shutdown().unwrap();
@@ -370,7 +384,7 @@ fn transports_and_tcp_addresses() {
     let mut b = ns.run_agent("b").unwrap();
     report.attach(&mut b);
     // ipc by default on Unix.
-    let ipc = a.bind(Kind::Push, "ipc").unwrap();
+    let ipc = a.bind(SocketKind::Push, "ipc").unwrap();
     assert!(ipc.endpoint.starts_with("ipc://"), "{ipc}");
     // tcp with host only: a free port is chosen and reported.
     let tcp = BindOptions {
@@ -378,7 +392,7 @@ fn transports_and_tcp_addresses() {
         addr: Some("127.0.0.1".into()),
         ..bind_opts("tcp", None)
     };
-    let tcp = a.bind_with(Kind::Push, tcp).unwrap();
+    let tcp = a.bind_with(SocketKind::Push, tcp).unwrap();
     let port: u16 = tcp.endpoint.rsplit(':').next().unwrap().parse().unwrap();
     assert!(port > 0, "{tcp}");
     b.connect(&tcp, "from-tcp", "collect").unwrap();
@@ -395,7 +409,7 @@ fn transports_and_tcp_addresses() {
         addr: Some(format!("localhost:{free}")),
         ..bind_opts("exact", None)
     };
-    let exact = a.bind_with(Kind::Push, exact).unwrap();
+    let exact = a.bind_with(SocketKind::Push, exact).unwrap();
     assert_eq!(exact.endpoint, format!("tcp://127.0.0.1:{free}"));
     // Agent-level transport default, overridden per bind.
     let mut t = ns
@@ -406,7 +420,7 @@ fn transports_and_tcp_addresses() {
         )
         .unwrap();
     assert!(t
-        .bind(Kind::Push, "d")
+        .bind(SocketKind::Push, "d")
         .unwrap()
         .endpoint
         .starts_with("tcp://"));
@@ -415,7 +429,7 @@ fn transports_and_tcp_addresses() {
         ..bind_opts("i", None)
     };
     assert!(t
-        .bind_with(Kind::Push, ipc_over)
+        .bind_with(SocketKind::Push, ipc_over)
         .unwrap()
         .endpoint
         .starts_with("ipc://"));
@@ -424,7 +438,7 @@ fn transports_and_tcp_addresses() {
         transport: Some(Transport::Inproc),
         ..bind_opts("inproc-pull", Some("collect"))
     };
-    let inproc = b.bind_with(Kind::Pull, inproc).unwrap();
+    let inproc = b.bind_with(SocketKind::Pull, inproc).unwrap();
     assert!(inproc.endpoint.starts_with("inproc://"), "{inproc}");
     b.connect(&inproc, "inproc-push", None).unwrap();
     b.send("inproc-push", "in process").unwrap();
@@ -437,7 +451,9 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
     let ns = testing::node().unwrap();
     let mut sender = ns.run_agent("sender").unwrap();
     let mut receiver = ns.run_agent("receiver").unwrap();
-    let pull = receiver.bind_handler(Kind::Pull, "in", "tally").unwrap();
+    let pull = receiver
+        .bind_handler(SocketKind::Pull, "in", "tally")
+        .unwrap();
     sender.connect(&pull, "out", None).unwrap();
     // Far more than the high-water mark (1000) on both sides: the sender must wait for room.
     let n = 50_000i64;
@@ -461,7 +477,7 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
 /// Has `sender` send 1..=`n` on `out` while the process of `receiver` is frozen (SIGSTOP), so
 /// that its queues and the kernel's fill; returns the sender's counters, then thaws the receiver.
 fn blast_past_frozen(ns: &NameServer, sender: &mut Proxy, receiver: &str, n: u64) -> Stats {
-    use axon::process::{signal, Signal};
+    use axon::launch::{signal, Signal};
     let pid = ns.info(receiver).unwrap().pid;
     signal(pid, Signal::Stop).unwrap();
     let _: Value = sender.execute("blast", &n).unwrap();
@@ -479,14 +495,12 @@ fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
         hwm: Some(10),
         ..bind_opts("out", None)
     };
-    let addr = publisher.bind_with(Kind::Pub, small).unwrap();
+    let addr = publisher.bind_with(SocketKind::Pub, small).unwrap();
     let opts = ConnectOptions {
         hwm: Some(10),
-        ..ConnectOptions::default()
+        ..ConnectOptions::alias("in").handler("tally")
     };
-    subscriber
-        .connect_with(&addr, "in", Some("tally"), &[] as &[(&str, &str)], opts)
-        .unwrap();
+    subscriber.connect_with(&addr, opts).unwrap();
     // The subscription is up once a message gets through.
     let through = testing::wait_until(common::PATIENCE, || {
         publisher.send("out", &0).unwrap();
@@ -531,7 +545,7 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
         on_full: Some(OnFull::Drop),
         ..bind_opts("out", None)
     };
-    let addr = pusher.bind_with(Kind::Push, dropping).unwrap();
+    let addr = pusher.bind_with(SocketKind::Push, dropping).unwrap();
     puller.connect(&addr, "in", "tally").unwrap();
     let n = 200_000u64;
     let stats = blast_past_frozen(&ns, &mut pusher, "puller", n);
@@ -547,7 +561,7 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
         on_full: Some(OnFull::Block),
         ..bind_opts("pub", None)
     };
-    let e = pusher.bind_with(Kind::Pub, block).unwrap_err();
+    let e = pusher.bind_with(SocketKind::Pub, block).unwrap_err();
     assert!(e.to_string().contains("never blocks"), "{e}");
     pusher.ping().unwrap();
     ns.shutdown().unwrap();

@@ -64,7 +64,7 @@ fn spawn_returns_an_agent_that_answers_ping() {
 fn a_bound_address_is_known_to_the_name_server() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("A").unwrap();
-    let x = a.bind(Kind::Pub, "foo").unwrap();
+    let x = a.bind(SocketKind::Pub, "foo").unwrap();
     assert_eq!(ns.addr("A", "foo").unwrap(), x);
     assert_eq!(a.addr("foo").unwrap(), x);
     // Through a second proxy obtained by name.
@@ -87,7 +87,7 @@ fn no_name_server_is_a_timeout_not_a_hang() {
 
 #[test]
 fn killed_agents_leave_the_registry() {
-    use axon::process::{signal, Signal};
+    use axon::launch::{signal, Signal};
     let ns = testing::node().unwrap();
     // A child of the name server: its exit is seen at once.
     ns.run_agent("child").unwrap();
@@ -109,12 +109,12 @@ fn killed_agents_leave_the_registry() {
         defaults,
         ..AgentSpec::new("outsider", "agent", dir)
     };
-    let key = axon::auth::process_key().expect("the node installed a key");
+    let key = axon::protocol::auth::process_key().expect("the node installed a key");
     let mut outsider = testing::host_command()
         .unwrap()
         .command("agent")
-        .env(axon::spec::AGENT_ENV, spec.to_env().unwrap())
-        .env(axon::auth::KEY_ENV, key.to_hex())
+        .env(axon::launch::AGENT_ENV, spec.to_env().unwrap())
+        .env(axon::protocol::auth::KEY_ENV, key.to_hex())
         .spawn()
         .unwrap();
     let registered = testing::wait_until(common::PATIENCE, || {

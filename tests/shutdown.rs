@@ -14,7 +14,7 @@ axon::test_host!(common::registry());
 /// The directory holding the node's ipc files (where its control socket lives).
 fn runtime_dir(ns: &NameServer) -> PathBuf {
     let endpoint = ns.address().to_owned();
-    let path = axon::address::ipc_path(&endpoint)
+    let path = axon::net::ipc_path(&endpoint)
         .expect("ipc name server")
         .to_owned();
     path.parent().unwrap().to_owned()
@@ -26,14 +26,14 @@ fn shutdown_stops_every_agent_and_kills_the_stuck_ones_in_time() {
     let mut pids = Vec::new();
     for name in ["calm", "busy"] {
         let mut a = ns.run_agent(name).unwrap();
-        a.bind(Kind::Push, "out").unwrap();
+        a.bind(SocketKind::Push, "out").unwrap();
         pids.push(ns.info(name).unwrap().pid);
     }
     // Make "busy" stuck in a handler for an hour.
     let report = common::Report::new();
     let mut busy = ns.proxy("busy").unwrap();
     report.attach(&mut busy);
-    let pull = busy.bind_handler(Kind::Pull, "in", "stuck").unwrap();
+    let pull = busy.bind_handler(SocketKind::Pull, "in", "stuck").unwrap();
     let mut calm = ns.proxy("calm").unwrap();
     calm.connect(&pull, "to-busy", None).unwrap();
     calm.send("to-busy", "hang").unwrap();
@@ -64,7 +64,7 @@ fn nothing_is_left_after_kill_crash_and_shutdown() {
     let mut victims = Vec::new();
     for name in ["killed", "crashed", "stopped"] {
         let mut a = ns.run_agent(name).unwrap();
-        a.bind(Kind::Push, "out").unwrap();
+        a.bind(SocketKind::Push, "out").unwrap();
         victims.push((name, ns.info(name).unwrap().pid, a));
     }
     // kill: the agent exits at once.
@@ -72,7 +72,7 @@ fn nothing_is_left_after_kill_crash_and_shutdown() {
     // crash: a handler panics, the process ends.
     let pull = victims[1]
         .2
-        .bind_handler(Kind::Pull, "in", "panic")
+        .bind_handler(SocketKind::Pull, "in", "panic")
         .unwrap();
     victims[2].2.connect(&pull, "boom", None).unwrap();
     victims[2].2.send("boom", "now").unwrap();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use axon::process::Signal;
+use axon::launch::Signal;
 use axon::testing::{self, Deployment};
 use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Registry};
 
@@ -101,11 +101,11 @@ fn p1_one_for_one_restores_the_killed_agent_and_its_configuration() {
     // Configuration made remotely, after start: a timer, an attribute, a bind, a subscription.
     let mut counter = dep.proxy("counter").unwrap();
     counter
-        .each(Some("beat"), Duration::from_millis(20), "count", &())
+        .each(Duration::from_millis(20), Some("beat"), "count", &())
         .unwrap();
     counter.set_attr("total", &1_000_000u64).unwrap();
     let extra = counter
-        .bind_handler(axon::Kind::Pull, "extra", "count")
+        .bind_handler(axon::SocketKind::Pull, "extra", "count")
         .unwrap();
     assert!(counts_past(&dep, "counter", "beat", 0));
 
@@ -530,7 +530,9 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
 
 #[test]
 fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
-    use axon::{BindOptions, Kind, NodeOptions, Restart, Serializer, SpawnOptions, SupervisorSpec};
+    use axon::{
+        BindOptions, NodeOptions, Restart, Serializer, SocketKind, SpawnOptions, SupervisorSpec,
+    };
     let options = NodeOptions {
         supervisor: SupervisorSpec {
             heartbeat: Duration::from_millis(200),
@@ -550,7 +552,7 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
         handler: Some("double".into()),
         ..BindOptions::default()
     };
-    let addr = kept.bind_with(Kind::Rep, bind).unwrap();
+    let addr = kept.bind_with(SocketKind::Rep, bind).unwrap();
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
     peer.set_rcvtimeo(10_000).unwrap();

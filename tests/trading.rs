@@ -94,16 +94,18 @@ impl Floor {
     fn start(ns: &NameServer) -> Floor {
         let attrs = json!({ "symbols": SYMBOLS, "period_ms": 5, "seed": 7 });
         let mut market = spawn(ns, "market", "trading.market", attrs);
-        let ticks = market.bind(Kind::Pub, "out").unwrap();
+        let ticks = market.bind(SocketKind::Pub, "out").unwrap();
         let limits = json!({ "max_position": MAX_POSITION, "max_qty": MAX_QTY });
         let mut risk = spawn(ns, "risk", "trading.risk", limits);
-        let checks = risk.bind_handler(Kind::AsyncRep, "main", "check").unwrap();
-        let verdicts = risk.bind(Kind::Pub, "events").unwrap();
+        let checks = risk
+            .bind_handler(SocketKind::AsyncRep, "main", "check")
+            .unwrap();
+        let verdicts = risk.bind(SocketKind::Pub, "events").unwrap();
         let mut blotter = spawn(ns, "blotter", "trading.blotter", json!({}));
         let orders = blotter
-            .bind_handler(Kind::Pull, "orders", "record")
+            .bind_handler(SocketKind::Pull, "orders", "record")
             .unwrap();
-        let recorded = blotter.bind(Kind::Pub, "events").unwrap();
+        let recorded = blotter.bind(SocketKind::Pub, "events").unwrap();
         let mut monitor = spawn(
             ns,
             "monitor",
@@ -246,7 +248,8 @@ fn strategies_trade_through_risk_into_the_blotter_within_the_limits() {
 fn check_limits(ns: &NameServer, floor: &mut Floor) {
     let mut desk = ns.run_agent("desk").unwrap();
     desk.connect(&floor.checks, "risk", None).unwrap();
-    let mut ask = |order: Order| -> Verdict { desk.request("risk", &order, PATIENCE).unwrap() };
+    let mut ask =
+        |order: Order| -> Verdict { desk.request_wait("risk", &order, PATIENCE).unwrap() };
     let too_big = ask(probe(1, Side::Buy, MAX_QTY + 1));
     assert!(
         !too_big.approved && too_big.reason.contains("max_qty"),

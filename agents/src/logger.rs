@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use axon_runtime::logging::LogRecord;
-use axon_runtime::{Agent, AgentSpec, BindOptions, Ctx, HandlerResult, Handlers, Kind, Message};
+use axon_runtime::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, SocketKind};
 use serde::Deserialize;
 
 /// Records kept unless the `capacity` attribute says otherwise.
@@ -48,12 +48,7 @@ impl Agent for Logger {
 
     /// Binds after registration, so the name server learns the address and tells every agent.
     fn before_loop(&mut self, ctx: &mut Ctx<'_, Self>) -> HandlerResult {
-        let opts = BindOptions {
-            alias: Some("logs".into()),
-            handler: Some("log".into()),
-            ..BindOptions::default()
-        };
-        ctx.bind(Kind::Sub, opts)?;
+        ctx.bind_handler(SocketKind::Sub, "logs", "log")?;
         ctx.subscribe("logs", b"", None)?;
         Ok(())
     }

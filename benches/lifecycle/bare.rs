@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use axon::process::{die_with_parent, Signal};
+use axon::launch::{die_with_parent, Signal};
 
 const BARE: &str = "AXON_BENCH_BARE";
 

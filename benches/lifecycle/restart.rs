@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use axon::launch::{signal, Signal};
 use axon::prelude::*;
-use axon::process::{signal, Signal};
 use axon::{ErrorKind, Restart, Strategy, SupervisorSpec};
 
 use crate::node::{self, ms, Node};

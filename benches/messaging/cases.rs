@@ -265,7 +265,7 @@ impl Agents {
         let (inbound, outbound) = self.aliases();
         let bound = self
             .receiver
-            .bind_with(Kind::Pull, bind_options(case, &inbound, Some("sink")))?;
+            .bind_with(SocketKind::Pull, bind_options(case, &inbound, Some("sink")))?;
         self.sender.connect(&bound, &outbound, None)?;
         let expect = Expect {
             warm: case.warm,
@@ -290,7 +290,7 @@ impl Agents {
         let (inbound, outbound) = self.aliases();
         let bound = self
             .receiver
-            .bind_with(Kind::Rep, bind_options(case, &inbound, Some("echo")))?;
+            .bind_with(SocketKind::Rep, bind_options(case, &inbound, Some("echo")))?;
         self.sender.connect(&bound, &outbound, "pong")?;
         let trips = Trips {
             alias: outbound.clone(),

@@ -148,7 +148,7 @@ impl Fanout {
         let (outbound, inbound) = (format!("fan-{}", self.runs), format!("tap-{}", self.runs));
         let bound = self
             .publisher
-            .bind_with(Kind::Pub, bind_options(case, &outbound, None))?;
+            .bind_with(SocketKind::Pub, bind_options(case, &outbound, None))?;
         let topics = [(DATA, "tally"), (PROBE, "heard"), (END, "tallied")];
         for s in &mut self.subscribers {
             s.connect_topics(&bound, &inbound, &topics)?;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::address::Transport;
+use crate::codec::Serializer;
 use crate::error::{Error, Result};
-use crate::serializer::Serializer;
+use crate::net::Transport;
 
 /// Largest message (sum of frames) an agent accepts unless configured otherwise: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
@@ -40,7 +40,7 @@ pub struct Defaults {
 }
 
 fn default_hwm() -> i32 {
-    crate::socket::DEFAULT_HWM
+    crate::net::DEFAULT_HWM
 }
 
 fn default_lease() -> Duration {
@@ -61,7 +61,7 @@ impl Default for Defaults {
             linger: DEFAULT_LINGER,
             max_message: DEFAULT_MAX_MESSAGE,
             lease: DEFAULT_LEASE,
-            hwm: crate::socket::DEFAULT_HWM,
+            hwm: crate::net::DEFAULT_HWM,
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The runtime's error type.
+//! The runtime's error type, and the structured error a remote side answers with.
 
-use crate::wire::RemoteError;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// Result alias used across the runtime.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -57,8 +59,8 @@ pub enum Error {
     WrongKind {
         /// The socket alias.
         alias: String,
-        /// Its kind.
-        kind: crate::Kind,
+        /// Its socket kind, e.g. `PUB`.
+        kind: &'static str,
         /// What was attempted.
         reason: String,
     },
@@ -106,5 +108,75 @@ impl Error {
             Error::Remote(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// Why a remote side answered no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The method does not exist on this agent.
+    UnknownMethod,
+    /// The arguments are missing, of the wrong type, or out of range.
+    BadArguments,
+    /// The request could not be decoded at all.
+    BadRequest,
+    /// A handler ran and returned an error.
+    Handler,
+    /// The name is already registered.
+    NameTaken,
+    /// The agent, alias or item asked for does not exist.
+    NotFound,
+    /// The operation failed in the transport (bind, connect, send).
+    Transport,
+    /// The remote side gave up waiting on something else.
+    Timeout,
+    /// The request was not authorised.
+    Refused,
+    /// Anything else that went wrong on the remote side.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::UnknownMethod => "unknown_method",
+            ErrorKind::BadArguments => "bad_arguments",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Handler => "handler",
+            ErrorKind::NameTaken => "name_taken",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Transport => "transport",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A structured error from an agent or the name server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct RemoteError {
+    /// What kind of failure this is.
+    pub kind: ErrorKind,
+    /// A human-readable cause.
+    pub message: String,
+    /// The agent (or `nameserver`) that answered.
+    pub agent: String,
+    /// The method or handler that failed.
+    pub method: String,
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} refused {}: {} ({})",
+            self.agent,
+            self.method,
+            self.message,
+            self.kind.as_str()
+        )
     }
 }

@@ -74,13 +74,13 @@ pub fn layer(agent: &str) -> ForwardLayer {
 }
 
 /// Sends this process's log events to the logger listening at `endpoint` (its SUB socket).
-pub fn connect(endpoint: &str) -> crate::Result<()> {
+pub fn connect(endpoint: &str) -> crate::error::Result<()> {
     let Some(fwd) = FORWARDER.get() else {
-        return Err(crate::Error::Config(
+        return Err(crate::error::Error::Config(
             "log forwarding is not installed in this process".into(),
         ));
     };
-    let socket = crate::zmq_context().socket(zmq::PUB)?;
+    let socket = crate::net::zmq_context().socket(zmq::PUB)?;
     socket.set_linger(500)?;
     socket.connect(endpoint)?;
     if let Ok(mut slot) = fwd.socket.lock() {
@@ -143,7 +143,7 @@ fn record(agent: &str, event: &Event<'_>) -> LogRecord {
         target: meta.target().to_owned(),
         message: fields.message,
         fields: fields.others,
-        time_ms: crate::auth::now_ms(),
+        time_ms: crate::clock::now_ms(),
     }
 }
 

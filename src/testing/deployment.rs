@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use axon::process::Signal;
+//! use axon::launch::Signal;
 //! use axon::testing::Deployment;
 //!
 //! let manifest = r#"
@@ -26,8 +26,8 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use axon_runtime::auth;
-use axon_runtime::process::{die_with_parent, signal, Signal};
+use axon_runtime::launch::{die_with_parent, signal, Signal};
+use axon_runtime::protocol::auth;
 use axon_runtime::{Error, Proxy, Result};
 use axon_supervisor::{AgentStatus, NameServer};
 

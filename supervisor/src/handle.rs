@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use axon_runtime::auth;
-use axon_runtime::process::{HostCommand, Signal, HOST_ENV};
+use axon_runtime::launch::{HostCommand, Signal, HOST_ENV};
+use axon_runtime::protocol::auth;
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
 use crate::hosts::{Hosts, KIND_HOSTS_ENV};

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use axon_runtime::config::env_var;
-use axon_runtime::process::HostCommand;
+use axon_runtime::launch::HostCommand;
 use axon_runtime::{Error, Result};
 
 /// Environment variable carrying the JSON map kind -> [`HostCommand`] a name server starts with.

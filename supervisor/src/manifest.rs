@@ -49,7 +49,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axon_runtime::{Kind, Serializer, Transport, Value};
+use axon_runtime::{Serializer, SocketKind, Transport, Value};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -91,7 +91,7 @@ pub struct Chaos {
     /// Agents that may be hit (one, picked at random, each time).
     pub targets: Vec<String>,
     /// The signal sent.
-    pub signal: axon_runtime::process::Signal,
+    pub signal: axon_runtime::launch::Signal,
 }
 
 /// One `[[agent]]`.
@@ -99,7 +99,7 @@ pub struct Chaos {
 pub struct AgentEntry {
     /// Unique name.
     pub name: String,
-    /// Kind to host.
+    /// Agent kind to host.
     pub kind: String,
     /// User binary hosting custom kinds.
     pub bin: Option<PathBuf>,
@@ -123,7 +123,7 @@ pub struct BindEntry {
     /// Alias.
     pub alias: String,
     /// Socket kind.
-    pub kind: Kind,
+    pub kind: SocketKind,
     /// Transport, else the agent's default.
     pub transport: Option<Transport>,
     /// Location, else a fresh one.
@@ -330,7 +330,7 @@ fn check_hosts(
 }
 
 fn tcp_addr(lines: &Lines<'_>, addr: &Spanned<String>) -> Result<String, ManifestError> {
-    axon_runtime::address::tcp_endpoint(addr.get_ref())
+    axon_runtime::net::tcp_endpoint(addr.get_ref())
         .map_err(|e| lines.error(addr.span(), e.to_string()))
 }
 
@@ -391,7 +391,7 @@ fn chaos(
         }
     }
     let signal = match &c.signal {
-        None => axon_runtime::process::Signal::Kill,
+        None => axon_runtime::launch::Signal::Kill,
         Some(s) => s
             .get_ref()
             .parse()
@@ -465,7 +465,7 @@ fn parsed<T: std::str::FromStr<Err = axon_runtime::Error>>(
 }
 
 fn bind_entry(lines: &Lines<'_>, b: &raw::Bind) -> Result<BindEntry, ManifestError> {
-    let kind: Kind = b
+    let kind: SocketKind = b
         .kind
         .get_ref()
         .parse()
@@ -488,7 +488,7 @@ fn bind_entry(lines: &Lines<'_>, b: &raw::Bind) -> Result<BindEntry, ManifestErr
 /// A high-water mark in range, and an `on_full` the socket kind can do (PUB never blocks).
 fn socket_settings(
     lines: &Lines<'_>,
-    kind: Option<Kind>,
+    kind: Option<SocketKind>,
     hwm: &Option<Spanned<i64>>,
     on_full: &Option<Spanned<String>>,
 ) -> Result<SocketSettings, ManifestError> {
@@ -508,8 +508,11 @@ fn socket_settings(
     };
     let span = on_full.as_ref().map(|o| o.span());
     let on_full: Option<axon_runtime::OnFull> = parsed(lines, on_full)?;
-    if let (Some(axon_runtime::OnFull::Block), Some(Kind::Pub | Kind::SyncPub), Some(span)) =
-        (on_full, kind, span)
+    if let (
+        Some(axon_runtime::OnFull::Block),
+        Some(SocketKind::Pub | SocketKind::SyncPub),
+        Some(span),
+    ) = (on_full, kind, span)
     {
         let message =
             "a PUB socket never blocks: at the mark it drops and counts (on_full = \"drop\")";
@@ -645,7 +648,7 @@ kind = "counter"
             (echo.restart, echo.memory_limit),
             (Restart::Transient, Some(256 << 20))
         );
-        assert_eq!(echo.binds[0].kind, Kind::Rep);
+        assert_eq!(echo.binds[0].kind, SocketKind::Rep);
         assert_eq!(echo.binds[0].serializer, Some(Serializer::Raw));
         assert_eq!(m.agents[1].connects[0].agent, "echo");
     }
@@ -711,7 +714,7 @@ kind = "counter"
         let c = m.chaos.unwrap();
         assert_eq!(
             (c.every, c.signal),
-            (Duration::from_secs(1), axon_runtime::process::Signal::Stop)
+            (Duration::from_secs(1), axon_runtime::launch::Signal::Stop)
         );
 
         let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\nargs = [\"-v\"]\n");

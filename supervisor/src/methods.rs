@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use axon_runtime::journal::Change;
-use axon_runtime::process::Signal;
+use axon_runtime::launch::Signal;
+use axon_runtime::protocol::journal::Change;
 use axon_runtime::{Address, Serializer, Transport, Value};
 
 use crate::policy::Restart;

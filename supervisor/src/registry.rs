@@ -262,7 +262,7 @@ fn check_name(name: &str) -> Result<(), Refusal> {
     if name.is_empty() {
         return Err((ErrorKind::BadArguments, "name must not be empty".into()));
     }
-    if name == axon_runtime::wire::NAMESERVER {
+    if name == axon_runtime::protocol::NAMESERVER {
         let message = format!("{name:?} is reserved for the name server");
         return Err((ErrorKind::BadArguments, message));
     }
@@ -358,7 +358,7 @@ mod tests {
         r.register(reg("a", 1)).unwrap();
         let addr = Address {
             endpoint: "ipc:///tmp/a-main".into(),
-            kind: axon_runtime::Kind::Pub,
+            kind: axon_runtime::SocketKind::Pub,
             role: axon_runtime::Role::Server,
             serializer: axon_runtime::Serializer::Cbor,
             requests: None,

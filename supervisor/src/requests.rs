@@ -2,18 +2,17 @@
 //! decoding arguments, answering the methods that only touch the records,
 //! and building replies. No sockets, so every rule is unit tested.
 
-use axon_runtime::auth::{Guard, Rejection};
-use axon_runtime::wire::{self, Outcome, Reply, Request};
+use axon_runtime::protocol::auth::{Guard, Rejection};
+use axon_runtime::protocol::{self as wire, Request};
 use axon_runtime::{ErrorKind, RemoteError, Value};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use tmq::Multipart;
 
 use crate::methods::{AliasOf, Named, Renew};
 use crate::registry::{Records, Refusal, Waiter};
 
 /// The name the name server answers as, and requests to it are signed for.
-pub(crate) const NAMESERVER: &str = axon_runtime::wire::NAMESERVER;
+pub(crate) const NAMESERVER: &str = axon_runtime::protocol::NAMESERVER;
 
 /// Why a control message was not taken.
 #[derive(Debug)]
@@ -28,49 +27,26 @@ pub(crate) enum Unparsed {
     },
 }
 
-/// Reads `[route, PROTOCOL, signature, body]` as received by a ROUTER.
+/// Reads `[route, PROTOCOL, signature, body]` as received by a ROUTER (the one AXON/1
+/// parser, `protocol::open_request`), and names who waits for the answer.
 pub(crate) fn parse(frames: &[&[u8]], guard: &mut Guard) -> Result<(Waiter, Request), Unparsed> {
-    let [route, proto, sig, body] = frames[..] else {
-        let why = format!("{} frames instead of 4", frames.len());
-        return Err(malformed(frames, why));
+    let route = frames.first().map(|r| r.to_vec()).unwrap_or_default();
+    let waiter = |id| Waiter {
+        route: route.clone(),
+        id,
     };
-    if proto != wire::PROTOCOL {
-        return Err(malformed(frames, "unknown protocol frame".into()));
-    }
-    let request = wire::decode_body::<Request>(body)
-        .map_err(|e| malformed(frames, format!("undecodable request: {e}")))?;
-    let waiter = Waiter {
-        route: route.to_vec(),
-        id: request.id,
-    };
-    match guard.admit(body, sig, &request) {
-        Ok(()) => Ok((waiter, request)),
-        Err(why) => Err(Unparsed::Refused {
-            waiter,
-            method: request.method,
+    match wire::open_request(frames, guard) {
+        Ok(request) => Ok((waiter(request.id), request)),
+        Err(wire::Unparsed::Refused { id, method, why }) => Err(Unparsed::Refused {
+            waiter: waiter(id),
+            method,
+            why,
+        }),
+        Err(wire::Unparsed::Malformed { id, why }) => Err(Unparsed::Malformed {
+            waiter: id.map(waiter),
             why,
         }),
     }
-}
-
-/// Just the request id of a body that is not a valid request.
-#[derive(Deserialize)]
-struct IdOnly {
-    id: u64,
-}
-
-/// A malformed message; answerable when it has a route and its last frame still carries an id.
-fn malformed(frames: &[&[u8]], why: String) -> Unparsed {
-    let waiter = match frames {
-        [route, .., body] => wire::decode_body::<IdOnly>(body)
-            .ok()
-            .map(|IdOnly { id }| Waiter {
-                route: route.to_vec(),
-                id,
-            }),
-        _ => None,
-    };
-    Unparsed::Malformed { waiter, why }
 }
 
 /// The structured error of a refusal to `method`.
@@ -120,23 +96,17 @@ pub(crate) fn query(r: &mut Records, req: &Request) -> Result<Value, Refusal> {
 }
 
 /// The frames answering `waiter`: `[route, PROTOCOL, signature, body]`.
+///
+/// An answer that does not encode (a value CBOR cannot carry) becomes an `internal` error.
 pub(crate) fn reply_frames(waiter: &Waiter, outcome: Result<Value, RemoteError>) -> Multipart {
-    let result = match outcome {
-        Ok(v) => Outcome::Ok(v),
-        Err(e) => Outcome::Err(e),
-    };
-    let body = wire::encode_body(&Reply {
-        id: waiter.id,
-        result,
+    let frames = wire::reply_frames(&waiter.route, waiter.id, outcome).or_else(|e| {
+        let error = refusal(
+            (ErrorKind::Internal, format!("answer does not encode: {e}")),
+            "?",
+        );
+        wire::reply_frames(&waiter.route, waiter.id, Err(error))
     });
-    let signature = axon_runtime::auth::signature(&body);
-    vec![
-        waiter.route.clone(),
-        wire::PROTOCOL.to_vec(),
-        signature,
-        body,
-    ]
-    .into()
+    frames.unwrap_or_default().into()
 }
 
 #[cfg(test)]
@@ -245,7 +215,7 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_answerable_only_with_a_route_and_an_id() {
-        let body = wire::encode_body(&request("ping", Value::Null));
+        let body = wire::encode_body(&request("ping", Value::Null)).unwrap();
         let with_id =
             |frames: &[&[u8]]| waiter_of(parse(frames, &mut Guard::new(NAMESERVER)).unwrap_err());
         let expected = Some(Waiter {
@@ -257,17 +227,19 @@ mod tests {
         assert_eq!(with_id(&[b"r", wire::PROTOCOL, b"", b"\xff\x00"]), None);
         assert_eq!(with_id(&[b"r"]), None);
         assert_eq!(with_id(&[]), None);
-        let id_only = wire::encode_body(&map(&[("id", Value::Integer(3.into()))]));
+        let id_only = wire::encode_body(&map(&[("id", Value::Integer(3.into()))])).unwrap();
         let answerable = with_id(&[b"r", wire::PROTOCOL, b"", &id_only]);
         assert_eq!(answerable.map(|w| w.id), Some(3));
     }
 
     #[test]
     fn signed_requests_are_taken_and_unsigned_ones_refused_with_their_waiter() {
-        axon_runtime::auth::install_key(axon_runtime::auth::Key::generate().unwrap());
+        axon_runtime::protocol::auth::install_key(
+            axon_runtime::protocol::auth::Key::generate().unwrap(),
+        );
         let mut guard = Guard::new(NAMESERVER);
-        let body = wire::encode_body(&request("ping", Value::Null));
-        let sig = axon_runtime::auth::signature(&body);
+        let body = wire::encode_body(&request("ping", Value::Null)).unwrap();
+        let sig = axon_runtime::protocol::auth::signature(&body);
         let (waiter, req) = parse(&[b"r", wire::PROTOCOL, &sig, &body], &mut guard).unwrap();
         assert_eq!((waiter.id, req.method.as_str()), (9, "ping"));
         match parse(&[b"r", wire::PROTOCOL, b"", &body], &mut guard) {
@@ -287,8 +259,8 @@ mod tests {
         let frames = reply_frames(&w, Ok(text("pong")));
         let frames: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
         assert_eq!((frames[0], frames[1]), (&b"route"[..], wire::PROTOCOL));
-        let reply: Reply = wire::decode_body(frames[3]).unwrap();
+        let reply: wire::Reply = wire::decode_body(frames[3]).unwrap();
         assert_eq!(reply.id, 42);
-        assert_eq!(reply.result, Outcome::Ok(text("pong")));
+        assert_eq!(reply.result, wire::Outcome::Ok(text("pong")));
     }
 }

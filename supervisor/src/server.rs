@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix::prelude::*;
-use axon_runtime::auth::{self, Guard, Key};
 use axon_runtime::config::env_var;
-use axon_runtime::process::HostCommand;
-use axon_runtime::wire::Request;
+use axon_runtime::launch::HostCommand;
+use axon_runtime::protocol::auth::{self, Guard, Key};
+use axon_runtime::protocol::Request;
 use axon_runtime::{Defaults, ErrorKind, RemoteError, Value};
 use futures::{SinkExt, StreamExt};
 use tmq::Multipart;
@@ -86,7 +86,7 @@ pub fn run_nameserver_process() -> Result<()> {
     let run = started.and_then(|()| system.run().map_err(Error::from));
     rundir::remove(&dir);
     // Let the last reply (to `shutdown`) leave before the process exits.
-    axon_runtime::terminate_zmq(Duration::from_secs(1));
+    axon_runtime::launch::terminate_zmq(Duration::from_secs(1));
     run?;
     match GAVE_UP.get() {
         Some(why) => Err(Error::GaveUp(why.clone())),
@@ -163,10 +163,10 @@ impl Server {
         } = launch;
         let endpoint = match bind {
             Some(e) if e.starts_with("tcp://") => e,
-            Some(e) => axon_runtime::address::tcp_endpoint(&e)?,
+            Some(e) => axon_runtime::net::tcp_endpoint(&e)?,
             None => format!("ipc://{}", dir.join("nameserver.ctl").display()),
         };
-        let router = tmq::router(axon_runtime::zmq_context())
+        let router = tmq::router(axon_runtime::net::zmq_context())
             .set_linger(1000)
             .bind(&endpoint)
             .map_err(axon_runtime::Error::from)?;
@@ -392,7 +392,7 @@ impl Server {
         for (name, control) in others {
             let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
             let tell = async move {
-                axon_runtime::call::oneway(&control, &name, "set_logger", args).await
+                axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
             };
             ctx.spawn(tell.into_actor(self).map(|res, _, _| {
                 if let Err(e) = res {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use axon_runtime::journal::{Change, Journal};
+use axon_runtime::protocol::journal::{Change, Journal};
 use axon_runtime::Address;
 use serde::Serialize;
 

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use axon_runtime::process::{signal, HostCommand, Signal};
-use axon_runtime::spec::{AgentSpec, ROLE_ENV};
-use axon_runtime::wire::{self, Outcome, Reply, Request};
+use axon_runtime::launch::{signal, HostCommand, Signal};
+use axon_runtime::launch::{AgentSpec, ROLE_ENV};
+use axon_runtime::protocol::{self as wire, Outcome, Reply, Request};
 use axon_runtime::{
     BasicAgent, Ctx, Error, ErrorKind, HandlerResult, Message, Proxy, Registry, Value,
 };
@@ -117,7 +117,7 @@ fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
 
 /// Whether `pid` is no longer running (gone, or a zombie nobody reaped yet).
 fn is_dead(pid: u32) -> bool {
-    !axon_runtime::process::alive(pid)
+    !axon_runtime::launch::alive(pid)
 }
 
 /// The node's runtime directory: where the name server's ipc endpoint lives.
@@ -192,8 +192,13 @@ fn signed_frames(proto: &[u8], id: u64) -> Vec<Vec<u8>> {
         "ping",
         Value::Null,
         false,
-    ));
-    vec![proto.to_vec(), axon_runtime::auth::signature(&body), body]
+    ))
+    .unwrap();
+    vec![
+        proto.to_vec(),
+        axon_runtime::protocol::auth::signature(&body),
+        body,
+    ]
 }
 
 fn next_reply(socket: &zmq::Socket) -> Reply {
@@ -210,7 +215,9 @@ fn next_reply(socket: &zmq::Socket) -> Reply {
 
 fn malformed_messages() {
     let ns = start();
-    let socket = axon_runtime::zmq_context().socket(zmq::DEALER).unwrap();
+    let socket = axon_runtime::net::zmq_context()
+        .socket(zmq::DEALER)
+        .unwrap();
     socket.set_linger(0).unwrap();
     socket.connect(ns.address()).unwrap();
     // Dropped: nothing names a request id.

@@ -191,7 +191,7 @@ fn stamp(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerRe
         .entry("stamps".into())
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = stamps {
-        list.push(Value::Integer(axon::auth::now_ms().into()));
+        list.push(Value::Integer(axon::clock::now_ms().into()));
         // Only the third tick is slow.
         if list.len() == 3 {
             std::thread::sleep(Duration::from_millis(pause));
@@ -217,7 +217,7 @@ fn add(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResu
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = history {
         let entry = vec![
-            Value::Integer(axon::auth::now_ms().into()),
+            Value::Integer(axon::clock::now_ms().into()),
             Value::Integer(x.into()),
         ];
         list.push(Value::Array(entry));
@@ -291,7 +291,7 @@ impl Report {
         let endpoint = socket.get_last_endpoint().unwrap().unwrap();
         let address = Address {
             endpoint,
-            kind: Kind::Pull,
+            kind: SocketKind::Pull,
             role: Role::Server,
             serializer: Serializer::Cbor,
             requests: None,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axon_runtime::auth::now_ms;
+use axon_runtime::clock::now_ms;
 use axon_runtime::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Value};
 use serde::{Deserialize, Serialize};
 

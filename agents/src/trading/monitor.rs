@@ -157,44 +157,59 @@ impl Monitor {
         ctx.each(self.armed, Some(TIMER), Monitor::report);
     }
 
-    /// The timer: asks the name server, prints the line.
+    /// The timer: measures the rates, asks the name server how the fleet is, prints the line.
     fn report(&mut self, ctx: &mut Ctx<'_, Self>) {
         if self.armed != Duration::from_millis(self.attributes.period_ms) {
             self.arm(ctx);
         }
-        let fleet = fleet(ctx);
-        let a = &mut self.attributes;
-        (a.restarts, a.running, a.agents) = (fleet.restarts, fleet.running, fleet.agents);
+        let a = &self.attributes;
         let seconds = self.since.elapsed().as_secs_f64().max(1e-3);
         let tick_rate = a.ticks.saturating_sub(self.ticks_then) as f64 / seconds;
         let order_rate = a.orders.saturating_sub(self.orders_then) as f64 / seconds;
         (self.since, self.ticks_then, self.orders_then) = (Instant::now(), a.ticks, a.orders);
+        // The event loop never waits for the name server: the line prints when it answers.
+        let asked = ctx.ask_nameserver("ps", (), move |me: &mut Self, ctx, rows: axon_runtime::Result<Vec<PsRow>>| match rows {
+            Ok(rows) => me.print(Fleet::of(&rows), tick_rate, order_rate),
+            Err(e) if e.remote().map(|r| r.kind) == Some(ErrorKind::UnknownMethod) => {
+                // A name server without supervision: it knows the names only.
+                let listed = ctx.ask_nameserver("list", (), move |me: &mut Self, _, names: axon_runtime::Result<Vec<String>>| {
+                    let fleet = names.map(|n| Fleet::listed(n.len())).unwrap_or_default();
+                    me.print(fleet, tick_rate, order_rate);
+                });
+                if listed.is_err() {
+                    me.print(Fleet::default(), tick_rate, order_rate);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(agent = ctx.name(), error = %e, "no agent states from the name server");
+                me.print(Fleet::default(), tick_rate, order_rate);
+            }
+        });
+        if let Err(e) = asked {
+            tracing::debug!(agent = ctx.name(), error = %e, "no name server to ask for agent states");
+            self.print(Fleet::default(), tick_rate, order_rate);
+        }
+    }
+
+    /// Records what is known of the fleet and prints the summary line.
+    fn print(&mut self, fleet: Fleet, tick_rate: f64, order_rate: f64) {
+        let a = &mut self.attributes;
+        (a.restarts, a.running, a.agents) = (fleet.restarts, fleet.running, fleet.agents);
         a.line = line(a, tick_rate, order_rate);
         // A closed stdout must not take the monitor down; the line stays in `line`.
         let _ = writeln!(std::io::stdout().lock(), "{}", a.line);
     }
 }
 
-/// Asks the name server for `ps`, else `list`; nothing known when neither answers.
-fn fleet(ctx: &mut Ctx<'_, Monitor>) -> Fleet {
-    let err = match ctx.nameserver_call::<_, Vec<PsRow>>("ps", ()) {
-        Ok(rows) => return Fleet::of(&rows),
-        Err(e) => e,
-    };
-    let unknown = err.remote().map(|r| r.kind) == Some(ErrorKind::UnknownMethod);
-    if unknown {
-        if let Ok(names) = ctx.nameserver_call::<_, Vec<String>>("list", ()) {
-            return Fleet {
-                agents: Some(names.len() as u64),
-                ..Fleet::default()
-            };
+impl Fleet {
+    /// Only the names are known.
+    fn listed(agents: usize) -> Fleet {
+        Fleet {
+            agents: Some(agents as u64),
+            ..Fleet::default()
         }
     }
-    tracing::debug!(agent = ctx.name(), error = %err, "no agent states from the name server");
-    Fleet::default()
-}
 
-impl Fleet {
     fn of(rows: &[PsRow]) -> Fleet {
         let running = rows.iter().filter(|r| r.state == "running").count();
         Fleet {

@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use axon_runtime::auth::now_ms;
+use axon_runtime::clock::now_ms;
 use axon_runtime::{
     attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, RequestOptions, Value,
 };

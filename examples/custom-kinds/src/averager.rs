@@ -185,7 +185,7 @@ fn number(value: Value) -> HandlerResult<f64> {
         Value::Integer(n) => i128::from(n) as f64,
         Value::Float(x) => x,
         other => {
-            let found = axon::serializer::value_type(&other);
+            let found = axon::codec::value_type(&other);
             return Err(HandlerError::msg(format_args!(
                 "a sample must be a number, not {found}"
             )));

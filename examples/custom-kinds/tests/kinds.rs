@@ -39,19 +39,21 @@ fn greeter_answers_requests_with_its_greeting() {
     let mut greeter = ns
         .spawn(SpawnOptions::default().name("greeter").kind("greeter"))
         .unwrap();
-    let rep = greeter.bind_handler(Kind::Rep, "main", "greet").unwrap();
+    let rep = greeter
+        .bind_handler(SocketKind::Rep, "main", "greet")
+        .unwrap();
     let mut client = ns.run_agent("client").unwrap();
     client.connect(&rep, "main", None).unwrap();
 
-    let reply: String = client.request("main", "Ada", PATIENCE).unwrap();
+    let reply: String = client.request_wait("main", "Ada", PATIENCE).unwrap();
     assert_eq!(reply, "hello, Ada!");
     greeter.set_attr("greeting", "hi").unwrap();
-    let reply: String = client.request("main", "Bob", PATIENCE).unwrap();
+    let reply: String = client.request_wait("main", "Bob", PATIENCE).unwrap();
     assert_eq!(reply, "hi, Bob!");
     // A refused request comes back as an error, and the greeter keeps serving.
-    let refused = client.request::<_, String>("main", " ", PATIENCE);
+    let refused = client.request_wait::<_, String>("main", " ", PATIENCE);
     assert!(refused.is_err(), "{refused:?}");
-    let reply: String = client.request("main", "Cy", PATIENCE).unwrap();
+    let reply: String = client.request_wait("main", "Cy", PATIENCE).unwrap();
     assert_eq!(reply, "hi, Cy!");
     assert_eq!(greeter.get_attr::<u64>("greeted").unwrap(), 3);
     ns.shutdown().unwrap();
@@ -75,12 +77,12 @@ fn greeter_takes_its_greeting_from_spawn_attributes_and_serves_raw_tcp() {
         handler: Some("greet".into()),
         ..Default::default()
     };
-    let rep = greeter.bind_with(Kind::Rep, bind).unwrap();
+    let rep = greeter.bind_with(SocketKind::Rep, bind).unwrap();
     assert!(rep.endpoint.starts_with("tcp://127.0.0.1:"), "{rep:?}");
     let mut client = ns.run_agent("client").unwrap();
     client.connect(&rep, "main", None).unwrap();
     // Raw replies are the frame's bytes: the UTF-8 text a plain client reads.
-    let reply: Value = client.request("main", "Zoé", PATIENCE).unwrap();
+    let reply: Value = client.request_wait("main", "Zoé", PATIENCE).unwrap();
     assert_eq!(reply, Value::Bytes("bonjour, Zoé!".into()));
 
     let misspelt = SpawnOptions::default()
@@ -103,7 +105,9 @@ fn averager_moves_with_its_window_and_publishes_the_average() {
         .attribute("period_ms", 20)
         .unwrap();
     let mut averager = ns.spawn(spawn).unwrap();
-    let pull = averager.bind_handler(Kind::Pull, "in", "sample").unwrap();
+    let pull = averager
+        .bind_handler(SocketKind::Pull, "in", "sample")
+        .unwrap();
     let mut source = ns.run_agent("source").unwrap();
     source.connect(&pull, "samples", None).unwrap();
     assert_eq!(average(&mut averager), None);
@@ -127,7 +131,7 @@ fn averager_moves_with_its_window_and_publishes_the_average() {
 
     // Once it has an `out` socket, the average goes out under "avg", again and again.
     assert_eq!(averager.get_attr::<u64>("published").unwrap(), 0);
-    let out = averager.bind(Kind::Pub, "out").unwrap();
+    let out = averager.bind(SocketKind::Pub, "out").unwrap();
     let mut sink = ns.run_agent("sink").unwrap();
     sink.connect_topics(&out, "avg", &[("avg", "keep")])
         .unwrap();

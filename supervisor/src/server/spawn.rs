@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
 
 use actix::prelude::*;
-use axon_runtime::auth;
-use axon_runtime::process::Signal;
-use axon_runtime::spec::{AgentSpec, AGENT_ENV};
-use axon_runtime::wire::Request;
+use axon_runtime::launch::Signal;
+use axon_runtime::launch::{AgentSpec, AGENT_ENV};
+use axon_runtime::protocol::auth;
+use axon_runtime::protocol::Request;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, LOGGER_KIND, START_TIMEOUT};
@@ -26,7 +26,7 @@ impl Server {
             // Spawn answers only once the agent answers ping.
             let agent = name.clone();
             let ping = async move {
-                axon_runtime::call::call(&control, &agent, "ping", (), START_TIMEOUT).await
+                axon_runtime::client::call::call(&control, &agent, "ping", &(), START_TIMEOUT).await
             };
             ctx.spawn(
                 ping.into_actor(self)
@@ -283,7 +283,7 @@ pub(super) enum StartError {
 fn names_a_program(req: &Request) -> Option<Refusal> {
     let field = PROGRAM_FIELDS
         .into_iter()
-        .find(|f| axon_runtime::journal::field(&req.args, f).is_some())?;
+        .find(|f| axon_runtime::protocol::journal::field(&req.args, f).is_some())?;
     tracing::warn!(field, "spawn naming a program refused");
     let message = format!(
         "spawn names a kind, never a program ({field:?} given): which program hosts a kind is \

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use actix::prelude::*;
-use axon_runtime::process::Signal;
-use axon_runtime::wire::Request;
+use axon_runtime::launch::Signal;
+use axon_runtime::protocol::Request;
 use axon_runtime::{ErrorKind, Value};
 use tokio::sync::oneshot;
 
@@ -206,7 +206,7 @@ impl Server {
         for (pid, name) in &self.children {
             tracing::warn!(agent = %name, pid, "agent still running after the grace; killing it");
             // Gone meanwhile is fine: that is what we want.
-            let _ = axon_runtime::process::signal(*pid, Signal::Kill);
+            let _ = axon_runtime::launch::signal(*pid, Signal::Kill);
         }
     }
 
@@ -217,7 +217,7 @@ impl Server {
             let message = format!("pid {pid} is not a child of this supervisor");
             return Err((ErrorKind::Refused, message));
         }
-        axon_runtime::process::signal(pid, sig).map_err(|e| (ErrorKind::Internal, e.to_string()))
+        axon_runtime::launch::signal(pid, sig).map_err(|e| (ErrorKind::Internal, e.to_string()))
     }
 
     /// Answers the shutdown caller, then stops the event loop once the answer is out.
@@ -262,7 +262,8 @@ pub(super) fn grace_of(timeout_ms: Option<u64>) -> Duration {
 /// Sends `shutdown` to an agent's control socket without waiting for the answer.
 pub(super) fn ask_to_stop(name: &str, control: &str, ctx: &mut Context<Server>, server: &Server) {
     let (name, control) = (name.to_owned(), control.to_owned());
-    let ask = async move { axon_runtime::call::oneway(&control, &name, "shutdown", ()).await };
+    let ask =
+        async move { axon_runtime::client::call::oneway(&control, &name, "shutdown", &()).await };
     ctx.spawn(ask.into_actor(server).map(|res, _, _| {
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not ask an agent to stop");
@@ -277,7 +278,7 @@ mod tests {
     fn request(args: Value) -> Request {
         Request::new(
             1,
-            axon_runtime::wire::NAMESERVER,
+            axon_runtime::protocol::NAMESERVER,
             "shutdown_agent",
             args,
             false,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use axon_runtime::journal::Entry;
-use axon_runtime::process::Signal;
+use axon_runtime::launch::Signal;
+use axon_runtime::protocol::journal::Entry;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, DEFAULT_GRACE, GAVE_UP};
@@ -44,9 +44,14 @@ impl Server {
         let calls = async move {
             let mut failed = Vec::new();
             for e in entries {
-                let res: axon_runtime::Result<Value> =
-                    axon_runtime::call::call(&control, &agent, &e.method, &e.args, REPLAY_TIMEOUT)
-                        .await;
+                let res: axon_runtime::Result<Value> = axon_runtime::client::call::call(
+                    &control,
+                    &agent,
+                    &e.method,
+                    &e.args,
+                    REPLAY_TIMEOUT,
+                )
+                .await;
                 if let Err(err) = res {
                     failed.push(format!("{} ({}): {err}", e.key, e.method));
                 }

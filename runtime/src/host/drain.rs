@@ -1,0 +1,197 @@
+//! The futures that move messages between libzmq and the host: a drain
+//! per receiving socket (messages in, in batches), a flush per backlog
+//! (messages out, as room appears), and the wait for every backlog on a
+//! graceful stop.
+//!
+//! Sockets are drained by these hand-written futures rather than by a
+//! `StreamHandler` per socket: one wake-up reads a batch of up to
+//! [`DRAIN_BUDGET`] messages straight from libzmq into one reused buffer
+//! (no `Multipart` per message, no mailbox turn per message), and a socket's
+//! drain sleeps until its own socket wakes it. See docs/architecture.md.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use actix::prelude::*;
+
+use super::Host;
+use crate::agent::Agent;
+use crate::net::Frames;
+use crate::sockets::Sockets;
+
+/// Most messages drained from one socket per wake-up before other work gets a turn.
+const DRAIN_BUDGET: usize = 256;
+
+/// Starts draining every socket of the pair at `index` that receives (a SYNC_PUB's stream does not).
+pub(super) fn serve<A: Agent>(
+    sockets: &Sockets,
+    actor: &mut Context<Host<A>>,
+    index: usize,
+    generation: u64,
+) {
+    let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) else {
+        return;
+    };
+    if slot.generation != generation {
+        return;
+    }
+    for index in std::iter::once(index).chain(slot.partner) {
+        if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
+            if slot.socket.receives() {
+                actor.spawn(Drain::data(index, slot.generation));
+            }
+        }
+    }
+}
+
+/// Starts draining the backlog of the socket at `index`.
+pub(super) fn start_flush<A: Agent>(sockets: &Sockets, actor: &mut Context<Host<A>>, index: usize) {
+    if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
+        actor.spawn(Flush {
+            index,
+            generation: slot.generation,
+        });
+    }
+}
+
+/// Which socket a [`Drain`] reads.
+#[derive(Clone, Copy)]
+enum Source {
+    Control,
+    Data { index: usize, generation: u64 },
+}
+
+/// Reads a socket in batches and hands each message to the host; ends when the socket closes.
+pub(super) struct Drain {
+    source: Source,
+}
+
+impl Drain {
+    pub(super) fn control() -> Self {
+        Drain {
+            source: Source::Control,
+        }
+    }
+
+    pub(super) fn data(index: usize, generation: u64) -> Self {
+        Drain {
+            source: Source::Data { index, generation },
+        }
+    }
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Drain {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        ctx: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let source = self.source;
+        // One buffer for the whole batch: taken out of the host while handlers borrow it.
+        let mut frames = std::mem::take(&mut act.frames);
+        let outcome = drain_batch(source, act, ctx, task, &mut frames);
+        act.frames = frames;
+        outcome
+    }
+}
+
+fn drain_batch<A: Agent>(
+    source: Source,
+    act: &mut Host<A>,
+    ctx: &mut Context<Host<A>>,
+    task: &mut TaskContext<'_>,
+    frames: &mut Frames,
+) -> Poll<()> {
+    for _ in 0..DRAIN_BUDGET {
+        let chan = match source {
+            Source::Control => act.control.as_mut().map(|c| &mut c.socket),
+            Source::Data { index, generation } => act
+                .sockets
+                .live_slot(index, generation)
+                .map(|s| &mut s.socket),
+        };
+        // The socket was closed: this drain ends with it.
+        let Some(chan) = chan else {
+            return Poll::Ready(());
+        };
+        match (chan.poll_recv(task, frames), source) {
+            (Poll::Ready(Some(Ok(()))), Source::Control) => {
+                frames.with_views(|parts| act.on_control(parts, ctx))
+            }
+            (Poll::Ready(Some(Ok(()))), Source::Data { index, .. }) => {
+                frames.with_views(|parts| act.on_data(index, parts, ctx))
+            }
+            (Poll::Ready(Some(Err(e))), _) => {
+                tracing::warn!(agent = %act.sockets.name(), error = %e, "receive failed");
+                act.sockets.stats.malformed += 1;
+            }
+            (Poll::Ready(None), _) => return Poll::Ready(()),
+            (Poll::Pending, _) => return Poll::Pending,
+        }
+    }
+    // Budget spent with messages still waiting: yield, and come back at once.
+    task.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// Drains one socket's send backlog into libzmq as room appears.
+pub(super) struct Flush {
+    index: usize,
+    generation: u64,
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Flush {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        ctx: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let name = act.sockets.name().to_owned();
+        let Some(slot) = act.sockets.live_slot(self.index, self.generation) else {
+            return Poll::Ready(());
+        };
+        match slot.socket.poll_flush(task) {
+            Poll::Ready(Ok(())) => {
+                for f in act.state.timers.drained(self.index, self.generation) {
+                    act.run_code(&*f, ctx);
+                }
+                Poll::Ready(())
+            }
+            Poll::Ready(Err(e)) => {
+                tracing::warn!(agent = %name, alias = %slot.alias, error = %e, "send failed");
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Ready once no socket has a backlog.
+pub(super) struct AllFlushed;
+
+impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        _: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        let mut pending = false;
+        for slot in act.sockets.slots.iter_mut().flatten() {
+            pending |= matches!(slot.socket.poll_flush(task), Poll::Pending);
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}

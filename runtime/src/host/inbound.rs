@@ -1,0 +1,324 @@
+//! Inbound data: from frames to handler calls, per pattern.
+//!
+//! Bad input never stops the agent: a message with the wrong layout, over
+//! the size limit, or that does not decode is logged with agent and alias,
+//! counted, and dropped (a REP requester gets an error answer).
+
+use std::rc::Rc;
+
+use actix::Context;
+
+use super::Host;
+use crate::agent::{Agent, HandlerError, HandlerErrorKind, HandlerFn, Message};
+use crate::codec::Serializer;
+use crate::error::{ErrorKind, RemoteError};
+use crate::net::{Sent, SocketKind};
+use crate::protocol::{encode_body, ERROR_MARKER};
+
+/// What a handler call came to.
+pub(crate) enum Handled {
+    /// The handler ran; `Some` holds the encoded reply when one was wanted.
+    Ok(Option<Vec<u8>>),
+    /// The handler ran and failed (already logged and counted).
+    Failed(RemoteError),
+    /// No handler was there to take the message (already logged and counted).
+    Missing(RemoteError),
+}
+
+impl<A: Agent> Host<A> {
+    /// Handles one message received on the data socket at `index`.
+    #[inline]
+    pub(super) fn on_data(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
+        let Some(slot) = self.sockets.slots.get(index).and_then(Option::as_ref) else {
+            return;
+        };
+        let (kind, alias, serializer) = (
+            slot.address.kind,
+            slot.alias.clone(),
+            slot.address.serializer,
+        );
+        let size: usize = frames.iter().map(|f| f.len()).sum();
+        if size > self.sockets.spec.defaults.max_message {
+            return self.drop_oversized(index, frames, kind, &alias, size);
+        }
+        match kind {
+            SocketKind::Pull => self.on_pull(index, &alias, serializer, frames, ctx),
+            SocketKind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
+            SocketKind::Rep | SocketKind::AsyncRep => {
+                self.on_rep(index, &alias, serializer, frames, ctx)
+            }
+            SocketKind::Req | SocketKind::AsyncReq => {
+                self.on_req_reply(index, &alias, serializer, frames, ctx)
+            }
+            SocketKind::SyncPub => self.on_sync_request(index, &alias, serializer, frames, ctx),
+            SocketKind::SyncSub => self.on_sync_stream(index, &alias, serializer, frames, ctx),
+            SocketKind::Push | SocketKind::Pub => {}
+        }
+    }
+
+    /// Logs, counts and drops a message over the size limit; a REP requester gets an error answer.
+    #[cold]
+    #[inline(never)]
+    fn drop_oversized(
+        &mut self,
+        index: usize,
+        frames: &[&[u8]],
+        kind: SocketKind,
+        alias: &str,
+        size: usize,
+    ) {
+        let limit = self.sockets.spec.defaults.max_message;
+        self.sockets.stats.oversized += 1;
+        tracing::warn!(agent = %self.sockets.name(), alias, size, limit, "message over the size limit dropped");
+        if kind == SocketKind::Rep {
+            let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
+            self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
+        }
+    }
+
+    #[inline]
+    fn on_pull(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[&[u8]],
+        ctx: &mut Context<Self>,
+    ) {
+        if frames.len() != 1 {
+            return self.malformed(alias, "expected one frame", frames.len());
+        }
+        let handler = self.sockets.slots[index]
+            .as_ref()
+            .and_then(|s| s.handler.clone());
+        let msg = Message::new(alias, None, frames[0], serializer);
+        self.run_slot_handler(handler, msg, ctx);
+    }
+
+    #[inline]
+    pub(super) fn on_sub(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[&[u8]],
+        ctx: &mut Context<Self>,
+    ) {
+        let (topic, payload) = match frames.len() {
+            2 => (frames[0], frames[1]),
+            // A single frame is a payload whose own prefix was matched as the topic.
+            1 => (frames[0], frames[0]),
+            n => return self.malformed(alias, "expected topic and payload frames", n),
+        };
+        let handler = match self.sockets.slots[index].as_ref() {
+            Some(slot) => slot.handler_for(topic),
+            None => return,
+        };
+        let topic = (frames.len() == 2).then_some(topic);
+        let msg = Message::new(alias, topic, payload, serializer);
+        self.run_slot_handler(handler, msg, ctx);
+    }
+
+    fn on_rep(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[&[u8]],
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
+            return self.malformed(alias, "request without envelope delimiter", frames.len());
+        };
+        let body = frames.len() - delim - 1;
+        if body != 1 {
+            self.sockets.stats.malformed += 1;
+            let message = format!("expected one payload frame, got {body}");
+            tracing::warn!(agent = %self.sockets.name(), alias = %alias, body, "malformed request");
+            return self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
+        }
+        let handler = self.sockets.slots[index]
+            .as_ref()
+            .and_then(|s| s.handler.clone());
+        let msg = Message::new(alias, None, frames[delim + 1], serializer).expecting_reply();
+        let reply = match self.run_slot_handler(handler, msg, ctx) {
+            Handled::Ok(reply) => reply.unwrap_or_default(),
+            Handled::Failed(e) | Handled::Missing(e) => {
+                return self.answer_rep_failure(index, frames, e)
+            }
+        };
+        let mut out: Vec<&[u8]> = frames.iter().take(delim + 1).map(|f| &f[..]).collect();
+        out.push(&reply);
+        self.send_raw(index, &out, ctx);
+    }
+
+    fn answer_rep_error(
+        &mut self,
+        index: usize,
+        frames: &[&[u8]],
+        kind: ErrorKind,
+        alias: &str,
+        message: String,
+    ) {
+        let error = self.sockets.remote_error(kind, alias, message);
+        self.answer_rep_failure(index, frames, error);
+    }
+
+    /// Answers a REP request with `error`, so the requester never hangs.
+    fn answer_rep_failure(&mut self, index: usize, frames: &[&[u8]], error: RemoteError) {
+        let alias = error.method.clone();
+        let Some(delim) = frames.iter().position(|f| f.is_empty()) else {
+            return;
+        };
+        let body = match encode_body(&error) {
+            Ok(b) => b,
+            Err(e) => {
+                return tracing::warn!(agent = %self.sockets.spec.name, alias = %alias, error = %e, "could not encode an error answer")
+            }
+        };
+        let mut out: Vec<&[u8]> = frames.iter().take(delim + 1).map(|f| &f[..]).collect();
+        out.push(ERROR_MARKER);
+        out.push(&body);
+        if let Some(slot) = self.sockets.slots[index].as_mut() {
+            // Error answers are rare; if the peer's queue is full the answer is dropped with a warning.
+            if let Err(e) = slot.socket.try_send_now(&out) {
+                tracing::warn!(agent = %self.sockets.spec.name, alias = %alias, error = %e, "could not answer request");
+            }
+        }
+    }
+
+    fn on_req_reply(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        frames: &[&[u8]],
+        ctx: &mut Context<Self>,
+    ) {
+        let id = match frames.len() {
+            3 | 4 if frames[1].is_empty() => request_id(frames[0]),
+            _ => None,
+        };
+        let Some(id) = id else {
+            return self.malformed(alias, "reply without request id", frames.len());
+        };
+        self.on_reply(index, alias, serializer, id, &frames[2..], ctx);
+    }
+
+    /// Runs a socket's handler on `msg` (see [`Host::call`]), finding it by pointer when the
+    /// socket named the same handler last time.
+    #[inline]
+    pub(super) fn run_slot_handler(
+        &mut self,
+        handler: Option<Rc<str>>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        let Some(name) = handler else {
+            return self.run_handler(None, msg, ctx);
+        };
+        let f = match &self.last_handler {
+            Some((last, f)) if Rc::ptr_eq(last, &name) => f.clone(),
+            _ => match self.handlers.get(&name) {
+                Some(f) => {
+                    self.last_handler = Some((name.clone(), f.clone()));
+                    f
+                }
+                None => return self.run_handler(Some(&name), msg, ctx),
+            },
+        };
+        self.invoke(&name, &f, msg, ctx)
+    }
+
+    /// Runs the named handler on `msg`, logging and counting failures.
+    pub(super) fn run_handler(
+        &mut self,
+        handler: Option<&str>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        let alias = msg.alias();
+        let Some(name) = handler else {
+            self.sockets.stats.unhandled += 1;
+            tracing::warn!(agent = %self.sockets.spec.name, alias, "message with no handler dropped");
+            return Handled::Missing(self.sockets.remote_error(
+                ErrorKind::NotFound,
+                alias,
+                "no handler for this message",
+            ));
+        };
+        let Some(f) = self.handlers.get(name) else {
+            self.sockets.stats.unhandled += 1;
+            tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, "unknown handler");
+            return Handled::Missing(self.sockets.remote_error(
+                ErrorKind::NotFound,
+                name,
+                "no such handler",
+            ));
+        };
+        self.invoke(name, &f, msg, ctx)
+    }
+
+    #[inline]
+    fn invoke(
+        &mut self,
+        name: &str,
+        f: &Rc<HandlerFn<A>>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) -> Handled {
+        self.sockets.stats.received += 1;
+        let result = self.with_ctx(ctx, |agent, c| f(agent, c, msg));
+        match result {
+            Ok(reply) => Handled::Ok(reply),
+            Err(e) => Handled::Failed(self.handler_failed(name, &msg, e)),
+        }
+    }
+
+    /// Logs and counts a handler's failure; the error a requester gets back.
+    #[cold]
+    #[inline(never)]
+    fn handler_failed(&mut self, name: &str, msg: &Message<'_>, e: HandlerError) -> RemoteError {
+        let alias = msg.alias();
+        if e.kind() == HandlerErrorKind::Decode {
+            self.sockets.stats.decode_errors += 1;
+            tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, "message does not decode");
+            self.sockets.remote_error(ErrorKind::BadRequest, name, e)
+        } else {
+            self.sockets.stats.handler_errors += 1;
+            tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, error = %e, "handler failed");
+            self.sockets.remote_error(ErrorKind::Handler, name, e)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
+        self.sockets.stats.malformed += 1;
+        tracing::warn!(agent = %self.sockets.spec.name, alias, frames, "malformed message dropped: {what}");
+    }
+
+    /// Sends frames on the socket at `index`, starting a flush if they had to wait.
+    pub(super) fn send_raw(&mut self, index: usize, frames: &[&[u8]], ctx: &mut Context<Self>) {
+        let Some(slot) = self.sockets.slots[index].as_mut() else {
+            return;
+        };
+        match slot.socket.send(&slot.alias, frames) {
+            Ok(Sent::Queued { start_flush: true }) => {
+                super::drain::start_flush(&self.sockets, ctx, index)
+            }
+            Ok(Sent::Dropped) => self.sockets.count_drop(index),
+            Ok(_) => {}
+            Err(e) => {
+                self.sockets.stats.dropped_full += 1;
+                tracing::warn!(agent = %self.sockets.spec.name, alias = %slot.alias, error = %e, "reply not sent");
+            }
+        }
+    }
+}
+
+/// Whether a REQ reply is a value or an error answer.
+/// A request id frame: 8 bytes, big-endian.
+pub(super) fn request_id(frame: &[u8]) -> Option<u64> {
+    frame.try_into().ok().map(u64::from_be_bytes)
+}

@@ -1,0 +1,343 @@
+//! The agent's control methods, one function each. Their arguments are the
+//! types of `protocol::methods`, the same ones clients encode.
+
+use std::time::Duration;
+
+use actix::Context;
+use serde::de::DeserializeOwned;
+
+use super::control::{Answer, Caller};
+use super::inbound::Handled;
+use super::timers::Action;
+use super::{drain, requests, Host};
+use crate::agent::{attrs, Agent, Message};
+use crate::codec::{to_value, Serializer, Value};
+use crate::error::{Error, ErrorKind, RemoteError, Result};
+use crate::protocol::methods::{
+    Alias, Attr, Bind, Connect, Execute, RequestWait, Send, SetHandler, SetLogger, Subscription,
+    Timer,
+};
+use crate::protocol::{Request, RequestOptions};
+use crate::sockets::Waiter;
+
+/// How long a control `request` waits for its reply when the caller names no timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl<A: Agent> Host<A> {
+    /// Runs the control method `req` names.
+    pub(super) fn dispatch(
+        &mut self,
+        req: &Request,
+        caller: &Caller,
+        actor: &mut Context<Self>,
+    ) -> Answer {
+        let method = req.method.as_str();
+        let result = match method {
+            "ping" => Ok(Value::Text("pong".into())),
+            "is_running" => Ok(Value::Bool(true)),
+            "shutdown" | "kill" => Ok(Value::Null),
+            "bind" => args(req).and_then(|a| self.bind_method(a, actor)),
+            "connect" => args(req).and_then(|a| self.connect_method(a, actor)),
+            "send" => args(req).and_then(|a| self.send_method(a, actor)),
+            "request" => match args(req).and_then(|a| self.request_method(a, caller, actor)) {
+                Ok(()) => return Answer::Later,
+                Err(e) => Err(e),
+            },
+            "subscribe" => args(req).and_then(|a| self.subscribe_method(a)),
+            "unsubscribe" => args::<Subscription>(req).and_then(|a| {
+                self.sockets.unsubscribe(&a.alias, &a.topic.0)?;
+                Ok(Value::Null)
+            }),
+            "close" => args::<Alias>(req).and_then(|a| {
+                self.sockets.close(&a.alias)?;
+                Ok(Value::Null)
+            }),
+            "close_all" => {
+                self.sockets.close_all();
+                Ok(Value::Null)
+            }
+            "addr" => {
+                args::<Alias>(req).and_then(|a| to_value(&self.sockets.slot(&a.alias)?.address))
+            }
+            "aliases" => to_value(&self.aliases()),
+            "handlers" => to_value(&self.handlers.names()),
+            "execute" => match args(req).and_then(|a| self.execute_method(a, actor)) {
+                Ok(outcome) => return Answer::Now(outcome),
+                Err(e) => Err(e),
+            },
+            "set_logger" => args::<SetLogger>(req)
+                .and_then(|a| crate::logging::connect(&a.endpoint))
+                .map(|()| Value::Null),
+            "set_handler" => args(req).and_then(|a| self.set_handler_method(a)),
+            "each" => args(req).and_then(|a| self.timer_method(a, true, actor)),
+            "after" => args(req).and_then(|a| self.timer_method(a, false, actor)),
+            "stop_timer" => {
+                args::<Alias>(req).and_then(|a| match self.state.timers.stop(actor, &a.alias) {
+                    true => Ok(Value::Null),
+                    false => Err(Error::invalid("timer", a.alias, "no such timer")),
+                })
+            }
+            "stop_all_timers" => {
+                self.state.timers.stop_all(actor);
+                Ok(Value::Null)
+            }
+            "list_timers" => to_value(&self.state.timers.aliases()),
+            "get_attr" => args::<Attr>(req).and_then(|a| self.get_attr(&a.name)),
+            "set_attr" => args(req).and_then(|a| self.set_attr_method(a)),
+            "stats" => to_value(&self.sockets.stats),
+            _ => {
+                self.sockets.stats.control_errors += 1;
+                let message = format!("unknown method {method:?}");
+                let e = self
+                    .sockets
+                    .remote_error(ErrorKind::UnknownMethod, method, message);
+                return Answer::Now(Err(e));
+            }
+        };
+        Answer::Now(result.map_err(|e| {
+            self.sockets.stats.control_errors += 1;
+            self.sockets.remote_error(error_kind(&e), method, e)
+        }))
+    }
+
+    fn bind_method(&mut self, a: Bind, actor: &mut Context<Self>) -> Result<Value> {
+        self.check_handler(a.handler.as_deref())?;
+        let (kind, opts) = a.options();
+        let (index, generation) = self.sockets.bind(kind, opts)?;
+        self.opened(index, generation, actor)
+    }
+
+    fn connect_method(&mut self, a: Connect, actor: &mut Context<Self>) -> Result<Value> {
+        for name in a.handlers() {
+            self.check_handler(Some(name))?;
+        }
+        let (to, opts) = a.options();
+        let (index, generation) = self.sockets.connect(&to, opts)?;
+        self.opened(index, generation, actor)
+    }
+
+    /// A socket just opened: serve it (now, or once the agent serves) and answer its address.
+    fn opened(
+        &mut self,
+        index: usize,
+        generation: u64,
+        actor: &mut Context<Self>,
+    ) -> Result<Value> {
+        match self.state.serving {
+            true => drain::serve(&self.sockets, actor, index, generation),
+            false => self.state.unserved.push((index, generation)),
+        }
+        let slot = self.sockets.live_slot(index, generation);
+        let slot = slot.ok_or_else(|| Error::UnknownAlias(String::new()))?;
+        to_value(&slot.address)
+    }
+
+    fn send_method(&mut self, a: Send, actor: &mut Context<Self>) -> Result<Value> {
+        let kind = self.sockets.slot(&a.alias)?.address.kind;
+        if kind.requests() {
+            self.check_handler(a.handler.as_deref())?;
+            self.check_handler(a.on_error.as_deref())?;
+            let opts = RequestOptions {
+                handler: a.handler,
+                on_error: a.on_error,
+                wait: a.wait_ms.map(Duration::from_millis),
+            };
+            let wait = opts.wait;
+            let (id, flush) = self.sockets.request(&a.alias, &a.message, opts.into())?;
+            if let Some(index) = flush {
+                drain::start_flush(&self.sockets, actor, index);
+            }
+            if let Some(wait) = wait {
+                requests::expire_after(&self.sockets, actor, &a.alias, id, wait);
+            }
+            return Ok(Value::Integer(id.into()));
+        }
+        if a.handler.is_some() || a.on_error.is_some() || a.wait_ms.is_some() {
+            let why = "handler, on_error and wait_ms are for requests";
+            return Err(Error::invalid("send", a.alias, why));
+        }
+        let topic = a.topic.as_ref().map(|t| t.0.as_slice());
+        if let Some(index) = self.sockets.send((&*a.alias).into(), topic, &a.message)? {
+            drain::start_flush(&self.sockets, actor, index);
+        }
+        Ok(Value::Null)
+    }
+
+    /// Sends a request whose reply (or timeout) answers `caller`.
+    fn request_method(
+        &mut self,
+        a: RequestWait,
+        caller: &Caller,
+        actor: &mut Context<Self>,
+    ) -> Result<()> {
+        let waiter = Waiter::Control {
+            route: caller.route.clone(),
+            id: caller.id,
+        };
+        let (request, flush) = self.sockets.request(&a.alias, &a.message, waiter)?;
+        if let Some(index) = flush {
+            drain::start_flush(&self.sockets, actor, index);
+        }
+        let timeout = a.timeout_ms.map_or(REQUEST_TIMEOUT, Duration::from_millis);
+        requests::expire_after(&self.sockets, actor, &a.alias, request, timeout);
+        Ok(())
+    }
+
+    fn subscribe_method(&mut self, a: Subscription) -> Result<Value> {
+        self.check_handler(a.handler.as_deref())?;
+        self.sockets
+            .subscribe(&a.alias, a.topic.0, a.handler.as_deref())?;
+        Ok(Value::Null)
+    }
+
+    /// Runs a named handler with `args` as its message and answers with its value.
+    fn execute_method(
+        &mut self,
+        a: Execute,
+        actor: &mut Context<Self>,
+    ) -> Result<std::result::Result<Value, RemoteError>> {
+        self.check_handler(Some(&a.handler))?;
+        let payload = Serializer::Cbor.encode(&a.args.unwrap_or(Value::Null))?;
+        let msg = Message::new("execute", None, &payload, Serializer::Cbor).expecting_reply();
+        Ok(match self.run_handler(Some(&a.handler), msg, actor) {
+            Handled::Ok(reply) => Serializer::Cbor
+                .decode::<Value>(&reply.unwrap_or_default())
+                .map_err(|e| {
+                    self.sockets
+                        .remote_error(ErrorKind::Internal, &a.handler, e)
+                }),
+            Handled::Failed(e) | Handled::Missing(e) => Err(e),
+        })
+    }
+
+    /// Points a socket (or one SUB topic) at another handler from the next message on.
+    fn set_handler_method(&mut self, a: SetHandler) -> Result<Value> {
+        self.check_handler(Some(&a.handler))?;
+        match a.topic {
+            None => self.sockets.slot_mut(&a.alias)?.handler = Some(a.handler.into()),
+            Some(topic) => {
+                let slot = self.sockets.sub_slot(&a.alias)?;
+                let entry = slot.topics.iter_mut().find(|(t, _)| *t == topic.0);
+                let entry = entry.ok_or_else(|| {
+                    Error::invalid("topic", String::from_utf8_lossy(&topic.0), "not subscribed")
+                })?;
+                entry.1 = Some(a.handler.into());
+            }
+        }
+        Ok(Value::Null)
+    }
+
+    fn timer_method(
+        &mut self,
+        a: Timer,
+        periodic: bool,
+        actor: &mut Context<Self>,
+    ) -> Result<Value> {
+        self.check_handler(Some(&a.handler))?;
+        let interval = Duration::from_millis(a.ms);
+        if periodic && interval.is_zero() {
+            return Err(Error::invalid(
+                "timer",
+                "0",
+                "a period must be at least 1 ms",
+            ));
+        }
+        let payload = Serializer::Cbor.encode(&a.args.unwrap_or(Value::Null))?;
+        let action = Action::Handler {
+            name: a.handler,
+            payload: payload.into(),
+        };
+        let period = periodic.then_some(interval);
+        let alias = self
+            .state
+            .timers
+            .start(actor, a.alias, interval, period, action);
+        Ok(Value::Text(alias))
+    }
+
+    fn get_attr(&self, name: &str) -> Result<Value> {
+        if let Some(value) = self.reserved_attr(name)? {
+            return Ok(value);
+        }
+        self.agent
+            .get_attr(name)
+            .ok_or_else(|| Error::invalid("attribute", name, "no such attribute"))
+    }
+
+    /// The attributes the runtime answers itself.
+    fn reserved_attr(&self, name: &str) -> Result<Option<Value>> {
+        Ok(Some(match name {
+            "name" => Value::Text(self.sockets.name().to_owned()),
+            "kind" => Value::Text(A::KIND.to_owned()),
+            "pid" => Value::Integer(std::process::id().into()),
+            "control" => Value::Text(
+                self.control
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.endpoint.clone()),
+            ),
+            "aliases" => to_value(&self.aliases())?,
+            "handlers" => to_value(&self.handlers.names())?,
+            "timers" => to_value(&self.state.timers.aliases())?,
+            "stats" => to_value(&self.sockets.stats)?,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn set_attr_method(&mut self, a: Attr) -> Result<Value> {
+        let value = a
+            .value
+            .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
+        if attrs::is_reserved(&a.name) {
+            return Err(Error::invalid(
+                "attribute",
+                a.name,
+                "reserved by the runtime",
+            ));
+        }
+        self.agent
+            .set_attr(&a.name, value)
+            .map(|()| Value::Null)
+            .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
+    }
+
+    /// The aliases of the agent's sockets, sorted.
+    fn aliases(&self) -> Vec<String> {
+        // The table is ordered by alias already.
+        self.sockets.aliases.keys().map(|a| a.to_string()).collect()
+    }
+
+    fn check_handler(&self, name: Option<&str>) -> Result<()> {
+        match name {
+            Some(h) if !self.handlers.contains(h) => Err(Error::invalid(
+                "handler",
+                h,
+                format!("this agent's kind offers {:?}", self.handlers.names()),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Decodes a request's arguments; null means "no arguments".
+fn args<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    req.decode_args()
+        .map_err(|reason| Error::invalid("arguments", &req.method, reason))
+}
+
+/// The kind a runtime error is reported as on the wire.
+fn error_kind(e: &Error) -> ErrorKind {
+    match e {
+        Error::Invalid { .. }
+        | Error::WrongKind { .. }
+        | Error::AliasInUse(_)
+        | Error::Encode { .. } => ErrorKind::BadArguments,
+        Error::UnknownAlias(_) => ErrorKind::NotFound,
+        Error::Transport(_) | Error::Socket(_) | Error::Full { .. } | Error::Io(_) => {
+            ErrorKind::Transport
+        }
+        Error::Timeout(..) => ErrorKind::Timeout,
+        Error::Remote(r) => r.kind,
+        Error::Decode { .. } | Error::TooLarge { .. } => ErrorKind::BadRequest,
+        Error::Config(_) => ErrorKind::Internal,
+    }
+}

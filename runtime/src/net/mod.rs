@@ -1,0 +1,26 @@
+//! libzmq as axon uses it: socket kinds and addresses, opening a socket
+//! with axon's options, reading a message's frames, waking one socket's
+//! drain, and `Socket`: one socket with its send backlog.
+//!
+//! Nothing here knows about agents, handlers or the control plane.
+
+mod address;
+mod frames;
+mod io;
+mod kind;
+mod socket;
+mod wakeup;
+
+pub use address::{ipc_path, remove_ipc_file, tcp_endpoint, Address, BindTarget};
+pub(crate) use frames::Frames;
+pub(crate) use io::Io;
+pub use io::HARD_LIMIT_FACTOR;
+pub use kind::{Role, SocketKind, Transport};
+pub use socket::{OnFull, BACKLOG_LIMIT, DEFAULT_HWM};
+pub(crate) use socket::{Sent, Socket};
+
+/// The process-wide ZeroMQ context shared by every socket (so `inproc` works across them).
+pub fn zmq_context() -> &'static zmq::Context {
+    static CONTEXT: std::sync::OnceLock<zmq::Context> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(zmq::Context::new)
+}

@@ -1,0 +1,309 @@
+//! The journal: what was configured on an agent through its control plane,
+//! kept by its supervisor so that a restarted agent gets it back.
+//!
+//! A supervised agent reports every successful configuring call (bind,
+//! connect, subscribe, set_handler, each, set_attr, and the calls that undo
+//! them) to the name server before it answers the caller. Each entry has a
+//! key; a later entry with the same key replaces the earlier one, and undoing
+//! calls forget keys, so the journal stays as small as the configuration it
+//! describes. Replaying the entries in order rebuilds that configuration.
+//!
+//! What the agent's own code sets up (in `on_init`, `before_loop`, handlers)
+//! is not journaled: the new incarnation runs that code again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Value;
+use crate::net::{Address, SocketKind};
+
+/// One configuring call, as it will be replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// What the call configured, e.g. `socket/main`, `attr/greeting`, `timer/t1`.
+    pub key: String,
+    /// The control method to replay.
+    pub method: String,
+    /// Its arguments.
+    pub args: Value,
+}
+
+/// A change to a journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Change {
+    /// Add an entry, replacing one with the same key.
+    Put(Entry),
+    /// Forget entries: a key ending in `/` forgets every key it starts, any other key only itself.
+    Forget {
+        /// Keys and key prefixes.
+        keys: Vec<String>,
+    },
+}
+
+/// An agent's journal, oldest entry first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    entries: Vec<Entry>,
+}
+
+impl Journal {
+    /// Applies a change.
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::Put(entry) => {
+                self.entries.retain(|e| e.key != entry.key);
+                self.entries.push(entry);
+            }
+            Change::Forget { keys } => self
+                .entries
+                .retain(|e| !keys.iter().any(|k| forgets(k, &e.key))),
+        }
+    }
+
+    /// The entries, in the order to replay them.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Whether nothing was configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn forgets(key: &str, entry: &str) -> bool {
+    match key.strip_suffix('/') {
+        Some(_) => entry.starts_with(key),
+        None => entry == key,
+    }
+}
+
+/// Whether `method` changes configuration that a restart should restore.
+pub fn configures(method: &str) -> bool {
+    matches!(
+        method,
+        "bind"
+            | "connect"
+            | "close"
+            | "close_all"
+            | "subscribe"
+            | "unsubscribe"
+            | "set_handler"
+            | "each"
+            | "stop_timer"
+            | "stop_all_timers"
+            | "set_attr"
+    )
+}
+
+/// The journal change a successful call makes; `None` when it configures nothing.
+///
+/// `args` must name the alias of a bind or connect (see [`with_field`]);
+/// `result` is what the call answered (the timer alias, for `each`).
+pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
+    let text = |name: &str| {
+        field(args, name)
+            .and_then(Value::as_text)
+            .map(str::to_owned)
+    };
+    // A topic is bytes on the wire; text is accepted too and keys the same journal entry.
+    let topic = || match field(args, "topic")? {
+        Value::Bytes(t) => Some(crate::codec::hex::encode(t)),
+        Value::Text(t) => Some(crate::codec::hex::encode(t.as_bytes())),
+        _ => None,
+    };
+    let put = |key: String, args: Value| {
+        Some(Change::Put(Entry {
+            key,
+            method: method.to_owned(),
+            args,
+        }))
+    };
+    let forget = |keys: Vec<String>| Some(Change::Forget { keys });
+    match method {
+        "bind" | "connect" => put(format!("socket/{}", text("alias")?), args.clone()),
+        "close" => {
+            let a = text("alias")?;
+            forget(vec![
+                format!("socket/{a}"),
+                format!("topic/{a}/"),
+                format!("handler/{a}"),
+                format!("handler/{a}/"),
+            ])
+        }
+        "close_all" => forget(vec!["socket/".into(), "topic/".into(), "handler/".into()]),
+        "subscribe" => put(
+            format!("topic/{}/{}", text("alias")?, topic()?),
+            args.clone(),
+        ),
+        "unsubscribe" => {
+            let (a, t) = (text("alias")?, topic()?);
+            forget(vec![format!("topic/{a}/{t}"), format!("handler/{a}/{t}")])
+        }
+        "set_handler" => {
+            let a = text("alias")?;
+            let key = match topic() {
+                Some(t) => format!("handler/{a}/{t}"),
+                None => format!("handler/{a}"),
+            };
+            put(key, args.clone())
+        }
+        "each" => {
+            let alias = result.as_text()?;
+            put(
+                format!("timer/{alias}"),
+                with_field(args, "alias", alias.into()),
+            )
+        }
+        "stop_timer" => forget(vec![format!("timer/{}", text("alias")?)]),
+        "stop_all_timers" => forget(vec!["timer/".into()]),
+        "set_attr" => put(format!("attr/{}", text("name")?), args.clone()),
+        _ => None,
+    }
+}
+
+/// The kind of socket a bind or connect with these arguments creates, to name it before it exists.
+pub fn socket_kind(method: &str, args: &Value) -> Option<SocketKind> {
+    match method {
+        "bind" => field(args, "kind")?.as_text()?.parse().ok(),
+        "connect" => {
+            let address: Address = field(args, "address")?.deserialized().ok()?;
+            Some(address.kind.twin())
+        }
+        _ => None,
+    }
+}
+
+/// The field `name` of a map value.
+pub fn field<'a>(map: &'a Value, name: &str) -> Option<&'a Value> {
+    map.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_text() == Some(name))
+        .map(|(_, v)| v)
+}
+
+/// `map` with field `name` set to `value` (a non-map becomes a map of that one field).
+pub fn with_field(map: &Value, name: &str, value: Value) -> Value {
+    let mut fields = map.as_map().cloned().unwrap_or_default();
+    fields.retain(|(k, _)| k.as_text() != Some(name));
+    fields.push((Value::Text(name.to_owned()), value));
+    Value::Map(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(fields: &[(&str, Value)]) -> Value {
+        Value::Map(
+            fields
+                .iter()
+                .map(|(k, v)| (Value::Text((*k).into()), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Text(s.into())
+    }
+
+    fn apply(j: &mut Journal, method: &str, args: Value, result: Value) {
+        if let Some(c) = change(method, &args, &result) {
+            j.apply(c);
+        }
+    }
+
+    fn keys(j: &Journal) -> Vec<&str> {
+        j.entries().iter().map(|e| e.key.as_str()).collect()
+    }
+
+    #[test]
+    fn later_calls_replace_earlier_ones_and_undoing_calls_forget() {
+        let mut j = Journal::default();
+        let bind = map(&[("alias", text("main")), ("kind", text("PULL"))]);
+        apply(&mut j, "bind", bind.clone(), Value::Null);
+        apply(
+            &mut j,
+            "set_attr",
+            map(&[("name", text("x")), ("value", Value::Integer(1.into()))]),
+            Value::Null,
+        );
+        apply(
+            &mut j,
+            "set_attr",
+            map(&[("name", text("x")), ("value", Value::Integer(2.into()))]),
+            Value::Null,
+        );
+        apply(
+            &mut j,
+            "each",
+            map(&[("ms", Value::Integer(10.into()))]),
+            text("t1"),
+        );
+        assert_eq!(keys(&j), ["socket/main", "attr/x", "timer/t1"]);
+        assert_eq!(
+            field(&j.entries()[1].args, "value"),
+            Some(&Value::Integer(2.into()))
+        );
+        assert_eq!(field(&j.entries()[2].args, "alias"), Some(&text("t1")));
+        apply(
+            &mut j,
+            "set_handler",
+            map(&[("alias", text("main")), ("handler", text("h"))]),
+            Value::Null,
+        );
+        apply(
+            &mut j,
+            "close",
+            map(&[("alias", text("main"))]),
+            Value::Null,
+        );
+        assert_eq!(keys(&j), ["attr/x", "timer/t1"]);
+        apply(&mut j, "stop_all_timers", Value::Null, Value::Null);
+        assert_eq!(keys(&j), ["attr/x"]);
+    }
+
+    #[test]
+    fn topics_are_keyed_by_their_bytes_and_prefixes_do_not_overreach() {
+        let mut j = Journal::default();
+        let sub = |alias: &str, topic: &[u8]| {
+            map(&[
+                ("alias", text(alias)),
+                ("topic", Value::Bytes(topic.to_vec())),
+            ])
+        };
+        apply(&mut j, "subscribe", sub("s", b"a/b"), Value::Null);
+        apply(&mut j, "subscribe", sub("s2", b"x"), Value::Null);
+        apply(
+            &mut j,
+            "bind",
+            map(&[("alias", text("s2")), ("kind", text("SUB"))]),
+            Value::Null,
+        );
+        apply(&mut j, "unsubscribe", sub("s", b"a/b"), Value::Null);
+        assert_eq!(keys(&j), ["topic/s2/78", "socket/s2"]);
+        apply(&mut j, "close", map(&[("alias", text("s"))]), Value::Null);
+        assert_eq!(keys(&j), ["topic/s2/78", "socket/s2"]);
+    }
+
+    #[test]
+    fn calls_that_configure_nothing_leave_no_entry() {
+        for method in ["send", "ping", "get_attr", "execute", "after"] {
+            assert!(!configures(method));
+            assert_eq!(
+                change(method, &map(&[("alias", text("a"))]), &Value::Null),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_socket_is_named_before_it_exists() {
+        let bind = map(&[("kind", text("PUB"))]);
+        assert_eq!(socket_kind("bind", &bind), Some(SocketKind::Pub));
+        assert_eq!(socket_kind("bind", &map(&[("kind", text("NOPE"))])), None);
+        let with = with_field(&bind, "alias", text("pub-0"));
+        assert_eq!(field(&with, "alias"), Some(&text("pub-0")));
+        assert_eq!(field(&with, "kind"), Some(&text("PUB")));
+    }
+}

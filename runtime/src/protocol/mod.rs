@@ -1,0 +1,18 @@
+//! What crosses the control socket: the signed envelope of requests and
+//! replies, its authentication, the arguments of every control method
+//! (one set, used by clients and by the host), and the journal of
+//! configuring calls a supervisor replays. The options of a bind, a
+//! connect and a request live here too: they are what those methods carry,
+//! whether a proxy sends them or agent code passes them to `Ctx`.
+
+pub mod auth;
+mod envelope;
+pub mod journal;
+pub mod methods;
+mod options;
+
+pub use envelope::{
+    decode_body, encode_body, open_reply, open_request, reply_frames, Outcome, Reply, Request,
+    Unparsed, ERROR_MARKER, NAMESERVER, PROTOCOL,
+};
+pub use options::{BindOptions, ConnectOptions, RequestOptions};
