@@ -36,6 +36,9 @@ pub fn load(path: &Path) -> Result<Manifest> {
     let kinds = axon::registry().kinds();
     let manifest =
         Manifest::parse(&text, &kinds).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for warning in &manifest.warnings {
+        tracing::warn!("{}: {warning}", path.display());
+    }
     for agent in &manifest.agents {
         if let Some(bin) = &agent.bin {
             let meta = std::fs::metadata(bin).with_context(|| {

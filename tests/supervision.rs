@@ -70,7 +70,7 @@ kind = "ticker"
 attributes = { period_ms = 10, topic = "t" }
   [[agent.bind]]
   alias = "out"
-  kind = "PUB"
+  socket = "PUB"
   transport = "tcp"
 
 [[agent]]
@@ -86,7 +86,7 @@ name = "echo"
 kind = "echo"
   [[agent.bind]]
   alias = "main"
-  kind = "REP"
+  socket = "REP"
   transport = "tcp"
   serializer = "raw"
   handler = "echo"
@@ -420,7 +420,7 @@ bin = {bin:?}
 args = [{args}]
   [[agent.bind]]
   alias = "main"
-  kind = "REP"
+  socket = "REP"
   serializer = "json"
   handler = "double"
 "#,
@@ -496,7 +496,7 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
     let e = refused(unknown_field);
     assert!(e.contains("line 4") && e.contains("colour"), "{e}");
 
-    let bad_addr = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n  [[agent.bind]]\n  alias = \"m\"\n  kind = \"REP\"\n  transport = \"tcp\"\n  addr = \"127.0.0.1:notaport\"\n";
+    let bad_addr = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n  [[agent.bind]]\n  alias = \"m\"\n  socket = \"REP\"\n  transport = \"tcp\"\n  addr = \"127.0.0.1:notaport\"\n";
     let e = refused(bad_addr);
     assert!(e.contains("line 8"), "{e}");
 
@@ -512,7 +512,7 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
         "{e}"
     );
 
-    let bad_kind = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n  [[agent.bind]]\n  alias = \"m\"\n  kind = \"REQQ\"\n";
+    let bad_kind = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n  [[agent.bind]]\n  alias = \"m\"\n  socket = \"REQQ\"\n";
     let e = refused(bad_kind);
     assert!(e.contains("line 6"), "{e}");
 

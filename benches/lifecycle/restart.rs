@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use axon::launch::{signal, Signal};
 use axon::prelude::*;
-use axon::{ErrorKind, Restart, Strategy, SupervisorSpec};
+use axon::{ErrorKind, Restart, RestartStrategy, SupervisorSpec};
 
 use crate::node::{self, ms, Node};
 use crate::report::{Row, Spread};
@@ -42,7 +42,7 @@ struct Restarted {
 
 pub fn run(kills: usize) -> Result<Vec<Row>> {
     let spec = SupervisorSpec {
-        strategy: Strategy::OneForOne,
+        strategy: RestartStrategy::OneForOne,
         intensity: u32::try_from(kills * 2 + 10).unwrap_or(u32::MAX),
         period: PERIOD,
         ..SupervisorSpec::default()

@@ -33,5 +33,5 @@ pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
 pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{AgentInfo, AgentStatus, SpawnOptions};
-pub use policy::{Restart, Strategy, SupervisorSpec};
+pub use policy::{Restart, RestartStrategy, SupervisorSpec};
 pub use server::run_nameserver_process;

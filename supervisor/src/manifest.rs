@@ -29,7 +29,7 @@
 //! attributes = { greeting = "hi" }
 //!   [[agent.bind]]
 //!   alias = "main"
-//!   kind = "REP"
+//!   socket = "REP"                 # the ZeroMQ socket kind (was `kind`, still read, with a warning)
 //!   transport = "tcp"
 //!   addr = "127.0.0.1:7101"
 //!   serializer = "raw"
@@ -53,7 +53,7 @@ use axon_runtime::{Serializer, SocketKind, Transport, Value};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::policy::{Restart, Strategy, SupervisorSpec};
+pub use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
 
 /// A manifest that does not hold up, with the line it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +81,8 @@ pub struct Manifest {
     pub chaos: Option<Chaos>,
     /// The agents, in start order.
     pub agents: Vec<AgentEntry>,
+    /// Deprecated spellings that were read anyway, each with its line: show them to the user.
+    pub warnings: Vec<String>,
 }
 
 /// The `[chaos]` table: fault injection while the deployment runs.
@@ -184,7 +186,7 @@ mod raw {
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub(super) struct Supervisor {
-        pub(super) strategy: Option<Strategy>,
+        pub(super) strategy: Option<RestartStrategy>,
         pub(super) intensity: Option<u32>,
         pub(super) period: Option<Spanned<String>>,
         pub(super) heartbeat: Option<Spanned<String>>,
@@ -223,7 +225,10 @@ mod raw {
     #[serde(deny_unknown_fields)]
     pub(super) struct Bind {
         pub(super) alias: String,
-        pub(super) kind: Spanned<String>,
+        /// The ZeroMQ socket kind.
+        pub(super) socket: Option<Spanned<String>>,
+        /// The old name of `socket`, read with a deprecation warning.
+        pub(super) kind: Option<Spanned<String>>,
         pub(super) transport: Option<Spanned<String>>,
         pub(super) addr: Option<Spanned<String>>,
         pub(super) serializer: Option<Spanned<String>>,
@@ -277,8 +282,9 @@ impl Manifest {
         let supervisor = supervisor(&lines, raw.supervisor)?;
         let mut agents = Vec::new();
         let mut names = BTreeSet::new();
+        let mut warnings = Vec::new();
         for agent in &raw.agent {
-            let entry = agent_entry(&lines, agent.get_ref(), known_kinds)?;
+            let entry = agent_entry(&lines, agent.get_ref(), known_kinds, &mut warnings)?;
             if !names.insert(entry.name.clone()) {
                 let span = agent.get_ref().name.span();
                 return Err(lines.error(span, format!("duplicate agent name {:?}", entry.name)));
@@ -296,6 +302,7 @@ impl Manifest {
             supervisor,
             chaos,
             agents,
+            warnings,
         })
     }
 }
@@ -408,6 +415,7 @@ fn agent_entry(
     lines: &Lines<'_>,
     a: &raw::Agent,
     known_kinds: &[String],
+    warnings: &mut Vec<String>,
 ) -> Result<AgentEntry, ManifestError> {
     let kind = a.kind.get_ref();
     if a.bin.is_none() && !known_kinds.iter().any(|k| k == kind) {
@@ -430,7 +438,7 @@ fn agent_entry(
     let binds = a
         .bind
         .iter()
-        .map(|b| bind_entry(lines, b.get_ref()))
+        .map(|b| bind_entry(lines, b, warnings))
         .collect::<Result<_, _>>()?;
     let connects = a
         .connect
@@ -464,12 +472,42 @@ fn parsed<T: std::str::FromStr<Err = axon_runtime::Error>>(
         .transpose()
 }
 
-fn bind_entry(lines: &Lines<'_>, b: &raw::Bind) -> Result<BindEntry, ManifestError> {
-    let kind: SocketKind = b
-        .kind
+fn bind_entry(
+    lines: &Lines<'_>,
+    spanned: &Spanned<raw::Bind>,
+    warnings: &mut Vec<String>,
+) -> Result<BindEntry, ManifestError> {
+    let b = spanned.get_ref();
+    let socket = match (&b.socket, &b.kind) {
+        (Some(socket), None) => socket,
+        (None, Some(kind)) => {
+            warnings.push(format!(
+                "line {}: bind {:?}: `kind` is deprecated here, write `socket = {:?}` (an agent's `kind` is its agent kind)",
+                lines.of(kind.span()),
+                b.alias,
+                kind.get_ref()
+            ));
+            kind
+        }
+        (Some(socket), Some(_)) => {
+            let why = format!(
+                "bind {:?}: give `socket` only (`kind` is its old name)",
+                b.alias
+            );
+            return Err(lines.error(socket.span(), why));
+        }
+        (None, None) => {
+            let why = format!(
+                "bind {:?}: missing `socket`, its ZeroMQ kind (REP, PUB, PUSH, ...)",
+                b.alias
+            );
+            return Err(lines.error(spanned.span(), why));
+        }
+    };
+    let kind: SocketKind = socket
         .get_ref()
         .parse()
-        .map_err(|e: axon_runtime::Error| lines.error(b.kind.span(), e.to_string()))?;
+        .map_err(|e: axon_runtime::Error| lines.error(socket.span(), e.to_string()))?;
     let transport: Option<Transport> = parsed(lines, &b.transport)?;
     if let (Some(Transport::Tcp), Some(addr)) = (transport, &b.addr) {
         tcp_addr(lines, addr)?;
@@ -622,7 +660,7 @@ memory_limit = "256MiB"
 attributes = { greeting = "hi" }
   [[agent.bind]]
   alias = "main"
-  kind = "REP"
+  socket = "REP"
   transport = "tcp"
   addr = "127.0.0.1:7101"
   serializer = "raw"
@@ -640,7 +678,7 @@ kind = "counter"
     fn a_good_manifest_converts_to_validated_types() {
         let m = Manifest::parse(GOOD, &kinds()).unwrap();
         assert_eq!(m.nameserver.as_deref(), Some("tcp://127.0.0.1:7100"));
-        assert_eq!(m.supervisor.strategy, Strategy::RestForOne);
+        assert_eq!(m.supervisor.strategy, RestartStrategy::RestForOne);
         assert_eq!(m.supervisor.period, Duration::from_secs(10));
         assert_eq!(m.supervisor.heartbeat, Duration::from_millis(500));
         let echo = &m.agents[0];
@@ -676,7 +714,7 @@ kind = "counter"
             (3, true),
             "{e}"
         );
-        let bad = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"REP\"\ntransport = \"tcp\"\naddr = \"127.0.0.1:99999\"\n";
+        let bad = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"REP\"\ntransport = \"tcp\"\naddr = \"127.0.0.1:99999\"\n";
         assert_eq!(error(bad).line, 8);
         let e = error("[nameserver]\naddr = \"no-such-host.invalid:1\"\n");
         assert_eq!(e.line, 2, "{e}");
@@ -684,14 +722,38 @@ kind = "counter"
         assert_eq!(e.line, 5, "{e}");
         let e = error("[supervisor]\nperiod = \"soon\"\n");
         assert_eq!(e.line, 2, "{e}");
-        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"PAIR\"\n");
+        let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"PAIR\"\n");
         assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn a_bind_names_its_socket_kind_with_socket_and_the_old_kind_key_still_works_with_a_warning() {
+        let head = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\n";
+        let m = Manifest::parse(&format!("{head}socket = \"REP\"\n"), &kinds()).unwrap();
+        assert_eq!(
+            (m.agents[0].binds[0].kind, m.warnings.len()),
+            (SocketKind::Rep, 0)
+        );
+        let old = Manifest::parse(&format!("{head}kind = \"REP\"\n"), &kinds()).unwrap();
+        assert_eq!(old.agents[0].binds[0].kind, SocketKind::Rep);
+        assert_eq!(old.warnings.len(), 1);
+        assert!(old.warnings[0].starts_with("line 6:"), "{:?}", old.warnings);
+        assert!(
+            old.warnings[0].contains("socket = \"REP\""),
+            "{:?}",
+            old.warnings
+        );
+        let both = error(&format!("{head}socket = \"REP\"\nkind = \"REP\"\n"));
+        assert!(both.message.contains("`socket` only"), "{both}");
+        let neither = error(&format!("{head}handler = \"h\"\n"));
+        assert_eq!(neither.line, 4, "{neither}");
+        assert!(neither.message.contains("missing `socket`"), "{neither}");
     }
 
     #[test]
     fn socket_settings_chaos_and_args_are_checked_at_their_line() {
         let bind = |extra: &str| {
-            format!("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nkind = \"PUB\"\n{extra}")
+            format!("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"PUB\"\n{extra}")
         };
         let m = Manifest::parse(&bind("hwm = 50\non_full = \"drop\"\n"), &kinds()).unwrap();
         let settings = m.agents[0].binds[0].socket;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// How a supervisor restarts its children when one fails (Erlang/OTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Strategy {
+pub enum RestartStrategy {
     /// Only the failed child.
     OneForOne,
     /// Every child.
@@ -49,7 +49,7 @@ impl Restart {
 #[serde(deny_unknown_fields)]
 pub struct SupervisorSpec {
     /// Restart strategy.
-    pub strategy: Strategy,
+    pub strategy: RestartStrategy,
     /// At most this many restarts ...
     pub intensity: u32,
     /// ... within this period; one more and the supervisor gives up.
@@ -78,7 +78,7 @@ pub const HEARTBEAT_MISSES: u32 = 3;
 impl Default for SupervisorSpec {
     fn default() -> Self {
         SupervisorSpec {
-            strategy: Strategy::OneForOne,
+            strategy: RestartStrategy::OneForOne,
             intensity: 3,
             period: Duration::from_secs(5),
             heartbeat: Duration::from_millis(500),

@@ -11,7 +11,7 @@ use axon_runtime::Address;
 use serde::Serialize;
 
 use crate::methods::SpawnOptions;
-use crate::policy::{Restart, Strategy, SupervisorSpec};
+use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
 
 /// Where a child is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -297,9 +297,9 @@ impl Supervision {
         failed.recent.push_back(now);
         let order = failed.order;
         let group: Vec<String> = match self.spec.strategy {
-            Strategy::OneForOne => vec![name.to_owned()],
-            Strategy::OneForAll => self.group(|_| true),
-            Strategy::RestForOne => self.group(|c| c.order >= order),
+            RestartStrategy::OneForOne => vec![name.to_owned()],
+            RestartStrategy::OneForAll => self.group(|_| true),
+            RestartStrategy::RestForOne => self.group(|c| c.order >= order),
         };
         let stop = names(self.live_reversed(|c| group.contains(&c.name) && c.name != name));
         // As in OTP, a temporary sibling is stopped with its group but never started again.
@@ -363,7 +363,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn spec(strategy: Strategy, intensity: u32) -> SupervisorSpec {
+    fn spec(strategy: RestartStrategy, intensity: u32) -> SupervisorSpec {
         SupervisorSpec {
             strategy,
             intensity,
@@ -373,7 +373,7 @@ mod tests {
         }
     }
 
-    fn sup(strategy: Strategy, intensity: u32, restart: Restart) -> (Supervision, Instant) {
+    fn sup(strategy: RestartStrategy, intensity: u32, restart: Restart) -> (Supervision, Instant) {
         let mut s = Supervision::new(spec(strategy, intensity));
         let now = Instant::now();
         for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
@@ -403,7 +403,7 @@ mod tests {
 
     #[test]
     fn one_for_one_restarts_only_the_failed_child_at_once() {
-        let (mut s, now) = sup(Strategy::OneForOne, 3, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 3, Restart::Permanent);
         let d = s.exited("b", 11, crash(), now);
         assert_eq!(
             d,
@@ -428,7 +428,7 @@ mod tests {
 
     #[test]
     fn one_for_all_and_rest_for_one_pick_their_groups() {
-        let (mut s, now) = sup(Strategy::OneForAll, 3, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForAll, 3, Restart::Permanent);
         let Decision::Restart { start, stop, .. } = s.exited("b", 11, crash(), now) else {
             panic!()
         };
@@ -440,7 +440,7 @@ mod tests {
         s.exited("a", 10, crash(), now);
         assert_eq!(s.due(now), ["a", "b", "c"]);
 
-        let (mut s, now) = sup(Strategy::RestForOne, 3, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::RestForOne, 3, Restart::Permanent);
         let Decision::Restart { start, stop, .. } = s.exited("b", 11, crash(), now) else {
             panic!()
         };
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn a_group_restart_stops_temporary_siblings_for_good() {
-        let (mut s, now) = sup(Strategy::OneForAll, 3, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForAll, 3, Restart::Permanent);
         s.get_mut("c").unwrap().restart = Restart::Temporary;
         let Decision::Restart { start, stop, .. } = s.exited("a", 10, crash(), now) else {
             panic!()
@@ -466,7 +466,7 @@ mod tests {
 
     #[test]
     fn too_many_restarts_give_up_instead_of_storming() {
-        let (mut s, now) = sup(Strategy::OneForOne, 2, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 2, Restart::Permanent);
         for pid in [20, 21] {
             assert!(matches!(
                 s.exited("a", s.get("a").unwrap().pid.unwrap(), crash(), now),
@@ -484,7 +484,7 @@ mod tests {
         assert_eq!(s.get("b").unwrap().state, State::Failed);
         assert_eq!(s.exited("b", 11, crash(), now), Decision::Nothing);
         // Restarts older than the period no longer count.
-        let (mut s, now) = sup(Strategy::OneForOne, 1, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 1, Restart::Permanent);
         s.exited("a", 10, crash(), now);
         s.restarted("a", 20, now);
         let later = now + Duration::from_secs(11);
@@ -496,7 +496,7 @@ mod tests {
 
     #[test]
     fn restart_types_decide_by_how_the_child_ended() {
-        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Transient);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 9, Restart::Transient);
         assert_eq!(s.exited("a", 10, normal(), now), Decision::Nothing);
         assert_eq!(s.get("a").unwrap().state, State::Stopped);
         assert!(matches!(
@@ -504,7 +504,7 @@ mod tests {
             Decision::Restart { .. }
         ));
 
-        let (mut s, now) = sup(Strategy::OneForAll, 9, Restart::Temporary);
+        let (mut s, now) = sup(RestartStrategy::OneForAll, 9, Restart::Temporary);
         assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
         assert_eq!(s.get("a").unwrap().state, State::Exited);
         assert_eq!(s.get("b").unwrap().state, State::Running);
@@ -514,7 +514,7 @@ mod tests {
 
     #[test]
     fn stops_on_request_and_stale_exits_restart_nothing() {
-        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 9, Restart::Permanent);
         s.stopping("a");
         assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
         assert_eq!(s.get("a").unwrap().state, State::Stopped);
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn the_kill_reason_is_the_exit_reason() {
-        let (mut s, now) = sup(Strategy::OneForOne, 9, Restart::Permanent);
+        let (mut s, now) = sup(RestartStrategy::OneForOne, 9, Restart::Permanent);
         s.get_mut("a").unwrap().kill_reason = Some("memory limit".into());
         s.exited("a", 10, crash(), now);
         assert_eq!(
