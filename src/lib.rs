@@ -33,6 +33,8 @@
 //! - `up`: runs a manifest (`axon up`).
 //! - [`prelude`]: the names a script or agent crate needs.
 
+#![deny(missing_docs)]
+
 mod init;
 pub mod testing;
 

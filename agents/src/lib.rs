@@ -8,6 +8,8 @@
 //! - `ticker`: [`Ticker`], publishes a counter at a fixed period.
 //! - [`trading`]: the kinds of the trading-floor demo (market, strategy, risk, blotter, monitor).
 
+#![deny(missing_docs)]
+
 mod counter;
 mod echo;
 mod logger;

@@ -16,6 +16,8 @@
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
 //! - [`error`]: the crate's error type.
 
+#![deny(missing_docs)]
+
 pub mod error;
 mod handle;
 mod hosts;

@@ -12,6 +12,8 @@
 //! - `greeter`: [`Greeter`], answers requests with a greeting.
 //! - `averager`: [`Averager`], a moving average of the numbers it is sent, published periodically.
 
+#![deny(missing_docs)]
+
 mod attributes;
 mod averager;
 mod greeter;

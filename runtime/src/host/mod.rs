@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::launch::AgentSpec;
 use crate::net::{Frames, Io, Socket, SocketKind};
 use crate::protocol::auth::Guard;
-use crate::sockets::{safe_name, AddrChange, Sockets};
+use crate::sockets::{safe_name, Sockets};
 
 mod control;
 mod drain;
@@ -44,7 +44,7 @@ pub use registry::Registry;
 
 use drain::{AllFlushed, Drain};
 use link::Link;
-use nameserver::{NameServerLink, Pending};
+use nameserver::{report_start_failure, NameServerLink, Registration, StartFailed};
 use timers::Timers;
 
 /// Exit status of an agent stopped by the `kill` control method.
@@ -274,59 +274,6 @@ impl<A: Agent> Host<A> {
         Ok(())
     }
 
-    /// Tells the name server this agent is alive (oneway: a slow name server never blocks us).
-    fn renew(&mut self) {
-        let Some(ns) = self.state.nameserver.as_ref() else {
-            return;
-        };
-        let args = Value::Map(vec![
-            (
-                Value::Text("name".into()),
-                Value::Text(self.sockets.name().into()),
-            ),
-            (
-                Value::Text("pid".into()),
-                Value::Integer(std::process::id().into()),
-            ),
-        ]);
-        if !ns.tell("renew", args) {
-            tracing::debug!(agent = %self.sockets.name(), "lease renewal not queued: the name server is behind");
-        }
-    }
-
-    /// Queues the binds and closes since the last report for the name server (once registered);
-    /// returns the answer to the last one.
-    fn report_addrs(&mut self) -> Option<Pending> {
-        if !self.state.serving || !self.sockets.has_addr_changes() {
-            return None;
-        }
-        let ns = self.state.nameserver.as_ref()?;
-        let name = self.sockets.spec.name.clone();
-        let mut last = None;
-        for change in self.sockets.take_addr_changes() {
-            let (method, args) = match &change {
-                AddrChange::Bound(alias, address) => (
-                    "set_addr",
-                    to_value(&SetAddr {
-                        name: &name,
-                        alias,
-                        address,
-                    }),
-                ),
-                AddrChange::Closed(alias) => {
-                    ("del_addr", to_value(&AliasOf { name: &name, alias }))
-                }
-            };
-            match args {
-                Ok(args) => last = Some(ns.call(method, args)),
-                Err(e) => {
-                    tracing::warn!(agent = %name, method, error = %e, "address change not reported")
-                }
-            }
-        }
-        last
-    }
-
     /// Leaves gracefully: `on_stop`, flush, unregister, exit 0.
     fn leave(&mut self, actor: &mut Context<Self>) {
         if self.leaving == Leaving::No {
@@ -362,35 +309,6 @@ impl<A: Agent> Drop for Host<A> {
             crate::net::remove_ipc_file(&control.endpoint);
         }
     }
-}
-
-#[derive(serde::Serialize)]
-struct Registration<'a> {
-    name: &'a str,
-    kind: &'a str,
-    pid: u32,
-    control: &'a str,
-    lease_ms: u64,
-}
-
-#[derive(serde::Serialize)]
-struct SetAddr<'a> {
-    name: &'a str,
-    alias: &'a str,
-    address: &'a crate::net::Address,
-}
-
-#[derive(serde::Serialize)]
-struct AliasOf<'a> {
-    name: &'a str,
-    alias: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct StartFailed<'a> {
-    name: &'a str,
-    pid: u32,
-    reason: &'a str,
 }
 
 impl<A: Agent> Actor for Host<A> {
@@ -449,25 +367,5 @@ impl<A: Agent> Actor for Host<A> {
             }
             System::current().stop();
         });
-    }
-}
-
-/// Tells the name server why this agent could not start, so that the spawn's caller hears the reason.
-async fn report_start_failure(name: &str, nameserver: &str, reason: &str) {
-    let args = StartFailed {
-        name,
-        pid: std::process::id(),
-        reason,
-    };
-    let told = crate::client::call::call(
-        nameserver,
-        crate::protocol::NAMESERVER,
-        "start_failed",
-        &args,
-        Duration::from_secs(1),
-    )
-    .await;
-    if let Err(e) = told {
-        tracing::debug!(agent = name, error = %e, "could not tell the name server why the start failed");
     }
 }

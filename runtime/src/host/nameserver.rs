@@ -15,10 +15,14 @@ use futures::future::LocalBoxFuture;
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Host;
+use crate::agent::Agent;
 use crate::client::call::Client;
+use crate::codec::to_value;
 use crate::codec::Value;
 use crate::error::{Error, Result};
 use crate::protocol::NAMESERVER;
+use crate::sockets::AddrChange;
 
 /// Calls waiting for the name server, at most.
 const QUEUE_LIMIT: usize = 4096;
@@ -132,5 +136,109 @@ fn answer(call: Call, outcome: Result<Value>) {
                 tracing::debug!(method = %call.method, error = %e, "oneway request to the name server not sent");
             }
         }
+    }
+}
+
+impl<A: Agent> Host<A> {
+    /// Tells the name server this agent is alive (oneway: a slow name server never blocks us).
+    pub(super) fn renew(&mut self) {
+        let Some(ns) = self.state.nameserver.as_ref() else {
+            return;
+        };
+        let args = Value::Map(vec![
+            (
+                Value::Text("name".into()),
+                Value::Text(self.sockets.name().into()),
+            ),
+            (
+                Value::Text("pid".into()),
+                Value::Integer(std::process::id().into()),
+            ),
+        ]);
+        if !ns.tell("renew", args) {
+            tracing::debug!(agent = %self.sockets.name(), "lease renewal not queued: the name server is behind");
+        }
+    }
+
+    /// Queues the binds and closes since the last report for the name server (once registered);
+    /// returns the answer to the last one.
+    pub(super) fn report_addrs(&mut self) -> Option<Pending> {
+        if !self.state.serving || !self.sockets.has_addr_changes() {
+            return None;
+        }
+        let ns = self.state.nameserver.as_ref()?;
+        let name = self.sockets.spec.name.clone();
+        let mut last = None;
+        for change in self.sockets.take_addr_changes() {
+            let (method, args) = match &change {
+                AddrChange::Bound(alias, address) => (
+                    "set_addr",
+                    to_value(&SetAddr {
+                        name: &name,
+                        alias,
+                        address,
+                    }),
+                ),
+                AddrChange::Closed(alias) => {
+                    ("del_addr", to_value(&AliasOf { name: &name, alias }))
+                }
+            };
+            match args {
+                Ok(args) => last = Some(ns.call(method, args)),
+                Err(e) => {
+                    tracing::warn!(agent = %name, method, error = %e, "address change not reported")
+                }
+            }
+        }
+        last
+    }
+}
+
+#[derive(serde::Serialize)]
+pub(super) struct Registration<'a> {
+    pub(super) name: &'a str,
+    pub(super) kind: &'a str,
+    pub(super) pid: u32,
+    pub(super) control: &'a str,
+    pub(super) lease_ms: u64,
+}
+
+#[derive(serde::Serialize)]
+struct SetAddr<'a> {
+    name: &'a str,
+    alias: &'a str,
+    address: &'a crate::net::Address,
+}
+
+#[derive(serde::Serialize)]
+struct AliasOf<'a> {
+    name: &'a str,
+    alias: &'a str,
+}
+
+#[derive(serde::Serialize)]
+pub(super) struct StartFailed<'a> {
+    pub(super) name: &'a str,
+    pub(super) pid: u32,
+    pub(super) reason: &'a str,
+}
+
+/// Tells the name server why this agent could not start, so that the spawn's caller hears the reason.
+pub(super) async fn report_start_failure(name: &str, nameserver: &str, reason: &str) {
+    let args = StartFailed {
+        name,
+        pid: std::process::id(),
+        reason,
+    };
+    let told = crate::client::call::call(
+        nameserver,
+        crate::protocol::NAMESERVER,
+        "start_failed",
+        &args,
+        Duration::from_secs(1),
+    )
+    .await;
+    if let Err(e) = told {
+        tracing::debug!(agent = name, error = %e, "could not tell the name server why the start failed");
     }
 }

@@ -1,0 +1,92 @@
+//! The manifest as TOML spells it: unknown fields refused, spans kept for error lines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use axon_runtime::Value;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Restart, RestartStrategy};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Manifest {
+    pub(super) nameserver: Option<NameServer>,
+    pub(super) supervisor: Option<Supervisor>,
+    pub(super) chaos: Option<Spanned<Chaos>>,
+    #[serde(default)]
+    pub(super) agent: Vec<Spanned<Agent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NameServer {
+    pub(super) addr: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Supervisor {
+    pub(super) strategy: Option<RestartStrategy>,
+    pub(super) intensity: Option<u32>,
+    pub(super) period: Option<Spanned<String>>,
+    pub(super) heartbeat: Option<Spanned<String>>,
+    pub(super) backoff: Option<Spanned<String>>,
+    pub(super) max_backoff: Option<Spanned<String>>,
+    pub(super) escalate: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Chaos {
+    pub(super) every: Spanned<String>,
+    pub(super) targets: Vec<Spanned<String>>,
+    pub(super) signal: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Agent {
+    pub(super) name: Spanned<String>,
+    pub(super) kind: Spanned<String>,
+    pub(super) bin: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) args: Vec<String>,
+    pub(super) restart: Option<Restart>,
+    pub(super) memory_limit: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) attributes: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub(super) bind: Vec<Spanned<Bind>>,
+    #[serde(default)]
+    pub(super) connect: Vec<Spanned<Connect>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Bind {
+    pub(super) alias: String,
+    /// The ZeroMQ socket kind.
+    pub(super) socket: Option<Spanned<String>>,
+    /// The old name of `socket`, read with a deprecation warning.
+    pub(super) kind: Option<Spanned<String>>,
+    pub(super) transport: Option<Spanned<String>>,
+    pub(super) addr: Option<Spanned<String>>,
+    pub(super) serializer: Option<Spanned<String>>,
+    pub(super) handler: Option<String>,
+    pub(super) hwm: Option<Spanned<i64>>,
+    pub(super) on_full: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Connect {
+    pub(super) to: Spanned<String>,
+    pub(super) alias: String,
+    pub(super) handler: Option<String>,
+    #[serde(default)]
+    pub(super) topics: Vec<String>,
+    pub(super) hwm: Option<Spanned<i64>>,
+    pub(super) on_full: Option<Spanned<String>>,
+}

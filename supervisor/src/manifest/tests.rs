@@ -1,0 +1,171 @@
+//! Manifest parsing and validation, line by line.
+use super::*;
+
+fn kinds() -> Vec<String> {
+    ["agent", "echo", "counter"].map(String::from).to_vec()
+}
+
+const GOOD: &str = r#"
+[nameserver]
+addr = "tcp://127.0.0.1:7100"
+[supervisor]
+strategy = "rest_for_one"
+intensity = 5
+period = "10s"
+heartbeat = "500ms"
+[[agent]]
+name = "echo"
+kind = "echo"
+restart = "transient"
+memory_limit = "256MiB"
+attributes = { greeting = "hi" }
+  [[agent.bind]]
+  alias = "main"
+  socket = "REP"
+  transport = "tcp"
+  addr = "127.0.0.1:7101"
+  serializer = "raw"
+  handler = "echo"
+[[agent]]
+name = "client"
+kind = "counter"
+  [[agent.connect]]
+  to = "echo.main"
+  alias = "out"
+  topics = ["foo"]
+"#;
+
+#[test]
+fn a_good_manifest_converts_to_validated_types() {
+    let m = Manifest::parse(GOOD, &kinds()).unwrap();
+    assert_eq!(m.nameserver.as_deref(), Some("tcp://127.0.0.1:7100"));
+    assert_eq!(m.supervisor.strategy, RestartStrategy::RestForOne);
+    assert_eq!(m.supervisor.period, Duration::from_secs(10));
+    assert_eq!(m.supervisor.heartbeat, Duration::from_millis(500));
+    let echo = &m.agents[0];
+    assert_eq!(
+        (echo.restart, echo.memory_limit),
+        (Restart::Transient, Some(256 << 20))
+    );
+    assert_eq!(echo.binds[0].kind, SocketKind::Rep);
+    assert_eq!(echo.binds[0].serializer, Some(Serializer::Raw));
+    assert_eq!(m.agents[1].connects[0].agent, "echo");
+}
+
+fn error(text: &str) -> ManifestError {
+    Manifest::parse(text, &kinds()).unwrap_err()
+}
+
+#[test]
+fn unknown_fields_are_refused_at_their_line() {
+    let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\ncolour = \"red\"\n");
+    assert_eq!(e.line, 4, "{e}");
+    assert!(e.message.contains("colour"), "{e}");
+}
+
+#[test]
+fn duplicate_names_unknown_kinds_and_bad_addresses_name_their_line() {
+    let dup =
+        "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let e = error(dup);
+    assert_eq!((e.line, e.message.contains("duplicate")), (5, true), "{e}");
+    let e = error("[[agent]]\nname = \"a\"\nkind = \"nope\"\n");
+    assert_eq!(
+        (e.line, e.message.contains("unknown agent kind")),
+        (3, true),
+        "{e}"
+    );
+    let bad = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"REP\"\ntransport = \"tcp\"\naddr = \"127.0.0.1:99999\"\n";
+    assert_eq!(error(bad).line, 8);
+    let e = error("[nameserver]\naddr = \"no-such-host.invalid:1\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.connect]]\nto = \"b.main\"\nalias = \"x\"\n");
+    assert_eq!(e.line, 5, "{e}");
+    let e = error("[supervisor]\nperiod = \"soon\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"PAIR\"\n");
+    assert_eq!(e.line, 6, "{e}");
+}
+
+#[test]
+fn a_bind_names_its_socket_kind_with_socket_and_the_old_kind_key_still_works_with_a_warning() {
+    let head = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\n";
+    let m = Manifest::parse(&format!("{head}socket = \"REP\"\n"), &kinds()).unwrap();
+    assert_eq!(
+        (m.agents[0].binds[0].kind, m.warnings.len()),
+        (SocketKind::Rep, 0)
+    );
+    let old = Manifest::parse(&format!("{head}kind = \"REP\"\n"), &kinds()).unwrap();
+    assert_eq!(old.agents[0].binds[0].kind, SocketKind::Rep);
+    assert_eq!(old.warnings.len(), 1);
+    assert!(old.warnings[0].starts_with("line 6:"), "{:?}", old.warnings);
+    assert!(
+        old.warnings[0].contains("socket = \"REP\""),
+        "{:?}",
+        old.warnings
+    );
+    let both = error(&format!("{head}socket = \"REP\"\nkind = \"REP\"\n"));
+    assert!(both.message.contains("`socket` only"), "{both}");
+    let neither = error(&format!("{head}handler = \"h\"\n"));
+    assert_eq!(neither.line, 4, "{neither}");
+    assert!(neither.message.contains("missing `socket`"), "{neither}");
+}
+
+#[test]
+fn socket_settings_chaos_and_args_are_checked_at_their_line() {
+    let bind = |extra: &str| {
+        format!("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"PUB\"\n{extra}")
+    };
+    let m = Manifest::parse(&bind("hwm = 50\non_full = \"drop\"\n"), &kinds()).unwrap();
+    let settings = m.agents[0].binds[0].socket;
+    assert_eq!(settings.hwm, Some(50));
+    assert_eq!(settings.on_full, Some(axon_runtime::OnFull::Drop));
+    let e = error(&bind("on_full = \"block\"\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("never blocks"), "{e}");
+    assert_eq!(error(&bind("hwm = -1\n")).line, 7);
+    assert_eq!(error(&bind("on_full = \"maybe\"\n")).line, 7);
+
+    let chaos = "[chaos]\nevery = \"1s\"\ntargets = [\"ghost\"]\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let e = error(chaos);
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("ghost"), "{e}");
+    let ok = chaos
+        .replace("ghost", "a")
+        .replace("1s\"", "1s\"\nsignal = \"STOP\"");
+    let m = Manifest::parse(&ok, &kinds()).unwrap();
+    let c = m.chaos.unwrap();
+    assert_eq!(
+        (c.every, c.signal),
+        (Duration::from_secs(1), axon_runtime::launch::Signal::Stop)
+    );
+
+    let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\nargs = [\"-v\"]\n");
+    assert!(e.message.contains("`args` are for a `bin`"), "{e}");
+    let m = Manifest::parse(
+        "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\nargs = [\"-v\"]\n",
+        &kinds(),
+    )
+    .unwrap();
+    assert_eq!(m.agents[0].args, ["-v"]);
+}
+
+#[test]
+fn sizes_and_durations_parse() {
+    assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
+    assert!(parse_bytes("12 parsecs").is_err());
+    assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    assert!(parse_duration("1h").is_err());
+}
+
+#[test]
+fn one_kind_has_one_host() {
+    let two = "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\n[[agent]]\nname = \"b\"\nkind = \"mine\"\nbin = \"y\"\n";
+    let e = error(two);
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("hosted by bin x on line 3"), "{e}");
+    let mixed = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent]]\nname = \"b\"\nkind = \"echo\"\nbin = \"y\"\n";
+    assert!(error(mixed).message.contains("the axon binary"));
+    let same = "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\n[[agent]]\nname = \"b\"\nkind = \"mine\"\nbin = \"x\"\n";
+    assert_eq!(Manifest::parse(same, &kinds()).unwrap().agents.len(), 2);
+}
