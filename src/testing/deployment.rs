@@ -124,6 +124,12 @@ impl Deployment {
         &self.key_file
     }
 
+    /// The pid of the `axon up` process, which runs the name server
+    /// (to stop and continue it, e.g. with SIGSTOP / SIGCONT).
+    pub fn up_pid(&self) -> Option<u32> {
+        self.up.as_ref().map(Child::id)
+    }
+
     /// The name server.
     pub fn nameserver(&self) -> &NameServer {
         &self.ns

@@ -137,6 +137,14 @@ impl Records {
         }
     }
 
+    /// Takes `stalled` (time the name server itself was not running) off every
+    /// agent's silence, never past `now`.
+    pub(crate) fn forgive(&mut self, stalled: Duration, now: Instant) {
+        for (at, _) in self.renewed.values_mut() {
+            *at = (*at + stalled).min(now);
+        }
+    }
+
     /// How long the registered agent `name` has not renewed its lease.
     pub(crate) fn silent_for(&self, name: &str, now: Instant) -> Option<Duration> {
         self.renewed
@@ -288,6 +296,22 @@ mod tests {
             control: format!("ipc:///tmp/{name}"),
             lease_ms: 60_000,
         }
+    }
+
+    #[test]
+    fn time_the_name_server_was_stalled_is_taken_off_an_agents_silence() {
+        let mut r = Records::default();
+        r.register(reg("a", 7)).unwrap();
+        let later = Instant::now() + Duration::from_secs(10);
+        let silent = r.silent_for("a", later).unwrap();
+        r.forgive(Duration::from_secs(4), later);
+        assert_eq!(
+            r.silent_for("a", later).unwrap(),
+            silent - Duration::from_secs(4)
+        );
+        // Never renewed in the future: at most silent for nothing.
+        r.forgive(Duration::from_secs(3600), later);
+        assert_eq!(r.silent_for("a", later).unwrap(), Duration::ZERO);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use axon_runtime::config::env_var;
@@ -149,6 +149,8 @@ struct Server {
     sampler: Sampler,
     /// The last CPU and memory sample, by pid.
     usage: BTreeMap<u32, Usage>,
+    /// When leases and heartbeats were last checked: a long gap means this process was stalled.
+    last_check: Instant,
 }
 
 impl Server {
@@ -194,6 +196,7 @@ impl Server {
                 supervision: Supervision::new(spec),
                 sampler: Sampler::default(),
                 usage: BTreeMap::new(),
+                last_check: Instant::now(),
             }
         });
         Ok(())
@@ -403,7 +406,22 @@ impl Server {
     }
 
     /// Forgets agents that stopped renewing; agents this server started are watched through their exit instead.
+    ///
+    /// If this process itself was stalled (SIGSTOP, an overloaded machine), the
+    /// renewals sent meanwhile are still queued unread: the time it was away
+    /// does not count against the agents, so none is killed as hung for it.
     fn expire_leases(&mut self) {
+        let now = Instant::now();
+        let away = now.saturating_duration_since(self.last_check);
+        self.last_check = now;
+        if away > LEASE_CHECK * 2 {
+            let stalled = away - LEASE_CHECK;
+            tracing::warn!(
+                stalled_ms = stalled.as_millis() as u64,
+                "the name server was stalled; that time does not count as agents' silence"
+            );
+            self.records.forgive(stalled, now);
+        }
         let children = &self.children;
         let misses = axon_runtime::config::LEASE_MISSES;
         for info in self

@@ -105,7 +105,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// A method succeeded: answer once the name server has what it must know of it.
-    fn settle(
+    pub(super) fn settle(
         &mut self,
         req: &Request,
         value: Value,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actix::Context;
+use actix::prelude::*;
 use serde::de::DeserializeOwned;
 
 use super::control::{Answer, Caller};
@@ -13,6 +13,7 @@ use super::{drain, requests, Host};
 use crate::agent::{attrs, Agent, Message};
 use crate::codec::{to_value, Serializer, Value};
 use crate::error::{Error, ErrorKind, RemoteError, Result};
+use crate::net::{look_up, needs_lookup, Transport};
 use crate::protocol::methods::{
     Alias, Attr, Bind, Connect, Execute, RequestWait, Send, SetHandler, SetLogger, Subscription,
     Timer,
@@ -36,7 +37,13 @@ impl<A: Agent> Host<A> {
             "ping" => Ok(Value::Text("pong".into())),
             "is_running" => Ok(Value::Bool(true)),
             "shutdown" | "kill" => Ok(Value::Null),
-            "bind" => args(req).and_then(|a| self.bind_method(a, actor)),
+            "bind" => match args::<Bind>(req) {
+                Ok(a) if self.looks_up(&a) => {
+                    self.bind_after_lookup(a, req.clone(), caller.clone(), actor);
+                    return Answer::Later;
+                }
+                parsed => parsed.and_then(|a| self.bind_method(a, actor)),
+            },
             "connect" => args(req).and_then(|a| self.connect_method(a, actor)),
             "send" => args(req).and_then(|a| self.send_method(a, actor)),
             "request" => match args(req).and_then(|a| self.request_method(a, caller, actor)) {
@@ -105,6 +112,46 @@ impl<A: Agent> Host<A> {
         let (kind, opts) = a.options();
         let (index, generation) = self.sockets.bind(kind, opts)?;
         self.opened(index, generation, actor)
+    }
+
+    /// Whether binding with `a` needs a DNS lookup first (a tcp bind at a host name).
+    fn looks_up(&self, a: &Bind) -> bool {
+        let transport = a.transport.unwrap_or(self.sockets.spec.defaults.transport);
+        transport == Transport::Tcp && a.addr.as_deref().is_some_and(needs_lookup)
+    }
+
+    /// Looks the host name up off the event loop, then binds and answers; the
+    /// journal keeps the name, so a restart looks it up again.
+    fn bind_after_lookup(
+        &mut self,
+        a: Bind,
+        req: Request,
+        caller: Caller,
+        actor: &mut Context<Self>,
+    ) {
+        let location = a.addr.clone().unwrap_or_default();
+        let lookup = async move { look_up(&location).await };
+        let bound = lookup.into_actor(self).map(move |resolved, host, actor| {
+            let bound = resolved.and_then(|addr| {
+                let a = Bind {
+                    addr: Some(addr),
+                    ..a
+                };
+                host.bind_method(a, actor)
+            });
+            match bound {
+                Ok(value) => {
+                    let reported = host.report_addrs();
+                    host.settle(&req, value, caller, reported, actor);
+                }
+                Err(e) => {
+                    host.sockets.stats.control_errors += 1;
+                    let e = host.sockets.remote_error(error_kind(&e), "bind", e);
+                    host.answer(&caller, Err(e));
+                }
+            }
+        });
+        actor.spawn(bound);
     }
 
     fn connect_method(&mut self, a: Connect, actor: &mut Context<Self>) -> Result<Value> {

@@ -94,20 +94,70 @@ pub struct BindTarget {
 /// Resolves a TCP location given as `host` or `host:port` into a ZeroMQ endpoint.
 ///
 /// A missing port becomes the wildcard `*`, so the kernel picks a free port; the
-/// real endpoint is read back after binding.
+/// real endpoint is read back after binding. A host name other than
+/// `localhost` is looked up here, which may wait on DNS: an agent's event
+/// loop uses [`tcp_endpoint_at`] instead.
 pub fn tcp_endpoint(location: &str) -> Result<String> {
     let location = location.trim_start_matches("tcp://");
     let (host, port) = split_host_port(location)?;
     let ip = resolve_host(host)?;
+    Ok(endpoint(ip, port))
+}
+
+/// [`tcp_endpoint`] for a location that needs no DNS lookup (an IP address,
+/// `*`, `localhost`); a host name is refused with an error saying so.
+pub fn tcp_endpoint_at(location: &str) -> Result<String> {
+    if needs_lookup(location) {
+        let why = "a host name needs a DNS lookup, which an agent's event loop never waits for: \
+                   bind to an IP address, `*` or `localhost` (the control plane's `bind` looks names up first)";
+        return Err(Error::invalid("tcp address", location, why));
+    }
+    tcp_endpoint(location)
+}
+
+/// Whether the TCP location `host[:port]` names a host that needs a DNS lookup.
+pub fn needs_lookup(location: &str) -> bool {
+    let location = location.trim_start_matches("tcp://");
+    match split_host_port(location) {
+        Ok((host, _)) => literal_host(host).is_none(),
+        // A bad location fails without any lookup.
+        Err(_) => false,
+    }
+}
+
+/// The TCP location `host[:port]` with its host name looked up, off the
+/// calling thread (tokio's resolver pool): `ip[:port]`.
+pub async fn look_up(location: &str) -> Result<String> {
+    let bare = location.trim_start_matches("tcp://");
+    let (host, port) = split_host_port(bare)?;
+    if literal_host(host).is_some() {
+        return Ok(location.to_owned());
+    }
+    let not_found = |why: String| Error::invalid("tcp address", host, why);
+    let addrs = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| not_found(format!("cannot resolve host: {e}")))?;
+    let ip = addrs
+        .into_iter()
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| not_found("host has no IPv4 address".into()))?
+        .ip();
+    Ok(match port {
+        Some(p) => format!("{ip}:{p}"),
+        None => ip.to_string(),
+    })
+}
+
+fn endpoint(ip: String, port: Option<u16>) -> String {
     let host = if ip.contains(':') {
         format!("[{ip}]")
     } else {
         ip
     };
-    Ok(match port {
+    match port {
         Some(p) => format!("tcp://{host}:{p}"),
         None => format!("tcp://{host}:*"),
-    })
+    }
 }
 
 fn split_host_port(location: &str) -> Result<(&str, Option<u16>)> {
@@ -145,13 +195,22 @@ fn parse_port(location: &str, port: &str) -> Result<u16> {
     })
 }
 
-fn resolve_host(host: &str) -> Result<String> {
-    use std::net::{IpAddr, ToSocketAddrs};
-    if host == "*" {
-        return Ok("*".into());
+/// A host that needs no lookup, as it goes in an endpoint: an IP address, `*`, `localhost`.
+fn literal_host(host: &str) -> Option<String> {
+    match host {
+        "*" => Some("*".into()),
+        "localhost" => Some("127.0.0.1".into()),
+        _ => host
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_string()),
     }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(ip.to_string());
+}
+
+fn resolve_host(host: &str) -> Result<String> {
+    use std::net::ToSocketAddrs;
+    if let Some(ip) = literal_host(host) {
+        return Ok(ip);
     }
     let mut addrs = (host, 0)
         .to_socket_addrs()
@@ -187,6 +246,36 @@ mod tests {
             "tcp://127.0.0.1:*"
         );
         assert_eq!(tcp_endpoint("[::1]:9").unwrap(), "tcp://[::1]:9");
+    }
+
+    #[test]
+    fn only_host_names_need_a_lookup_and_the_event_loop_refuses_them() {
+        for literal in [
+            "127.0.0.1",
+            "127.0.0.1:9",
+            "*",
+            "localhost:7",
+            "[::1]:9",
+            "",
+        ] {
+            assert!(!needs_lookup(literal), "{literal}");
+            assert!(tcp_endpoint_at(literal).is_ok(), "{literal}");
+        }
+        assert!(needs_lookup("example.invalid:80"));
+        let e = tcp_endpoint_at("example.invalid").unwrap_err();
+        assert!(e.to_string().contains("DNS lookup"), "{e}");
+    }
+
+    #[test]
+    fn look_up_keeps_the_port_and_leaves_literals_alone() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(look_up("127.0.0.1:5").await.unwrap(), "127.0.0.1:5");
+            assert!(look_up("no-such-host.invalid").await.is_err());
+        });
     }
 
     #[test]

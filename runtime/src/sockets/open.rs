@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{AddrChange, Sockets};
 use crate::error::{Error, Result};
-use crate::net::{tcp_endpoint, Address, Io, OnFull, Role, SocketKind, Transport};
+use crate::net::{tcp_endpoint_at, Address, Io, OnFull, Role, SocketKind, Transport};
 use crate::protocol::{BindOptions, ConnectOptions};
 
 impl Sockets {
@@ -210,7 +210,7 @@ impl Sockets {
         addr: Option<&str>,
     ) -> Result<String> {
         match transport {
-            Transport::Tcp => tcp_endpoint(addr.unwrap_or("127.0.0.1")),
+            Transport::Tcp => tcp_endpoint_at(addr.unwrap_or("127.0.0.1")),
             Transport::Inproc => Ok(format!(
                 "inproc://{}",
                 addr.map(str::to_owned)
