@@ -2,12 +2,15 @@
 //! process to the logger agent, plus the wire form of a log record.
 //!
 //! The layer holds one PUB socket, connected when the agent learns where
-//! the logger is (at spawn, or later through `set_logger`). Until then, and
-//! whenever the logger cannot keep up, events are only written to stderr;
-//! forwarding never blocks the agent and never logs about itself.
+//! the logger is (at spawn, or later through `set_logger`). Until then,
+//! events are written to stderr. Once connected, an event the logger cannot
+//! take (its queue is at the high-water mark) is never lost without trace:
+//! it is written to stderr instead and counted (`Stats::logs_not_forwarded`).
+//! Forwarding never blocks the agent and never logs about itself.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -80,8 +83,10 @@ pub fn connect(endpoint: &str) -> crate::error::Result<()> {
             "log forwarding is not installed in this process".into(),
         ));
     };
-    let socket = crate::net::zmq_context().socket(zmq::PUB)?;
+    let mut socket = crate::net::zmq_context().socket(zmq::PUB)?;
     socket.set_linger(500)?;
+    // At the mark a send fails instead of vanishing: the event then goes to stderr.
+    crate::net::report_the_mark(&mut socket)?;
     socket.connect(endpoint)?;
     if let Ok(mut slot) = fwd.socket.lock() {
         *slot = Some(socket);
@@ -100,8 +105,8 @@ pub fn disconnect() {
     }
 }
 
-/// Events not forwarded because the logger's queue was full.
-pub fn dropped() -> u64 {
+/// Events the logger could not take (its queue was full), written to stderr instead.
+pub fn not_forwarded() -> u64 {
     FORWARDER
         .get()
         .map(|f| f.dropped.load(Ordering::Relaxed))
@@ -114,23 +119,38 @@ pub struct ForwardLayer;
 impl<S: Subscriber> Layer<S> for ForwardLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let Some(fwd) = FORWARDER.get() else { return };
-        // try_lock: an event raised while sending (inside libzmq) is not forwarded, never deadlocks.
-        let Ok(guard) = fwd.socket.try_lock() else {
-            return;
-        };
-        let Some(socket) = guard.as_ref() else { return };
-        let record = record(&fwd.agent, event);
-        let mut body = Vec::with_capacity(128);
-        if ciborium::into_writer(&record, &mut body).is_err() {
+        // Not connected: the stderr layer has it.
+        if !is_connected() {
             return;
         }
-        let sent = socket
-            .send(record.level.as_bytes(), zmq::DONTWAIT | zmq::SNDMORE)
-            .and_then(|()| socket.send(body, zmq::DONTWAIT));
-        if sent.is_err() {
+        let record = record(&fwd.agent, event);
+        // try_lock: an event raised while sending (inside libzmq) never deadlocks; it falls back.
+        let forwarded = match fwd.socket.try_lock() {
+            Ok(guard) => guard.as_ref().is_some_and(|socket| send(socket, &record)),
+            Err(_) => false,
+        };
+        if !forwarded {
             fwd.dropped.fetch_add(1, Ordering::Relaxed);
+            // The fallback: stderr is the agent's own log when the logger cannot take it.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{} (not forwarded to the logger)",
+                record.line()
+            );
         }
     }
+}
+
+/// Publishes `record` to the logger without waiting; false when the logger's queue is full.
+fn send(socket: &zmq::Socket, record: &LogRecord) -> bool {
+    let mut body = Vec::with_capacity(128);
+    if ciborium::into_writer(record, &mut body).is_err() {
+        return false;
+    }
+    socket
+        .send(record.level.as_bytes(), zmq::DONTWAIT | zmq::SNDMORE)
+        .and_then(|()| socket.send(body, zmq::DONTWAIT))
+        .is_ok()
 }
 
 fn record(agent: &str, event: &Event<'_>) -> LogRecord {

@@ -30,4 +30,7 @@ pub struct Stats {
     pub control_errors: u64,
     /// Control requests refused: unsigned, wrongly signed, stale or replayed.
     pub refused: u64,
+    /// Log events the logger agent could not take (its queue was full), written to stderr instead.
+    #[serde(default)]
+    pub logs_not_forwarded: u64,
 }

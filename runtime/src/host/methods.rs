@@ -91,7 +91,7 @@ impl<A: Agent> Host<A> {
             "list_timers" => to_value(&self.state.timers.aliases()),
             "get_attr" => args::<Attr>(req).and_then(|a| self.get_attr(&a.name)),
             "set_attr" => args(req).and_then(|a| self.set_attr_method(a)),
-            "stats" => to_value(&self.sockets.stats),
+            "stats" => to_value(&self.stats()),
             _ => {
                 self.sockets.stats.control_errors += 1;
                 let message = format!("unknown method {method:?}");
@@ -325,7 +325,7 @@ impl<A: Agent> Host<A> {
             "aliases" => to_value(&self.aliases())?,
             "handlers" => to_value(&self.handlers.names())?,
             "timers" => to_value(&self.state.timers.aliases())?,
-            "stats" => to_value(&self.sockets.stats)?,
+            "stats" => to_value(&self.stats())?,
             _ => return Ok(None),
         }))
     }
@@ -345,6 +345,14 @@ impl<A: Agent> Host<A> {
             .set_attr(&a.name, value)
             .map(|()| Value::Null)
             .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
+    }
+
+    /// The agent's counters, with those kept outside its socket table.
+    fn stats(&self) -> crate::stats::Stats {
+        crate::stats::Stats {
+            logs_not_forwarded: crate::logging::not_forwarded(),
+            ..self.sockets.stats.clone()
+        }
     }
 
     /// The aliases of the agent's sockets, sorted.

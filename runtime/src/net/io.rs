@@ -184,7 +184,7 @@ impl Io {
 
 /// Makes a PUB socket refuse a message at the high-water mark instead of
 /// dropping it silently, so that every drop can be counted.
-fn report_the_mark(socket: &mut zmq::Socket) -> Result<()> {
+pub(crate) fn report_the_mark(socket: &mut zmq::Socket) -> Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the socket pointer is valid for the socket's lifetime; the option
     // value is a live c_int whose size is passed along.

@@ -16,8 +16,8 @@ pub use address::{
     BindTarget,
 };
 pub(crate) use frames::Frames;
-pub(crate) use io::Io;
 pub use io::HARD_LIMIT_FACTOR;
+pub(crate) use io::{report_the_mark, Io};
 pub use kind::{Role, SocketKind, Transport};
 pub use socket::{OnFull, BACKLOG_LIMIT, DEFAULT_HWM};
 pub(crate) use socket::{Sent, Socket};
