@@ -58,10 +58,7 @@ impl Logger {
     fn log(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
         let record: LogRecord = msg.decode()?;
         eprintln!("{}", record.line());
-        if self.history.len() == self.capacity {
-            self.history.pop_front();
-        }
-        self.history.push_back(record);
+        remember(&mut self.history, self.capacity, record);
         Ok(())
     }
 
@@ -78,5 +75,47 @@ impl Logger {
             out.drain(..out.len().saturating_sub(limit));
         }
         Ok(out)
+    }
+}
+
+/// Keeps `record` in a history of at most `capacity` records, oldest out first (none at capacity 0).
+fn remember(history: &mut VecDeque<LogRecord>, capacity: usize, record: LogRecord) {
+    if capacity == 0 {
+        return;
+    }
+    while history.len() >= capacity {
+        history.pop_front();
+    }
+    history.push_back(record);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u64) -> LogRecord {
+        LogRecord {
+            agent: "a".into(),
+            level: "INFO".into(),
+            target: "t".into(),
+            message: n.to_string(),
+            fields: Default::default(),
+            time_ms: n,
+        }
+    }
+
+    #[test]
+    fn the_history_keeps_the_newest_capacity_records_and_none_at_zero() {
+        let mut history = VecDeque::new();
+        for n in 0..5 {
+            remember(&mut history, 3, record(n));
+        }
+        let kept: Vec<u64> = history.iter().map(|r| r.time_ms).collect();
+        assert_eq!(kept, [2, 3, 4]);
+        let mut none = VecDeque::new();
+        for n in 0..5 {
+            remember(&mut none, 0, record(n));
+        }
+        assert!(none.is_empty());
     }
 }

@@ -30,6 +30,10 @@ pub struct Stats {
     pub control_errors: u64,
     /// Control requests refused: unsigned, wrongly signed, stale or replayed.
     pub refused: u64,
+    /// Requests forgotten unanswered: older than 10 minutes without a wait of
+    /// their own, or the oldest of more than 65 536 waiting on one socket.
+    #[serde(default)]
+    pub requests_forgotten: u64,
     /// Log events the logger agent could not take (its queue was full), written to stderr instead.
     #[serde(default)]
     pub logs_not_forwarded: u64,

@@ -13,6 +13,9 @@ use serde::Serialize;
 use crate::methods::SpawnOptions;
 use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
 
+/// Ended children (stopped, exited, failed) kept for `ps`, at most.
+pub(crate) const MAX_ENDED: usize = 1024;
+
 /// Where a child is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,6 +132,7 @@ impl Supervision {
 
     /// Records a newly spawned child (replacing an ended one of the same name).
     pub(crate) fn add(&mut self, name: &str, options: SpawnOptions, pid: u32, now: Instant) {
+        self.prune_ended(name);
         self.next_order += 1;
         let restart = options.restart.unwrap_or(Restart::Temporary);
         self.children.insert(
@@ -175,6 +179,31 @@ impl Supervision {
     /// The child `name` if it is the process `pid`.
     pub(crate) fn incarnation(&mut self, name: &str, pid: u32) -> Option<&mut Child> {
         self.children.get_mut(name).filter(|c| c.pid == Some(pid))
+    }
+
+    /// Every child, in no particular order (cheaper than [`Supervision::ordered`]).
+    pub(crate) fn children(&self) -> impl Iterator<Item = &Child> {
+        self.children.values()
+    }
+
+    /// Keeps at most [`MAX_ENDED`] ended children (their status stays in `ps`
+    /// until then), forgetting the oldest first; `keep` is about to be spawned.
+    fn prune_ended(&mut self, keep: &str) {
+        let mut ended: Vec<(u64, String)> = self
+            .children
+            .values()
+            .filter(|c| {
+                c.name != keep && matches!(c.state, State::Stopped | State::Exited | State::Failed)
+            })
+            .map(|c| (c.order, c.name.clone()))
+            .collect();
+        if ended.len() < MAX_ENDED {
+            return;
+        }
+        ended.sort();
+        for (_, name) in ended.iter().take(ended.len() + 1 - MAX_ENDED) {
+            self.children.remove(name);
+        }
     }
 
     /// Every child, in start order.

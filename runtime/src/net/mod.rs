@@ -19,7 +19,7 @@ pub(crate) use frames::Frames;
 pub use io::HARD_LIMIT_FACTOR;
 pub(crate) use io::{report_the_mark, Io};
 pub use kind::{Role, SocketKind, Transport};
-pub use socket::{OnFull, BACKLOG_LIMIT, DEFAULT_HWM};
+pub use socket::{OnFull, BACKLOG_BYTES, BACKLOG_LIMIT, DEFAULT_HWM};
 pub(crate) use socket::{Sent, Socket};
 
 /// The process-wide ZeroMQ context shared by every socket (so `inproc` works across them).

@@ -21,6 +21,9 @@ use crate::error::{Error, Result};
 /// Most messages a socket keeps waiting for high-water-mark room before `send` refuses.
 pub const BACKLOG_LIMIT: usize = 100_000;
 
+/// Most bytes a socket keeps waiting for high-water-mark room before `send` refuses.
+pub const BACKLOG_BYTES: usize = 64 << 20;
+
 /// libzmq's high-water mark unless told otherwise: messages queued per peer, each way.
 pub const DEFAULT_HWM: i32 = 1000;
 
@@ -83,6 +86,8 @@ pub(crate) struct Socket {
     /// What a send does at the high-water mark.
     pub(crate) on_full: OnFull,
     backlog: VecDeque<Multipart>,
+    /// The payload bytes in `backlog`.
+    backlog_bytes: usize,
     /// A flush future is running: tmq may hold a message, so the fast path is closed.
     flushing: bool,
 }
@@ -105,6 +110,7 @@ impl Socket {
             draining: false,
             on_full,
             backlog: VecDeque::new(),
+            backlog_bytes: 0,
             flushing: false,
         }
     }
@@ -151,12 +157,14 @@ impl Socket {
         if self.on_full == OnFull::Drop {
             return Ok(Sent::Dropped);
         }
-        if self.backlog.len() >= BACKLOG_LIMIT {
+        let size: usize = frames.iter().map(|f| f.len()).sum();
+        if self.backlog.len() >= BACKLOG_LIMIT || self.backlog_bytes + size > BACKLOG_BYTES {
             return Err(Error::Full {
                 alias: alias.to_owned(),
                 message: frames.iter().map(|f| f.to_vec()).collect(),
             });
         }
+        self.backlog_bytes += size;
         self.backlog
             .push_back(frames.iter().map(|f| zmq::Message::from(*f)).collect());
         let start_flush = !self.flushing;
@@ -184,7 +192,13 @@ impl Socket {
         loop {
             let mut next = self.backlog.pop_front();
             let last = next.is_none();
-            match self.io.poll_sink(cx, &mut next) {
+            let size: usize = next.as_ref().map_or(0, |m| m.iter().map(|f| f.len()).sum());
+            let polled = self.io.poll_sink(cx, &mut next);
+            // Taken by the sink (sent, or held by tmq until it is): no longer ours to count.
+            if next.is_none() {
+                self.backlog_bytes -= size;
+            }
+            match polled {
                 Poll::Ready(Ok(())) if last => {
                     self.flushing = false;
                     return Poll::Ready(Ok(()));
@@ -258,5 +272,46 @@ impl Socket {
         self.idle = true;
         self.draining = false;
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::SocketKind;
+    use std::time::Duration;
+
+    #[test]
+    fn a_backlog_is_bounded_by_bytes_as_well_as_by_count() {
+        // tmq registers sockets with the reactor, so build them inside a runtime.
+        actix_rt::System::new().block_on(async {
+            // A PUSH with no peer: nothing leaves, everything waits in the backlog.
+            let io = Io::open(
+                SocketKind::Push,
+                "inproc://backlog-bytes",
+                true,
+                Duration::ZERO,
+                1 << 30,
+                1,
+            )
+            .unwrap();
+            let mut socket = Socket::new(io);
+            let mib = vec![0u8; 1 << 20];
+            let fits = BACKLOG_BYTES / mib.len();
+            for _ in 0..fits {
+                assert!(matches!(
+                    socket.send("out", &[&mib]),
+                    Ok(Sent::Queued { .. })
+                ));
+            }
+            assert_eq!(socket.backlog_len(), fits);
+            match socket.send("out", &[&mib]) {
+                Err(Error::Full { alias, message }) => {
+                    assert_eq!((alias.as_str(), message.len()), ("out", 1));
+                    assert_eq!(message[0].len(), mib.len(), "the message is handed back");
+                }
+                other => panic!("expected Full, got {other:?}"),
+            }
+        });
     }
 }

@@ -8,7 +8,7 @@
 //! - `send`: sending values and requests.
 //! - `socket_ref`: naming a socket by alias or by a handle resolved once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::error::{Error, RemoteError, Result};
@@ -22,7 +22,7 @@ mod slot;
 mod socket_ref;
 
 pub(crate) use open::safe_name;
-pub(crate) use slot::{Slot, Waiter};
+pub(crate) use slot::{Slot, Waiter, Waiting};
 use socket_ref::unknown_socket;
 pub use socket_ref::{SocketKey, SocketRef};
 
@@ -188,7 +188,7 @@ impl Sockets {
                 .into_iter()
                 .map(|(t, h)| (t, h.map(Rc::from)))
                 .collect(),
-            waiting: HashMap::new(),
+            waiting: Waiting::default(),
             next_request: 1,
             generation,
             partner: None,

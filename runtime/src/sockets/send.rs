@@ -114,7 +114,11 @@ impl Sockets {
             request.clone_from(&payload);
         }
         let (target, reply_topic) = (slot.partner.unwrap_or(index), slot.reply_topic.clone());
-        slot.waiting.insert(id, waiter);
+        let forgotten = slot.waiting.insert(id, waiter, std::time::Instant::now());
+        if forgotten > 0 {
+            self.stats.requests_forgotten += forgotten;
+            tracing::warn!(agent = %self.spec.name, alias, forgotten, "old requests forgotten unanswered (too many, or too old)");
+        }
         let result = self.send_request_frames(target, kind, &reply_topic, id, &payload);
         if result.is_err() {
             if let Some(slot) = self.slots[index].as_mut() {

@@ -1,7 +1,8 @@
 //! One open socket in the table, with what the host needs to serve it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use crate::net::{Address, Role, Socket};
 
@@ -41,6 +42,50 @@ impl Waiter {
     }
 }
 
+/// Requests remembered per socket at most: past it, the oldest is forgotten.
+pub(crate) const MAX_WAITING: usize = 1 << 16;
+
+/// How long a request is remembered when it was sent without a wait of its own.
+pub(crate) const REQUEST_MEMORY: Duration = Duration::from_secs(600);
+
+/// The requests of one socket awaiting replies, oldest first (ids only grow).
+///
+/// Bounded: a request with no wait of its own is forgotten after
+/// [`REQUEST_MEMORY`], and past [`MAX_WAITING`] the oldest goes; a reply
+/// that comes after is dropped as unknown (counted in `stats.unhandled`).
+#[derive(Default)]
+pub(crate) struct Waiting {
+    by_id: BTreeMap<u64, (Instant, Waiter)>,
+}
+
+impl Waiting {
+    /// Remembers `waiter` for request `id`; returns how many old requests were forgotten to make room.
+    pub(crate) fn insert(&mut self, id: u64, waiter: Waiter, now: Instant) -> u64 {
+        let mut forgotten = 0;
+        while let Some((_, (since, _))) = self.by_id.first_key_value() {
+            let stale = now.saturating_duration_since(*since) > REQUEST_MEMORY;
+            if !stale && self.by_id.len() < MAX_WAITING {
+                break;
+            }
+            self.by_id.pop_first();
+            forgotten += 1;
+        }
+        self.by_id.insert(id, (now, waiter));
+        forgotten
+    }
+
+    /// Takes the waiter of request `id`.
+    pub(crate) fn remove(&mut self, id: &u64) -> Option<Waiter> {
+        self.by_id.remove(id).map(|(_, w)| w)
+    }
+
+    /// Requests awaiting replies.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
 /// One open socket and what the host needs to serve it.
 pub(crate) struct Slot {
     pub(crate) alias: Rc<str>,
@@ -51,7 +96,7 @@ pub(crate) struct Slot {
     /// SUB subscriptions: topic prefix and the handler for it (None: the socket's handler).
     pub(crate) topics: Vec<(Vec<u8>, Option<Rc<str>>)>,
     /// REQ: requests awaiting replies, by request id.
-    pub(crate) waiting: HashMap<u64, Waiter>,
+    pub(crate) waiting: Waiting,
     pub(crate) next_request: u64,
     pub(crate) generation: u64,
     /// SYNC_PUB / SYNC_SUB: the other socket of the pair (requests side, or stream side).
@@ -117,13 +162,37 @@ mod tests {
                 .iter()
                 .map(|(t, h)| (t.as_bytes().to_vec(), h.map(Rc::from)))
                 .collect(),
-            waiting: HashMap::new(),
+            waiting: Waiting::default(),
             next_request: 1,
             generation: 1,
             partner: None,
             companion: false,
             reply_topic: Vec::new(),
         }
+    }
+
+    #[test]
+    fn waiting_requests_are_bounded_by_count_and_by_age() {
+        let t0 = Instant::now();
+        let mut w = Waiting::default();
+        for id in 0..MAX_WAITING as u64 {
+            assert_eq!(w.insert(id, Waiter::socket_handler(), t0), 0);
+        }
+        // Full: the oldest request makes room for the newest.
+        assert_eq!(
+            w.insert(MAX_WAITING as u64, Waiter::socket_handler(), t0),
+            1
+        );
+        assert!(w.remove(&0).is_none());
+        assert!(w.remove(&1).is_some());
+        assert_eq!(w.len(), MAX_WAITING - 1);
+        // Later than the memory: every old request goes.
+        let later = t0 + REQUEST_MEMORY + Duration::from_secs(1);
+        assert_eq!(
+            w.insert(u64::MAX, Waiter::socket_handler(), later),
+            MAX_WAITING as u64 - 1
+        );
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

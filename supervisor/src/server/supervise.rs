@@ -170,8 +170,7 @@ impl Server {
         self.usage = self.sampler.sample(&pids);
         let over: Vec<(String, u32, u64, u64)> = self
             .supervision
-            .ordered()
-            .into_iter()
+            .children()
             .filter(|c| c.kill_reason.is_none())
             .filter_map(|c| {
                 let (pid, limit) = (c.pid?, c.options.memory_limit?);
@@ -195,8 +194,7 @@ impl Server {
         let limit = self.supervision.spec.heartbeat * HEARTBEAT_MISSES;
         let hung: Vec<(String, u32, Duration)> = self
             .supervision
-            .ordered()
-            .into_iter()
+            .children()
             .filter(|c| c.restartable() && c.state == State::Running && c.kill_reason.is_none())
             .filter_map(|c| {
                 let pid = c.pid?;

@@ -174,3 +174,26 @@ fn the_kill_reason_is_the_exit_reason() {
         Some("memory limit")
     );
 }
+
+#[test]
+fn ended_children_are_kept_for_ps_up_to_a_bound_oldest_forgotten_first() {
+    let (mut s, now) = sup(RestartStrategy::OneForOne, 9, Restart::Temporary);
+    for n in 0..MAX_ENDED + 10 {
+        let name = format!("t{n}");
+        s.add(&name, SpawnOptions::default(), n as u32 + 100, now);
+        let exit = Exit {
+            normal: true,
+            reason: "done".into(),
+        };
+        s.exited(&name, n as u32 + 100, exit, now);
+    }
+    let kept: Vec<&str> = s
+        .ordered()
+        .iter()
+        .filter(|c| c.state == State::Stopped)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(kept.len(), MAX_ENDED);
+    assert_eq!(kept.first(), Some(&"t10"), "the oldest went first");
+    assert!(s.get(&format!("t{}", MAX_ENDED + 9)).is_some());
+}
