@@ -6,15 +6,51 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A fresh directory `user_runtime_dir()/<node-id>`, mode 0700.
+///
+/// The base directory must be this user's own and private: one that another
+/// user owns or can write to (made there before us, say in `/tmp`) is
+/// refused, since whoever controls it could plant sockets and files.
 pub(crate) fn create() -> std::io::Result<PathBuf> {
     let base = axon_runtime::config::user_runtime_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&base)?;
+    check_private(&base)?;
     let dir = base.join(node_id());
     std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
     Ok(dir)
+}
+
+/// Refuses `dir` unless it is a real directory (not a symlink), owned by
+/// this user, and writable by no one else.
+fn check_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let why = if !meta.file_type().is_dir() {
+        "is not a directory (a symlink?)".to_owned()
+    } else if meta.uid() != uid {
+        format!(
+            "is owned by uid {}, not by this user (uid {uid})",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o022 != 0 {
+        format!(
+            "is writable by group or others (mode {:o})",
+            meta.mode() & 0o777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        format!(
+            "runtime directory {} {why}; refusing it (set XDG_RUNTIME_DIR, or fix or remove it)",
+            dir.display()
+        ),
+    ))
 }
 
 /// `<pid>-<nanos>-<n>`: distinct across processes (pid), pid reuse (time) and calls in one process (counter).
@@ -55,6 +91,27 @@ mod tests {
         remove(&dir);
         assert!(!dir.exists());
         remove(&dir);
+    }
+
+    #[test]
+    fn a_runtime_base_writable_by_others_or_not_a_directory_is_refused() {
+        let base = std::env::temp_dir().join(format!("axon-rundir-check-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check_private(&base).is_ok());
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_private(&base).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("writable by group or others"), "{e}");
+        let link = base.with_extension("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&base, &link).unwrap();
+        assert!(check_private(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+        std::fs::remove_file(&link).unwrap();
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
