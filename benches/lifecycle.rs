@@ -42,6 +42,7 @@ mod spawn;
 mod tap;
 
 use anyhow::{Context, Result};
+use axon::{BasicAgent, Ctx, Message};
 
 use report::Row;
 
@@ -51,7 +52,12 @@ fn main() -> Result<()> {
         return bare::serve(bare);
     }
     // Re-runs of this executable as an agent host or the name server stop here.
-    axon::init(axon::registry()).context("starting as an axon process")?;
+    // `sink`: the handler of the restart scenario's receiving sockets and timer.
+    let registry = axon::registry().handler(
+        "sink",
+        |_: &mut BasicAgent, _: &mut Ctx<BasicAgent>, _: Message| Ok(()),
+    );
+    axon::init(registry).context("starting as an axon process")?;
     let settings = Settings::from_env()?;
     // Nodes log to the tapped stderr: warnings, and the supervisor's restart figure.
     if std::env::var_os("AXON_LOG").is_none() {

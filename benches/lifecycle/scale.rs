@@ -96,11 +96,16 @@ pub fn run(requested: usize, spawners: usize) -> Result<Vec<Row>> {
     }))
 }
 
+/// A scale agent: under the node's supervisor, restarted if it dies (`permanent`).
+fn supervised() -> SpawnOptions {
+    SpawnOptions::default().restart(axon::Restart::Permanent)
+}
+
 /// Spawns a probe agent, fits the agent count to the machine, then spawns
 /// the rest from `spawners` threads; the count and each spawn's time in ms.
 fn spawn_all(node: &Node, requested: usize, spawners: usize) -> Result<(usize, Vec<f64>)> {
     let fds_before = procfs::fds(node.pid()?)?;
-    let (mut probe, first) = node::spawn(node.ns(), &agent_name(0), SpawnOptions::default())?;
+    let (mut probe, first) = node::spawn(node.ns(), &agent_name(0), supervised())?;
     node::ping(&mut probe)?;
     let agents = fit(requested, probe.name(), node, fds_before)?;
     let mut spawn_ms = spawn_concurrently(node.ns().address(), 1..agents, spawners)?;
@@ -218,7 +223,7 @@ fn spawn_concurrently(endpoint: &str, range: Range<usize>, spawners: usize) -> R
             if failed.load(Ordering::Relaxed) {
                 break;
             }
-            match node::spawn(&ns, &agent_name(i), SpawnOptions::default()) {
+            match node::spawn(&ns, &agent_name(i), supervised()) {
                 Ok((_, d)) => took.push(ms(d)),
                 Err(e) => {
                     failed.store(true, Ordering::Relaxed);

@@ -102,6 +102,8 @@ impl Latency {
 #[derive(Default)]
 pub struct BenchAgent {
     pumping: Option<Pumping>,
+    /// The last pump's first and last send, unix ns.
+    pump_window: (u64, u64),
     meter: Meter,
     trips: Option<Tripping>,
     latency: Option<Latency>,
@@ -172,6 +174,7 @@ impl Agent for BenchAgent {
             "metered" => Value::serialized(&self.meter.done),
             "latency" => Value::serialized(&self.latency),
             "pump_left" => Value::serialized(&self.pumping.as_ref().map_or(0, |p| p.left)),
+            "pump_window" => Value::serialized(&self.pump_window),
             "probed" => Value::serialized(&self.tally.probed),
             "received" => Value::serialized(&self.tally.done),
             "error" => Value::serialized(&self.error),
@@ -199,6 +202,7 @@ impl BenchAgent {
     /// `execute("pump", Pump)`: starts sending; returns once the first burst is out.
     fn start_pump(&mut self, ctx: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
         let plan: Pump = msg.decode()?;
+        self.pump_window = (unix_ns(Instant::now()), 0);
         self.pumping = Some(Pumping {
             socket: ctx.socket(&plan.alias)?,
             topic: plan.topic,
@@ -231,6 +235,7 @@ impl BenchAgent {
             p.left -= 1;
         }
         self.pumping = None;
+        self.pump_window.1 = unix_ns(Instant::now());
         Ok(())
     }
 

@@ -46,13 +46,24 @@ pub struct Delivery {
     pub lost: u64,
     /// Of those, copies no counter accounts for: subscribers x accepted - delivered.
     pub silent: u64,
-    /// Delivered messages per second, from the earliest first to the latest last receipt.
+    /// Delivered messages per second, over the publisher's send window: from
+    /// its first data send to its last send or the last receipt, whichever is later.
     pub rate: f64,
+    /// Each subscriber's share of the accepted messages it received, 0 to 1.
+    pub shares: [f64; SUBSCRIBERS],
 }
 
 impl Delivery {
     /// Checks and sums up one run from the publisher's figures and each subscriber's.
-    pub fn of(published: u64, accepted: u64, counted: u64, got: &[Received]) -> Result<Delivery> {
+    ///
+    /// `sent_ns` is the publisher's send window: its first and last data send (unix ns).
+    pub fn of(
+        published: u64,
+        accepted: u64,
+        counted: u64,
+        got: &[Received],
+        sent_ns: (u64, u64),
+    ) -> Result<Delivery> {
         let wrong: u64 = got.iter().map(|r| r.wrong_size).sum();
         if wrong > 0 {
             bail!("{wrong} messages arrived with the wrong size");
@@ -65,13 +76,17 @@ impl Delivery {
         if delivered > subscribers * accepted {
             bail!("{delivered} delivered of {accepted} accepted, to {subscribers} subscribers");
         }
-        let heard = got.iter().filter(|r| r.count > 0);
-        let first = heard
-            .clone()
-            .map(|r| r.first_ns)
-            .min()
+        let last_receipt = got
+            .iter()
+            .filter(|r| r.count > 0)
+            .map(|r| r.last_ns)
+            .max()
             .context("nothing delivered")?;
-        let last = heard.map(|r| r.last_ns).max().unwrap_or(first);
+        let (first, last) = (sent_ns.0, sent_ns.1.max(last_receipt));
+        let mut shares = [0.0; SUBSCRIBERS];
+        for (share, r) in shares.iter_mut().zip(got) {
+            *share = r.count as f64 / accepted.max(1) as f64;
+        }
         Ok(Delivery {
             published,
             accepted,
@@ -80,7 +95,8 @@ impl Delivery {
             delivered,
             lost: subscribers * published - delivered,
             silent: subscribers * accepted - delivered,
-            rate: delivered as f64 / ((last - first).max(1) as f64 / 1e9),
+            rate: delivered as f64 / (last.saturating_sub(first).max(1) as f64 / 1e9),
+            shares,
         })
     }
 
@@ -165,7 +181,16 @@ impl Fanout {
             s.close(&inbound)?;
         }
         let (accepted, refused) = after.since(before)?;
-        Delivery::of(case.count, accepted, refused, &got)
+        let window = self.publisher.get_attr::<(u64, u64)>("pump_window")?;
+        let delivery = Delivery::of(case.count, accepted, refused, &got, window)?;
+        // axon counts every drop: a copy lost with no counter is a broken promise, not a figure.
+        if delivery.silent > 0 {
+            bail!(
+                "{} copies lost with no counter to show for it: {delivery:?}",
+                delivery.silent
+            );
+        }
+        Ok(delivery)
     }
 
     /// Probes until every subscriber heard one.

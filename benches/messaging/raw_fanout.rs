@@ -34,6 +34,7 @@ pub fn run(run: &Run) -> Result<Delivery> {
         s.line("SUBSCRIBED", run.deadline)?;
     }
     publisher.tell("GO")?;
+    let [first_sent, last_sent] = raw::numbers(&publisher.line("SENT", run.deadline)?)?;
     let mut received = Vec::with_capacity(SUBSCRIBERS);
     for s in &subscribers {
         let [count, first_ns, last_ns, wrong_size] =
@@ -50,7 +51,7 @@ pub fn run(run: &Run) -> Result<Delivery> {
     }
     publisher.finish(run.deadline)?;
     // libzmq's PUB took every message (it never refuses); it counts none it dropped.
-    Delivery::of(run.count, run.count, 0, &received)
+    Delivery::of(run.count, run.count, 0, &received, (first_sent, last_sent))
 }
 
 /// The `raw-pub` role: probe until told `GO`, publish, repeat the end marker until released.
@@ -74,10 +75,13 @@ pub fn publish(ctx: &zmq::Context, job: &Job) -> Result<()> {
         }
     }
     let payload = vec![0xA5u8; job.size];
+    let first = Instant::now();
     for _ in 0..job.count {
         socket.send(DATA.as_bytes(), zmq::SNDMORE)?;
         socket.send(&payload[..], 0)?;
     }
+    let (first, last) = (unix_ns(first), unix_ns(Instant::now()));
+    println!("SENT {first} LAST_NS {last}");
     loop {
         socket.send_multipart([END.as_bytes(), b""], 0)?;
         match told.recv_timeout(REPEAT) {

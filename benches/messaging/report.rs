@@ -136,7 +136,7 @@ fn print_drops(r: &Row, d: &Drops) {
         r.pattern, r.transport, r.serializer, r.size, d.axon.subscribers
     );
     println!(
-        "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>12}",
+        "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>8}  {}",
         "side",
         "published",
         "accepted",
@@ -144,11 +144,13 @@ fn print_drops(r: &Row, d: &Drops) {
         "copies due",
         "delivered",
         "lost copies",
-        "silent"
+        "silent",
+        "share of accepted, per subscriber"
     );
     for (side, x) in [("axon", &d.axon), ("raw", &d.raw)] {
+        let shares: Vec<String> = x.shares.iter().map(|s| format!("{s:.3}")).collect();
         println!(
-            "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>12}",
+            "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>8}  {}",
             side,
             x.published,
             x.accepted,
@@ -156,10 +158,12 @@ fn print_drops(r: &Row, d: &Drops) {
             x.subscribers * x.published,
             x.delivered,
             x.lost,
-            x.silent
+            x.silent,
+            shares.join(" ")
         );
     }
-    println!("counted drops: refused at the high-water mark and counted by the publisher; silent: lost copies no counter shows.");
+    println!("counted drops: refused at the high-water mark and counted by the publisher; silent: lost copies no counter shows (axon: always 0, checked).");
+    println!("rate: delivered copies per second over the publisher's send window (first send to the later of last send and last receipt).");
 }
 
 /// Writes the rows to `<target>/axon-bench/messaging.json`; returns the path.
