@@ -136,7 +136,7 @@ fn print_drops(r: &Row, d: &Drops) {
         r.pattern, r.transport, r.serializer, r.size, d.axon.subscribers
     );
     println!(
-        "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>8}  {}",
+        "{:<5} {:>10} {:>10} {:>15} {:>12} {:>12} {:>12} {:>8}  share of accepted, per subscriber",
         "side",
         "published",
         "accepted",
@@ -145,7 +145,6 @@ fn print_drops(r: &Row, d: &Drops) {
         "delivered",
         "lost copies",
         "silent",
-        "share of accepted, per subscriber"
     );
     for (side, x) in [("axon", &d.axon), ("raw", &d.raw)] {
         let shares: Vec<String> = x.shares.iter().map(|s| format!("{s:.3}")).collect();
