@@ -30,6 +30,7 @@ use crate::rundir;
 use crate::stats::{Sampler, Usage};
 use crate::supervision::Supervision;
 
+mod logger;
 mod spawn;
 mod stop;
 mod supervise;
@@ -364,45 +365,6 @@ impl Server {
             },
             _ => requests::query(&mut self.records, req),
         })
-    }
-
-    fn set_addr(&mut self, a: SetAddr, ctx: &mut Context<Self>) -> Result<Value, Refusal> {
-        self.note_logger(&a, ctx);
-        self.records.set_addr(&a.name, a.alias, a.address)?;
-        Ok(Value::Null)
-    }
-
-    /// When the logger binds its socket, every agent (and every later spawn) publishes its log events there.
-    fn note_logger(&mut self, a: &SetAddr, ctx: &mut Context<Self>) {
-        let is_logger = self
-            .records
-            .info(&a.name)
-            .is_ok_and(|i| i.kind == LOGGER_KIND);
-        if !is_logger || a.alias != LOGGER_ALIAS {
-            return;
-        }
-        tracing::info!(logger = %a.name, endpoint = %a.address.endpoint, "logger available");
-        self.logger = Some(a.address.endpoint.clone());
-        if let Err(e) = axon_runtime::logging::connect(&a.address.endpoint) {
-            tracing::warn!(error = %e, "name server events will not reach the logger");
-        }
-        let others: Vec<(String, String)> = self
-            .records
-            .agents()
-            .filter(|i| i.name != a.name)
-            .map(|i| (i.name.clone(), i.control.clone()))
-            .collect();
-        for (name, control) in others {
-            let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
-            let tell = async move {
-                axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
-            };
-            ctx.spawn(tell.into_actor(self).map(|res, _, _| {
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "could not point an agent at the logger");
-                }
-            }));
-        }
     }
 
     /// Forgets agents that stopped renewing; agents this server started are watched through their exit instead.
