@@ -6,14 +6,12 @@
 //! - `counter`: [`Counter`], counts messages per socket.
 //! - `relay`: [`Relay`], forwards PULL/SUB input to a PUSH/PUB output.
 //! - `ticker`: [`Ticker`], publishes a counter at a fixed period.
-//! - [`trading`]: the kinds of the trading-floor demo (market, strategy, risk, blotter, monitor).
 
 mod counter;
 mod echo;
 mod logger;
 mod relay;
 mod ticker;
-pub mod trading;
 
 pub use counter::Counter;
 pub use echo::Echo;
@@ -25,7 +23,6 @@ use axon_runtime::Registry;
 
 /// Adds every ready-made kind to `registry`.
 pub fn register(registry: Registry) -> Registry {
-    let registry = trading::register(registry);
     registry
         .kind::<Echo>()
         .kind::<Logger>()

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use axon_runtime::{attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings, Verdict};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Verdict};
 
 /// Answers order requests (handler `check`, on a REP or ASYNC_REP socket)
 /// with a [`Verdict`]: an [`Order`] is approved when its `qty` is at most
@@ -88,7 +90,7 @@ impl Risk {
         };
         match ctx.publish(EVENTS, topic, &verdict) {
             // No `events` socket: nobody listens.
-            Ok(()) | Err(axon_runtime::Error::UnknownAlias(_)) => {}
+            Ok(()) | Err(axon::Error::UnknownAlias(_)) => {}
             Err(e) => tracing::debug!(agent = ctx.name(), error = %e, "verdict not published"),
         }
         Ok(verdict)
@@ -138,7 +140,7 @@ impl Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trading::Side;
+    use crate::wire::Side;
 
     fn order(id: u64, side: Side, qty: u64) -> Order {
         Order {

@@ -4,13 +4,13 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use axon_runtime::clock::now_ms;
-use axon_runtime::{
-    attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, RequestOptions, Value,
-};
+use axon::clock::now_ms;
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, RequestOptions, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings, Side, Tick, Verdict};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Side, Tick, Verdict};
 
 /// Alias of the socket orders are checked on (ASYNC_REQ or REQ to the risk agent).
 const RISK: &str = "risk";

@@ -1,17 +1,19 @@
-//! The trading-floor kinds (`axon_agents::trading`) wired together as in
-//! `examples/trading.toml`: real processes, real sockets.
-
-mod common;
+//! The trading-floor kinds wired together as in `floor.toml`: real
+//! processes, real sockets. The agents are hosted by this test binary,
+//! spawned through a name server, so no release build is needed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axon::prelude::*;
 use axon::testing::{self, wait_until};
-use axon_agents::trading::{Order, Side, Totals, Verdict};
-use common::PATIENCE;
+use axon_example_trading::{Order, Side, Totals, Verdict};
 use serde_json::json;
 
-axon::test_host!(common::registry());
+axon::test_host!(axon_example_trading::registry());
+
+/// Time any single condition may take on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Symbols the market publishes; only the first two are traded.
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "GOOG"];
@@ -77,7 +79,7 @@ fn probe(id: u64, side: Side, qty: u64) -> Order {
     }
 }
 
-/// The agents of one trading floor, wired as in `examples/trading.toml`
+/// The agents of one trading floor, wired as in `floor.toml`
 /// (two strategies, three symbols) through their proxies.
 struct Floor {
     market: Proxy,
@@ -342,9 +344,17 @@ fn bad_attributes_fail_the_spawn() {
 
 #[test]
 fn the_example_manifest_is_valid() {
-    let kinds = axon::registry().kinds();
-    let text = include_str!("../examples/trading.toml");
-    let manifest = axon_supervisor::manifest::Manifest::parse(text, &kinds).unwrap();
+    let kinds = axon_example_trading::registry().kinds();
+    let text = include_str!("../floor.toml");
+    let manifest = axon::manifest::Manifest::parse(text, &kinds).unwrap();
+    assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    // Every agent is hosted by this crate's binary, which hosts its kind.
+    for agent in &manifest.agents {
+        assert!(kinds.contains(&agent.kind), "{} is not hosted", agent.kind);
+        let bin = agent.bin.as_deref().map(|p| p.to_string_lossy());
+        let bin = bin.as_deref();
+        assert_eq!(bin, Some("target/release/trading-floor"), "{}", agent.name);
+    }
     let of_kind = |kind: &'static str| manifest.agents.iter().filter(move |a| a.kind == kind);
     assert_eq!(of_kind("trading.market").count(), 1);
     assert_eq!(of_kind("trading.monitor").count(), 1);

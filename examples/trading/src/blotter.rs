@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use axon_runtime::{attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Side};
 
 /// Alias of the optional PUB socket recorded orders are published on.
 const EVENTS: &str = "events";
@@ -88,7 +90,7 @@ impl Blotter {
         let order: Order = msg.decode()?;
         match ctx.publish(EVENTS, &order.symbol, &order) {
             // No `events` socket: nobody listens.
-            Ok(()) | Err(axon_runtime::Error::UnknownAlias(_)) => {}
+            Ok(()) | Err(axon::Error::UnknownAlias(_)) => {}
             Err(e) => tracing::debug!(agent = ctx.name(), error = %e, "order not republished"),
         }
         self.attributes.add(order);
@@ -101,8 +103,8 @@ impl Attributes {
         let totals = self.totals.entry(order.symbol.clone()).or_default();
         totals.orders += 1;
         match order.side {
-            super::Side::Buy => totals.bought += order.qty,
-            super::Side::Sell => totals.sold += order.qty,
+            Side::Buy => totals.bought += order.qty,
+            Side::Sell => totals.sold += order.qty,
         }
         totals.net = totals.net.saturating_add(order.side.signed(order.qty));
         totals.notional += order.qty as f64 * order.price;
@@ -121,7 +123,6 @@ impl Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trading::Side;
 
     #[test]
     fn totals_add_up_per_symbol_and_only_the_latest_orders_are_kept() {
