@@ -1,4 +1,4 @@
-//! `trading.blotter`: the record of executed orders.
+//! `blotter`: the record of executed orders.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -13,7 +13,7 @@ use crate::wire::{Order, Side};
 const EVENTS: &str = "events";
 
 /// Records the [`Order`]s it receives (handler `record`, on a PULL socket the
-/// strategies push to) and republishes each, under its symbol as topic, on
+/// traders push to) and republishes each, under its symbol as topic, on
 /// the PUB socket `events` when the agent has one (the monitor listens
 /// there).
 ///
@@ -55,7 +55,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Blotter {
-    const KIND: &'static str = "trading.blotter";
+    const KIND: &'static str = "blotter";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let defaults = Attributes {
@@ -140,7 +140,7 @@ mod tests {
         for (id, (symbol, side, qty)) in (1..).zip(trades) {
             b.add(Order {
                 id,
-                strategy: "s".into(),
+                trader: "s".into(),
                 symbol: symbol.into(),
                 side,
                 qty,

@@ -1,14 +1,14 @@
 //! The agent kinds of the trading-floor example (`floor.toml`), hosted by
 //! this crate's `trading-floor` binary.
 //!
-//! A market publishes ticks; one strategy per symbol turns moving-average
+//! A market publishes ticks; one trader per symbol turns moving-average
 //! crossovers into orders, each approved by the risk agent before it is
 //! pushed to the blotter; a monitor prints one summary line per period.
 //!
 //! ```text
-//! market.out (PUB, topic = symbol) --> strategy.ticks (SUB, handler `tick`)
-//! strategy.risk (ASYNC_REQ)        --> risk.main (ASYNC_REP, handler `check`)
-//! strategy.orders (PUSH)           --> blotter.orders (PULL, handler `record`)
+//! market.out (PUB, topic = symbol) --> trader.ticks (SUB, handler `tick`)
+//! trader.risk (ASYNC_REQ)          --> risk.main (ASYNC_REP, handler `check`)
+//! trader.orders (PUSH)             --> blotter.orders (PULL, handler `record`)
 //! market.out, risk.events, blotter.events (PUB) --> monitor (SUB: `tick`, `decision`, `order`)
 //! ```
 //!
@@ -20,7 +20,7 @@
 //! - `settings`: a kind's attributes, set from its spawn spec and checked as a whole.
 //! - `wire`: what crosses the sockets: [`Tick`], [`Order`], [`Side`], [`Verdict`].
 //! - `market`: [`Market`], synthetic random-walk ticks.
-//! - `strategy`: [`Strategy`], moving-average crossover, risk-checked orders.
+//! - `trader`: [`Trader`], moving-average crossover, risk-checked orders.
 //! - `risk`: [`Risk`], position and size limits.
 //! - `blotter`: [`Blotter`], the record of executed orders, and its [`Totals`] per symbol.
 //! - `monitor`: [`Monitor`], one summary line per period on stdout.
@@ -32,21 +32,21 @@ mod market;
 mod monitor;
 mod risk;
 mod settings;
-mod strategy;
+mod trader;
 mod wire;
 
 pub use blotter::{Blotter, Totals};
 pub use market::Market;
 pub use monitor::Monitor;
 pub use risk::Risk;
-pub use strategy::Strategy;
+pub use trader::Trader;
 pub use wire::{Order, Side, Tick, Verdict};
 
 /// The kinds `trading-floor` hosts: the five trading kinds, the ready-made ones, and the plain `agent`.
 pub fn registry() -> axon::Registry {
     axon::registry()
         .kind::<Market>()
-        .kind::<Strategy>()
+        .kind::<Trader>()
         .kind::<Risk>()
         .kind::<Blotter>()
         .kind::<Monitor>()

@@ -1,4 +1,4 @@
-//! `trading.market`: synthetic ticks, a random walk per symbol.
+//! `market`: synthetic ticks, a random walk per symbol.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -78,7 +78,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Market {
-    const KIND: &'static str = "trading.market";
+    const KIND: &'static str = "market";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let attributes = from_spec(Attributes::default(), spec)?;

@@ -1,4 +1,4 @@
-//! `trading.monitor`: one summary line per period on stdout.
+//! `monitor`: one summary line per period on stdout.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ struct Fleet {
 }
 
 impl Agent for Monitor {
-    const KIND: &'static str = "trading.monitor";
+    const KIND: &'static str = "monitor";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let defaults = Attributes {

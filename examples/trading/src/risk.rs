@@ -1,4 +1,4 @@
-//! `trading.risk`: approves orders within position and size limits.
+//! `risk`: approves orders within position and size limits.
 
 use std::collections::BTreeMap;
 
@@ -58,7 +58,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Risk {
-    const KIND: &'static str = "trading.risk";
+    const KIND: &'static str = "risk";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let attributes = from_spec(Attributes::default(), spec)?;
@@ -145,7 +145,7 @@ mod tests {
     fn order(id: u64, side: Side, qty: u64) -> Order {
         Order {
             id,
-            strategy: "s".into(),
+            trader: "s".into(),
             symbol: "AAPL".into(),
             side,
             qty,
