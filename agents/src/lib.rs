@@ -6,7 +6,6 @@
 //! - `counter`: [`Counter`], counts messages per socket.
 //! - `relay`: [`Relay`], forwards PULL/SUB input to a PUSH/PUB output.
 //! - `ticker`: [`Ticker`], publishes a counter at a fixed period.
-//! - [`trading`]: the kinds of the trading-floor demo (market, strategy, risk, blotter, monitor).
 
 #![deny(missing_docs)]
 
@@ -15,7 +14,6 @@ mod echo;
 mod logger;
 mod relay;
 mod ticker;
-pub mod trading;
 
 pub use counter::Counter;
 pub use echo::Echo;
@@ -27,7 +25,6 @@ use axon_runtime::Registry;
 
 /// Adds every ready-made kind to `registry`.
 pub fn register(registry: Registry) -> Registry {
-    let registry = trading::register(registry);
     registry
         .kind::<Echo>()
         .kind::<Logger>()

@@ -1,16 +1,16 @@
-//! `trading.strategy`: moving-average crossover on one symbol, orders checked by risk.
+//! `trader`: moving-average crossover on one symbol, orders checked by risk.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use axon_runtime::clock::now_ms;
-use axon_runtime::{
-    attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, RequestOptions, Value,
-};
+use axon::clock::now_ms;
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, RequestOptions, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings, Side, Tick, Verdict};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Side, Tick, Verdict};
 
 /// Alias of the socket orders are checked on (ASYNC_REQ or REQ to the risk agent).
 const RISK: &str = "risk";
@@ -29,7 +29,7 @@ const MAX_PENDING: usize = 1024;
 /// PUSH to the blotter).
 ///
 /// Handlers: `tick` (for a SUB to the market; ticks of other symbols are
-/// ignored), and two the strategy names with its own requests: `approval`
+/// ignored), and two the trader names with its own requests: `approval`
 /// (the risk agent's [`Verdict`]) and `risk_timeout` (no verdict within
 /// `wait_ms`).
 ///
@@ -41,7 +41,7 @@ const MAX_PENDING: usize = 1024;
 /// `rejected` (refused by risk), `unanswered` (risk unreachable or silent)
 /// and `unsent` (approved, but the push failed).
 #[derive(Debug)]
-pub struct Strategy {
+pub struct Trader {
     attributes: Attributes,
     crossover: Crossover,
     /// Orders sent to risk, by id, until it answers.
@@ -103,12 +103,12 @@ impl Settings for Attributes {
     }
 }
 
-impl Agent for Strategy {
-    const KIND: &'static str = "trading.strategy";
+impl Agent for Trader {
+    const KIND: &'static str = "trader";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let attributes = from_spec(Attributes::default(), spec)?;
-        Ok(Strategy {
+        Ok(Trader {
             crossover: Crossover::new(attributes.fast, attributes.slow),
             attributes,
             pending: BTreeMap::new(),
@@ -117,9 +117,9 @@ impl Agent for Strategy {
     }
 
     fn handlers(h: &mut Handlers<Self>) {
-        h.on("tick", Strategy::tick);
-        h.on("approval", Strategy::approval);
-        h.on("risk_timeout", Strategy::risk_timeout);
+        h.on("tick", Trader::tick);
+        h.on("approval", Trader::approval);
+        h.on("risk_timeout", Trader::risk_timeout);
     }
 
     fn get_attr(&self, name: &str) -> Option<Value> {
@@ -136,7 +136,7 @@ impl Agent for Strategy {
     }
 }
 
-impl Strategy {
+impl Trader {
     /// A market tick: a crossover becomes an order request to risk.
     fn tick(&mut self, ctx: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
         let tick: Tick = msg.decode()?;
@@ -205,12 +205,12 @@ impl Strategy {
     }
 
     /// The next order, on `side` at `price`.
-    fn order(&mut self, strategy: &str, side: Side, price: f64) -> Order {
+    fn order(&mut self, trader: &str, side: Side, price: f64) -> Order {
         let id = self.next_id;
         self.next_id += 1;
         Order {
             id,
-            strategy: strategy.to_owned(),
+            trader: trader.to_owned(),
             symbol: self.attributes.symbol.clone(),
             side,
             qty: self.attributes.qty,
@@ -306,18 +306,18 @@ mod tests {
 
     #[test]
     fn attributes_need_a_symbol_and_fast_below_slow() {
-        let mut spec = AgentSpec::new("s", Strategy::KIND, std::env::temp_dir());
-        let err = Strategy::create(&spec).unwrap_err();
+        let mut spec = AgentSpec::new("s", Trader::KIND, std::env::temp_dir());
+        let err = Trader::create(&spec).unwrap_err();
         assert!(err.message().contains("symbol"), "{err}");
         spec.attributes
             .insert("symbol".into(), Value::Text("AAPL".into()));
         spec.attributes
             .insert("fast".into(), Value::Integer(20.into()));
-        let err = Strategy::create(&spec).unwrap_err();
+        let err = Trader::create(&spec).unwrap_err();
         assert!(err.message().contains("fast < slow"), "{err}");
         spec.attributes
             .insert("fast".into(), Value::Integer(3.into()));
-        let mut s = Strategy::create(&spec).unwrap();
+        let mut s = Trader::create(&spec).unwrap();
         s.set_attr("slow", Value::Integer(6.into())).unwrap();
         assert_eq!((s.crossover.fast, s.crossover.slow), (3, 6));
         assert!(s.set_attr("slow", Value::Integer(2.into())).is_err());

@@ -1,11 +1,13 @@
-//! `trading.risk`: approves orders within position and size limits.
+//! `risk`: approves orders within position and size limits.
 
 use std::collections::BTreeMap;
 
-use axon_runtime::{attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings, Verdict};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Verdict};
 
 /// Answers order requests (handler `check`, on a REP or ASYNC_REP socket)
 /// with a [`Verdict`]: an [`Order`] is approved when its `qty` is at most
@@ -56,7 +58,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Risk {
-    const KIND: &'static str = "trading.risk";
+    const KIND: &'static str = "risk";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let attributes = from_spec(Attributes::default(), spec)?;
@@ -88,7 +90,7 @@ impl Risk {
         };
         match ctx.publish(EVENTS, topic, &verdict) {
             // No `events` socket: nobody listens.
-            Ok(()) | Err(axon_runtime::Error::UnknownAlias(_)) => {}
+            Ok(()) | Err(axon::Error::UnknownAlias(_)) => {}
             Err(e) => tracing::debug!(agent = ctx.name(), error = %e, "verdict not published"),
         }
         Ok(verdict)
@@ -138,12 +140,12 @@ impl Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trading::Side;
+    use crate::wire::Side;
 
     fn order(id: u64, side: Side, qty: u64) -> Order {
         Order {
             id,
-            strategy: "s".into(),
+            trader: "s".into(),
             symbol: "AAPL".into(),
             side,
             qty,

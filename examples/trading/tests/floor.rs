@@ -1,21 +1,23 @@
-//! The trading-floor kinds (`axon_agents::trading`) wired together as in
-//! `examples/trading.toml`: real processes, real sockets.
-
-mod common;
+//! The trading-floor kinds wired together as in `floor.toml`: real
+//! processes, real sockets. The agents are hosted by this test binary,
+//! spawned through a name server, so no release build is needed.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axon::prelude::*;
 use axon::testing::{self, wait_until};
-use axon_agents::trading::{Order, Side, Totals, Verdict};
-use common::PATIENCE;
+use axon_example_trading::{Order, Side, Totals, Verdict};
 use serde_json::json;
 
-axon::test_host!(common::registry());
+axon::test_host!(axon_example_trading::registry());
+
+/// Time any single condition may take on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Symbols the market publishes; only the first two are traded.
 const SYMBOLS: [&str; 3] = ["AAPL", "MSFT", "GOOG"];
-/// Each strategy trades this quantity; risk allows a net position of
+/// Each trader trades this quantity; risk allows a net position of
 /// `MAX_POSITION` and orders of `MAX_QTY`.
 const QTY: u64 = 10;
 const MAX_POSITION: i64 = 15;
@@ -36,7 +38,7 @@ fn count(agent: &mut Proxy, attr: &str) -> u64 {
     agent.get_attr(attr).unwrap()
 }
 
-/// A strategy's counters, read one attribute at a time.
+/// A trader's counters, read one attribute at a time.
 #[derive(Debug, PartialEq)]
 struct Counters {
     last_seq: u64,
@@ -48,14 +50,14 @@ struct Counters {
 }
 
 impl Counters {
-    fn of(strategy: &mut Proxy) -> Counters {
+    fn of(trader: &mut Proxy) -> Counters {
         Counters {
-            last_seq: count(strategy, "last_seq"),
-            signals: count(strategy, "signals"),
-            orders: count(strategy, "orders"),
-            rejected: count(strategy, "rejected"),
-            unanswered: count(strategy, "unanswered"),
-            unsent: count(strategy, "unsent"),
+            last_seq: count(trader, "last_seq"),
+            signals: count(trader, "signals"),
+            orders: count(trader, "orders"),
+            rejected: count(trader, "rejected"),
+            unanswered: count(trader, "unanswered"),
+            unsent: count(trader, "unsent"),
         }
     }
 
@@ -68,7 +70,7 @@ impl Counters {
 fn probe(id: u64, side: Side, qty: u64) -> Order {
     Order {
         id,
-        strategy: "desk".into(),
+        trader: "desk".into(),
         symbol: "ZZZZ".into(),
         side,
         qty,
@@ -77,15 +79,15 @@ fn probe(id: u64, side: Side, qty: u64) -> Order {
     }
 }
 
-/// The agents of one trading floor, wired as in `examples/trading.toml`
-/// (two strategies, three symbols) through their proxies.
+/// The agents of one trading floor, wired as in `floor.toml`
+/// (two traders, three symbols) through their proxies.
 struct Floor {
     market: Proxy,
     risk: Proxy,
     blotter: Proxy,
     monitor: Proxy,
-    /// Name, symbol and proxy of each strategy.
-    strategies: Vec<(String, &'static str, Proxy)>,
+    /// Name, symbol and proxy of each trader.
+    traders: Vec<(String, &'static str, Proxy)>,
     /// The risk agent's ASYNC_REP socket.
     checks: Address,
 }
@@ -93,25 +95,20 @@ struct Floor {
 impl Floor {
     fn start(ns: &NameServer) -> Floor {
         let attrs = json!({ "symbols": SYMBOLS, "period_ms": 5, "seed": 7 });
-        let mut market = spawn(ns, "market", "trading.market", attrs);
+        let mut market = spawn(ns, "market", "market", attrs);
         let ticks = market.bind(SocketKind::Pub, "out").unwrap();
         let limits = json!({ "max_position": MAX_POSITION, "max_qty": MAX_QTY });
-        let mut risk = spawn(ns, "risk", "trading.risk", limits);
+        let mut risk = spawn(ns, "risk", "risk", limits);
         let checks = risk
             .bind_handler(SocketKind::AsyncRep, "main", "check")
             .unwrap();
         let verdicts = risk.bind(SocketKind::Pub, "events").unwrap();
-        let mut blotter = spawn(ns, "blotter", "trading.blotter", json!({}));
+        let mut blotter = spawn(ns, "blotter", "blotter", json!({}));
         let orders = blotter
             .bind_handler(SocketKind::Pull, "orders", "record")
             .unwrap();
         let recorded = blotter.bind(SocketKind::Pub, "events").unwrap();
-        let mut monitor = spawn(
-            ns,
-            "monitor",
-            "trading.monitor",
-            json!({ "period_ms": 100 }),
-        );
+        let mut monitor = spawn(ns, "monitor", "monitor", json!({ "period_ms": 100 }));
         for (to, alias, handler) in [
             (&ticks, "ticks", "tick"),
             (&recorded, "orders", "order"),
@@ -119,36 +116,36 @@ impl Floor {
         ] {
             monitor.connect_topics(to, alias, &[("", handler)]).unwrap();
         }
-        let mut strategies = Vec::new();
+        let mut traders = Vec::new();
         for (fast, symbol) in [(2, "AAPL"), (3, "MSFT")] {
-            let name = format!("strategy-{}", symbol.to_lowercase());
+            let name = format!("trader-{}", symbol.to_lowercase());
             let attrs =
                 json!({ "symbol": symbol, "fast": fast, "slow": 6, "qty": QTY, "wait_ms": 15_000 });
-            let mut s = spawn(ns, &name, "trading.strategy", attrs);
+            let mut s = spawn(ns, &name, "trader", attrs);
             // Risk and blotter first: a crossover needs both at once.
             s.connect(&checks, "risk", None).unwrap();
             s.connect(&orders, "orders", None).unwrap();
             s.connect_topics(&ticks, "ticks", &[(symbol, "tick")])
                 .unwrap();
-            strategies.push((name, symbol, s));
+            traders.push((name, symbol, s));
         }
         Floor {
             market,
             risk,
             blotter,
             monitor,
-            strategies,
+            traders,
             checks,
         }
     }
 
     fn counters(&mut self) -> Vec<Counters> {
-        let strategies = self.strategies.iter_mut();
-        strategies.map(|(_, _, s)| Counters::of(s)).collect()
+        let traders = self.traders.iter_mut();
+        traders.map(|(_, _, s)| Counters::of(s)).collect()
     }
 
     /// Stops the market and waits until every tick is taken and every signal
-    /// answered; returns the strategies' counters and the number of orders.
+    /// answered; returns the traders' counters and the number of orders.
     fn settle(&mut self) -> (Vec<Counters>, u64) {
         self.market.stop_all_timers().unwrap();
         let published = count(&mut self.market, "ticks");
@@ -178,14 +175,14 @@ impl Floor {
 }
 
 #[test]
-fn strategies_trade_through_risk_into_the_blotter_within_the_limits() {
+fn traders_trade_through_risk_into_the_blotter_within_the_limits() {
     let ns = testing::node().unwrap();
     let mut floor = Floor::start(&ns);
 
     // Orders flow for both symbols, and the monitor hears ticks, orders and verdicts.
     let traded = wait_until(PATIENCE, || {
-        let mut strategies = floor.strategies.iter_mut();
-        strategies.all(|(_, _, s)| count(s, "orders") >= 2)
+        let mut traders = floor.traders.iter_mut();
+        traders.all(|(_, _, s)| count(s, "orders") >= 2)
     });
     assert!(traded, "too few orders: {:?}", floor.counters());
     let registered = ns.agents().unwrap().len() as u64;
@@ -209,7 +206,7 @@ fn strategies_trade_through_risk_into_the_blotter_within_the_limits() {
     let totals: BTreeMap<String, Totals> = floor.blotter.get_attr("totals").unwrap();
     let positions: BTreeMap<String, i64> = floor.risk.get_attr("positions").unwrap();
     assert_eq!(totals.keys().collect::<Vec<_>>(), ["AAPL", "MSFT"]);
-    for ((_, symbol, _), c) in floor.strategies.iter().zip(&counters) {
+    for ((_, symbol, _), c) in floor.traders.iter().zip(&counters) {
         let t = &totals[*symbol];
         assert_eq!(t.orders, c.orders, "{symbol}");
         assert_eq!(t.bought as i64 - t.sold as i64, t.net, "{symbol}");
@@ -221,17 +218,17 @@ fn strategies_trade_through_risk_into_the_blotter_within_the_limits() {
     }
     let recent: Vec<Order> = floor.blotter.get_attr("recent").unwrap();
     assert_eq!(recent.len() as u64, recorded.min(20));
-    for (name, symbol, _) in &floor.strategies {
-        let mine: Vec<&Order> = recent.iter().filter(|o| o.strategy == *name).collect();
+    for (name, symbol, _) in &floor.traders {
+        let mine: Vec<&Order> = recent.iter().filter(|o| o.trader == *name).collect();
         let right = |o: &&Order| o.symbol == *symbol && o.qty == QTY && o.price > 0.0;
         assert!(mine.iter().all(right), "{mine:?}");
-        // One strategy's orders arrive in order and alternate sides.
+        // One trader's orders arrive in order and alternate sides.
         let alternate = |w: &[&Order]| w[0].id < w[1].id && w[0].side != w[1].side;
         assert!(mine.windows(2).all(alternate), "{mine:?}");
     }
-    let names: Vec<&String> = floor.strategies.iter().map(|(n, _, _)| n).collect();
+    let names: Vec<&String> = floor.traders.iter().map(|(n, _, _)| n).collect();
     assert!(
-        recent.iter().all(|o| names.contains(&&o.strategy)),
+        recent.iter().all(|o| names.contains(&&o.trader)),
         "{recent:?}"
     );
     let heard = count(&mut floor.monitor, "orders");
@@ -281,37 +278,22 @@ fn bad_attributes_fail_the_spawn() {
     let ns = testing::node().unwrap();
     // (name, kind, attributes, a word the reason must name)
     let bad = [
-        (
-            "no-symbol",
-            "trading.strategy",
-            json!({ "fast": 2 }),
-            "symbol",
-        ),
+        ("no-symbol", "trader", json!({ "fast": 2 }), "symbol"),
         (
             "crossed",
-            "trading.strategy",
+            "trader",
             json!({ "symbol": "AAPL", "fast": 9, "slow": 3 }),
             "slow",
         ),
-        ("typo", "trading.market", json!({ "period": 10 }), "period"),
-        (
-            "no-symbols",
-            "trading.market",
-            json!({ "symbols": [] }),
-            "symbols",
-        ),
+        ("typo", "market", json!({ "period": 10 }), "period"),
+        ("no-symbols", "market", json!({ "symbols": [] }), "symbols"),
         (
             "wrong-type",
-            "trading.risk",
+            "risk",
             json!({ "max_qty": "lots" }),
             "max_qty",
         ),
-        (
-            "zero",
-            "trading.monitor",
-            json!({ "period_ms": 0 }),
-            "period_ms",
-        ),
+        ("zero", "monitor", json!({ "period_ms": 0 }), "period_ms"),
     ];
     for (name, kind, attrs, named) in bad {
         let mut options = SpawnOptions::default().name(name).kind(kind);
@@ -325,51 +307,52 @@ fn bad_attributes_fail_the_spawn() {
             "{name} ({kind}): {err}"
         );
     }
-    // The defaults are good as they are (a strategy only needs its symbol).
-    spawn(&ns, "market", "trading.market", json!({}))
+    // The defaults are good as they are (a trader only needs its symbol).
+    spawn(&ns, "market", "market", json!({})).ping().unwrap();
+    spawn(&ns, "trader", "trader", json!({ "symbol": "AAPL" }))
         .ping()
         .unwrap();
-    spawn(
-        &ns,
-        "strategy",
-        "trading.strategy",
-        json!({ "symbol": "AAPL" }),
-    )
-    .ping()
-    .unwrap();
     ns.shutdown().unwrap();
 }
 
 #[test]
 fn the_example_manifest_is_valid() {
-    let kinds = axon::registry().kinds();
-    let text = include_str!("../examples/trading.toml");
-    let manifest = axon_supervisor::manifest::Manifest::parse(text, &kinds).unwrap();
+    let kinds = axon_example_trading::registry().kinds();
+    let text = include_str!("../floor.toml");
+    let manifest = axon::manifest::Manifest::parse(text, &kinds).unwrap();
+    assert!(manifest.warnings.is_empty(), "{:?}", manifest.warnings);
+    // Every agent is hosted by this crate's binary, which hosts its kind.
+    for agent in &manifest.agents {
+        assert!(kinds.contains(&agent.kind), "{} is not hosted", agent.kind);
+        let bin = agent.bin.as_deref().map(|p| p.to_string_lossy());
+        let bin = bin.as_deref();
+        assert_eq!(bin, Some("target/release/trading-floor"), "{}", agent.name);
+    }
     let of_kind = |kind: &'static str| manifest.agents.iter().filter(move |a| a.kind == kind);
-    assert_eq!(of_kind("trading.market").count(), 1);
-    assert_eq!(of_kind("trading.monitor").count(), 1);
-    // Chaos hits strategies only: the floor keeps trading while one restarts.
+    assert_eq!(of_kind("market").count(), 1);
+    assert_eq!(of_kind("monitor").count(), 1);
+    // Chaos hits traders only: the floor keeps trading while one restarts.
     let chaos = manifest.chaos.as_ref().expect("the demo injects faults");
     assert!(!chaos.targets.is_empty());
     for target in &chaos.targets {
         let agent = manifest.agents.iter().find(|a| &a.name == target).unwrap();
-        assert_eq!(agent.kind, "trading.strategy", "{target}");
+        assert_eq!(agent.kind, "trader", "{target}");
     }
-    let symbols: Vec<String> = of_kind("trading.market")
+    let symbols: Vec<String> = of_kind("market")
         .flat_map(|m| {
             m.attributes["symbols"]
                 .deserialized::<Vec<String>>()
                 .unwrap()
         })
         .collect();
-    let mut traded: Vec<String> = of_kind("trading.strategy")
+    let mut traded: Vec<String> = of_kind("trader")
         .map(|s| s.attributes["symbol"].deserialized().unwrap())
         .collect();
     traded.sort();
     let mut expected = symbols.clone();
     expected.sort();
-    assert_eq!(traded, expected, "one strategy per symbol");
-    for s in of_kind("trading.strategy") {
+    assert_eq!(traded, expected, "one trader per symbol");
+    for s in of_kind("trader") {
         let to: Vec<(&str, &str)> = s
             .connects
             .iter()

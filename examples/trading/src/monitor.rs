@@ -1,14 +1,14 @@
-//! `trading.monitor`: one summary line per period on stdout.
+//! `monitor`: one summary line per period on stdout.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use axon_runtime::{
-    attrs, Agent, AgentSpec, Ctx, ErrorKind, HandlerResult, Handlers, Message, Value,
-};
+use axon::{Agent, AgentSpec, Ctx, ErrorKind, HandlerResult, Handlers, Message, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Settings, Verdict};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::Verdict;
 
 /// Alias of the reporting timer.
 const TIMER: &str = "report";
@@ -83,7 +83,7 @@ struct Fleet {
 }
 
 impl Agent for Monitor {
-    const KIND: &'static str = "trading.monitor";
+    const KIND: &'static str = "monitor";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let defaults = Attributes {
@@ -168,11 +168,11 @@ impl Monitor {
         let order_rate = a.orders.saturating_sub(self.orders_then) as f64 / seconds;
         (self.since, self.ticks_then, self.orders_then) = (Instant::now(), a.ticks, a.orders);
         // The event loop never waits for the name server: the line prints when it answers.
-        let asked = ctx.ask_nameserver("ps", (), move |me: &mut Self, ctx, rows: axon_runtime::Result<Vec<PsRow>>| match rows {
+        let asked = ctx.ask_nameserver("ps", (), move |me: &mut Self, ctx, rows: axon::Result<Vec<PsRow>>| match rows {
             Ok(rows) => me.print(Fleet::of(&rows), tick_rate, order_rate),
             Err(e) if e.remote().map(|r| r.kind) == Some(ErrorKind::UnknownMethod) => {
                 // A name server without supervision: it knows the names only.
-                let listed = ctx.ask_nameserver("list", (), move |me: &mut Self, _, names: axon_runtime::Result<Vec<String>>| {
+                let listed = ctx.ask_nameserver("list", (), move |me: &mut Self, _, names: axon::Result<Vec<String>>| {
                     let fleet = names.map(|n| Fleet::listed(n.len())).unwrap_or_default();
                     me.print(fleet, tick_rate, order_rate);
                 });

@@ -1,17 +1,19 @@
-//! `trading.blotter`: the record of executed orders.
+//! `blotter`: the record of executed orders.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use axon_runtime::{attrs, Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Message, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Order, Settings};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::{Order, Side};
 
 /// Alias of the optional PUB socket recorded orders are published on.
 const EVENTS: &str = "events";
 
 /// Records the [`Order`]s it receives (handler `record`, on a PULL socket the
-/// strategies push to) and republishes each, under its symbol as topic, on
+/// traders push to) and republishes each, under its symbol as topic, on
 /// the PUB socket `events` when the agent has one (the monitor listens
 /// there).
 ///
@@ -53,7 +55,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Blotter {
-    const KIND: &'static str = "trading.blotter";
+    const KIND: &'static str = "blotter";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let defaults = Attributes {
@@ -88,7 +90,7 @@ impl Blotter {
         let order: Order = msg.decode()?;
         match ctx.publish(EVENTS, &order.symbol, &order) {
             // No `events` socket: nobody listens.
-            Ok(()) | Err(axon_runtime::Error::UnknownAlias(_)) => {}
+            Ok(()) | Err(axon::Error::UnknownAlias(_)) => {}
             Err(e) => tracing::debug!(agent = ctx.name(), error = %e, "order not republished"),
         }
         self.attributes.add(order);
@@ -101,8 +103,8 @@ impl Attributes {
         let totals = self.totals.entry(order.symbol.clone()).or_default();
         totals.orders += 1;
         match order.side {
-            super::Side::Buy => totals.bought += order.qty,
-            super::Side::Sell => totals.sold += order.qty,
+            Side::Buy => totals.bought += order.qty,
+            Side::Sell => totals.sold += order.qty,
         }
         totals.net = totals.net.saturating_add(order.side.signed(order.qty));
         totals.notional += order.qty as f64 * order.price;
@@ -121,7 +123,6 @@ impl Attributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trading::Side;
 
     #[test]
     fn totals_add_up_per_symbol_and_only_the_latest_orders_are_kept() {
@@ -139,7 +140,7 @@ mod tests {
         for (id, (symbol, side, qty)) in (1..).zip(trades) {
             b.add(Order {
                 id,
-                strategy: "s".into(),
+                trader: "s".into(),
                 symbol: symbol.into(),
                 side,
                 qty,

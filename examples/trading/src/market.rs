@@ -1,13 +1,15 @@
-//! `trading.market`: synthetic ticks, a random walk per symbol.
+//! `market`: synthetic ticks, a random walk per symbol.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axon_runtime::clock::now_ms;
-use axon_runtime::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Value};
+use axon::clock::now_ms;
+use axon::{Agent, AgentSpec, Ctx, HandlerResult, Handlers, Value};
+use axon_runtime::attrs;
 use serde::{Deserialize, Serialize};
 
-use super::{from_spec, set_checked, Settings, Tick};
+use crate::settings::{from_spec, set_checked, Settings};
+use crate::wire::Tick;
 
 /// Alias of the publishing timer.
 const TIMER: &str = "ticks";
@@ -76,7 +78,7 @@ impl Settings for Attributes {
 }
 
 impl Agent for Market {
-    const KIND: &'static str = "trading.market";
+    const KIND: &'static str = "market";
 
     fn create(spec: &AgentSpec) -> HandlerResult<Self> {
         let attributes = from_spec(Attributes::default(), spec)?;
@@ -95,7 +97,7 @@ impl Agent for Market {
     }
 
     fn get_attr(&self, name: &str) -> Option<Value> {
-        axon_runtime::attrs::get(&self.attributes, name)
+        attrs::get(&self.attributes, name)
     }
 
     fn set_attr(&mut self, name: &str, value: Value) -> HandlerResult {

@@ -36,13 +36,13 @@ impl Side {
     }
 }
 
-/// An order: the strategy asks the risk agent with it, then pushes it to the blotter.
+/// An order: the trader asks the risk agent with it, then pushes it to the blotter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Order {
-    /// 1, 2, 3, ... per strategy incarnation; `(strategy, id)` names the order.
+    /// 1, 2, 3, ... per trader incarnation; `(trader, id)` names the order.
     pub id: u64,
-    /// The strategy agent's name.
-    pub strategy: String,
+    /// The trader agent's name.
+    pub trader: String,
     /// The instrument.
     pub symbol: String,
     /// Buy or sell.
