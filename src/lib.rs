@@ -39,7 +39,7 @@ mod init;
 pub mod testing;
 
 pub use axon_runtime::{
-    client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
+    attrs, client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Error, ErrorKind, HandlerError,
     HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions, Result,
     Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport, Value,
