@@ -80,6 +80,7 @@ pub fn connect(endpoint: &str) -> crate::error::Result<()> {
             "log forwarding is not installed in this process".into(),
         ));
     };
+    crate::net::check_endpoint(endpoint)?;
     let socket = crate::net::zmq_context().socket(zmq::PUB)?;
     socket.set_linger(500)?;
     socket.connect(endpoint)?;

@@ -166,6 +166,7 @@ impl Server {
             Some(e) => axon_runtime::net::tcp_endpoint(&e)?,
             None => format!("ipc://{}", dir.join("nameserver.ctl").display()),
         };
+        axon_runtime::net::check_endpoint(&endpoint)?;
         let router = tmq::router(axon_runtime::net::zmq_context())
             .set_linger(1000)
             .bind(&endpoint)

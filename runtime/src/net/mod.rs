@@ -11,7 +11,7 @@ mod kind;
 mod socket;
 mod wakeup;
 
-pub use address::{ipc_path, remove_ipc_file, tcp_endpoint, Address, BindTarget};
+pub use address::{check_endpoint, ipc_path, remove_ipc_file, tcp_endpoint, Address, BindTarget};
 pub(crate) use frames::Frames;
 pub(crate) use io::Io;
 pub use io::HARD_LIMIT_FACTOR;
