@@ -158,7 +158,9 @@ impl Records {
             .filter(|info| !exempt(info))
             .filter(|info| {
                 let renewed = self.renewed.get(&info.name);
-                renewed.is_none_or(|(at, lease)| now.duration_since(*at) > *lease * misses)
+                renewed.is_none_or(|(at, lease)| {
+                    now.duration_since(*at) > lease.saturating_mul(misses)
+                })
             })
             .map(|info| info.name.clone())
             .collect();

@@ -65,12 +65,7 @@ pub fn run_nameserver_process() -> Result<()> {
     let hosts = Hosts::from_env(HostCommand::from_env()?)?;
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
-    let spec = match env_var(SUPERVISOR_ENV)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            axon_runtime::Error::Config(format!("{SUPERVISOR_ENV} is not a supervisor spec: {e}"))
-        })?,
-        None => SupervisorSpec::default(),
-    };
+    let spec = supervisor_spec()?;
     let dir = rundir::create()?;
     let key = deployment_key(&dir)?;
     let system = System::new();
@@ -92,6 +87,21 @@ pub fn run_nameserver_process() -> Result<()> {
         Some(why) => Err(Error::GaveUp(why.clone())),
         None => Ok(()),
     }
+}
+
+/// The node's [`SupervisorSpec`] from [`SUPERVISOR_ENV`], else the default.
+fn supervisor_spec() -> Result<SupervisorSpec> {
+    let Some(json) = env_var(SUPERVISOR_ENV)? else {
+        return Ok(SupervisorSpec::default());
+    };
+    let bad = |why: String| axon_runtime::Error::Config(format!("{SUPERVISOR_ENV}: {why}"));
+    let spec: SupervisorSpec =
+        serde_json::from_str(&json).map_err(|e| bad(format!("not a supervisor spec: {e}")))?;
+    // The heartbeat is the lease period of supervised agents: a timer period.
+    if spec.heartbeat.is_zero() {
+        return Err(bad("heartbeat must be at least 1 ms".into()).into());
+    }
+    Ok(spec)
 }
 
 /// Set when the supervisor gave up and escalated: the process then exits with an error.
