@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::guard::Node;
 use crate::hosts::Hosts;
 use crate::methods::{Register, SetAddr, Stop};
 use crate::policy::SupervisorSpec;
@@ -30,6 +32,8 @@ use crate::rundir;
 use crate::stats::{Sampler, Usage};
 use crate::supervision::Supervision;
 
+#[cfg(feature = "fault-injection")]
+mod faults;
 mod spawn;
 mod stop;
 mod supervise;
@@ -67,6 +71,8 @@ pub fn run_nameserver_process() -> Result<()> {
     let defaults = Defaults::from_env()?;
     let spec = supervisor_spec()?;
     let dir = rundir::create()?;
+    // From here on, whatever ends this process stops its agents and removes `dir`.
+    let node = Node::guard(dir.clone());
     let key = deployment_key(&dir)?;
     let system = System::new();
     let launch = Launch {
@@ -79,7 +85,7 @@ pub fn run_nameserver_process() -> Result<()> {
     };
     let started = system.block_on(async { Server::launch(launch) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
-    rundir::remove(&dir);
+    drop(node);
     // Let the last reply (to `shutdown`) leave before the process exits.
     axon_runtime::launch::terminate_zmq(Duration::from_secs(1));
     run?;
@@ -289,7 +295,7 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
         };
         let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
         match requests::parse(&parts, &mut self.guard) {
-            Ok((waiter, request)) => self.serve(&request, &waiter, ctx),
+            Ok((waiter, request)) => self.serve_guarded(&request, &waiter, ctx),
             Err(Unparsed::Malformed { waiter, why }) => self.malformed(waiter, &why),
             Err(Unparsed::Refused {
                 waiter,
@@ -314,6 +320,27 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
 }
 
 impl Server {
+    /// Serves one request; a panic in it (a bug) is answered `internal`, and the server serves on.
+    fn serve_guarded(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
+        // AssertUnwindSafe: a request that panics may leave the records it was
+        // changing half-updated (a name claimed but never started, say). Every
+        // other agent's record, the children and the socket stay as they were;
+        // serving on with one record off beats a dead name server that loses
+        // them all. The panic is logged as an error naming the method.
+        let served = crate::guard::catch(AssertUnwindSafe(|| self.serve(req, waiter, ctx)));
+        let Err(panic) = served else {
+            return;
+        };
+        tracing::error!(method = %req.method, panic = %panic, "control request panicked; answered internal");
+        if !req.oneway {
+            let message = format!("the name server failed on {}: {panic}", req.method);
+            self.answer(
+                waiter,
+                Err(refusal((ErrorKind::Internal, message), &req.method)),
+            );
+        }
+    }
+
     fn serve(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
         if let Some(outcome) = self.dispatch(req, waiter, ctx) {
             if !req.oneway {
@@ -358,6 +385,8 @@ impl Server {
                 Value::Bool(self.records.start_failed(&a.name, a.pid, a.reason))
             }),
             "ps" => self.ps(),
+            #[cfg(feature = "fault-injection")]
+            m @ ("fault_panic" | "fault_panic_later") => return self.fault(m, ctx),
             "signal" => args(req).and_then(|a| self.signal(a)),
             "shutdown" => match args::<Stop>(req) {
                 Ok(a) if a.name.is_none() => {
