@@ -86,14 +86,7 @@ impl Defaults {
             })?;
         }
         if let Some(v) = env_var("AXON_DEFAULT_LINGER")? {
-            let secs: f64 = v
-                .parse()
-                .ok()
-                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-                .ok_or_else(|| {
-                    Error::invalid("AXON_DEFAULT_LINGER", &v, "expected seconds >= 0")
-                })?;
-            d.linger = Duration::from_secs_f64(secs);
+            d.linger = linger(&v)?;
         }
         if let Some(v) = env_var("AXON_MAX_MESSAGE")? {
             d.max_message = v
@@ -109,6 +102,15 @@ impl Defaults {
         }
         Ok(d)
     }
+}
+
+/// `AXON_DEFAULT_LINGER`: seconds, fractional, 0 or more; one too large for a
+/// `Duration` is an error like any other bad value, never a panic.
+fn linger(v: &str) -> Result<Duration> {
+    v.parse()
+        .ok()
+        .and_then(|s: f64| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| Error::invalid("AXON_DEFAULT_LINGER", v, "expected seconds >= 0"))
 }
 
 /// Reads an environment variable; unset or empty is `None`, non-UTF-8 is an error.
@@ -146,5 +148,13 @@ mod tests {
             (Transport::Ipc, Serializer::Cbor)
         );
         assert_eq!(d.max_message, 16 << 20);
+    }
+
+    #[test]
+    fn linger_is_seconds_and_out_of_range_is_an_error() {
+        assert_eq!(linger("0.5").unwrap(), Duration::from_millis(500));
+        for bad in ["-1", "nan", "inf", "1e300", "soon"] {
+            assert!(linger(bad).is_err(), "{bad}");
+        }
     }
 }

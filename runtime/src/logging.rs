@@ -83,6 +83,7 @@ pub fn connect(endpoint: &str) -> crate::error::Result<()> {
             "log forwarding is not installed in this process".into(),
         ));
     };
+    crate::net::check_endpoint(endpoint)?;
     let mut socket = crate::net::zmq_context().socket(zmq::PUB)?;
     socket.set_linger(500)?;
     // At the mark a send fails instead of vanishing: the event then goes to stderr.

@@ -11,6 +11,8 @@
 //! - `stats`: process CPU and memory (sysinfo).
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
+//! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
+//!   removes the runtime directory and exits non-zero.
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`policy`]: supervision strategies, restart types, intensity, backoff.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
@@ -19,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+mod guard;
 mod handle;
 mod hosts;
 pub mod manifest;

@@ -208,3 +208,125 @@ pub(crate) struct SignalArgs {
     pub(crate) name: String,
     pub(crate) signal: Signal,
 }
+
+/// Property tests: arguments of any shape decode into each method's type or
+/// are refused, and what decodes goes through the records without a panic.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::registry::Records;
+    use crate::requests::{args, NAMESERVER};
+    use axon_runtime::protocol::Request;
+
+    const WORDS: &[&str] = &[
+        "name",
+        "kind",
+        "pid",
+        "control",
+        "lease_ms",
+        "alias",
+        "address",
+        "endpoint",
+        "role",
+        "serializer",
+        "requests",
+        "timeout_ms",
+        "change",
+        "op",
+        "put",
+        "forget",
+        "keys",
+        "key",
+        "method",
+        "args",
+        "reason",
+        "signal",
+        "Kill",
+        "Stop",
+        "Term",
+        "Cont",
+        "attributes",
+        "log",
+        "restart",
+        "memory_limit",
+        "transport",
+        "permanent",
+        "temporary",
+        "PUB",
+        "REP",
+        "server",
+        "client",
+        "cbor",
+        "ipc",
+        "tcp",
+        "a",
+        "",
+        "nameserver",
+        "ipc://\0",
+    ];
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|i| Value::Integer(i.into())),
+            prop_oneof![
+                Just(0u64),
+                Just(1),
+                Just(u64::MAX),
+                Just(u64::from(u32::MAX))
+            ]
+            .prop_map(|i| Value::Integer(i.into())),
+            any::<f64>().prop_map(Value::Float),
+            prop::sample::select(WORDS).prop_map(|w| Value::Text(w.into())),
+            any::<String>().prop_map(Value::Text),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 32, 7, |inner| {
+            let key = prop_oneof![
+                4 => prop::sample::select(WORDS).prop_map(|w| Value::Text(w.into())),
+                1 => leaf(),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key, inner), 0..7).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        #[test]
+        fn arguments_of_any_shape_decode_or_are_refused(a in value()) {
+            let req = Request::new(1, NAMESERVER, "any", a, false);
+            let mut records = Records::default();
+            if let Ok(r) = args::<Register>(&req) {
+                let name = r.name.clone();
+                if records.register(r).is_ok() {
+                    records.expire(axon_runtime::config::LEASE_MISSES, |_| false);
+                    let _ = records.silent_for(&name, std::time::Instant::now());
+                }
+            }
+            let _ = args::<Renew>(&req);
+            let _ = args::<Named>(&req);
+            let _ = args::<SetAddr>(&req);
+            let _ = args::<AliasOf>(&req);
+            let _ = args::<Stop>(&req);
+            let _ = args::<StartFailed>(&req);
+            let _ = args::<SignalArgs>(&req);
+            if let Ok(j) = args::<Journaled>(&req) {
+                let mut journal = axon_runtime::protocol::journal::Journal::default();
+                journal.apply(j.change);
+            }
+            if let Ok(opts) = args::<SpawnOptions>(&req) {
+                let _ = records.claim(opts.name, None);
+            }
+        }
+    }
+}

@@ -102,6 +102,7 @@ impl Records {
     /// Registers an agent that reports in; a name held by another live agent is refused.
     pub(crate) fn register(&mut self, r: Register) -> Result<(), Refusal> {
         check_name(&r.name)?;
+        usable(&r.control)?;
         match self.agents.get(&r.name) {
             Some(existing) if existing.pid != r.pid => return Err(taken(&r.name)),
             _ => {}
@@ -165,7 +166,9 @@ impl Records {
             .filter(|info| !exempt(info))
             .filter(|info| {
                 let renewed = self.renewed.get(&info.name);
-                renewed.is_none_or(|(at, lease)| now.duration_since(*at) > *lease * misses)
+                renewed.is_none_or(|(at, lease)| {
+                    now.duration_since(*at) > lease.saturating_mul(misses)
+                })
             })
             .map(|info| info.name.clone())
             .collect();
@@ -227,6 +230,8 @@ impl Records {
         address: Address,
     ) -> Result<(), Refusal> {
         let info = self.agents.get_mut(name).ok_or_else(|| unknown(name))?;
+        usable(&address.endpoint)?;
+        address.requests.as_deref().map_or(Ok(()), usable)?;
         info.addrs.insert(alias, address);
         Ok(())
     }
@@ -263,6 +268,12 @@ impl Records {
     pub(crate) fn agents(&self) -> impl Iterator<Item = &AgentInfo> {
         self.agents.values()
     }
+}
+
+/// An endpoint the name server hands out (or calls) must be one libzmq can take.
+fn usable(endpoint: &str) -> Result<(), Refusal> {
+    axon_runtime::net::check_endpoint(endpoint)
+        .map_err(|e| (ErrorKind::BadArguments, e.to_string()))
 }
 
 /// An agent name is not empty and is not the name server's: requests are signed for their destination by name.
@@ -392,8 +403,20 @@ mod tests {
         r.del_addr("a", "main").unwrap();
         assert_eq!(r.addr("a", "main").unwrap_err().0, ErrorKind::NotFound);
         assert_eq!(
-            r.set_addr("b", "x".into(), addr).unwrap_err().0,
+            r.set_addr("b", "x".into(), addr.clone()).unwrap_err().0,
             ErrorKind::NotFound
         );
+        // An endpoint libzmq cannot take is refused here, before anyone is told to connect to it.
+        let nul = Address {
+            endpoint: "ipc:///tmp/a\0b".into(),
+            ..addr
+        };
+        assert_eq!(
+            r.set_addr("a", "x".into(), nul).unwrap_err().0,
+            ErrorKind::BadArguments
+        );
+        let mut ghost = reg("ghost", 9);
+        ghost.control = "ipc://\0".into();
+        assert_eq!(r.register(ghost).unwrap_err().0, ErrorKind::BadArguments);
     }
 }

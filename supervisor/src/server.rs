@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use tmq::Multipart;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::guard::Node;
 use crate::hosts::Hosts;
 use crate::methods::{Register, SetAddr, Stop};
 use crate::policy::SupervisorSpec;
@@ -30,6 +32,8 @@ use crate::rundir;
 use crate::stats::{Sampler, Usage};
 use crate::supervision::Supervision;
 
+#[cfg(feature = "fault-injection")]
+mod faults;
 mod logger;
 mod spawn;
 mod stop;
@@ -66,13 +70,10 @@ pub fn run_nameserver_process() -> Result<()> {
     let hosts = Hosts::from_env(HostCommand::from_env()?)?;
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
-    let spec = match env_var(SUPERVISOR_ENV)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            axon_runtime::Error::Config(format!("{SUPERVISOR_ENV} is not a supervisor spec: {e}"))
-        })?,
-        None => SupervisorSpec::default(),
-    };
+    let spec = supervisor_spec()?;
     let dir = rundir::create()?;
+    // From here on, whatever ends this process stops its agents and removes `dir`.
+    let node = Node::guard(dir.clone());
     let key = deployment_key(&dir)?;
     let system = System::new();
     let launch = Launch {
@@ -85,7 +86,7 @@ pub fn run_nameserver_process() -> Result<()> {
     };
     let started = system.block_on(async { Server::launch(launch) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
-    rundir::remove(&dir);
+    drop(node);
     // Let the last reply (to `shutdown`) leave before the process exits.
     axon_runtime::launch::terminate_zmq(Duration::from_secs(1));
     run?;
@@ -93,6 +94,21 @@ pub fn run_nameserver_process() -> Result<()> {
         Some(why) => Err(Error::GaveUp(why.clone())),
         None => Ok(()),
     }
+}
+
+/// The node's [`SupervisorSpec`] from [`SUPERVISOR_ENV`], else the default.
+fn supervisor_spec() -> Result<SupervisorSpec> {
+    let Some(json) = env_var(SUPERVISOR_ENV)? else {
+        return Ok(SupervisorSpec::default());
+    };
+    let bad = |why: String| axon_runtime::Error::Config(format!("{SUPERVISOR_ENV}: {why}"));
+    let spec: SupervisorSpec =
+        serde_json::from_str(&json).map_err(|e| bad(format!("not a supervisor spec: {e}")))?;
+    // The heartbeat is the lease period of supervised agents: a timer period.
+    if spec.heartbeat.is_zero() {
+        return Err(bad("heartbeat must be at least 1 ms".into()).into());
+    }
+    Ok(spec)
 }
 
 /// Set when the supervisor gave up and escalated: the process then exits with an error.
@@ -169,6 +185,7 @@ impl Server {
             Some(e) => axon_runtime::net::tcp_endpoint(&e)?,
             None => format!("ipc://{}", dir.join("nameserver.ctl").display()),
         };
+        axon_runtime::net::check_endpoint(&endpoint)?;
         let router = tmq::router(axon_runtime::net::zmq_context())
             .set_linger(1000)
             .bind(&endpoint)
@@ -282,7 +299,7 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
         };
         let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
         match requests::parse(&parts, &mut self.guard) {
-            Ok((waiter, request)) => self.serve(&request, &waiter, ctx),
+            Ok((waiter, request)) => self.serve_guarded(&request, &waiter, ctx),
             Err(Unparsed::Malformed { waiter, why }) => self.malformed(waiter, &why),
             Err(Unparsed::Refused {
                 waiter,
@@ -307,6 +324,27 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
 }
 
 impl Server {
+    /// Serves one request; a panic in it (a bug) is answered `internal`, and the server serves on.
+    fn serve_guarded(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
+        // AssertUnwindSafe: a request that panics may leave the records it was
+        // changing half-updated (a name claimed but never started, say). Every
+        // other agent's record, the children and the socket stay as they were;
+        // serving on with one record off beats a dead name server that loses
+        // them all. The panic is logged as an error naming the method.
+        let served = crate::guard::catch(AssertUnwindSafe(|| self.serve(req, waiter, ctx)));
+        let Err(panic) = served else {
+            return;
+        };
+        tracing::error!(method = %req.method, panic = %panic, "control request panicked; answered internal");
+        if !req.oneway {
+            let message = format!("the name server failed on {}: {panic}", req.method);
+            self.answer(
+                waiter,
+                Err(refusal((ErrorKind::Internal, message), &req.method)),
+            );
+        }
+    }
+
     fn serve(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
         if let Some(outcome) = self.dispatch(req, waiter, ctx) {
             if !req.oneway {
@@ -351,6 +389,8 @@ impl Server {
                 Value::Bool(self.records.start_failed(&a.name, a.pid, a.reason))
             }),
             "ps" => self.ps(),
+            #[cfg(feature = "fault-injection")]
+            m @ ("fault_panic" | "fault_panic_later") => return self.fault(m, ctx),
             "signal" => args(req).and_then(|a| self.signal(a)),
             "shutdown" => match args::<Stop>(req) {
                 Ok(a) if a.name.is_none() => {

@@ -64,6 +64,14 @@ const TESTS: &[Test] = &[
     ("drop_cleans_up", drop_cleans_up),
     ("tcp_bind_and_connect", tcp_bind_and_connect),
     ("start_and_connect_failures", start_and_connect_failures),
+    (
+        "a_panicking_request_is_answered_internal",
+        a_panicking_request_is_answered_internal,
+    ),
+    (
+        "a_panic_outside_a_request_stops_everything",
+        a_panic_outside_a_request_stops_everything,
+    ),
 ];
 
 /// Runs the tests named by the arguments (all when none), one at a time.
@@ -392,4 +400,47 @@ fn start_and_connect_failures() {
     let timeout = Duration::from_millis(300);
     let e = NameServer::connect("ipc:///nonexistent/axon/nobody.ctl", timeout).unwrap_err();
     assert!(matches!(e, Error::Timeout(t, _) if t == timeout), "{e}");
+}
+
+/// A request that panics (a bug; here the test-only `fault_panic`) is answered `internal`,
+/// saying what panicked where; the name server serves on, as the same process, with its records.
+fn a_panicking_request_is_answered_internal() {
+    let ns = start();
+    ns.run_agent("a").unwrap();
+    let pid = ns.pid().unwrap();
+    let mut p = Proxy::open("nameserver", ns.address()).unwrap();
+    p.set_timeout(PATIENCE);
+    for _ in 0..2 {
+        let e = p.call::<_, Value>("fault_panic", ()).unwrap_err();
+        assert_eq!(remote_kind(&e), ErrorKind::Internal);
+        let remote = e.remote().unwrap();
+        assert!(remote.message.contains("a panic inside a request"), "{e}");
+        assert!(remote.message.contains("faults.rs"), "{e}");
+        assert_eq!(remote.method, "fault_panic");
+    }
+    assert_eq!(ns.agents().unwrap(), ["a"]);
+    ns.proxy("a").unwrap().ping().unwrap();
+    assert!(!is_dead(pid));
+    ns.shutdown().unwrap();
+}
+
+/// A panic outside any request (here the test-only `fault_panic_later`, from a timer of the
+/// actor) ends the name server, but never half-dead: its agents are stopped, its runtime
+/// directory is removed, and it exits with 101.
+fn a_panic_outside_a_request_stops_everything() {
+    let mut ns = start();
+    let dir = runtime_dir(&ns);
+    ns.run_agent("a").unwrap();
+    let agent = ns.info("a").unwrap().pid;
+    let mut p = Proxy::open("nameserver", ns.address()).unwrap();
+    p.oneway("fault_panic_later", ()).unwrap();
+    let mut status = None;
+    let exited = wait_until(|| {
+        status = ns.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(exited, "the name server is still running");
+    assert_eq!(status.and_then(|s| s.code()), Some(101), "{status:?}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(wait_until(|| is_dead(agent)));
 }

@@ -103,8 +103,9 @@ impl Attributes {
         let totals = self.totals.entry(order.symbol.clone()).or_default();
         totals.orders += 1;
         match order.side {
-            Side::Buy => totals.bought += order.qty,
-            Side::Sell => totals.sold += order.qty,
+            // Quantities come off the wire: saturate rather than overflow.
+            Side::Buy => totals.bought = totals.bought.saturating_add(order.qty),
+            Side::Sell => totals.sold = totals.sold.saturating_add(order.qty),
         }
         totals.net = totals.net.saturating_add(order.side.signed(order.qty));
         totals.notional += order.qty as f64 * order.price;
@@ -160,5 +161,33 @@ mod tests {
         assert_eq!(b.totals["MSFT"].net, -5);
         let ids: Vec<u64> = b.recent.iter().map(|o| o.id).collect();
         assert_eq!(ids, [2, 3]);
+    }
+
+    #[test]
+    fn huge_quantities_from_the_wire_saturate() {
+        let mut b = Attributes {
+            orders: 0,
+            totals: BTreeMap::new(),
+            recent: VecDeque::new(),
+            keep: 2,
+        };
+        for (id, side) in [
+            (1, Side::Buy),
+            (2, Side::Buy),
+            (3, Side::Sell),
+            (4, Side::Sell),
+        ] {
+            b.add(Order {
+                id,
+                strategy: "s".into(),
+                symbol: "X".into(),
+                side,
+                qty: u64::MAX,
+                price: 1.0,
+                ts_ms: 0,
+            });
+        }
+        let x = &b.totals["X"];
+        assert_eq!((x.bought, x.sold, x.orders), (u64::MAX, u64::MAX, 4));
     }
 }

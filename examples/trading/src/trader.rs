@@ -228,6 +228,9 @@ impl Trader {
     }
 }
 
+/// Most prices a crossover reserves room for up front.
+const PRESIZE: usize = 1024;
+
 /// Moving-average crossover over the latest `slow` prices.
 #[derive(Debug)]
 struct Crossover {
@@ -243,7 +246,8 @@ impl Crossover {
         Crossover {
             fast,
             slow,
-            prices: VecDeque::with_capacity(slow + 1),
+            // `slow` is an attribute anyone with the key may set: reserve a little, grow on demand.
+            prices: VecDeque::with_capacity(slow.min(PRESIZE) + 1),
             above: None,
         }
     }
@@ -322,5 +326,9 @@ mod tests {
         assert_eq!((s.crossover.fast, s.crossover.slow), (3, 6));
         assert!(s.set_attr("slow", Value::Integer(2.into())).is_err());
         assert_eq!(s.attributes.slow, 6);
+        // A huge window is allowed (it never fills), not a panic on reserving it.
+        s.set_attr("slow", Value::Integer((usize::MAX as u64).into()))
+            .unwrap();
+        assert_eq!(s.crossover.slow, usize::MAX);
     }
 }

@@ -46,6 +46,7 @@ impl Client {
     /// Opens a client of the control endpoint of `name` (the destination its requests are signed for).
     pub fn open(name: impl Into<String>, endpoint: impl Into<String>) -> Result<Self> {
         let endpoint = endpoint.into();
+        crate::net::check_endpoint(&endpoint)?;
         let socket = tmq::dealer(crate::net::zmq_context())
             .set_linger(LINGER_MS)
             .connect(&endpoint)?;

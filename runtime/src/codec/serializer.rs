@@ -83,8 +83,12 @@ impl Serializer {
         match self {
             Serializer::Raw => Ok(Cow::Borrowed(bytes)),
             Serializer::Cbor => match cbor_string(bytes, &[CborString::Bytes, CborString::Text]) {
-                Some(inner) => Ok(Cow::Borrowed(inner)),
-                None => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
+                Some((CborString::Bytes, inner)) => Ok(Cow::Borrowed(inner)),
+                // Text must be UTF-8 to be taken as bytes, as `decode::<ByteBuf>` checks too.
+                Some((CborString::Text, inner)) if std::str::from_utf8(inner).is_ok() => {
+                    Ok(Cow::Borrowed(inner))
+                }
+                _ => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
             },
             Serializer::Json => Ok(Cow::Owned(self.decode::<ByteBuf>(bytes)?.into_vec())),
         }
@@ -102,7 +106,7 @@ impl Serializer {
                     .map_err(|e| self.decode_error(e))
             }
             Serializer::Cbor => cbor_string(bytes, &[CborString::Text])
-                .and_then(|inner| std::str::from_utf8(inner).ok()),
+                .and_then(|(_, inner)| std::str::from_utf8(inner).ok()),
             Serializer::Json => serde_json::from_slice::<&str>(bytes).ok(),
         };
         match borrowed {
@@ -133,8 +137,8 @@ enum CborString {
     Text,
 }
 
-/// The contents of `bytes` when it is exactly one definite-length CBOR string of one of `kinds`.
-fn cbor_string<'a>(bytes: &'a [u8], kinds: &[CborString]) -> Option<&'a [u8]> {
+/// The kind and contents of `bytes` when it is exactly one definite-length CBOR string of one of `kinds`.
+fn cbor_string<'a>(bytes: &'a [u8], kinds: &[CborString]) -> Option<(CborString, &'a [u8])> {
     let mut decoder = ciborium_ll::Decoder::from(bytes);
     let (kind, len) = match decoder.pull().ok()? {
         Header::Bytes(Some(len)) => (CborString::Bytes, len),
@@ -142,7 +146,8 @@ fn cbor_string<'a>(bytes: &'a [u8], kinds: &[CborString]) -> Option<&'a [u8]> {
         _ => return None,
     };
     let start = decoder.offset();
-    (kinds.contains(&kind) && start.checked_add(len)? == bytes.len()).then(|| &bytes[start..])
+    let whole = kinds.contains(&kind) && start.checked_add(len)? == bytes.len();
+    whole.then(|| (kind, &bytes[start..]))
 }
 
 /// Raw frames decode as bytes; a target that wants text gets the bytes as UTF-8.
@@ -308,6 +313,11 @@ mod tests {
         ));
         assert!(matches!(
             cbor.decode_str(b"\x62\xff\xfe"),
+            Err(Error::Decode { .. })
+        ));
+        // Text that is not UTF-8 is not lent out as bytes either (found by runtime/tests/decoders.rs).
+        assert!(matches!(
+            cbor.decode_bytes(b"\x62\xff\xfe"),
             Err(Error::Decode { .. })
         ));
         assert!(cbor.decode_bytes(&[]).is_err());

@@ -78,7 +78,14 @@ impl AgentSpec {
         let bad =
             |why: String| Error::Config(format!("{AGENT_ENV} is not a valid agent spec: {why}"));
         let bytes = crate::codec::hex::decode(text.trim()).ok_or_else(|| bad("not hex".into()))?;
-        ciborium::from_reader(&bytes[..]).map_err(|e| bad(e.to_string()))
+        let spec: AgentSpec = ciborium::from_reader(&bytes[..]).map_err(|e| bad(e.to_string()))?;
+        // The lease is a timer period: zero would renew in a busy loop.
+        if spec.defaults.lease.is_zero() {
+            return Err(bad(
+                "a lease of 0 ms; renewals need a period of at least 1 ms".into(),
+            ));
+        }
+        Ok(spec)
     }
 
     /// The spec as the value of [`AGENT_ENV`]: hex of its CBOR, so that
@@ -130,5 +137,13 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_zero_lease_is_refused() {
+        let mut s = AgentSpec::new("a", "agent", "/tmp");
+        s.defaults.lease = std::time::Duration::ZERO;
+        let e = AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("lease of 0 ms"), "{e}");
     }
 }

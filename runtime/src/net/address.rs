@@ -65,6 +65,19 @@ impl fmt::Display for Address {
     }
 }
 
+/// Refuses an endpoint libzmq cannot be given: one holding a NUL byte,
+/// which cannot become a C string (the zmq crate would panic on it).
+///
+/// Every bind and connect goes through here first, because endpoints come
+/// from outside: control requests, name-server records, the environment.
+pub fn check_endpoint(endpoint: &str) -> Result<()> {
+    if endpoint.contains('\0') {
+        let shown = endpoint.escape_default().to_string();
+        return Err(Error::invalid("endpoint", shown, "holds a NUL byte"));
+    }
+    Ok(())
+}
+
 /// The file behind an `ipc://` endpoint.
 pub fn ipc_path(endpoint: &str) -> Option<&std::path::Path> {
     endpoint.strip_prefix("ipc://").map(std::path::Path::new)
@@ -276,6 +289,13 @@ mod tests {
             assert_eq!(look_up("127.0.0.1:5").await.unwrap(), "127.0.0.1:5");
             assert!(look_up("no-such-host.invalid").await.is_err());
         });
+    }
+
+    #[test]
+    fn endpoints_with_a_nul_byte_are_refused() {
+        assert!(check_endpoint("ipc:///run/axon/a").is_ok());
+        let e = check_endpoint("inproc://a\0b").unwrap_err();
+        assert!(e.to_string().contains("NUL"), "{e}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ impl Io {
         max_message: usize,
         hwm: i32,
     ) -> Result<Io> {
+        super::check_endpoint(endpoint)?;
         let ctx = crate::net::zmq_context();
         let linger = linger.as_millis().min(i32::MAX as u128) as i32;
         let hard_limit =

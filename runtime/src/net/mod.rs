@@ -12,8 +12,8 @@ mod socket;
 mod wakeup;
 
 pub use address::{
-    ipc_path, look_up, needs_lookup, remove_ipc_file, tcp_endpoint, tcp_endpoint_at, Address,
-    BindTarget,
+    check_endpoint, ipc_path, look_up, needs_lookup, remove_ipc_file, tcp_endpoint,
+    tcp_endpoint_at, Address, BindTarget,
 };
 pub(crate) use frames::Frames;
 pub use io::HARD_LIMIT_FACTOR;

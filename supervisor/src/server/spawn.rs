@@ -12,6 +12,7 @@ use axon_runtime::protocol::Request;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, LOGGER_KIND, START_TIMEOUT};
+use crate::guard::Node;
 use crate::hosts::PROGRAM_FIELDS;
 use crate::methods::{Register, SpawnOptions};
 use crate::registry::{Refusal, Waiter};
@@ -179,6 +180,7 @@ impl Server {
             .ok_or_else(|| std::io::Error::other("child exited at once"))?;
         self.records.started(name, pid);
         self.children.insert(pid, name.to_owned());
+        Node::started(pid);
         tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
         let (exited, timed_out) = (name.to_owned(), name.to_owned());
         let wait = async move { child.wait().await };
@@ -227,6 +229,7 @@ impl Server {
         ctx: &mut Context<Self>,
     ) {
         self.children.remove(&pid);
+        Node::reaped(pid);
         let (normal, status) = match status {
             Ok(st) => {
                 tracing::info!(agent = %name, pid, status = %st, "agent exited");

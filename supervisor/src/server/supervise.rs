@@ -191,7 +191,12 @@ impl Server {
     /// Kills supervised agents that missed their heartbeats (hung, e.g. stopped by SIGSTOP).
     pub(super) fn check_heartbeats(&mut self) {
         let now = Instant::now();
-        let limit = self.supervision.spec.heartbeat * HEARTBEAT_MISSES;
+        // Saturating: a heartbeat read from a manifest may be as long as a Duration holds.
+        let limit = self
+            .supervision
+            .spec
+            .heartbeat
+            .saturating_mul(HEARTBEAT_MISSES);
         let hung: Vec<(String, u32, Duration)> = self
             .supervision
             .children()
