@@ -179,7 +179,7 @@ mod tests {
         ] {
             b.add(Order {
                 id,
-                strategy: "s".into(),
+                trader: "s".into(),
                 symbol: "X".into(),
                 side,
                 qty: u64::MAX,
