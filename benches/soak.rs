@@ -30,6 +30,9 @@ use serde::Serialize;
 /// How often an agent is SIGKILLed.
 const KILL_EVERY: Duration = Duration::from_millis(500);
 
+/// How often memory is read between the start and the end.
+const READ_EVERY: Duration = Duration::from_secs(60);
+
 /// Control traffic before the first memory reading.
 const WARM_UP: Duration = Duration::from_secs(10);
 
@@ -51,6 +54,8 @@ struct Soak {
     restarts: u64,
     start: Reading,
     end: Reading,
+    /// A reading every `READ_EVERY` in between: whether memory levels off or keeps growing.
+    series: Vec<Reading>,
 }
 
 fn main() -> Result<()> {
@@ -92,6 +97,7 @@ fn main() -> Result<()> {
         restarts,
         start,
         end,
+        series,
     };
     println!("{soak:#?}");
     let path = output::write_json("soak", &soak)?;
