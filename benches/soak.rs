@@ -80,11 +80,13 @@ fn main() -> Result<()> {
     let mut run = Run::default();
     run.until(&ns, &names, started + WARM_UP)?;
     let start = reading(&ns, ns_pid, started)?;
-    run.until(
-        &ns,
-        &names,
-        started + WARM_UP + Duration::from_secs(seconds),
-    )?;
+    let end_at = started + WARM_UP + Duration::from_secs(seconds);
+    let mut series = Vec::new();
+    while Instant::now() + READ_EVERY < end_at {
+        run.until(&ns, &names, Instant::now() + READ_EVERY)?;
+        series.push(reading(&ns, ns_pid, started)?);
+    }
+    run.until(&ns, &names, end_at)?;
     let end = reading(&ns, ns_pid, started)?;
     let restarts = ns.ps()?.iter().map(|s| u64::from(s.restarts)).sum();
     ns.shutdown().context("shutting the node down")?;
