@@ -392,3 +392,27 @@ pub fn await_subscribers(
         }
     }
 }
+
+/// The kind of a remote error; panics, naming the error, for any other error.
+pub fn remote_kind(err: &axon::Error) -> ErrorKind {
+    err.remote()
+        .unwrap_or_else(|| panic!("not a remote error: {err}"))
+        .kind
+}
+
+/// A process frozen with SIGSTOP; it is thawed (SIGCONT) when this drops, also when a test fails.
+pub struct Frozen(u32);
+
+impl Frozen {
+    pub fn new(pid: u32) -> Frozen {
+        axon::launch::signal(pid, axon::launch::Signal::Stop).unwrap();
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Gone already is fine: there is nothing left to thaw.
+        let _ = axon::launch::signal(self.0, axon::launch::Signal::Cont);
+    }
+}

@@ -210,7 +210,13 @@ mod tests {
         // Killed but not reaped: the process is a zombie until `wait`.
         let state = || {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            stat.rsplit_once(')').unwrap().1.split_whitespace().next().unwrap().to_owned()
+            stat.rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned()
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while state() != "Z" {

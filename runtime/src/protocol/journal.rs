@@ -68,7 +68,8 @@ impl Journal {
     /// unsubscribe, to be replayed after the connect, when that connect subscribed the topic.
     fn unsubscribe(&mut self, entry: Entry) {
         let handler = entry.key.replacen("topic/", "handler/", 1);
-        self.entries.retain(|e| e.key != entry.key && e.key != handler);
+        self.entries
+            .retain(|e| e.key != entry.key && e.key != handler);
         if self.connect_subscribes(&entry.args) {
             self.entries.push(entry);
         }
@@ -136,7 +137,11 @@ pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
             .map(str::to_owned)
     };
     // A topic is bytes on the wire; text is accepted too and keys the same journal entry.
-    let topic = || field(args, "topic").and_then(topic_bytes).map(crate::codec::hex::encode);
+    let topic = || {
+        field(args, "topic")
+            .and_then(topic_bytes)
+            .map(crate::codec::hex::encode)
+    };
     let put = |key: String, args: Value| {
         Some(Change::Put(Entry {
             key,
@@ -343,7 +348,10 @@ mod tests {
 
         // From the connect's map: the unsubscribe stays, after the connect; its handler entry goes.
         apply(&mut j, "unsubscribe", topic("odd"), Value::Null);
-        assert_eq!(keys(&j), ["socket/s", "topic/s/6578747261", "topic/s/6f6464"]);
+        assert_eq!(
+            keys(&j),
+            ["socket/s", "topic/s/6578747261", "topic/s/6f6464"]
+        );
         assert_eq!(j.entries()[2].method, "unsubscribe");
         // Subscribed on its own: forgetting the subscribe is enough.
         apply(&mut j, "unsubscribe", topic("extra"), Value::Null);
