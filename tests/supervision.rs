@@ -112,7 +112,7 @@ fn p1_one_for_one_restores_the_killed_agent_and_its_configuration() {
     // A plain ZeroMQ REQ peer of echo, which must keep working across echo's restart.
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     let echo_addr = dep.nameserver().addr("echo", "main").unwrap();
     peer.connect(&echo_addr.endpoint).unwrap();
@@ -431,7 +431,7 @@ args = [{args}]
     // A plain ZeroMQ REQ peer; it keeps its socket across the restart.
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     let endpoint = dep.nameserver().addr("doubler", "main").unwrap().endpoint;
     peer.connect(&endpoint).unwrap();
@@ -555,7 +555,7 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
     let addr = kept.bind_with(SocketKind::Rep, bind).unwrap();
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     peer.connect(&addr.endpoint).unwrap();
     let ask = |n: &str| -> Vec<u8> {
