@@ -416,3 +416,50 @@ impl Drop for Frozen {
         let _ = axon::launch::signal(self.0, axon::launch::Signal::Cont);
     }
 }
+
+/// Repeats `attempt` (which should wait a little itself) until it yields a value;
+/// panics naming `what` if none comes within [`PATIENCE`].
+pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+    }
+}
+
+/// A process the test started itself: killed and reaped when this drops, also when a test fails.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // Already gone is fine: waiting reaps it either way.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts agent `name` of this test binary outside the node, with `defaults`, registering
+/// with `ns` under the node's key; returns once it is registered.
+pub fn outsider(ns: &NameServer, name: &str, defaults: axon::Defaults, dir: &TempDir) -> Reaped {
+    let spec = AgentSpec {
+        nameserver: Some(ns.address().to_owned()),
+        defaults,
+        ..AgentSpec::new(name, "agent", &dir.0)
+    };
+    let key = axon::protocol::auth::process_key().expect("the node installed a key");
+    let child = axon::testing::host_command()
+        .unwrap()
+        .command("agent")
+        .env(axon::launch::AGENT_ENV, spec.to_env().unwrap())
+        .env(axon::protocol::auth::KEY_ENV, key.to_hex())
+        .spawn()
+        .unwrap();
+    let agent = Reaped(child);
+    let registered = axon::testing::wait_until(PATIENCE, || {
+        ns.agents().unwrap().contains(&name.to_string())
+    });
+    assert!(registered, "{name} never registered");
+    agent
+}
