@@ -466,10 +466,14 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
         "received {:?} of {n}",
         receiver.get_attr::<i64>("count")
     );
-    assert!(
-        receiver.get_attr::<bool>("in_order").is_err(),
+    // `tally` sets in_order only to say false.
+    let unset = receiver.get_attr::<bool>("in_order").unwrap_err();
+    assert_eq!(
+        common::remote_kind(&unset),
+        ErrorKind::BadArguments,
         "out of order"
     );
+    assert!(unset.to_string().contains("in_order"), "{unset}");
     assert_eq!(sender.stats().unwrap().dropped_full, 0);
     ns.shutdown().unwrap();
 }
@@ -507,6 +511,13 @@ fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
         subscriber.stats().unwrap().received > 0
     });
     assert!(through, "subscription never took effect");
+    // Probes may still be on their way: a marker sent after them, once handled, says
+    // none is left (one connection keeps order), so the counts below are exact.
+    publisher.send("out", &-1).unwrap();
+    let settled = testing::wait_until(common::PATIENCE, || {
+        subscriber.get_attr::<i64>("last").unwrap() == -1
+    });
+    assert!(settled, "{:?}", publisher.stats());
     let warm = subscriber.stats().unwrap().received;
     let warm_sent = publisher.stats().unwrap().sent;
 
@@ -562,7 +573,66 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
         ..bind_opts("pub", None)
     };
     let e = pusher.bind_with(SocketKind::Pub, block).unwrap_err();
+    assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");
     assert!(e.to_string().contains("never blocks"), "{e}");
     pusher.ping().unwrap();
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn a_send_to_a_full_backlog_is_refused_and_hands_the_message_back() {
+    let ns = testing::node().unwrap();
+    let mut sender = ns.run_agent("sender").unwrap();
+    let mut receiver = ns.run_agent("receiver").unwrap();
+    sender.set_timeout(common::PATIENCE);
+    let small = BindOptions {
+        hwm: Some(10),
+        ..bind_opts("in", Some("tally"))
+    };
+    let pull = receiver.bind_with(SocketKind::Pull, small).unwrap();
+    let opts = ConnectOptions {
+        hwm: Some(10),
+        ..ConnectOptions::alias("out")
+    };
+    sender.connect_with(&pull, opts).unwrap();
+    // The receiver frozen: libzmq's queues and the kernel's fill, then the backlog
+    // (BACKLOG_LIMIT messages), then sends are refused. Nothing drains the backlog
+    // while the handler runs, so whatever was refused came after all that was taken.
+    let n = 2 * axon::net::BACKLOG_LIMIT as u64;
+    let frozen = common::Frozen::new(ns.info("receiver").unwrap().pid);
+    let _: Value = sender.execute("flood", &n).unwrap();
+    let stats = sender.stats().unwrap();
+    let full: u64 = sender.get_attr("full").unwrap();
+    assert!(full > 0, "{stats:?}");
+    assert!(
+        sender.get_attr::<bool>("handed_back").unwrap(),
+        "a refused send kept its message"
+    );
+    assert_eq!(stats.dropped_full, full, "{stats:?}");
+    assert_eq!(
+        stats.sent + full,
+        n,
+        "every message is sent or refused: {stats:?}"
+    );
+    assert_eq!(stats.dropped_hwm, 0, "{stats:?}");
+
+    // Thawed, the receiver gets every message that was not refused: 1..=sent, in order.
+    drop(frozen);
+    let delivered = testing::wait_until(common::PATIENCE, || {
+        receiver.get_attr::<u64>("count").unwrap_or(0) == stats.sent
+    });
+    assert!(
+        delivered,
+        "sent {}, received {:?}",
+        stats.sent,
+        receiver.get_attr::<u64>("count")
+    );
+    assert_eq!(receiver.get_attr::<u64>("last").unwrap(), stats.sent);
+    let unset = receiver.get_attr::<bool>("in_order").unwrap_err();
+    assert_eq!(
+        common::remote_kind(&unset),
+        ErrorKind::BadArguments,
+        "out of order"
+    );
     ns.shutdown().unwrap();
 }

@@ -73,6 +73,7 @@ pub fn registry() -> Registry {
         .handler("add10", add10)
         .handler("blast", blast)
         .handler("tally", tally)
+        .handler("flood", flood)
         .handler("slow_upper", slow_upper)
         .handler("log_levels", log_levels)
         .handler("slow", slow)
@@ -148,9 +149,38 @@ fn pump(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>) {
         .insert("next".into(), Value::Integer(next.into()));
 }
 
-/// Counts integers into `count` and checks they come in order (`in_order`).
+/// Sends 1..=n on `out` (n = its message) without waiting for room; counts the sends
+/// refused because the backlog was full (`full`) and whether each of those handed its
+/// own message back (`handed_back`).
+fn flood(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let n: i64 = msg.decode()?;
+    let out = ctx.socket("out")?;
+    let (mut full, mut handed_back) = (0i64, true);
+    for i in 1..=n {
+        match ctx.send(&out, &i) {
+            Ok(()) => {}
+            Err(axon::Error::Full { message, .. }) => {
+                full += 1;
+                let back = match &message[..] {
+                    [frame] => Serializer::Cbor.decode::<i64>(frame).ok(),
+                    _ => None,
+                };
+                handed_back &= back == Some(i);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    a.attributes
+        .insert("full".into(), Value::Integer(full.into()));
+    a.attributes
+        .insert("handed_back".into(), Value::Bool(handed_back));
+    Ok(())
+}
+
+/// Counts integers into `count`, checks they come in order (`in_order`), keeps the `last`.
 fn tally(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
     let n: i64 = msg.decode()?;
+    a.attributes.insert("last".into(), Value::Integer(n.into()));
     let count = a
         .attributes
         .get("count")
