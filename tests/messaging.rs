@@ -585,19 +585,13 @@ fn a_send_to_a_full_backlog_is_refused_and_hands_the_message_back() {
     let mut sender = ns.run_agent("sender").unwrap();
     let mut receiver = ns.run_agent("receiver").unwrap();
     sender.set_timeout(common::PATIENCE);
-    let small = BindOptions {
-        hwm: Some(10),
-        ..bind_opts("in", Some("tally"))
-    };
-    let pull = receiver.bind_with(SocketKind::Pull, small).unwrap();
-    let opts = ConnectOptions {
-        hwm: Some(10),
-        ..ConnectOptions::alias("out")
-    };
-    sender.connect_with(&pull, opts).unwrap();
-    // The receiver frozen: libzmq's queues and the kernel's fill, then the backlog
-    // (BACKLOG_LIMIT messages), then sends are refused. Nothing drains the backlog
-    // while the handler runs, so whatever was refused came after all that was taken.
+    let pull = receiver
+        .bind_handler(SocketKind::Pull, "in", "tally")
+        .unwrap();
+    sender.connect(&pull, "out", None).unwrap();
+    // The receiver frozen: libzmq's queues (high-water marks) and the kernel's fill,
+    // then the backlog (BACKLOG_LIMIT messages), then sends are refused. Nothing drains
+    // the backlog while the handler runs, so whatever was refused came after all taken.
     let n = 2 * axon::net::BACKLOG_LIMIT as u64;
     let frozen = common::Frozen::new(ns.info("receiver").unwrap().pid);
     let _: Value = sender.execute("flood", &n).unwrap();
