@@ -253,9 +253,11 @@ kind = "counter"
     assert!(stopped, "{:?}", dep.status("steady"));
     assert!(!testing::process_alive(steady_pid));
     let out = dep.cli(&["logs", "nameserver"]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        !out.status.success(),
-        "no logger in this deployment: logs says so"
+        stderr.contains("this deployment has no logger agent"),
+        "no logger in this deployment: logs says so: {stderr}"
     );
     let again = dep.status("flaky").unwrap();
     assert_eq!(
@@ -270,7 +272,7 @@ kind = "counter"
     let mut dep = up(manifest);
     dep.kill("a", Signal::Kill).unwrap();
     let status = dep.wait_exit(PATIENCE).unwrap();
-    assert!(!status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
 #[test]
@@ -310,7 +312,7 @@ restart = "temporary"
 fn p5_a_hung_agent_is_detected_by_missed_heartbeats_and_restarted() {
     let manifest = r#"
 [supervisor]
-heartbeat = "100ms"
+heartbeat = "1s"
 
 [[agent]]
 name = "sleepy"
@@ -450,8 +452,12 @@ args = [{args}]
     dep.wait_restarted("doubler", old, PATIENCE).unwrap();
     assert_eq!(ask("5"), b"10");
     let out = dep.cli(&["kill", "nobody"]).unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no running agent named \"nobody\""),
+        "{stderr}"
+    );
     dep.stop().unwrap();
 }
 
@@ -478,7 +484,7 @@ fn run_up(manifest: &str) -> (std::process::ExitStatus, String, String) {
 /// Runs `axon up` on a bad manifest: it must refuse, name the line, and start nothing.
 fn refused(manifest: &str) -> String {
     let (status, stdout, stderr) = run_up(manifest);
-    assert!(!status.success(), "refused");
+    assert_eq!(status.code(), Some(1), "refused: {stderr}");
     assert!(
         !stdout.contains("AXON-UP-READY"),
         "nothing started: {stdout}"
@@ -530,17 +536,8 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
 
 #[test]
 fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
-    use axon::{
-        BindOptions, NodeOptions, Restart, Serializer, SocketKind, SpawnOptions, SupervisorSpec,
-    };
-    let options = NodeOptions {
-        supervisor: SupervisorSpec {
-            heartbeat: Duration::from_millis(200),
-            ..SupervisorSpec::default()
-        },
-        ..NodeOptions::default()
-    };
-    let ns = testing::node_with(options).unwrap();
+    use axon::{BindOptions, Restart, Serializer, SocketKind, SpawnOptions};
+    let ns = testing::node().unwrap();
     let spawn = SpawnOptions::default()
         .name("kept")
         .kind("test.doubler")
@@ -597,7 +594,7 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
 fn an_agent_that_cannot_start_stops_axon_up_with_its_reason_and_is_not_restarted() {
     let bad = "[[agent]]\nname = \"t\"\nkind = \"ticker\"\nattributes = { period_ms = 0 }\n";
     let (status, stdout, e) = run_up(bad);
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(1), "{e}");
     assert!(!stdout.contains("AXON-UP-READY"), "{stdout}");
     assert!(e.contains("period_ms must be at least 1"), "{e}");
     assert!(
