@@ -49,17 +49,17 @@ fn permanent(ns: &NameServer, name: &str) -> Proxy {
 fn restarted(ns: &NameServer, name: &str, old: u32) -> (AgentStatus, Instant) {
     common::eventually(&format!("{name} restarted"), || {
         let ps = ns.ps().unwrap();
-        // `uptime_ms` is measured before this moment, and rounded down.
+        // `uptime_ms` was measured before this moment, and rounded down.
         let now = Instant::now();
-        let s = ps.into_iter().find(|s| s.name == name)?;
-        let back = s.state == "running" && s.pid.is_some_and(|p| p != old);
-        back.then(|| {
+        let back = ps
+            .into_iter()
+            .find(|s| s.name == name && s.state == "running" && s.pid.is_some_and(|p| p != old));
+        if back.is_none() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        back.map(|s| {
             let started = now - Duration::from_millis(s.uptime_ms);
             (s, started)
-        })
-        .or_else(|| {
-            std::thread::sleep(Duration::from_millis(10));
-            None
         })
     })
 }
