@@ -51,12 +51,10 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
 /// Has `sender` send 1..=`n` on `out` while the process of `receiver` is frozen (SIGSTOP), so
 /// that its queues and the kernel's fill; returns the sender's counters, then thaws the receiver.
 fn blast_past_frozen(ns: &NameServer, sender: &mut Proxy, receiver: &str, n: u64) -> Stats {
-    use axon::launch::{signal, Signal};
-    let pid = ns.info(receiver).unwrap().pid;
-    signal(pid, Signal::Stop).unwrap();
+    let frozen = common::Frozen::new(ns.info(receiver).unwrap().pid);
     let _: Value = sender.execute("blast", &n).unwrap();
     let stats = sender.stats().unwrap();
-    signal(pid, Signal::Cont).unwrap();
+    drop(frozen);
     stats
 }
 

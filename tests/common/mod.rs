@@ -434,10 +434,30 @@ pub fn remote_kind(err: &axon::Error) -> ErrorKind {
 pub struct Frozen(u32);
 
 impl Frozen {
+    /// Stops `pid` and waits until every thread of it has stopped: the signal is acted on
+    /// by one thread when it next runs, and on a loaded machine the others run on meanwhile.
     pub fn new(pid: u32) -> Frozen {
         axon::launch::signal(pid, axon::launch::Signal::Stop).unwrap();
-        Frozen(pid)
+        let frozen = Frozen(pid);
+        let stopped = axon::testing::wait_until(PATIENCE, || all_threads_stopped(pid));
+        assert!(stopped, "process {pid} never stopped");
+        frozen
     }
+}
+
+/// Whether every thread of `pid` is in state T (stopped).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().all(|thread| {
+        let stat = std::fs::read_to_string(thread.path().join("stat")).unwrap_or_default();
+        // The state letter follows the parenthesised command name.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        state == Some("T")
+    })
 }
 
 impl Drop for Frozen {
