@@ -5,7 +5,7 @@
 //! to stop, SIGKILLs those still running after the grace, and removes the
 //! node's runtime directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -137,6 +137,9 @@ struct Server {
     outbox: Outbox,
     /// The logger's SUB endpoint, once a logger agent bound it.
     logger: Option<String>,
+    /// Agents that were starting when the logger came, so were spawned without it:
+    /// they are pointed at it when they register.
+    owed_logger: BTreeSet<String>,
     key: Key,
     guard: Guard,
     /// Messages that were not control requests, since start.
@@ -186,6 +189,7 @@ impl Server {
                 children: BTreeMap::new(),
                 outbox,
                 logger: None,
+                owed_logger: BTreeSet::new(),
                 key,
                 guard: Guard::new(requests::NAMESERVER),
                 malformed: 0,
@@ -390,16 +394,32 @@ impl Server {
             .map(|i| (i.name.clone(), i.control.clone()))
             .collect();
         for (name, control) in others {
-            let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
-            let tell = async move {
-                axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
-            };
-            ctx.spawn(tell.into_actor(self).map(|res, _, _| {
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "could not point an agent at the logger");
-                }
-            }));
+            self.point_at_logger(name, control, ctx);
         }
+        // Started but not registered yet: their spawn gave them no logger, and they cannot be told yet.
+        let registered = |name: &String| self.records.info(name).is_ok();
+        self.owed_logger = self
+            .children
+            .values()
+            .filter(|name| **name != a.name && !registered(name))
+            .cloned()
+            .collect();
+    }
+
+    /// Tells agent `name` (at `control`) to publish its log events to the logger.
+    fn point_at_logger(&mut self, name: String, control: String, ctx: &mut Context<Self>) {
+        let Some(endpoint) = self.logger.clone() else {
+            return;
+        };
+        let args = BTreeMap::from([("endpoint", endpoint)]);
+        let tell = async move {
+            axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
+        };
+        ctx.spawn(tell.into_actor(self).map(|res, _, _| {
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not point an agent at the logger");
+            }
+        }));
     }
 
     /// Forgets agents that stopped renewing; agents this server started are watched through their exit instead.
