@@ -8,7 +8,7 @@ use std::time::Duration;
 use axon::prelude::*;
 use axon::testing::{self, wait_until};
 use axon::RequestOptions;
-use common::{await_subscribers, Report, PATIENCE};
+use common::{await_subscribers, remote_kind, Frozen, Report, PATIENCE};
 
 axon::test_host!(common::registry());
 
@@ -41,6 +41,11 @@ fn async_requests_never_block_and_replies_reach_their_own_handlers() {
     report.attach(&mut client);
     client.connect(&s1, "s1", None).unwrap();
     client.connect(&s2, "s2", None).unwrap();
+    // Both servers frozen (SIGSTOP): none can answer, however slow this test runs.
+    let frozen: Vec<Frozen> = ["s1", "s2"]
+        .iter()
+        .map(|n| Frozen::new(ns.info(n).unwrap().pid))
+        .collect();
     client.request("s1", "foo", replying("collect")).unwrap();
     client
         .request("s1", "bar", replying("collect_tagged"))
@@ -52,6 +57,7 @@ fn async_requests_never_block_and_replies_reach_their_own_handlers() {
         report.next(Duration::ZERO).is_none(),
         "no server can have answered yet"
     );
+    drop(frozen);
     let got = report.take(3);
     let got: Vec<(String, String)> = got.iter().map(|r| (r.alias.clone(), r.text())).collect();
     let set: BTreeSet<_> = got.iter().cloned().collect();
@@ -75,7 +81,7 @@ fn async_requests_never_block_and_replies_reach_their_own_handlers() {
 fn a_request_past_its_wait_runs_on_error_once_and_its_late_reply_is_dropped() {
     let ns = testing::node().unwrap();
     let report = Report::new();
-    let blocked = server(&ns, "blocked", 2000, Serializer::Cbor);
+    let blocked = server(&ns, "blocked", 0, Serializer::Cbor);
     let mut client = ns.run_agent("client").unwrap();
     report.attach(&mut client);
     client.connect(&blocked, "b", None).unwrap();
@@ -84,9 +90,12 @@ fn a_request_past_its_wait_runs_on_error_once_and_its_late_reply_is_dropped() {
         on_error: Some("collect_tagged".into()),
         wait: Some(Duration::from_millis(500)),
     };
+    // Blocked for good (SIGSTOP) until the wait is over, however late the client's timer runs.
+    let frozen = Frozen::new(ns.info("blocked").unwrap().pid);
     client.request("b", "late", opts.clone()).unwrap();
     let r = report.take(1).remove(0);
     assert_eq!((r.alias.as_str(), r.text().as_str()), ("tagged", "late"));
+    drop(frozen);
     assert!(
         wait_until(PATIENCE, || client.stats().unwrap().unhandled == 1),
         "late reply not seen"
@@ -174,15 +183,18 @@ fn channels_without_handlers_are_refused() {
     let mut a = ns.run_agent("a").unwrap();
     for kind in [SocketKind::AsyncRep, SocketKind::SyncPub] {
         let err = a.bind(kind, "x").unwrap_err();
+        assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{kind}: {err}");
         assert!(err.to_string().contains("needs a handler"), "{kind}: {err}");
     }
     let report = Report::new();
     let (_publisher, mut subs) = sync_pair(&ns, Serializer::Cbor, &report);
     let err = subs[0].send("stream", "no handler").unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(err.to_string().contains("reply handler"), "{err}");
     let err = subs[0]
         .request("stream", "x", replying("no_such"))
         .unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(err.to_string().contains("no_such"), "{err}");
     ns.shutdown().unwrap();
 }

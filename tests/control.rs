@@ -47,6 +47,7 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
     let e = a
         .bind_handler(SocketKind::Pull, "in", "no_such_handler")
         .unwrap_err();
+    assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");
     assert!(
         e.remote().unwrap().message.contains("no_such_handler"),
         "{e}"
@@ -71,7 +72,9 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
 
     // A taken alias.
     a.bind(SocketKind::Push, "out").unwrap();
-    assert!(a.bind(SocketKind::Push, "out").is_err());
+    let e = a.bind(SocketKind::Push, "out").unwrap_err();
+    assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");
+    assert!(e.to_string().contains("in use"), "{e}");
 
     // Still serving, and the errors were counted.
     a.ping().unwrap();
@@ -143,5 +146,48 @@ fn unsigned_wrongly_signed_and_replayed_requests_are_refused() {
     a.execute::<_, Value>("collect", "end").unwrap();
     assert_eq!(common::texts(&report.until("end")), ["once"]);
     assert_eq!(a.stats().unwrap().refused, 3);
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn stale_requests_are_refused_and_not_executed() {
+    use axon::protocol::{self as wire, auth, Request};
+    let ns = testing::node().unwrap();
+    let report = common::Report::new();
+    let mut a = ns.run_agent("a").unwrap();
+    report.attach(&mut a);
+    let control = ns.info("a").unwrap().control;
+    let key = auth::process_key().expect("the node installed a key");
+    let dealer = zmq::Context::new().socket(zmq::DEALER).unwrap();
+    dealer.set_linger(0).unwrap();
+    dealer
+        .set_rcvtimeo(common::PATIENCE.as_millis() as i32)
+        .unwrap();
+    dealer.connect(&control).unwrap();
+    // Correctly signed for "a", but stamped two freshness windows in the past, and in the future.
+    let window = auth::FRESHNESS.as_millis() as u64;
+    let now = axon::clock::now_ms();
+    for (label, ts) in [("old", now - 2 * window), ("future", now + 2 * window)] {
+        let args = serde_json::json!({"handler": "collect", "args": label});
+        let mut request = Request::new(1, "a", "execute", Value::serialized(&args).unwrap(), false);
+        request.ts = ts;
+        let body = wire::encode_body(&request).unwrap();
+        dealer
+            .send_multipart([wire::PROTOCOL, &key.sign(&body), &body], 0)
+            .unwrap();
+        let frames = dealer.recv_multipart(0).unwrap();
+        let reply: wire::Reply = wire::decode_body(&frames[2]).unwrap();
+        match reply.result {
+            wire::Outcome::Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Refused, "{label}: {e}");
+                assert!(e.message.contains("freshness"), "{label}: {e}");
+            }
+            other => panic!("{label}: expected a refusal, got {other:?}"),
+        }
+    }
+    // Neither ran: the next message the handler sees is the end marker.
+    a.execute::<_, Value>("collect", "end").unwrap();
+    assert!(report.until("end").is_empty());
+    assert_eq!(a.stats().unwrap().refused, 2);
     ns.shutdown().unwrap();
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axon::prelude::*;
 use axon::testing;
-use common::{texts, Report, PATIENCE};
+use common::{eventually, remote_kind, texts, Report, PATIENCE};
 
 axon::test_host!(common::registry());
 
@@ -74,12 +74,10 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     agent
         .connect_topics(&pub_addr, "sub", &[("news", "collect")])
         .unwrap();
-    let got = loop {
+    let got = eventually("the subscription to a foreign publisher", || {
         publisher.send_multipart(["news", "probe"], 0).unwrap();
-        if let Some(r) = report.next(Duration::from_millis(50)) {
-            break r;
-        }
-    };
+        report.next(Duration::from_millis(50))
+    });
     assert_eq!(got.text(), "probe");
     publisher.send_multipart(["news", "end"], 0).unwrap();
     report.until("end");
@@ -104,12 +102,10 @@ fn a_plain_zeromq_program_talks_to_agents_both_ways() {
     sub.connect(&out.endpoint).unwrap();
     sub.set_subscribe(b"t").unwrap();
     sub.set_rcvtimeo(50).unwrap();
-    let frames = loop {
+    let frames = eventually("a foreign subscription", || {
         agent.publish("pub", "t", "published").unwrap();
-        if let Ok(frames) = sub.recv_multipart(0) {
-            break frames;
-        }
-    };
+        sub.recv_multipart(0).ok()
+    });
     assert_eq!(frames, vec![b"t".to_vec(), b"published".to_vec()]);
 
     // Agent REQ -> foreign REP.
@@ -215,23 +211,19 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
         .connect_topics(&pub_addr, "sub", &[("t", "collect")])
         .unwrap();
     let probe = Serializer::Cbor.encode("probe").unwrap();
-    loop {
+    eventually("the subscription to a foreign publisher", || {
         publisher.send_multipart([&b"t"[..], &probe], 0).unwrap();
-        if report.next(Duration::from_millis(50)).is_some() {
-            break;
-        }
-    }
+        report.next(Duration::from_millis(50))
+    });
     publisher.send_multipart([&b"t"[..], garbage], 0).unwrap();
     publisher
         .send_multipart([&b"t"[..], &b"x"[..], &b"y"[..]], 0)
         .unwrap();
     publisher.send_multipart([&b"t"[..], &good], 0).unwrap();
-    let got = loop {
-        let r = report.take(1).remove(0);
-        if r.text() != "probe" {
-            break r;
-        }
-    };
+    // Probes still in flight come first; `take` panics if nothing comes in time.
+    let got = eventually("the good message", || {
+        Some(report.take(1).remove(0)).filter(|r| r.text() != "probe")
+    });
     assert_eq!(got.text(), "good");
 
     // ASYNC_REP: garbage gets an error answer; a good request is served.
@@ -276,6 +268,7 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     let err = agent
         .request_wait::<_, String>("ask", "q", PATIENCE)
         .unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadRequest, "{err}");
     assert!(err.to_string().contains("cbor"), "{err}");
     answer.join().unwrap();
 
@@ -285,5 +278,60 @@ fn bad_frames_on_every_receiving_kind_are_counted_and_serving_goes_on() {
     });
     assert!(counted, "{:?}", agent.stats().unwrap());
     agent.ping().unwrap();
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_dropped_and_counted_and_far_over_it_cuts_the_peer() {
+    let ns = testing::node().unwrap();
+    let tmp = common::TempDir::new("maxmsg");
+    let limit = 1024;
+    let defaults = axon::Defaults {
+        max_message: limit,
+        ..Default::default()
+    };
+    let process = common::outsider(&ns, "small", defaults, &tmp);
+    let mut small = ns.proxy("small").unwrap();
+    small.set_timeout(PATIENCE);
+    let report = Report::new();
+    report.attach(&mut small);
+    let pull = small
+        .bind_with(SocketKind::Pull, raw_tcp("pull", Some("collect")))
+        .unwrap();
+
+    // A foreign PUSH, watched for libzmq cutting its connection.
+    let zmq_ctx = zmq::Context::new();
+    let push = zmq_ctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(0).unwrap();
+    push.set_sndtimeo(PATIENCE.as_millis() as i32).unwrap();
+    let events = "inproc://interop-maxmsg-monitor";
+    push.monitor(events, zmq::SocketEvent::DISCONNECTED as i32)
+        .unwrap();
+    let monitor = zmq_ctx.socket(zmq::PAIR).unwrap();
+    monitor.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
+    monitor.connect(events).unwrap();
+    push.connect(&pull.endpoint).unwrap();
+
+    // Over the limit, under four times it: axon drops and counts it, and goes on.
+    push.send(vec![b'x'; limit + 1], 0).unwrap();
+    push.send("good", 0).unwrap();
+    assert_eq!(report.take(1)[0].text(), "good");
+    let stats = small.stats().unwrap();
+    assert_eq!((stats.oversized, stats.received), (1, 1), "{stats:?}");
+
+    // Over four times the limit: libzmq (ZMQ_MAXMSGSIZE) cuts the connection before axon sees it.
+    push.send(vec![b'x'; 4 * limit + 1], 0).unwrap();
+    let event = monitor
+        .recv_multipart(0)
+        .expect("the agent's libzmq never cut the connection");
+    let id = u16::from_le_bytes([event[0][0], event[0][1]]);
+    assert_eq!(id, zmq::SocketEvent::DISCONNECTED.to_raw());
+    // The PUSH reconnects by itself, and the same process serves it.
+    push.send("after", 0).unwrap();
+    assert_eq!(report.take(1)[0].text(), "after");
+    let stats = small.stats().unwrap();
+    assert_eq!((stats.oversized, stats.received), (1, 2), "{stats:?}");
+    assert_eq!(ns.info("small").unwrap().pid, process.0.id());
+    small.shutdown().unwrap();
     ns.shutdown().unwrap();
 }

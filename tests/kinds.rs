@@ -120,6 +120,12 @@ fn ticker_publishes_a_counter_at_its_period() {
         .kind("ticker")
         .attribute("period_ms", 0)
         .unwrap();
-    assert!(ns.spawn(bad).is_err());
+    let err = ns.spawn(bad).unwrap_err();
+    assert_eq!(common::remote_kind(&err), ErrorKind::Internal, "{err}");
+    assert!(
+        err.to_string().contains("period_ms must be at least 1"),
+        "{err}"
+    );
+    assert!(!ns.agents().unwrap().contains(&"bad".to_string()));
     ns.shutdown().unwrap();
 }

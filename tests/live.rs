@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axon::prelude::*;
 use axon::testing::{self, process_alive, wait_until};
-use common::{Report, PATIENCE};
+use common::{remote_kind, Frozen, Report, PATIENCE};
 
 axon::test_host!(common::registry());
 
@@ -29,14 +29,12 @@ fn spawn_time_attributes_are_read_back_and_reserved_names_refused() {
         .attribute("name", "oops")
         .unwrap();
     let err = ns.spawn(clash).unwrap_err();
-    assert_eq!(
-        err.remote().map(|e| e.kind),
-        Some(ErrorKind::BadArguments),
-        "{err}"
-    );
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(err.to_string().contains("reserved"), "{err}");
     assert_eq!(ns.agents().unwrap(), ["a"]);
-    assert!(a.set_attr("pid", &1).is_err());
+    let err = a.set_attr("pid", &1).unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
+    assert!(err.to_string().contains("reserved"), "{err}");
     ns.shutdown().unwrap();
 }
 
@@ -74,7 +72,9 @@ fn a_handler_attached_while_running_takes_later_messages() {
     a.send("out", "after").unwrap();
     let r = report.take(1).remove(0);
     assert_eq!((r.alias.as_str(), r.text().as_str()), ("tagged", "after"));
-    assert!(b.set_handler("in", "no_such").is_err());
+    let err = b.set_handler("in", "no_such").unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
+    assert!(err.to_string().contains("no_such"), "{err}");
     ns.shutdown().unwrap();
 }
 
@@ -93,7 +93,15 @@ fn handler_errors_are_counted_and_panics_end_the_process() {
     a.ping().unwrap();
 
     let pid = ns.info("a").unwrap().pid;
-    assert!(a.execute::<_, Value>("panic", &()).is_err());
+    // The process ends inside the handler: no answer ever comes.
+    let err = a
+        .call_timeout::<_, Value>(
+            "execute",
+            serde_json::json!({"handler": "panic"}),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+    assert!(matches!(err, axon::Error::Timeout(..)), "{err}");
     assert!(
         wait_until(PATIENCE, || !process_alive(pid)),
         "panicked agent still alive"
@@ -125,20 +133,20 @@ fn safe_calls_wait_timeouts_fail_and_oneway_returns_at_once() {
     a.ping().unwrap();
     assert_eq!(report.take(1)[0].text(), "slow-done");
 
-    // A call with a short timeout fails with a timeout error.
+    // A call with a short timeout fails with a timeout error. The busy agent is frozen as
+    // well (SIGSTOP), so that no delay of the test on a loaded machine lets it answer in time.
     busy(&mut driver);
+    let pid = ns.info("a").unwrap().pid;
+    let frozen = Frozen::new(pid);
     let err = a
         .call_timeout::<_, Value>("ping", (), Duration::from_millis(500))
         .unwrap_err();
     assert!(matches!(err, axon::Error::Timeout(..)), "{err}");
 
-    // A oneway call returns before the busy agent could have handled it, and takes effect later.
+    // A oneway call returns although the agent cannot run at all, and takes effect later.
     a.oneway("set_attr", serde_json::json!({"name": "later", "value": 1}))
         .unwrap();
-    assert!(
-        report.next(Duration::ZERO).is_none(),
-        "the handler was still running"
-    );
+    drop(frozen);
     assert_eq!(report.take(1)[0].text(), "slow-done");
     assert_eq!(a.get_attr::<i64>("later").unwrap(), 1);
     ns.shutdown().unwrap();
@@ -148,42 +156,51 @@ fn stamps(a: &mut Proxy) -> Vec<u64> {
     a.get_attr::<Vec<u64>>("stamps").unwrap_or_default()
 }
 
+/// Never more ticks than periods: the k-th tick comes at least k - 2 periods after
+/// the first (one period of slack for a first tick that came late).
+fn assert_never_early(stamps: &[u64], period: u64) {
+    for (k, t) in stamps.iter().enumerate().skip(2) {
+        assert!(
+            t - stamps[0] >= (k as u64 - 2) * period,
+            "tick {k} came early: {stamps:?}"
+        );
+    }
+}
+
+// Timing is asserted one way only: ticks never come early or in bursts. How late
+// they come depends on the machine's load, so no upper bound is asserted.
 #[test]
 fn periodic_timers_keep_their_cadence_without_bursts() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
-    let period = Duration::from_millis(100);
-    let started = axon::clock::now_ms();
+    let period = 100;
     // The third tick takes 350 ms: the ticks after it must not burst to catch up.
-    let alias = a.each(period, Some("tick"), "stamp", &350u64).unwrap();
+    let alias = a
+        .each(
+            Duration::from_millis(period),
+            Some("tick"),
+            "stamp",
+            &350u64,
+        )
+        .unwrap();
     assert_eq!(alias, "tick");
-    assert!(wait_until(PATIENCE, || stamps(&mut a)
-        .iter()
-        .any(|t| t - started >= 2300)));
+    assert!(wait_until(PATIENCE, || stamps(&mut a).len() >= 8));
     a.stop_timer("tick").unwrap();
     let s = stamps(&mut a);
-    let gaps: Vec<u64> = s.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().all(|g| *g >= 50), "ticks burst: gaps {gaps:?}");
-    // Over the first 2 s, minus the 250 ms the slow tick took beyond its period: 20 - 2 ± 2.
-    let in_two_seconds = s.iter().filter(|t| **t - started <= 2000).count();
-    assert!(
-        (16..=20).contains(&in_two_seconds),
-        "{in_two_seconds} ticks: {s:?}"
-    );
+    assert_never_early(&s, period);
+    // The tick after the slow one came late: the next is due a full period after it,
+    // not at once (a burst would put the two within a millisecond or two).
+    assert!(s[3] - s[2] >= 350, "the slow tick was not slow: {s:?}");
+    assert!(s[4] - s[3] >= period / 4, "ticks burst: {s:?}");
 
-    // Without a slow tick: 20 ± 2.
+    // Without a slow tick: 20 ticks, never more than the periods that passed.
     a.set_attr("stamps", &Vec::<u64>::new()).unwrap();
-    let started = axon::clock::now_ms();
-    a.each(period, Some("tick"), "stamp", &0u64).unwrap();
-    assert!(wait_until(PATIENCE, || stamps(&mut a)
-        .iter()
-        .any(|t| t - started >= 2100)));
+    a.each(Duration::from_millis(period), Some("tick"), "stamp", &0u64)
+        .unwrap();
+    assert!(wait_until(PATIENCE, || stamps(&mut a).len() >= 20));
     a.stop_all_timers().unwrap();
-    let count = stamps(&mut a)
-        .iter()
-        .filter(|t| **t - started <= 2000)
-        .count();
-    assert!((18..=22).contains(&count), "{count} ticks in 2 s");
+    assert!(a.list_timers().unwrap().is_empty());
+    assert_never_early(&stamps(&mut a), period);
     ns.shutdown().unwrap();
 }
 
@@ -201,10 +218,10 @@ fn one_shot_timers_fire_once_in_order() {
         .unwrap_or(false)));
     let history: Vec<(u64, i64)> = a.get_attr("history").unwrap();
     assert_eq!(history.iter().map(|(_, x)| *x).collect::<Vec<_>>(), [2, 3]);
-    // Never early; late only by scheduling noise on a busy machine.
+    // Never early (how late depends on the machine's load).
     let (first, second) = (history[0].0 - t0, history[1].0 - t0);
-    assert!((1000..1600).contains(&first), "fired at {first} ms");
-    assert!((2000..2600).contains(&second), "fired at {second} ms");
+    assert!(first >= 1000, "fired at {first} ms");
+    assert!(second >= 2000, "fired at {second} ms");
     assert!(a.list_timers().unwrap().is_empty());
     ns.shutdown().unwrap();
 }
@@ -213,9 +230,10 @@ fn one_shot_timers_fire_once_in_order() {
 fn stopped_timers_never_run_and_unknown_aliases_are_errors() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("a").unwrap();
-    a.after(Duration::from_millis(300), Some("doomed"), "add", &100)
+    // Far enough ahead that the calls below come first, even on a loaded machine.
+    a.after(Duration::from_secs(2), Some("doomed"), "add", &100)
         .unwrap();
-    a.after(Duration::from_millis(600), Some("sentinel"), "add", &1)
+    a.after(Duration::from_millis(2500), Some("sentinel"), "add", &1)
         .unwrap();
     a.stop_timer("doomed").unwrap();
     assert_eq!(a.list_timers().unwrap(), ["sentinel"]);
@@ -230,15 +248,12 @@ fn stopped_timers_never_run_and_unknown_aliases_are_errors() {
     a.stop_all_timers().unwrap();
     assert!(a.list_timers().unwrap().is_empty());
     let err = a.stop_timer("nope").unwrap_err();
-    assert_eq!(
-        err.remote().map(|e| e.kind),
-        Some(ErrorKind::BadArguments),
-        "{err}"
-    );
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(err.to_string().contains("nope"));
     let err = a
         .each(Duration::from_secs(1), None, "no_such_handler", &())
         .unwrap_err();
+    assert_eq!(remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(err.to_string().contains("no_such_handler"), "{err}");
     ns.shutdown().unwrap();
 }

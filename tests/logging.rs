@@ -10,7 +10,50 @@ use axon::prelude::*;
 use axon::testing::{self, wait_until};
 use common::PATIENCE;
 
-axon::test_host!(common::registry());
+axon::test_host!(common::registry().kind::<Gated>());
+
+/// An agent that does not start (so does not register) before the file named by its
+/// `gate` attribute exists.
+#[derive(Debug, Default)]
+struct Gated;
+
+impl Agent for Gated {
+    const KIND: &'static str = "test.gated";
+
+    fn create(spec: &AgentSpec) -> HandlerResult<Self> {
+        let gate = spec
+            .attributes
+            .get("gate")
+            .and_then(|v| v.as_text())
+            .ok_or_else(|| HandlerError::msg("no gate attribute"))?;
+        let open = testing::wait_until(PATIENCE, || std::path::Path::new(gate).exists());
+        match open {
+            true => Ok(Gated),
+            false => Err(HandlerError::msg("the gate never opened")),
+        }
+    }
+
+    fn set_attr(&mut self, name: &str, _: Value) -> HandlerResult {
+        match name {
+            // Read by `create` already.
+            "gate" => Ok(()),
+            _ => Err(HandlerError::msg(format_args!("no attribute {name:?}"))),
+        }
+    }
+
+    fn handlers(h: &mut Handlers<Self>) {
+        h.on(
+            "log_levels",
+            |_: &mut Gated, _: &mut Ctx<'_, Gated>, msg: Message<'_>| {
+                let marker: String = msg.decode()?;
+                tracing::info!(marker = %marker, "info event");
+                tracing::warn!(marker = %marker, "warn event");
+                tracing::error!(marker = %marker, "error event");
+                HandlerResult::Ok(())
+            },
+        );
+    }
+}
 
 fn history(logger: &mut Proxy, agent: &str) -> Vec<LogRecord> {
     let query = serde_json::json!({ "agent": agent });
@@ -72,6 +115,42 @@ fn a_logger_collects_every_agents_events_with_debug_only_when_enabled() {
         ("after", "warn event")
     );
     assert!(record.time_ms > 0);
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn an_agent_still_starting_when_the_logger_comes_is_pointed_at_it() {
+    let ns = testing::node().unwrap();
+    let tmp = common::TempDir::new("logging-gate");
+    let gate = tmp.0.join("open");
+    // Spawned before there is a logger: its spawn gives it none. It waits at the gate.
+    let spawn = SpawnOptions::default()
+        .name("late")
+        .kind("test.gated")
+        .attribute("gate", gate.display().to_string())
+        .unwrap();
+    let starting = {
+        let endpoint = ns.address().to_owned();
+        std::thread::spawn(move || {
+            let ns = NameServer::connect(&endpoint, PATIENCE).unwrap();
+            ns.spawn(spawn).map(|_| ())
+        })
+    };
+    assert!(wait_until(PATIENCE, || ns
+        .ps()
+        .unwrap()
+        .iter()
+        .any(|s| s.name == "late" && s.pid.is_some())));
+    let mut logger = ns
+        .spawn(SpawnOptions::default().name("log").kind("logger"))
+        .unwrap();
+    // The name server knows the logger once it knows the logger's socket.
+    assert!(wait_until(PATIENCE, || ns.addr("log", "logs").is_ok()));
+    std::fs::write(&gate, b"").unwrap();
+    starting.join().unwrap().unwrap();
+    let mut late = ns.proxy("late").unwrap();
+    let levels = logged(&mut late, &mut logger, "m4");
+    assert!(levels.contains(&"WARN".to_string()), "{levels:?}");
     ns.shutdown().unwrap();
 }
 

@@ -41,6 +41,7 @@ fn a_taken_name_is_refused_and_the_first_agent_is_untouched() {
     let mut first = ns.run_agent("x").unwrap();
     let pid = ns.info("x").unwrap().pid;
     let err = ns.run_agent("x").unwrap_err();
+    assert_eq!(common::remote_kind(&err), ErrorKind::NameTaken, "{err}");
     assert!(err.to_string().contains("name already registered"), "{err}");
     first.ping().unwrap();
     assert_eq!(ns.info("x").unwrap().pid, pid);
@@ -53,7 +54,7 @@ fn spawn_returns_an_agent_that_answers_ping() {
     let ns = testing::node().unwrap();
     let mut a = ns.run_agent("pinged").unwrap();
     // No retry: the agent must already be serving when spawn returns.
-    a.set_timeout(Duration::from_secs(5));
+    a.set_timeout(common::PATIENCE);
     let pong: String = a.call("ping", ()).unwrap();
     assert_eq!(pong, "pong");
     assert!(a.is_running().unwrap());
@@ -79,10 +80,13 @@ fn no_name_server_is_a_timeout_not_a_hang() {
     let endpoint = format!("ipc://{}/nobody.ctl", dir.display());
     let timeout = Duration::from_millis(500);
     let started = Instant::now();
+    // Returning at all is "not a hang"; how soon after the timeout depends on the machine's load.
     let err = NameServer::connect(&endpoint, timeout).unwrap_err();
-    let took = started.elapsed();
-    assert!(err.to_string().contains("timed out"), "{err}");
-    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
+    assert!(
+        matches!(err, axon::Error::Timeout(t, _) if t == timeout),
+        "{err}"
+    );
+    assert!(started.elapsed() >= timeout);
 }
 
 #[test]
@@ -99,41 +103,23 @@ fn killed_agents_leave_the_registry() {
 
     // An agent started by someone else: it leaves when its lease runs out.
     let tmp = common::TempDir::new("r6");
-    let dir = &tmp.0;
+    let lease = Duration::from_secs(1);
     let defaults = axon::Defaults {
-        lease: Duration::from_millis(200),
+        lease,
         ..Default::default()
     };
-    let spec = AgentSpec {
-        nameserver: Some(ns.address().to_owned()),
-        defaults,
-        ..AgentSpec::new("outsider", "agent", dir)
-    };
-    let key = axon::protocol::auth::process_key().expect("the node installed a key");
-    let mut outsider = testing::host_command()
-        .unwrap()
-        .command("agent")
-        .env(axon::launch::AGENT_ENV, spec.to_env().unwrap())
-        .env(axon::protocol::auth::KEY_ENV, key.to_hex())
-        .spawn()
-        .unwrap();
-    let registered = testing::wait_until(common::PATIENCE, || {
-        ns.agents().unwrap().contains(&"outsider".to_string())
-    });
-    // Renewals keep it registered well past three lease periods.
-    let renewed = registered && {
-        let after = Instant::now() + Duration::from_millis(1000);
-        testing::wait_until(common::PATIENCE, || Instant::now() > after)
-            && ns.agents().unwrap().contains(&"outsider".to_string())
-    };
-    outsider.kill().unwrap();
-    outsider.wait().unwrap();
-    let expired = testing::wait_until(common::PATIENCE, || {
-        !ns.agents().unwrap().contains(&"outsider".to_string())
-    });
+    let outsider = common::outsider(&ns, "outsider", defaults, &tmp);
+    let listed = || ns.agents().unwrap().contains(&"outsider".to_string());
+    // Renewals keep it registered past three lease periods: watched for four, it never leaves.
+    let watched = Instant::now();
+    while watched.elapsed() < lease * 4 {
+        assert!(listed(), "unregistered while renewing");
+        std::thread::sleep(lease / 10);
+    }
+    drop(outsider);
     assert!(
-        registered && renewed && expired,
-        "registered {registered}, renewed {renewed}, expired {expired}"
+        testing::wait_until(common::PATIENCE, || !listed()),
+        "still registered after its process was killed"
     );
     ns.shutdown().unwrap();
 }

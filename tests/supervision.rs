@@ -112,7 +112,7 @@ fn p1_one_for_one_restores_the_killed_agent_and_its_configuration() {
     // A plain ZeroMQ REQ peer of echo, which must keep working across echo's restart.
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     let echo_addr = dep.nameserver().addr("echo", "main").unwrap();
     peer.connect(&echo_addr.endpoint).unwrap();
@@ -253,9 +253,11 @@ kind = "counter"
     assert!(stopped, "{:?}", dep.status("steady"));
     assert!(!testing::process_alive(steady_pid));
     let out = dep.cli(&["logs", "nameserver"]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        !out.status.success(),
-        "no logger in this deployment: logs says so"
+        stderr.contains("this deployment has no logger agent"),
+        "no logger in this deployment: logs says so: {stderr}"
     );
     let again = dep.status("flaky").unwrap();
     assert_eq!(
@@ -270,7 +272,7 @@ kind = "counter"
     let mut dep = up(manifest);
     dep.kill("a", Signal::Kill).unwrap();
     let status = dep.wait_exit(PATIENCE).unwrap();
-    assert!(!status.success(), "{status:?}");
+    assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
 #[test]
@@ -310,7 +312,7 @@ restart = "temporary"
 fn p5_a_hung_agent_is_detected_by_missed_heartbeats_and_restarted() {
     let manifest = r#"
 [supervisor]
-heartbeat = "100ms"
+heartbeat = "1s"
 
 [[agent]]
 name = "sleepy"
@@ -431,7 +433,7 @@ args = [{args}]
     // A plain ZeroMQ REQ peer; it keeps its socket across the restart.
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     let endpoint = dep.nameserver().addr("doubler", "main").unwrap().endpoint;
     peer.connect(&endpoint).unwrap();
@@ -450,8 +452,12 @@ args = [{args}]
     dep.wait_restarted("doubler", old, PATIENCE).unwrap();
     assert_eq!(ask("5"), b"10");
     let out = dep.cli(&["kill", "nobody"]).unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no running agent named \"nobody\""),
+        "{stderr}"
+    );
     dep.stop().unwrap();
 }
 
@@ -479,7 +485,7 @@ fn run_up(flags: &[&str], manifest: &str) -> (std::process::ExitStatus, String, 
 /// Runs `axon up` on a bad manifest: it must refuse, name the line, and start nothing.
 fn refused(manifest: &str) -> String {
     let (status, stdout, stderr) = run_up(&[], manifest);
-    assert!(!status.success(), "refused");
+    assert_eq!(status.code(), Some(1), "refused: {stderr}");
     assert!(
         !stdout.contains("AXON-UP-READY"),
         "nothing started: {stdout}"
@@ -526,17 +532,8 @@ fn b2_bad_manifests_are_refused_with_their_line_before_anything_starts() {
 
 #[test]
 fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
-    use axon::{
-        BindOptions, NodeOptions, Restart, Serializer, SocketKind, SpawnOptions, SupervisorSpec,
-    };
-    let options = NodeOptions {
-        supervisor: SupervisorSpec {
-            heartbeat: Duration::from_millis(200),
-            ..SupervisorSpec::default()
-        },
-        ..NodeOptions::default()
-    };
-    let ns = testing::node_with(options).unwrap();
+    use axon::{BindOptions, Restart, Serializer, SocketKind, SpawnOptions};
+    let ns = testing::node().unwrap();
     let spawn = SpawnOptions::default()
         .name("kept")
         .kind("test.doubler")
@@ -551,7 +548,7 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
     let addr = kept.bind_with(SocketKind::Rep, bind).unwrap();
     let ctx = zmq::Context::new();
     let peer = ctx.socket(zmq::REQ).unwrap();
-    peer.set_rcvtimeo(10_000).unwrap();
+    peer.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     peer.set_linger(0).unwrap();
     peer.connect(&addr.endpoint).unwrap();
     let ask = |n: &str| -> Vec<u8> {
@@ -593,7 +590,7 @@ fn agents_spawned_from_code_are_supervised_by_the_policy_given_at_spawn() {
 fn an_agent_that_cannot_start_stops_axon_up_with_its_reason_and_is_not_restarted() {
     let bad = "[[agent]]\nname = \"t\"\nkind = \"ticker\"\nattributes = { period_ms = 0 }\n";
     let (status, stdout, e) = run_up(&[], bad);
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(1), "{e}");
     assert!(!stdout.contains("AXON-UP-READY"), "{stdout}");
     assert!(e.contains("period_ms must be at least 1"), "{e}");
     assert!(

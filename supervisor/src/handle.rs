@@ -270,21 +270,26 @@ impl NameServer {
         answer.map(|_| ())
     }
 
-    /// Waits for the name server process to exit, killing it after `patience`.
+    /// Waits for the name server process to exit, killing it after `patience`; then
+    /// removes its runtime directory, which a name server that was killed could not.
     fn reap(&mut self, patience: Duration) {
         let Some(mut child) = self.child.take() else {
             return;
         };
         let deadline = Instant::now() + patience;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
+        let mut exited = false;
+        while !exited && Instant::now() < deadline {
+            exited = matches!(child.try_wait(), Ok(Some(_)));
+            if !exited {
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
         }
-        // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG); its files are ours to remove.
-        let _ = child.kill();
-        let _ = child.wait();
+        if !exited {
+            // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG).
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Gone after a graceful exit; otherwise its files are ours to remove.
         if let Some(dir) = self.runtime_dir.take() {
             crate::rundir::remove(&dir);
         }

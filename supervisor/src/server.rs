@@ -5,7 +5,7 @@
 //! to stop, SIGKILLs those still running after the grace, and removes the
 //! node's runtime directory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -154,6 +154,9 @@ struct Server {
     outbox: Outbox,
     /// The logger's SUB endpoint, once a logger agent bound it.
     logger: Option<String>,
+    /// Agents that were starting when the logger came, so were spawned without it:
+    /// they are pointed at it when they register.
+    owed_logger: BTreeSet<String>,
     key: Key,
     guard: Guard,
     /// Messages that were not control requests, since start.
@@ -206,6 +209,7 @@ impl Server {
                 children: BTreeMap::new(),
                 outbox,
                 logger: None,
+                owed_logger: BTreeSet::new(),
                 key,
                 guard: Guard::new(requests::NAMESERVER),
                 malformed: 0,

@@ -290,6 +290,7 @@ fn spawn_names_and_exits() {
     let e = ns
         .spawn(SpawnOptions::default().name("bad").kind("no-such-kind"))
         .unwrap_err();
+    assert_eq!(remote_kind(&e), ErrorKind::Internal, "{e}");
     assert!(e.to_string().contains("exit status: 2"), "{e}");
     let pid = ns.info("agent-1").unwrap().pid;
     signal(pid, Signal::Kill).unwrap();
@@ -395,6 +396,7 @@ fn start_and_connect_failures() {
         ..NodeOptions::default()
     };
     let e = NameServer::start(options).unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e}");
     assert!(e.to_string().contains("exited during start-up"), "{e}");
     assert!(e.to_string().contains("exit status: 1"), "{e}");
     let timeout = Duration::from_millis(300);

@@ -73,6 +73,7 @@ pub fn registry() -> Registry {
         .handler("add10", add10)
         .handler("blast", blast)
         .handler("tally", tally)
+        .handler("flood", flood)
         .handler("slow_upper", slow_upper)
         .handler("log_levels", log_levels)
         .handler("slow", slow)
@@ -148,9 +149,38 @@ fn pump(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>) {
         .insert("next".into(), Value::Integer(next.into()));
 }
 
-/// Counts integers into `count` and checks they come in order (`in_order`).
+/// Sends 1..=n on `out` (n = its message) without waiting for room; counts the sends
+/// refused because the backlog was full (`full`) and whether each of those handed its
+/// own message back (`handed_back`).
+fn flood(a: &mut BasicAgent, ctx: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
+    let n: i64 = msg.decode()?;
+    let out = ctx.socket("out")?;
+    let (mut full, mut handed_back) = (0i64, true);
+    for i in 1..=n {
+        match ctx.send(&out, &i) {
+            Ok(()) => {}
+            Err(axon::Error::Full { message, .. }) => {
+                full += 1;
+                let back = match &message[..] {
+                    [frame] => Serializer::Cbor.decode::<i64>(frame).ok(),
+                    _ => None,
+                };
+                handed_back &= back == Some(i);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    a.attributes
+        .insert("full".into(), Value::Integer(full.into()));
+    a.attributes
+        .insert("handed_back".into(), Value::Bool(handed_back));
+    Ok(())
+}
+
+/// Counts integers into `count`, checks they come in order (`in_order`), keeps the `last`.
 fn tally(a: &mut BasicAgent, _: &mut Ctx<BasicAgent>, msg: Message) -> HandlerResult {
     let n: i64 = msg.decode()?;
+    a.attributes.insert("last".into(), Value::Integer(n.into()));
     let count = a
         .attributes
         .get("count")
@@ -391,4 +421,95 @@ pub fn await_subscribers(
             _ => panic!("unexpected record after probing: {r:?}"),
         }
     }
+}
+
+/// The kind of a remote error; panics, naming the error, for any other error.
+pub fn remote_kind(err: &axon::Error) -> ErrorKind {
+    err.remote()
+        .unwrap_or_else(|| panic!("not a remote error: {err}"))
+        .kind
+}
+
+/// A process frozen with SIGSTOP; it is thawed (SIGCONT) when this drops, also when a test fails.
+pub struct Frozen(u32);
+
+impl Frozen {
+    /// Stops `pid` and waits until every thread of it has stopped: the signal is acted on
+    /// by one thread when it next runs, and on a loaded machine the others run on meanwhile.
+    pub fn new(pid: u32) -> Frozen {
+        axon::launch::signal(pid, axon::launch::Signal::Stop).unwrap();
+        let frozen = Frozen(pid);
+        let stopped = axon::testing::wait_until(PATIENCE, || all_threads_stopped(pid));
+        assert!(stopped, "process {pid} never stopped");
+        frozen
+    }
+}
+
+/// Whether every thread of `pid` is in state T (stopped).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().all(|thread| {
+        let stat = std::fs::read_to_string(thread.path().join("stat")).unwrap_or_default();
+        // The state letter follows the parenthesised command name.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        state == Some("T")
+    })
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // Gone already is fine: there is nothing left to thaw.
+        let _ = axon::launch::signal(self.0, axon::launch::Signal::Cont);
+    }
+}
+
+/// Repeats `attempt` (which should wait a little itself) until it yields a value;
+/// panics naming `what` if none comes within [`PATIENCE`].
+pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+    }
+}
+
+/// A process the test started itself: killed and reaped when this drops, also when a test fails.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        // Already gone is fine: waiting reaps it either way.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts agent `name` of this test binary outside the node, with `defaults`, registering
+/// with `ns` under the node's key; returns once it is registered.
+pub fn outsider(ns: &NameServer, name: &str, defaults: axon::Defaults, dir: &TempDir) -> Reaped {
+    let spec = AgentSpec {
+        nameserver: Some(ns.address().to_owned()),
+        defaults,
+        ..AgentSpec::new(name, "agent", &dir.0)
+    };
+    let key = axon::protocol::auth::process_key().expect("the node installed a key");
+    let child = axon::testing::host_command()
+        .unwrap()
+        .command("agent")
+        .env(axon::launch::AGENT_ENV, spec.to_env().unwrap())
+        .env(axon::protocol::auth::KEY_ENV, key.to_hex())
+        .spawn()
+        .unwrap();
+    let agent = Reaped(child);
+    let registered = axon::testing::wait_until(PATIENCE, || {
+        ns.agents().unwrap().contains(&name.to_string())
+    });
+    assert!(registered, "{name} never registered");
+    agent
 }

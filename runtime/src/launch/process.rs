@@ -198,6 +198,37 @@ mod tests {
     }
 
     #[test]
+    fn a_zombie_is_not_alive() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("60");
+        // Should the test fail, the sleeper goes with its thread.
+        die_with_parent(&mut cmd, Signal::Kill);
+        let mut child = cmd.spawn().unwrap();
+        let pid = child.id();
+        assert!(alive(pid));
+        signal(pid, Signal::Kill).unwrap();
+        // Killed but not reaped: the process is a zombie until `wait`.
+        let state = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            stat.rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while state() != "Z" {
+            assert!(std::time::Instant::now() < deadline, "never a zombie");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(!alive(pid));
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
+
+    #[test]
     fn signalling_a_missing_process_is_an_error() {
         // pid_max on Linux is at most 2^22, so this pid never exists.
         assert!(signal(1 << 30, Signal::Term).is_err());

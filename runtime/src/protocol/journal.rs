@@ -7,6 +7,9 @@
 //! key; a later entry with the same key replaces the earlier one, and undoing
 //! calls forget keys, so the journal stays as small as the configuration it
 //! describes. Replaying the entries in order rebuilds that configuration.
+//! One undoing call stays itself: an `unsubscribe` from a topic that the
+//! socket's `connect` subscribed (its topic map), since replaying the connect
+//! subscribes it again.
 //!
 //! What the agent's own code sets up (in `on_init`, `before_loop`, handlers)
 //! is not journaled: the new incarnation runs that code again.
@@ -50,6 +53,7 @@ impl Journal {
     /// Applies a change.
     pub fn apply(&mut self, change: Change) {
         match change {
+            Change::Put(entry) if entry.method == "unsubscribe" => self.unsubscribe(entry),
             Change::Put(entry) => {
                 self.entries.retain(|e| e.key != entry.key);
                 self.entries.push(entry);
@@ -58,6 +62,32 @@ impl Journal {
                 .entries
                 .retain(|e| !keys.iter().any(|k| forgets(k, &e.key))),
         }
+    }
+
+    /// Forgets the topic's `subscribe` and `set_handler` entries; keeps the
+    /// unsubscribe, to be replayed after the connect, when that connect subscribed the topic.
+    fn unsubscribe(&mut self, entry: Entry) {
+        let handler = entry.key.replacen("topic/", "handler/", 1);
+        self.entries
+            .retain(|e| e.key != entry.key && e.key != handler);
+        if self.connect_subscribes(&entry.args) {
+            self.entries.push(entry);
+        }
+    }
+
+    /// Whether the journaled connect of the socket that `args` name lists their topic in its topic map.
+    fn connect_subscribes(&self, args: &Value) -> bool {
+        let alias = field(args, "alias").and_then(Value::as_text);
+        let topic = field(args, "topic").and_then(topic_bytes);
+        let (Some(alias), Some(topic)) = (alias, topic) else {
+            return false;
+        };
+        let socket = format!("socket/{alias}");
+        self.entries
+            .iter()
+            .filter(|e| e.key == socket && e.method == "connect")
+            .filter_map(|e| field(&e.args, "handler")?.as_map())
+            .any(|topics| topics.iter().any(|(t, _)| topic_bytes(t) == Some(topic)))
     }
 
     /// The entries, in the order to replay them.
@@ -107,10 +137,10 @@ pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
             .map(str::to_owned)
     };
     // A topic is bytes on the wire; text is accepted too and keys the same journal entry.
-    let topic = || match field(args, "topic")? {
-        Value::Bytes(t) => Some(crate::codec::hex::encode(t)),
-        Value::Text(t) => Some(crate::codec::hex::encode(t.as_bytes())),
-        _ => None,
+    let topic = || {
+        field(args, "topic")
+            .and_then(topic_bytes)
+            .map(crate::codec::hex::encode)
     };
     let put = |key: String, args: Value| {
         Some(Change::Put(Entry {
@@ -136,10 +166,11 @@ pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
             format!("topic/{}/{}", text("alias")?, topic()?),
             args.clone(),
         ),
-        "unsubscribe" => {
-            let (a, t) = (text("alias")?, topic()?);
-            forget(vec![format!("topic/{a}/{t}"), format!("handler/{a}/{t}")])
-        }
+        // Kept or dropped by `Journal::apply`, which knows whether the connect brought the topic.
+        "unsubscribe" => put(
+            format!("topic/{}/{}", text("alias")?, topic()?),
+            args.clone(),
+        ),
         "set_handler" => {
             let a = text("alias")?;
             let key = match topic() {
@@ -158,6 +189,15 @@ pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
         "stop_timer" => forget(vec![format!("timer/{}", text("alias")?)]),
         "stop_all_timers" => forget(vec!["timer/".into()]),
         "set_attr" => put(format!("attr/{}", text("name")?), args.clone()),
+        _ => None,
+    }
+}
+
+/// A topic's bytes: a byte string, or text.
+fn topic_bytes(topic: &Value) -> Option<&[u8]> {
+    match topic {
+        Value::Bytes(t) => Some(t),
+        Value::Text(t) => Some(t.as_bytes()),
         _ => None,
     }
 }
@@ -284,6 +324,46 @@ mod tests {
         assert_eq!(keys(&j), ["topic/s2/78", "socket/s2"]);
         apply(&mut j, "close", map(&[("alias", text("s"))]), Value::Null);
         assert_eq!(keys(&j), ["topic/s2/78", "socket/s2"]);
+    }
+
+    #[test]
+    fn an_unsubscribe_from_a_topic_of_the_connect_is_replayed_after_it() {
+        let mut j = Journal::default();
+        let topics = Value::Map(vec![
+            (Value::Bytes(b"odd".to_vec()), text("collect")),
+            (Value::Bytes(b"even".to_vec()), text("collect")),
+        ]);
+        let connect = map(&[("alias", text("s")), ("handler", topics)]);
+        apply(&mut j, "connect", connect, Value::Null);
+        let topic = |t: &str| map(&[("alias", text("s")), ("topic", text(t))]);
+        let with_handler = |t: &str| {
+            map(&[
+                ("alias", text("s")),
+                ("topic", text(t)),
+                ("handler", text("h")),
+            ])
+        };
+        apply(&mut j, "set_handler", with_handler("odd"), Value::Null);
+        apply(&mut j, "subscribe", topic("extra"), Value::Null);
+
+        // From the connect's map: the unsubscribe stays, after the connect; its handler entry goes.
+        apply(&mut j, "unsubscribe", topic("odd"), Value::Null);
+        assert_eq!(
+            keys(&j),
+            ["socket/s", "topic/s/6578747261", "topic/s/6f6464"]
+        );
+        assert_eq!(j.entries()[2].method, "unsubscribe");
+        // Subscribed on its own: forgetting the subscribe is enough.
+        apply(&mut j, "unsubscribe", topic("extra"), Value::Null);
+        assert_eq!(keys(&j), ["socket/s", "topic/s/6f6464"]);
+        // Subscribing again replaces the unsubscribe.
+        apply(&mut j, "subscribe", with_handler("odd"), Value::Null);
+        assert_eq!(keys(&j), ["socket/s", "topic/s/6f6464"]);
+        assert_eq!(j.entries()[1].method, "subscribe");
+        // Closing the socket forgets all of it.
+        apply(&mut j, "unsubscribe", topic("odd"), Value::Null);
+        apply(&mut j, "close", map(&[("alias", text("s"))]), Value::Null);
+        assert!(j.is_empty(), "{:?}", keys(&j));
     }
 
     #[test]

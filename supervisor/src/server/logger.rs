@@ -42,15 +42,36 @@ impl Server {
             .map(|i| (i.name.clone(), i.control.clone()))
             .collect();
         for (name, control) in others {
-            let args = BTreeMap::from([("endpoint", a.address.endpoint.clone())]);
-            let tell = async move {
-                axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
-            };
-            ctx.spawn(tell.into_actor(self).map(|res, _, _| {
-                if let Err(e) = res {
-                    tracing::warn!(error = %e, "could not point an agent at the logger");
-                }
-            }));
+            self.point_at_logger(name, control, ctx);
         }
+        // Started but not registered yet: their spawn gave them no logger, and they cannot be told yet.
+        let registered = |name: &String| self.records.info(name).is_ok();
+        self.owed_logger = self
+            .children
+            .values()
+            .filter(|name| **name != a.name && !registered(name))
+            .cloned()
+            .collect();
+    }
+
+    /// Tells agent `name` (at `control`) to publish its log events to the logger.
+    pub(super) fn point_at_logger(
+        &mut self,
+        name: String,
+        control: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(endpoint) = self.logger.clone() else {
+            return;
+        };
+        let args = BTreeMap::from([("endpoint", endpoint)]);
+        let tell = async move {
+            axon_runtime::client::call::oneway(&control, &name, "set_logger", &args).await
+        };
+        ctx.spawn(tell.into_actor(self).map(|res, _, _| {
+            if let Err(e) = res {
+                tracing::warn!(error = %e, "could not point an agent at the logger");
+            }
+        }));
     }
 }

@@ -23,6 +23,9 @@ impl Server {
         let (name, control) = (a.name.clone(), a.control.clone());
         self.records.register(a)?;
         tracing::info!(agent = %name, control = %control, "agent registered");
+        if self.owed_logger.remove(&name) {
+            self.point_at_logger(name.clone(), control.clone(), ctx);
+        }
         if self.records.is_starting(&name) {
             // Spawn answers only once the agent answers ping.
             let agent = name.clone();
@@ -230,6 +233,7 @@ impl Server {
     ) {
         self.children.remove(&pid);
         Node::reaped(pid);
+        self.owed_logger.remove(name);
         let (normal, status) = match status {
             Ok(st) => {
                 tracing::info!(agent = %name, pid, status = %st, "agent exited");
