@@ -96,8 +96,9 @@ fn signals_reach_only_the_supervisors_own_children() {
         let e = refused(&err);
         assert!(e.message.contains("not started by this supervisor"), "{e}");
     }
-    // Neither stopped nor killed.
-    assert_eq!(state_of(pid), "S");
+    // Neither stopped (T) nor killed (gone, or a zombie): sleeping, or still starting up.
+    let state = state_of(pid);
+    assert!(matches!(state.as_str(), "S" | "R" | "D"), "the bystander is {state}");
     // Its own children are reached, by name.
     ns.spawn(SpawnOptions::default().name("child")).unwrap();
     let child = ns.info("child").unwrap().pid;
