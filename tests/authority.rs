@@ -98,7 +98,10 @@ fn signals_reach_only_the_supervisors_own_children() {
     }
     // Neither stopped (T) nor killed (gone, or a zombie): sleeping, or still starting up.
     let state = state_of(pid);
-    assert!(matches!(state.as_str(), "S" | "R" | "D"), "the bystander is {state}");
+    assert!(
+        matches!(state.as_str(), "S" | "R" | "D"),
+        "the bystander is {state}"
+    );
     // Its own children are reached, by name.
     ns.spawn(SpawnOptions::default().name("child")).unwrap();
     let child = ns.info("child").unwrap().pid;
