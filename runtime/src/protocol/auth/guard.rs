@@ -148,7 +148,7 @@ impl Guard {
     /// Admits `request`, whose signed `body` arrived with `signature`.
     ///
     /// Without a process key every request is refused, unless the operator
-    /// allowed insecure mode ([`INSECURE_ENV`], [`allow_insecure`]).
+    /// allowed insecure mode ([`INSECURE_ENV`](super::INSECURE_ENV), [`allow_insecure`](super::allow_insecure)).
     pub fn admit(
         &mut self,
         body: &[u8],
