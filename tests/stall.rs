@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use axon::launch::{signal, Signal};
 use axon::prelude::*;
 use axon::testing::{self, Deployment};
 use common::PATIENCE;
@@ -36,23 +35,6 @@ kind = "counter"
   handler = "count"
 "#;
 
-/// Continues a stopped process when dropped, so a failing test leaves nothing stopped.
-struct Stopped(u32);
-
-impl Stopped {
-    fn new(pid: u32) -> Stopped {
-        signal(pid, Signal::Stop).expect("SIGSTOP the name server");
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // Best effort: the process may be gone already.
-        let _ = signal(self.0, Signal::Cont);
-    }
-}
-
 fn counted(counter: &mut Proxy) -> u64 {
     counter
         .get_attr::<BTreeMap<String, u64>>("count")
@@ -80,7 +62,7 @@ fn agents_serve_through_a_stopped_name_server_and_none_is_killed_as_hung_after()
     let mut counter = dep.proxy("counter").unwrap();
     assert!(counts_on(&mut counter, 5), "traffic flows before the stall");
 
-    let stopped = Stopped::new(dep.up_pid().expect("axon up runs"));
+    let stopped = common::Frozen::new(dep.up_pid().expect("axon up runs"));
     // 100 ticks of 10 ms: ten heartbeat periods and more with the name server stopped.
     assert!(
         counts_on(&mut counter, 100),
