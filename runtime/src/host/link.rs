@@ -24,10 +24,8 @@ impl<A: Agent> Hosting<A> for Link<'_, A> {
     }
 
     fn serve(&mut self, sockets: &mut Sockets, index: usize, generation: u64) {
-        match self.state.serving {
-            true => drain::serve(sockets, self.actor, index, generation),
-            false => self.state.unserved.push((index, generation)),
-        }
+        self.state
+            .serve_socket(sockets, self.actor, index, generation);
     }
 
     fn expire_request(&mut self, sockets: &Sockets, alias: &str, id: u64, wait: Duration) {

@@ -101,10 +101,13 @@ impl<A: Agent> Host<A> {
                 return Answer::Now(Err(e));
             }
         };
-        Answer::Now(result.map_err(|e| {
-            self.sockets.stats.control_errors += 1;
-            self.sockets.remote_error(error_kind(&e), method, e)
-        }))
+        Answer::Now(result.map_err(|e| self.method_failed(method, e)))
+    }
+
+    /// Counts a method's failure; the error its caller gets.
+    fn method_failed(&mut self, method: &str, e: Error) -> RemoteError {
+        self.sockets.stats.control_errors += 1;
+        self.sockets.remote_error(error_kind(&e), method, e)
     }
 
     fn bind_method(&mut self, a: Bind, actor: &mut Context<Self>) -> Result<Value> {
@@ -145,8 +148,7 @@ impl<A: Agent> Host<A> {
                     host.settle(&req, value, caller, reported, actor);
                 }
                 Err(e) => {
-                    host.sockets.stats.control_errors += 1;
-                    let e = host.sockets.remote_error(error_kind(&e), "bind", e);
+                    let e = host.method_failed("bind", e);
                     host.answer(&caller, Err(e));
                 }
             }
@@ -170,10 +172,8 @@ impl<A: Agent> Host<A> {
         generation: u64,
         actor: &mut Context<Self>,
     ) -> Result<Value> {
-        match self.state.serving {
-            true => drain::serve(&self.sockets, actor, index, generation),
-            false => self.state.unserved.push((index, generation)),
-        }
+        self.state
+            .serve_socket(&self.sockets, actor, index, generation);
         let slot = self.sockets.live_slot(index, generation);
         let slot = slot.ok_or_else(|| Error::UnknownAlias(String::new()))?;
         to_value(&slot.address)

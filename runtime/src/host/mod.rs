@@ -87,6 +87,22 @@ struct HostState<A: Agent> {
     unserved: Vec<(usize, u64)>,
 }
 
+impl<A: Agent> HostState<A> {
+    /// Drains a socket just opened: now if the agent serves, else once it does.
+    fn serve_socket(
+        &mut self,
+        sockets: &Sockets,
+        actor: &mut Context<Host<A>>,
+        index: usize,
+        generation: u64,
+    ) {
+        match self.serving {
+            true => drain::serve(sockets, actor, index, generation),
+            false => self.unserved.push((index, generation)),
+        }
+    }
+}
+
 /// The actor hosting agent `A`.
 pub struct Host<A: Agent> {
     agent: A,
