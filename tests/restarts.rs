@@ -54,9 +54,6 @@ fn restarted(ns: &NameServer, name: &str, old: u32) -> (AgentStatus, Instant) {
         let back = ps
             .into_iter()
             .find(|s| s.name == name && s.state == "running" && s.pid.is_some_and(|p| p != old));
-        if back.is_none() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
         back.map(|s| {
             let started = now - Duration::from_millis(s.uptime_ms);
             (s, started)

@@ -471,11 +471,15 @@ impl Drop for Frozen {
 /// panics naming `what` if none comes within [`PATIENCE`].
 pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + PATIENCE;
+    let mut pause = Duration::from_millis(1);
     loop {
         if let Some(value) = attempt() {
             return value;
         }
         assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        // Between attempts, as testing::wait_until does: no busy loop on a loaded machine.
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 
