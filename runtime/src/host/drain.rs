@@ -152,7 +152,6 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
         ctx: &mut Context<Host<A>>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
-        let name = act.sockets.name().to_owned();
         let Some(slot) = act.sockets.live_slot(self.index, self.generation) else {
             return Poll::Ready(());
         };
@@ -164,7 +163,8 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
                 Poll::Ready(())
             }
             Poll::Ready(Err(e)) => {
-                tracing::warn!(agent = %name, alias = %slot.alias, error = %e, "send failed");
+                let alias = slot.alias.clone();
+                tracing::warn!(agent = %act.sockets.name(), alias = %alias, error = %e, "send failed");
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
