@@ -8,14 +8,6 @@ use axon::testing;
 
 axon::test_host!(common::registry());
 
-fn bind_opts(alias: &str, handler: Option<&str>) -> BindOptions {
-    BindOptions {
-        alias: Some(alias.into()),
-        handler: handler.map(str::to_owned),
-        ..BindOptions::default()
-    }
-}
-
 #[test]
 fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
     let ns = testing::node().unwrap();
@@ -65,7 +57,7 @@ fn pub_drops_at_its_high_water_mark_are_counted_never_silent() {
     let mut subscriber = ns.run_agent("subscriber").unwrap();
     let small = BindOptions {
         hwm: Some(10),
-        ..bind_opts("out", None)
+        ..BindOptions::alias("out")
     };
     let addr = publisher.bind_with(SocketKind::Pub, small).unwrap();
     let opts = ConnectOptions {
@@ -122,7 +114,7 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
     let dropping = BindOptions {
         hwm: Some(10),
         on_full: Some(OnFull::Drop),
-        ..bind_opts("out", None)
+        ..BindOptions::alias("out")
     };
     let addr = pusher.bind_with(SocketKind::Push, dropping).unwrap();
     puller.connect(&addr, "in", "tally").unwrap();
@@ -138,7 +130,7 @@ fn push_can_drop_at_its_mark_instead_of_waiting() {
     // PUB never blocks: asking it to is refused, and the agent goes on.
     let block = BindOptions {
         on_full: Some(OnFull::Block),
-        ..bind_opts("pub", None)
+        ..BindOptions::alias("pub")
     };
     let e = pusher.bind_with(SocketKind::Pub, block).unwrap_err();
     assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");

@@ -11,14 +11,6 @@ use common::{await_subscribers, await_subscription, texts, Report};
 
 axon::test_host!(common::registry());
 
-fn bind_opts(alias: &str, handler: Option<&str>) -> BindOptions {
-    BindOptions {
-        alias: Some(alias.into()),
-        handler: handler.map(str::to_owned),
-        ..BindOptions::default()
-    }
-}
-
 #[test]
 fn push_pull_keeps_order() {
     let ns = testing::node().unwrap();
@@ -270,7 +262,8 @@ fn round_trip(ns: &NameServer, serializer: Serializer, report: &Report) {
     report.attach(&mut b);
     let with = |alias: &str, handler: Option<&str>| BindOptions {
         serializer: Some(serializer),
-        ..bind_opts(alias, handler)
+        handler: handler.map(str::to_owned),
+        ..BindOptions::alias(alias)
     };
     let structured = BTreeMap::from([("k".to_string(), vec![1, 2, 3])]);
     let t = Duration::from_secs(10);
@@ -367,7 +360,7 @@ fn serializer_precedence_is_bind_then_agent_then_global() {
     );
     let over = BindOptions {
         serializer: Some(Serializer::Raw),
-        ..bind_opts("y", None)
+        ..BindOptions::alias("y")
     };
     assert_eq!(
         json.bind_with(SocketKind::Push, over).unwrap().serializer,
@@ -390,7 +383,7 @@ fn transports_and_tcp_addresses() {
     let tcp = BindOptions {
         transport: Some(Transport::Tcp),
         addr: Some("127.0.0.1".into()),
-        ..bind_opts("tcp", None)
+        ..BindOptions::alias("tcp")
     };
     let tcp = a.bind_with(SocketKind::Push, tcp).unwrap();
     let port: u16 = tcp.endpoint.rsplit(':').next().unwrap().parse().unwrap();
@@ -407,7 +400,7 @@ fn transports_and_tcp_addresses() {
     let exact = BindOptions {
         transport: Some(Transport::Tcp),
         addr: Some(format!("localhost:{free}")),
-        ..bind_opts("exact", None)
+        ..BindOptions::alias("exact")
     };
     let exact = a.bind_with(SocketKind::Push, exact).unwrap();
     assert_eq!(exact.endpoint, format!("tcp://127.0.0.1:{free}"));
@@ -426,7 +419,7 @@ fn transports_and_tcp_addresses() {
         .starts_with("tcp://"));
     let ipc_over = BindOptions {
         transport: Some(Transport::Ipc),
-        ..bind_opts("i", None)
+        ..BindOptions::alias("i")
     };
     assert!(t
         .bind_with(SocketKind::Push, ipc_over)
@@ -436,7 +429,7 @@ fn transports_and_tcp_addresses() {
     // inproc works inside one agent process.
     let inproc = BindOptions {
         transport: Some(Transport::Inproc),
-        ..bind_opts("inproc-pull", Some("collect"))
+        ..BindOptions::alias("inproc-pull").handler("collect")
     };
     let inproc = b.bind_with(SocketKind::Pull, inproc).unwrap();
     assert!(inproc.endpoint.starts_with("inproc://"), "{inproc}");
