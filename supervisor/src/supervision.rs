@@ -78,6 +78,8 @@ pub(crate) struct Child {
     /// Its restarts within the period, for backoff.
     recent: VecDeque<Instant>,
     order: u64,
+    /// The group restart it waits on: no member starts while another still has a process.
+    restart_group: Option<u64>,
 }
 
 impl Child {
@@ -108,6 +110,7 @@ pub(crate) struct Supervision {
     pub(crate) spec: SupervisorSpec,
     children: BTreeMap<String, Child>,
     next_order: u64,
+    next_group: u64,
     /// Restarts within the period (a group restart counts once, as in OTP).
     restarts: VecDeque<Instant>,
     gave_up: bool,
@@ -119,6 +122,7 @@ impl Supervision {
             spec,
             children: BTreeMap::new(),
             next_order: 0,
+            next_group: 0,
             restarts: VecDeque::new(),
             gave_up: false,
         }
@@ -153,6 +157,7 @@ impl Supervision {
                 due: None,
                 recent: VecDeque::new(),
                 order: self.next_order,
+                restart_group: None,
             },
         );
     }
@@ -165,6 +170,7 @@ impl Supervision {
             c.since = now;
             c.due = None;
             c.restarts += 1;
+            c.restart_group = None;
         }
     }
 
@@ -247,12 +253,24 @@ impl Supervision {
         }
     }
 
-    /// Children due to start now, in start order.
+    /// Children due to start now, in start order. As in OTP, the members of
+    /// a group restart (one_for_all, rest_for_one) start only once every
+    /// member of the group is down.
     pub(crate) fn due(&self, now: Instant) -> Vec<String> {
+        let still_stopping: Vec<u64> = self
+            .children
+            .values()
+            .filter(|c| c.pid.is_some())
+            .filter_map(|c| c.restart_group)
+            .collect();
         self.ordered()
             .into_iter()
             .filter(|c| c.state == State::Restarting && c.pid.is_none())
             .filter(|c| c.due.is_some_and(|d| d <= now))
+            .filter(|c| {
+                c.restart_group
+                    .is_none_or(|g| !still_stopping.contains(&g))
+            })
             .map(|c| c.name.clone())
             .collect()
     }
@@ -331,12 +349,15 @@ impl Supervision {
             RestartStrategy::RestForOne => self.group(|c| c.order >= order),
         };
         let stop = names(self.live_reversed(|c| group.contains(&c.name) && c.name != name));
+        let tag = self.next_group;
+        self.next_group += 1;
         // As in OTP, a temporary sibling is stopped with its group but never started again.
         let mut start = Vec::with_capacity(group.len());
         for n in group {
             let Some(c) = self.children.get_mut(&n) else {
                 continue;
             };
+            c.restart_group = Some(tag);
             if c.restartable() {
                 c.state = State::Restarting;
                 c.due = Some(due);

@@ -75,8 +75,9 @@ fn one_for_all_and_rest_for_one_pick_their_groups() {
     assert_eq!(stop, ["c", "a"]);
     // The siblings' exits are part of the restart, not new failures.
     assert_eq!(s.exited("c", 12, crash(), now), Decision::Nothing);
-    assert_eq!(s.due(now), ["b", "c"]);
-    s.exited("a", 10, crash(), now);
+    // Nobody starts while "a" is still on its way down.
+    assert!(s.due(now).is_empty());
+    assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
     assert_eq!(s.due(now), ["a", "b", "c"]);
 
     let (mut s, now) = sup(RestartStrategy::RestForOne, 3, Restart::Permanent);
@@ -99,8 +100,34 @@ fn a_group_restart_stops_temporary_siblings_for_good() {
     assert_eq!(stop, ["c", "b"]);
     assert_eq!(s.exited("c", 12, crash(), now), Decision::Nothing);
     assert_eq!(s.get("c").unwrap().state, State::Stopped);
+    assert!(s.due(now).is_empty());
     s.exited("b", 11, crash(), now);
     assert_eq!(s.due(now), ["a", "b"]);
+}
+
+#[test]
+fn a_temporary_sibling_still_stopping_holds_its_group() {
+    let (mut s, now) = sup(RestartStrategy::OneForAll, 3, Restart::Permanent);
+    s.get_mut("c").unwrap().restart = Restart::Temporary;
+    s.exited("a", 10, crash(), now);
+    s.exited("b", 11, crash(), now);
+    // "c" is stopped with the group and never comes back, but until it is down nobody starts.
+    assert!(s.due(now).is_empty());
+    s.exited("c", 12, crash(), now);
+    assert_eq!(s.due(now), ["a", "b"]);
+}
+
+#[test]
+fn rest_for_one_starts_once_the_rest_is_down() {
+    let (mut s, now) = sup(RestartStrategy::RestForOne, 3, Restart::Permanent);
+    s.exited("b", 11, crash(), now);
+    assert!(s.due(now).is_empty());
+    s.exited("c", 12, crash(), now);
+    assert_eq!(s.due(now), ["b", "c"]);
+    // A later one_for_one-like restart of a single member is not held by an old group.
+    s.restarted("b", 21, now);
+    s.restarted("c", 22, now);
+    assert!(s.due(now).is_empty());
 }
 
 #[test]
