@@ -51,6 +51,11 @@ enum Command {
         /// Only validate the manifest, start nothing.
         #[arg(long)]
         check: bool,
+        /// The node's runtime directory (else a fresh one). If a node ran
+        /// there and its supervisor died, this one takes it over: the agents
+        /// still running are adopted, not started again (e.g. under systemd).
+        #[arg(long, env = "AXON_NODE_DIR")]
+        node_dir: Option<PathBuf>,
     },
     /// Runs a name server in the foreground until SIGINT/SIGTERM or `axon shutdown`.
     Nameserver {
@@ -68,6 +73,14 @@ enum Command {
         #[command(flatten)]
         ns: NsArgs,
         /// Print a JSON list instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The node at a glance: its supervisor (pid, uptime, takeovers) and agents.
+    Status {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
@@ -115,9 +128,14 @@ enum Command {
 /// Runs one command.
 pub fn run(args: Args) -> Result<()> {
     match args.command {
-        Command::Up { manifest, check } => up::run(&manifest, check),
+        Command::Up {
+            manifest,
+            check,
+            node_dir,
+        } => up::run(&manifest, check, node_dir),
         Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
         Command::Ps { ns, json } => ps(&ns, json),
+        Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
         Command::Call {
             ns,
             agent,
@@ -313,7 +331,7 @@ fn ps(ns: &NsArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn uptime(ms: u64) -> String {
+pub(crate) fn uptime(ms: u64) -> String {
     let s = ms / 1000;
     match s {
         0..60 => format!("{}.{}s", s, (ms % 1000) / 100),

@@ -37,6 +37,10 @@ pub fn init(registry: Registry) -> Result<()> {
             install_forwarding_tracing("nameserver", None, None);
             let code = match axon_supervisor::run_nameserver_process() {
                 Ok(()) => 0,
+                Err(e @ axon_supervisor::Error::GaveUp(_)) => {
+                    tracing::error!(error = %e, "name server gave up");
+                    axon_supervisor::GAVE_UP_EXIT
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "name server failed");
                     1

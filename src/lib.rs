@@ -45,8 +45,8 @@ pub use axon_runtime::{
     Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
-    manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, Restart, RestartStrategy,
-    SpawnOptions, SupervisorSpec, KIND_HOSTS_ENV,
+    manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, NodeStatus, Restart,
+    RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT, KIND_HOSTS_ENV,
 };
 pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_with};
 

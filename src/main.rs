@@ -2,6 +2,7 @@
 //! and drives running deployments.
 
 mod cli;
+mod status;
 mod up;
 
 use clap::Parser;

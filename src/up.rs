@@ -6,6 +6,12 @@
 //! events (spawned, exited, restart scheduled, gave up) are printed by the
 //! name server as they happen. SIGINT or SIGTERM shut everything down
 //! gracefully; if the supervisor gives up and escalates, `up` exits non-zero.
+//!
+//! `up` is also the node's heart, as in Erlang: if the supervisor (the name
+//! server process) dies, `up` starts another, which adopts the agents still
+//! running (they serve on meanwhile) and restarts those that died. `up` is
+//! the agents' subreaper, so an agent orphaned by the crash stays in its
+//! care and is reaped when it ends.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +28,12 @@ pub const READY_LINE: &str = "AXON-UP-READY";
 
 /// How often the foreground loop looks at signals, the name server and chaos.
 const TICK: Duration = Duration::from_millis(50);
+
+/// The heart restarts the supervisor at most this many times ...
+const HEART_INTENSITY: usize = 5;
+
+/// ... within this period; one more crash and `up` gives up.
+const HEART_PERIOD: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -64,7 +76,7 @@ pub fn load(path: &Path) -> Result<Manifest> {
 }
 
 /// Runs the deployment in `path` until a signal, or until the supervisor gives up.
-pub fn run(path: &Path, validate_only: bool) -> Result<()> {
+pub fn run(path: &Path, validate_only: bool, node_dir: Option<PathBuf>) -> Result<()> {
     let manifest = load(path)?;
     if validate_only {
         println!(
@@ -80,10 +92,15 @@ pub fn run(path: &Path, validate_only: bool) -> Result<()> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
+    if let Err(e) = axon::launch::become_subreaper() {
+        tracing::warn!(error = %e, "not the agents' subreaper: agents orphaned by a supervisor crash go to init");
+    }
     let options = NodeOptions {
         bind: manifest.nameserver.clone(),
         supervisor: manifest.supervisor.clone(),
         kind_hosts: kind_hosts(&manifest)?,
+        heart: true,
+        dir: node_dir,
         ..NodeOptions::default()
     };
     let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
@@ -118,11 +135,27 @@ pub fn run(path: &Path, validate_only: bool) -> Result<()> {
 }
 
 /// Spawns every agent in order with its binds, then makes the connects.
+///
+/// Agents the node already has (it took over a node directory whose
+/// supervisor died: they were adopted, or restarted with their journal) are
+/// left as they are.
 fn start(ns: &NameServer, manifest: &Manifest) -> Result<()> {
-    for agent in &manifest.agents {
+    let known: std::collections::BTreeSet<String> = ns.ps()?.into_iter().map(|s| s.name).collect();
+    if !known.is_empty() {
+        eprintln!(
+            "axon: took over a node with {} agents; starting only the manifest's others",
+            known.len()
+        );
+    }
+    let new: Vec<&AgentEntry> = manifest
+        .agents
+        .iter()
+        .filter(|a| !known.contains(&a.name))
+        .collect();
+    for agent in &new {
         spawn(ns, agent).with_context(|| format!("starting agent {:?}", agent.name))?;
     }
-    for agent in &manifest.agents {
+    for agent in new {
         let mut proxy = ns.proxy(&agent.name)?;
         for c in &agent.connects {
             let to = ns.addr(&c.agent, &c.remote_alias).with_context(|| {
@@ -205,16 +238,44 @@ enum Ended {
     NameServer(std::process::ExitStatus),
 }
 
-/// Waits for a signal or the end of the name server, injecting chaos if asked.
+/// Waits for a signal or the end of the name server, injecting chaos if asked;
+/// starts the supervisor again when it dies (the heart), within
+/// [`HEART_INTENSITY`] restarts per [`HEART_PERIOD`].
 fn supervise(ns: &mut NameServer, chaos: Option<&Chaos>) -> Result<Ended> {
     let mut rng = Rng::seeded();
     let mut next_hit = chaos.map(|c| Instant::now() + c.every);
+    let mut revived: std::collections::VecDeque<Instant> = Default::default();
     loop {
         if STOP.load(Ordering::SeqCst) {
             return Ok(Ended::Signal);
         }
+        // Agents orphaned by a supervisor crash are ours to reap; the supervisor is waited for below.
+        axon::launch::reap_orphans(ns.pid());
         if let Some(status) = ns.try_wait()? {
-            return Ok(Ended::NameServer(status));
+            if status.success() || status.code() == Some(axon::GAVE_UP_EXIT) {
+                return Ok(Ended::NameServer(status));
+            }
+            while revived.front().is_some_and(|t| t.elapsed() > HEART_PERIOD) {
+                revived.pop_front();
+            }
+            if revived.len() >= HEART_INTENSITY {
+                eprintln!(
+                    "axon: the supervisor died {} times within {:?}; giving up (its agents leave once their orphan grace is over)",
+                    revived.len() + 1,
+                    HEART_PERIOD
+                );
+                return Ok(Ended::NameServer(status));
+            }
+            eprintln!(
+                "axon: the supervisor died ({status}); starting another, which adopts the agents"
+            );
+            ns.revive().context("restarting the supervisor")?;
+            revived.push_back(Instant::now());
+            eprintln!(
+                "axon: supervisor back (pid {}); agents adopted",
+                ns.pid().unwrap_or_default()
+            );
+            continue;
         }
         if let (Some(c), Some(at)) = (chaos, next_hit) {
             if Instant::now() >= at {

@@ -110,9 +110,16 @@ fn dropping_the_handle_cleans_up_even_on_failure() {
 }
 
 #[test]
-fn agents_die_when_their_name_server_is_killed() {
+fn agents_leave_when_their_name_server_is_killed_and_not_replaced() {
     use axon::launch::{signal, Signal};
-    let ns = testing::node().unwrap();
+    let options = axon::NodeOptions {
+        supervisor: axon::SupervisorSpec {
+            orphan_grace: Duration::from_secs(2),
+            ..axon::SupervisorSpec::default()
+        },
+        ..axon::NodeOptions::default()
+    };
+    let ns = testing::node_with(options).unwrap();
     let dir = runtime_dir(&ns);
     ns.run_agent("plain").unwrap();
     ns.spawn(
@@ -125,12 +132,14 @@ fn agents_die_when_their_name_server_is_killed() {
         .iter()
         .map(|name| ns.info(name).unwrap().pid)
         .collect();
-    // No shutdown, no chance to clean up: the kernel ends its children (PR_SET_PDEATHSIG).
+    // No shutdown, no chance to clean up. The agents do not die with it (a
+    // supervisor crash is not an agent crash); with no supervisor back within
+    // their orphan grace, they leave by themselves.
     signal(ns.pid().unwrap(), Signal::Kill).unwrap();
     for pid in pids {
         assert!(
             wait_until(PATIENCE, || !process_alive(pid)),
-            "agent {pid} outlived its name server"
+            "agent {pid} outlived its name server's grace"
         );
     }
     // Nobody answers the shutdown; the handle that started the node still removes its files.

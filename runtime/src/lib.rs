@@ -60,5 +60,5 @@ pub use host::{Host, Registry, KILLED_EXIT};
 pub use launch::AgentSpec;
 pub use net::{Address, BindTarget, OnFull, Role, SocketKind, Transport};
 pub use protocol::{BindOptions, ConnectOptions, RequestOptions};
-pub use sockets::{SocketKey, SocketRef};
+pub use sockets::{safe_name, SocketKey, SocketRef};
 pub use stats::Stats;

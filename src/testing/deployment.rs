@@ -29,7 +29,7 @@ use std::time::Duration;
 use axon_runtime::launch::{die_with_parent, signal, Signal};
 use axon_runtime::protocol::auth;
 use axon_runtime::{Error, Proxy, Result};
-use axon_supervisor::{AgentStatus, NameServer};
+use axon_supervisor::{AgentStatus, NameServer, NodeStatus};
 
 /// How long `axon up` may take to start every agent.
 const UP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,16 +66,29 @@ impl Deployment {
     /// Writes `manifest` to a private directory and runs `axon up` on it
     /// (the `axon` binary at `axon`); returns once every agent is up.
     pub fn start(axon: impl AsRef<Path>, manifest: &str) -> Result<Deployment> {
-        let axon = axon.as_ref().to_path_buf();
+        Self::launch(axon.as_ref(), manifest, None)
+    }
+
+    /// Like [`Deployment::start`], with the node's runtime directory at
+    /// `node_dir` (`axon up --node-dir`): a directory whose supervisor died
+    /// is taken over, and its running agents adopted.
+    pub fn start_in(axon: impl AsRef<Path>, manifest: &str, node_dir: &Path) -> Result<Deployment> {
+        Self::launch(axon.as_ref(), manifest, Some(node_dir))
+    }
+
+    fn launch(axon: &Path, manifest: &str, node_dir: Option<&Path>) -> Result<Deployment> {
+        let axon = axon.to_path_buf();
         let dir = scratch_dir()?;
         let file = dir.join("deploy.toml");
         std::fs::write(&file, manifest)?;
         // Every deployment of this process signs with this process's key.
         let key = auth::ensure_key()?;
         let mut cmd = Command::new(&axon);
-        cmd.arg("up")
-            .arg(&file)
-            .env(auth::KEY_ENV, key.to_hex())
+        cmd.arg("up").arg(&file);
+        if let Some(node_dir) = node_dir {
+            cmd.arg("--node-dir").arg(node_dir);
+        }
+        cmd.env(auth::KEY_ENV, key.to_hex())
             .env_remove("AXON_NAMESERVER")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
@@ -198,6 +211,31 @@ impl Deployment {
             (_, last) => Err(Error::Timeout(
                 timeout,
                 format!("{name} to be {what} (last seen: {last:?})"),
+            )),
+        }
+    }
+
+    /// The node at a glance: its supervisor's pid, how many supervisors it had, its agents.
+    pub fn node_status(&self) -> Result<NodeStatus> {
+        self.ns.status()
+    }
+
+    /// SIGKILLs the supervisor (the name server process) and waits until the
+    /// one `axon up` starts in its place answers; returns the new one's status.
+    /// The agents are not touched: they serve on and are adopted.
+    pub fn kill_supervisor(&self, timeout: Duration) -> Result<NodeStatus> {
+        let old = self.node_status()?.supervisor.pid;
+        signal(old, Signal::Kill)?;
+        let mut last = None;
+        let back = super::wait_until(timeout, || {
+            last = self.node_status().ok();
+            last.as_ref().is_some_and(|s| s.supervisor.pid != old)
+        });
+        match (back, last) {
+            (true, Some(status)) => Ok(status),
+            _ => Err(Error::Timeout(
+                timeout,
+                format!("a supervisor in place of pid {old}"),
             )),
         }
     }

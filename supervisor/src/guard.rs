@@ -10,6 +10,10 @@
 //!   panic of the actor's task and leave a process that no longer serves.
 //!   Dropped (the name server ends, by a shutdown or an error), it stops
 //!   what is left of its agents and removes the directory.
+//! - Under a heart (`axon up`, or `NodeOptions::heart`), a crash is not the
+//!   node's end: the hook exits at once and leaves the agents running and
+//!   the directory in place, for the supervisor the heart starts next to
+//!   adopt. Only a clean end ([`Node::ended`]) cleans up.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -62,6 +66,9 @@ static NODE: Mutex<Leftovers> = Mutex::new(Leftovers {
 /// Set once the node's leftovers were cleaned up (by the hook or by `Drop`).
 static CLEANED: AtomicBool = AtomicBool::new(false);
 
+/// Set when a heart will start another supervisor: a crash then leaves everything for it.
+static HEART: AtomicBool = AtomicBool::new(false);
+
 /// The node's runtime directory and agent processes, cleaned up when this
 /// is dropped or the process panics outside a request.
 #[derive(Debug)]
@@ -69,12 +76,14 @@ pub(crate) struct Node(());
 
 impl Node {
     /// Takes charge of `dir` and installs the panic hook (once per process).
-    pub(crate) fn guard(dir: PathBuf) -> Node {
+    /// With `heart`, a crash leaves agents and `dir` for the next supervisor.
+    pub(crate) fn guard(dir: PathBuf, heart: bool) -> Node {
         with_node(|n| {
             n.dir = Some(dir);
             n.children.clear();
         });
         CLEANED.store(false, Ordering::SeqCst);
+        HEART.store(heart, Ordering::SeqCst);
         install_hook();
         Node(())
     }
@@ -90,9 +99,18 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The node ended cleanly (a shutdown): whatever is left goes, heart or not.
+    pub(crate) fn ended(self) {
+        clean_up();
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
-        clean_up();
+        if !HEART.load(Ordering::SeqCst) {
+            clean_up();
+        }
     }
 }
 
@@ -120,8 +138,12 @@ fn install_hook() {
             }
             previous(info);
             if node_held() {
-                tracing::error!(panic = %what, "name server panicked outside a request; stopping its agents and exiting");
-                clean_up();
+                if HEART.load(Ordering::SeqCst) {
+                    tracing::error!(panic = %what, "name server panicked outside a request; exiting, its agents serve on for the next supervisor");
+                } else {
+                    tracing::error!(panic = %what, "name server panicked outside a request; stopping its agents and exiting");
+                    clean_up();
+                }
                 std::process::exit(PANIC_EXIT);
             }
         }));
@@ -143,7 +165,7 @@ fn clean_up() {
         return;
     }
     // try_lock: the hook may run while another thread holds it; never wait on it there
-    // (the agents then die with this process, by their PR_SET_PDEATHSIG).
+    // (the agents then leave by themselves once their orphan grace is over).
     let mut node = match NODE.try_lock() {
         Ok(node) => node,
         Err(TryLockError::Poisoned(p)) => p.into_inner(),

@@ -18,7 +18,7 @@ use axon_runtime::{Address, Error, Proxy, Result, Value};
 use crate::hosts::{Hosts, KIND_HOSTS_ENV};
 use crate::methods::{AgentInfo, AgentStatus, SpawnOptions};
 use crate::policy::SupervisorSpec;
-use crate::server::{BIND_ENV, READY_LINE, SUPERVISOR_ENV};
+use crate::server::{BIND_ENV, HEART_ENV, NODE_DIR_ENV, READY_LINE, SUPERVISOR_ENV};
 
 /// How to start a name server.
 #[derive(Debug, Clone)]
@@ -36,6 +36,18 @@ pub struct NodeOptions {
     /// Fixed here, when the node starts: a `spawn` request names a kind,
     /// never a program, so what a node can run is what its operator listed.
     pub kind_hosts: BTreeMap<String, HostCommand>,
+    /// Whether this handle will start the name server again if it dies
+    /// ([`NameServer::revive`], as `axon up` does): a crash of the name server
+    /// then leaves its agents serving and its runtime directory in place, for
+    /// the next one to adopt. Without it, a name server that panics stops its
+    /// agents; one that is SIGKILLed leaves them to end by themselves once
+    /// their orphan grace is over.
+    pub heart: bool,
+    /// The node's runtime directory (ipc files, key, saved state); a fresh
+    /// one under the user's runtime directory when `None`. A directory where
+    /// a node's supervisor died is taken over: its agents still running are
+    /// adopted, and its key is used unless `AXON_KEY` names one.
+    pub dir: Option<std::path::PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -46,6 +58,8 @@ impl Default for NodeOptions {
             start_timeout: Duration::from_secs(20),
             supervisor: SupervisorSpec::default(),
             kind_hosts: BTreeMap::new(),
+            heart: false,
+            dir: None,
         }
     }
 }
@@ -64,6 +78,72 @@ pub struct NameServer {
     /// The node's runtime directory, removed here if the name server cannot remove it itself.
     runtime_dir: Option<std::path::PathBuf>,
     done: bool,
+    /// How this handle started its name server, to start it again ([`NameServer::revive`]).
+    launch: Option<Launch>,
+}
+
+/// What starts a name server process.
+#[derive(Debug, Clone)]
+struct Launch {
+    host: HostCommand,
+    options: NodeOptions,
+    key: auth::Key,
+}
+
+impl Launch {
+    fn command(&self) -> Result<std::process::Command> {
+        let (host, options) = (&self.host, &self.options);
+        let mut cmd = host.command("nameserver");
+        cmd.env(HOST_ENV, host.to_env()?)
+            .env(KIND_HOSTS_ENV, Hosts::to_env(&options.kind_hosts)?)
+            .env(auth::KEY_ENV, self.key.to_hex())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        if let Some(bind) = &options.bind {
+            cmd.env(BIND_ENV, bind);
+        }
+        if options.heart {
+            cmd.env(HEART_ENV, "1");
+        }
+        if let Some(dir) = &options.dir {
+            cmd.env(NODE_DIR_ENV, dir);
+        }
+        let spec = serde_json::to_string(&options.supervisor)
+            .map_err(|e| Error::Config(format!("supervisor spec: {e}")))?;
+        cmd.env(SUPERVISOR_ENV, spec);
+        // Its own process group: a Ctrl-C meant for the script does not reach the agents
+        // directly; the name server stops them in order when its parent goes.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        Ok(cmd)
+    }
+
+    /// Starts the process and waits for its ready line: endpoint and runtime directory.
+    fn run(
+        &self,
+        mut cmd: std::process::Command,
+    ) -> Result<(Child, String, Option<std::path::PathBuf>)> {
+        let mut child = cmd.spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::Config("name server stdout not captured".into()))?;
+        match wait_ready(stdout, self.options.start_timeout) {
+            Ok((endpoint, dir)) => Ok((child, endpoint, dir)),
+            Err(e) => {
+                // Not serving: make sure it is gone, and say how it ended when it ended by itself.
+                let _ = child.kill();
+                let status = child.wait()?;
+                Err(match e {
+                    Unready::Late(timeout) => {
+                        Error::Timeout(timeout, "the name server to start".into())
+                    }
+                    Unready::Exited => {
+                        Error::Config(format!("the name server exited during start-up ({status})"))
+                    }
+                })
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for NameServer {
@@ -77,51 +157,61 @@ impl std::fmt::Debug for NameServer {
 impl NameServer {
     /// Starts a name server as a child process; returns once it serves.
     pub fn start(options: NodeOptions) -> Result<NameServer> {
-        let host = match options.host {
+        let host = match options.host.clone() {
             Some(h) => h,
             None => HostCommand::current()?,
         };
-        let key = auth::ensure_key()?;
-        let mut cmd = host.command("nameserver");
-        cmd.env(HOST_ENV, host.to_env()?)
-            .env(KIND_HOSTS_ENV, Hosts::to_env(&options.kind_hosts)?)
-            .env(auth::KEY_ENV, key.to_hex())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        if let Some(bind) = &options.bind {
-            cmd.env(BIND_ENV, bind);
+        // A node directory that holds a key (a node taken over) signs with it, unless one is given.
+        let kept = options.dir.as_ref().map(|d| d.join("key"));
+        if let Some(kept) = kept.filter(|k| k.exists() && auth::process_key().is_none()) {
+            let text = std::fs::read_to_string(&kept)?;
+            auth::install_key(auth::Key::from_hex(&text)?);
         }
-        let spec = serde_json::to_string(&options.supervisor)
-            .map_err(|e| Error::Config(format!("supervisor spec: {e}")))?;
-        cmd.env(SUPERVISOR_ENV, spec);
-        // Its own process group: a Ctrl-C meant for the script does not reach the agents
-        // directly; the name server stops them in order when its parent goes.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd.spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Config("name server stdout not captured".into()))?;
-        let (endpoint, runtime_dir) = match wait_ready(stdout, options.start_timeout) {
-            Ok(ready) => ready,
-            Err(e) => {
-                // Not serving: make sure it is gone, and say how it ended when it ended by itself.
-                let _ = child.kill();
-                let status = child.wait()?;
-                return Err(match e {
-                    Unready::Late(timeout) => {
-                        Error::Timeout(timeout, "the name server to start".into())
-                    }
-                    Unready::Exited => {
-                        Error::Config(format!("the name server exited during start-up ({status})"))
-                    }
-                });
-            }
+        let launch = Launch {
+            host,
+            options,
+            key: auth::ensure_key()?,
         };
+        let (child, endpoint, runtime_dir) = launch.run(launch.command()?)?;
         let mut ns = NameServer::attach(endpoint)?;
         ns.child = Some(child);
         ns.runtime_dir = runtime_dir;
+        ns.launch = Some(launch);
         Ok(ns)
+    }
+
+    /// Starts the name server again after it died (as `axon up`'s heart does):
+    /// the new one binds the same endpoint, takes over the same runtime
+    /// directory and key, adopts the agents still running and restarts, by
+    /// their policy, those that ended meanwhile. Start the node with
+    /// [`NodeOptions::heart`] so that a crash leaves the agents for it.
+    ///
+    /// Fails if the name server still runs, or if this handle did not start it.
+    pub fn revive(&mut self) -> Result<()> {
+        let (Some(launch), Some(dir)) = (self.launch.clone(), self.runtime_dir.clone()) else {
+            return Err(Error::Config(
+                "only the handle that started a name server can revive it".into(),
+            ));
+        };
+        if let Some(child) = self.child.as_mut() {
+            if child.try_wait()?.is_none() {
+                return Err(Error::Config(format!(
+                    "the name server (pid {}) still runs",
+                    child.id()
+                )));
+            }
+        }
+        let mut cmd = launch.command()?;
+        cmd.env(NODE_DIR_ENV, &dir).env(BIND_ENV, &self.endpoint);
+        let (child, endpoint, _) = launch.run(cmd)?;
+        if endpoint != self.endpoint {
+            tracing::warn!(was = %self.endpoint, now = %endpoint, "the revived name server serves at another endpoint");
+        }
+        *self.proxy.borrow_mut() = Proxy::open("nameserver", endpoint.clone())?;
+        self.endpoint = endpoint;
+        self.child = Some(child);
+        self.done = false;
+        Ok(())
     }
 
     /// Connects to a running name server at `endpoint`; fails with a timeout if none answers.
@@ -142,6 +232,7 @@ impl NameServer {
             child: None,
             runtime_dir: None,
             done: false,
+            launch: None,
         })
     }
 
@@ -201,6 +292,11 @@ impl NameServer {
     /// Spawns a plain agent named `name`.
     pub fn run_agent(&self, name: &str) -> Result<Proxy> {
         self.spawn(SpawnOptions::default().name(name))
+    }
+
+    /// The node at a glance: its supervisor (pid, since when, how many the node had) and agents.
+    pub fn status(&self) -> Result<crate::methods::NodeStatus> {
+        self.call("status", ())
     }
 
     /// Every agent with its process, state, restarts, uptime, CPU and memory (`axon ps`).
@@ -285,7 +381,7 @@ impl NameServer {
             }
         }
         if !exited {
-            // It did not exit in time: its agents die with it (PR_SET_PDEATHSIG).
+            // It did not exit in time. Its agents leave by themselves once their orphan grace is over.
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -32,11 +32,12 @@ mod requests;
 mod rundir;
 mod server;
 mod stats;
+mod store;
 mod supervision;
 
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
 pub use hosts::KIND_HOSTS_ENV;
-pub use methods::{AgentInfo, AgentStatus, SpawnOptions};
+pub use methods::{AgentInfo, AgentStatus, NodeStatus, SpawnOptions, SupervisorStatus};
 pub use policy::{Restart, RestartStrategy, SupervisorSpec};
-pub use server::run_nameserver_process;
+pub use server::{run_nameserver_process, GAVE_UP_EXIT};

@@ -15,6 +15,7 @@
 //! backoff = "100ms"              # 2nd restart within period waits this, doubling
 //! max_backoff = "5s"
 //! escalate = true                # on giving up, stop the node
+//! orphan_grace = "10s"           # agents serve on this long without their supervisor
 //! [chaos]                        # optional fault injection
 //! every = "3s"
 //! targets = ["echo"]
@@ -266,6 +267,7 @@ fn supervisor(
         backoff: None,
         max_backoff: None,
         escalate: None,
+        orphan_grace: None,
     });
     let duration = |d: &Option<Spanned<String>>, default: Duration| match d {
         Some(s) => parse_duration(s.get_ref()).map_err(|e| lines.error(s.span(), e)),
@@ -285,6 +287,7 @@ fn supervisor(
         backoff: duration(&raw.backoff, defaults.backoff)?,
         max_backoff: duration(&raw.max_backoff, defaults.max_backoff)?,
         escalate: raw.escalate.unwrap_or(defaults.escalate),
+        orphan_grace: duration(&raw.orphan_grace, defaults.orphan_grace)?,
     })
 }
 

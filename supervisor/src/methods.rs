@@ -158,6 +158,40 @@ pub(crate) struct Stop {
     pub(crate) timeout_ms: Option<u64>,
 }
 
+/// The supervisor part of `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorStatus {
+    /// Its process.
+    pub pid: u32,
+    /// When it started, in ms since the Unix epoch.
+    pub since_ms: u64,
+    /// How long it has run, in ms.
+    pub uptime_ms: u64,
+    /// Supervisors the node has had, this one included (2 and up: it took over after a crash).
+    pub incarnation: u32,
+    /// When the node's first supervisor started, in ms since the Unix epoch.
+    pub first_started_ms: u64,
+    /// Whether a heart (`axon up`) restarts it if it dies.
+    pub heart: bool,
+    /// Agents it adopted from the supervisor before it that still run.
+    pub adopted: usize,
+}
+
+/// `status`: the node at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The supervisor (name server) process.
+    pub supervisor: SupervisorStatus,
+    /// Its control endpoint.
+    pub endpoint: String,
+    /// The node's runtime directory.
+    pub runtime_dir: String,
+    /// Registered agents.
+    pub agents: usize,
+    /// Supervised children in state `running`.
+    pub children_running: usize,
+}
+
 /// One line of `ps`: an agent, its process and its supervision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentStatus {

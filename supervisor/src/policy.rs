@@ -70,6 +70,14 @@ pub struct SupervisorSpec {
     /// an OTP supervisor escalates to its parent) or leave the node up with
     /// its children stopped and marked failed (`false`).
     pub escalate: bool,
+    /// How long an agent serves on without its supervisor (crashed, and not
+    /// yet restarted by `axon up`) before it shuts itself down gracefully.
+    #[serde(with = "millis", default = "default_orphan_grace")]
+    pub orphan_grace: Duration,
+}
+
+fn default_orphan_grace() -> Duration {
+    axon_runtime::launch::DEFAULT_ORPHAN_GRACE
 }
 
 /// Heartbeats missed in a row before an agent counts as hung.
@@ -85,6 +93,7 @@ impl Default for SupervisorSpec {
             backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             escalate: true,
+            orphan_grace: default_orphan_grace(),
         }
     }
 }

@@ -22,6 +22,18 @@ pub(crate) fn create() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A node directory the operator chose (`NodeOptions::dir`, `axon up
+/// --node-dir`), or the one of a supervisor that died: made (mode 0700) if
+/// missing; an existing one must be private like a fresh one.
+pub(crate) fn open_at(dir: &Path) -> std::io::Result<PathBuf> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    check_private(dir)?;
+    Ok(dir.to_path_buf())
+}
+
 /// Refuses `dir` unless it is a real directory (not a symlink), owned by
 /// this user, and writable by no one else.
 fn check_private(dir: &Path) -> std::io::Result<()> {

@@ -30,8 +30,10 @@ use crate::registry::{Records, Refusal, Waiter};
 use crate::requests::{self, args, refusal, reply_frames, Unparsed};
 use crate::rundir;
 use crate::stats::{Sampler, Usage};
+use crate::store::{NodeRecord, Store};
 use crate::supervision::Supervision;
 
+mod adopt;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod logger;
@@ -46,6 +48,19 @@ pub const BIND_ENV: &str = "AXON_NS_BIND";
 
 /// Environment variable with the node's [`SupervisorSpec`], as JSON.
 pub const SUPERVISOR_ENV: &str = "AXON_SUPERVISOR";
+
+/// Exit status of a name server whose supervisor gave up and escalated: the
+/// node ended on purpose, and a heart does not start it again.
+pub const GAVE_UP_EXIT: i32 = 4;
+
+/// Environment variable naming the node's runtime directory (else a fresh
+/// one). One that holds the saved state of a node whose supervisor died is
+/// taken over: its agents still running are adopted.
+pub const NODE_DIR_ENV: &str = "AXON_NODE_DIR";
+
+/// Environment variable set (to `1`) when a heart restarts this name server
+/// if it dies: a crash then leaves the agents running for the next one.
+pub const HEART_ENV: &str = "AXON_HEART";
 
 /// The line a name server prints on stdout once it serves, followed by its endpoint.
 pub const READY_LINE: &str = "AXON-NS-READY";
@@ -71,9 +86,15 @@ pub fn run_nameserver_process() -> Result<()> {
     let bind = env_var(BIND_ENV)?;
     let defaults = Defaults::from_env()?;
     let spec = supervisor_spec()?;
-    let dir = rundir::create()?;
-    // From here on, whatever ends this process stops its agents and removes `dir`.
-    let node = Node::guard(dir.clone());
+    let heart = env_var(HEART_ENV)?.is_some_and(|v| v == "1");
+    let dir = match env_var(NODE_DIR_ENV)? {
+        Some(dir) => rundir::open_at(std::path::Path::new(&dir))?,
+        None => rundir::create()?,
+    };
+    let taking_over = Store::exists(&dir);
+    // From here on, whatever ends this process stops its agents and removes
+    // `dir`; under a heart, only a clean end does.
+    let node = Node::guard(dir.clone(), heart);
     let key = deployment_key(&dir)?;
     let system = System::new();
     let launch = Launch {
@@ -83,10 +104,16 @@ pub fn run_nameserver_process() -> Result<()> {
         key,
         dir: dir.clone(),
         spec,
+        taking_over,
+        heart,
     };
     let started = system.block_on(async { Server::launch(launch) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
-    drop(node);
+    if run.is_ok() {
+        node.ended();
+    } else {
+        drop(node);
+    }
     // Let the last reply (to `shutdown`) leave before the process exits.
     axon_runtime::launch::terminate_zmq(Duration::from_secs(1));
     run?;
@@ -122,6 +149,10 @@ struct Launch {
     key: Key,
     dir: PathBuf,
     spec: SupervisorSpec,
+    /// `dir` is a dead supervisor's: adopt its agents.
+    taking_over: bool,
+    /// A heart restarts this process if it dies.
+    heart: bool,
 }
 
 /// The key of this deployment: the one given, or a fresh one; written to `<dir>/key` (mode 0600) for the CLI.
@@ -129,6 +160,17 @@ fn deployment_key(dir: &std::path::Path) -> Result<Key> {
     use std::os::unix::fs::OpenOptionsExt;
     let key = auth::ensure_key()?;
     let path = dir.join("key");
+    if let Ok(kept) = std::fs::read_to_string(&path) {
+        // Taking over a node: it must be the same deployment.
+        if Key::from_hex(&kept).map(|k| k.to_hex()).ok() != Some(key.to_hex()) {
+            return Err(axon_runtime::Error::Config(format!(
+                "{} holds another deployment's key; refusing to take this node over",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(key);
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -171,6 +213,21 @@ struct Server {
     usage: BTreeMap<u32, Usage>,
     /// When leases and heartbeats were last checked: a long gap means this process was stalled.
     last_check: Instant,
+    /// Where the children are saved for a supervisor that takes over.
+    store: Store,
+    /// This supervisor: its start, how many the node has had, whether a heart watches it.
+    me: Incarnation,
+    /// Agents adopted from a dead supervisor (not our children: watched through pidfds),
+    /// by pid, and whether each said goodbye (unregistered) before it ended.
+    adopted: BTreeMap<u32, bool>,
+}
+
+/// This supervisor process, for `status`.
+struct Incarnation {
+    started: std::time::SystemTime,
+    since: Instant,
+    node: NodeRecord,
+    heart: bool,
 }
 
 impl Server {
@@ -182,9 +239,30 @@ impl Server {
             key,
             dir,
             spec,
+            taking_over,
+            heart,
         } = launch;
+        let store = Store::open(&dir)?;
+        let mut node = store.node()?.unwrap_or_default();
+        let started = std::time::SystemTime::now();
+        if node.incarnation == 0 {
+            node.first_started_unix_ms = unix_ms(started);
+        }
+        node.incarnation += 1;
+        store.save_node(&node)?;
+        let inherited = match taking_over {
+            true => {
+                let (records, unreadable) = store.children();
+                for bad in unreadable {
+                    tracing::error!(record = %bad, "a child's saved record is unreadable; that child is not adopted");
+                }
+                records
+            }
+            false => Vec::new(),
+        };
         let endpoint = match bind {
-            Some(e) if e.starts_with("tcp://") => e,
+            // A revived name server binds its predecessor's endpoint, whatever it was.
+            Some(e) if e.starts_with("tcp://") || e.starts_with("ipc://") => e,
             Some(e) => axon_runtime::net::tcp_endpoint(&e)?,
             None => format!("ipc://{}", dir.join("nameserver.ctl").display()),
         };
@@ -200,7 +278,7 @@ impl Server {
         let outbox = spawn_sender(sink);
         Server::create(move |ctx| {
             ctx.add_stream(stream);
-            Server {
+            let mut server = Server {
                 endpoint,
                 dir,
                 hosts,
@@ -219,10 +297,26 @@ impl Server {
                 sampler: Sampler::default(),
                 usage: BTreeMap::new(),
                 last_check: Instant::now(),
-            }
+                store,
+                me: Incarnation {
+                    started,
+                    since: Instant::now(),
+                    node,
+                    heart,
+                },
+                adopted: BTreeMap::new(),
+            };
+            server.take_over(inherited, ctx);
+            server
         });
         Ok(())
     }
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn read_endpoint(router: &tmq::router::Router) -> Result<String> {
@@ -318,6 +412,7 @@ impl StreamHandler<tmq::Result<Multipart>> for Server {
         }
         // An unregister may have completed a shutdown_agent.
         self.settle_stops();
+        self.save_changes();
     }
 
     /// The control socket never ends on its own; if it does, the node cannot serve.
@@ -393,6 +488,11 @@ impl Server {
                 Value::Bool(self.records.start_failed(&a.name, a.pid, a.reason))
             }),
             "ps" => self.ps(),
+            "status" => Ok(self.status()),
+            "unregister" => {
+                self.note_goodbye(req);
+                requests::query(&mut self.records, req)
+            }
             #[cfg(feature = "fault-injection")]
             m @ ("fault_panic" | "fault_panic_later") => return self.fault(m, ctx),
             "signal" => args(req).and_then(|a| self.signal(a)),
@@ -438,6 +538,7 @@ impl Server {
         }
         self.check_heartbeats();
         self.settle_stops();
+        self.save_changes();
     }
 
     fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {

@@ -3,12 +3,12 @@
 //! processes or sockets, so that every rule is unit tested; the name server
 //! actor carries the decisions out.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axon_runtime::protocol::journal::{Change, Journal};
 use axon_runtime::Address;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::methods::SpawnOptions;
 use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
@@ -17,7 +17,7 @@ use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
 pub(crate) const MAX_ENDED: usize = 1024;
 
 /// Where a child is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum State {
     /// Spawned; not yet answering (or its configuration is being replayed).
@@ -80,6 +80,38 @@ pub(crate) struct Child {
     order: u64,
     /// The group restart it waits on: no member starts while another still has a process.
     restart_group: Option<u64>,
+    /// Who its current process is: start time (clock ticks since boot) and the secret it
+    /// proves itself with to a supervisor that restarted (see `server/adopt.rs`).
+    pub(crate) identity: Option<Identity>,
+    /// Its control endpoint, once it registered.
+    pub(crate) control: Option<String>,
+}
+
+/// What tells a child's process from any other with the same pid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Identity {
+    /// When the process started, in clock ticks since boot.
+    pub(crate) start_ticks: u64,
+    /// The incarnation's token (hex), also in its spec.
+    pub(crate) token: String,
+}
+
+/// A child as the supervisor keeps it on disk, for a supervisor that takes over after a crash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ChildRecord {
+    pub(crate) name: String,
+    pub(crate) options: SpawnOptions,
+    pub(crate) state: State,
+    pub(crate) pid: Option<u32>,
+    pub(crate) identity: Option<Identity>,
+    pub(crate) control: Option<String>,
+    pub(crate) restarts: u32,
+    /// When its process started, in ms since the Unix epoch.
+    pub(crate) since_unix_ms: u64,
+    pub(crate) journal: Journal,
+    pub(crate) addrs: BTreeMap<String, Address>,
+    pub(crate) last_exit: Option<String>,
+    pub(crate) order: u64,
 }
 
 impl Child {
@@ -111,6 +143,8 @@ pub(crate) struct Supervision {
     children: BTreeMap<String, Child>,
     next_order: u64,
     next_group: u64,
+    /// Children changed since the last [`Supervision::take_changed`], to be saved.
+    changed: BTreeSet<String>,
     /// Restarts within the period (a group restart counts once, as in OTP).
     restarts: VecDeque<Instant>,
     gave_up: bool,
@@ -123,6 +157,7 @@ impl Supervision {
             children: BTreeMap::new(),
             next_order: 0,
             next_group: 0,
+            changed: BTreeSet::new(),
             restarts: VecDeque::new(),
             gave_up: false,
         }
@@ -137,6 +172,7 @@ impl Supervision {
     /// Records a newly spawned child (replacing an ended one of the same name).
     pub(crate) fn add(&mut self, name: &str, options: SpawnOptions, pid: u32, now: Instant) {
         self.prune_ended(name);
+        self.changed.insert(name.to_owned());
         self.next_order += 1;
         let restart = options.restart.unwrap_or(Restart::Temporary);
         self.children.insert(
@@ -158,19 +194,23 @@ impl Supervision {
                 recent: VecDeque::new(),
                 order: self.next_order,
                 restart_group: None,
+                identity: None,
+                control: None,
             },
         );
     }
 
     /// Notes the new process of a child being restarted.
     pub(crate) fn restarted(&mut self, name: &str, pid: u32, now: Instant) {
-        if let Some(c) = self.children.get_mut(name) {
+        if let Some(c) = self.get_mut(name) {
             c.state = State::Starting;
             c.pid = Some(pid);
             c.since = now;
             c.due = None;
             c.restarts += 1;
             c.restart_group = None;
+            c.identity = None;
+            c.control = None;
         }
     }
 
@@ -178,13 +218,88 @@ impl Supervision {
         self.children.get(name)
     }
 
+    /// The child `name`, to change (it is saved again).
     pub(crate) fn get_mut(&mut self, name: &str) -> Option<&mut Child> {
-        self.children.get_mut(name)
+        let child = self.children.get_mut(name)?;
+        self.changed.insert(child.name.clone());
+        Some(child)
     }
 
-    /// The child `name` if it is the process `pid`.
+    /// The child `name` if it is the process `pid`, to change (it is saved again).
     pub(crate) fn incarnation(&mut self, name: &str, pid: u32) -> Option<&mut Child> {
-        self.children.get_mut(name).filter(|c| c.pid == Some(pid))
+        self.get_mut(name).filter(|c| c.pid == Some(pid))
+    }
+
+    /// Notes who the process `pid` of child `name` is (see [`Identity`]).
+    pub(crate) fn identify(&mut self, name: &str, pid: u32, identity: Option<Identity>) {
+        if let Some(c) = self.incarnation(name, pid) {
+            c.identity = identity;
+        }
+    }
+
+    /// The children changed since the last call: the ones to save (or, gone, to delete).
+    pub(crate) fn take_changed(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The child as it is saved.
+    pub(crate) fn record(&self, name: &str) -> Option<ChildRecord> {
+        let c = self.children.get(name)?;
+        let age = c.since.elapsed();
+        let since = SystemTime::now()
+            .checked_sub(age)
+            .unwrap_or(UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Some(ChildRecord {
+            name: c.name.clone(),
+            options: c.options.clone(),
+            state: c.state,
+            pid: c.pid,
+            identity: c.identity.clone(),
+            control: c.control.clone(),
+            restarts: c.restarts,
+            since_unix_ms: since.as_millis() as u64,
+            journal: c.journal.clone(),
+            addrs: c.addrs.clone(),
+            last_exit: c.last_exit.clone(),
+            order: c.order,
+        })
+    }
+
+    /// Takes back a child an earlier supervisor saved. One that was waiting
+    /// for its restart is due at once (the backoff it waited is not known).
+    pub(crate) fn restore(&mut self, r: ChildRecord, now: Instant) {
+        let age = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(Duration::from_millis(r.since_unix_ms));
+        let restart = r.options.restart.unwrap_or(Restart::Temporary);
+        self.next_order = self.next_order.max(r.order);
+        let due = (r.state == State::Restarting).then_some(now);
+        self.children.insert(
+            r.name.clone(),
+            Child {
+                name: r.name,
+                options: r.options,
+                restart,
+                state: r.state,
+                pid: r.pid,
+                restarts: r.restarts,
+                since: now.checked_sub(age).unwrap_or(now),
+                journal: r.journal,
+                addrs: r.addrs,
+                last_exit: r.last_exit,
+                kill_reason: None,
+                died: None,
+                due,
+                recent: VecDeque::new(),
+                order: r.order,
+                restart_group: None,
+                identity: r.identity,
+                control: r.control,
+            },
+        );
     }
 
     /// Every child, in no particular order (cheaper than [`Supervision::ordered`]).
@@ -209,6 +324,7 @@ impl Supervision {
         ended.sort();
         for (_, name) in ended.iter().take(ended.len() + 1 - MAX_ENDED) {
             self.children.remove(name);
+            self.changed.insert(name.clone());
         }
     }
 
@@ -229,6 +345,7 @@ impl Supervision {
     /// Forgets a child whose first start failed: the spawn reports the error, nothing restarts it.
     pub(crate) fn forget(&mut self, name: &str) {
         self.children.remove(name);
+        self.changed.insert(name.to_owned());
     }
 
     /// Applies a journal change reported by the process `pid` of `name`.
@@ -244,7 +361,7 @@ impl Supervision {
 
     /// The child `name` is to stop for good (a `shutdown_agent`, or the node stops).
     pub(crate) fn stopping(&mut self, name: &str) {
-        if let Some(c) = self.children.get_mut(name) {
+        if let Some(c) = self.get_mut(name) {
             c.state = match c.pid {
                 Some(_) => State::Stopping,
                 None => State::Stopped,
@@ -267,10 +384,7 @@ impl Supervision {
             .into_iter()
             .filter(|c| c.state == State::Restarting && c.pid.is_none())
             .filter(|c| c.due.is_some_and(|d| d <= now))
-            .filter(|c| {
-                c.restart_group
-                    .is_none_or(|g| !still_stopping.contains(&g))
-            })
+            .filter(|c| c.restart_group.is_none_or(|g| !still_stopping.contains(&g)))
             .map(|c| c.name.clone())
             .collect()
     }
@@ -328,6 +442,7 @@ impl Supervision {
             let stop = names(self.live_reversed(|_| true));
             let given_up = self.children.values_mut();
             for c in given_up.filter(|c| c.restartable() || c.state.is_live()) {
+                self.changed.insert(c.name.clone());
                 if !matches!(c.state, State::Stopped | State::Exited) {
                     c.state = State::Failed;
                 }
@@ -336,6 +451,7 @@ impl Supervision {
             return Decision::GiveUp { stop, why };
         }
         self.restarts.push_back(now);
+        self.changed.insert(name.to_owned());
         let Some(failed) = self.children.get_mut(name) else {
             return Decision::Nothing;
         };
@@ -354,7 +470,7 @@ impl Supervision {
         // As in OTP, a temporary sibling is stopped with its group but never started again.
         let mut start = Vec::with_capacity(group.len());
         for n in group {
-            let Some(c) = self.children.get_mut(&n) else {
+            let Some(c) = self.get_mut(&n) else {
                 continue;
             };
             c.restart_group = Some(tag);

@@ -35,6 +35,7 @@ impl<A: Agent> Host<A> {
         let method = req.method.as_str();
         let result = match method {
             "ping" => Ok(Value::Text("pong".into())),
+            "adopt" => args(req).and_then(|a| self.adopt(a)),
             "is_running" => Ok(Value::Bool(true)),
             "shutdown" | "kill" => Ok(Value::Null),
             "bind" => match args::<Bind>(req) {

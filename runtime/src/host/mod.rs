@@ -13,6 +13,7 @@
 //! - `methods`: the control methods.
 //! - `timers`: `each` / `after` by alias.
 //! - `nameserver`: the agent's non-blocking line to the name server.
+//! - `heartbeat`: lease renewals, the orphan grace, adoption by a restarted supervisor.
 //! - `link`: what `Ctx` asks of the host.
 //! - `registry`: the kinds a program can host, and hosting one.
 
@@ -32,6 +33,7 @@ use crate::sockets::{safe_name, Sockets};
 
 mod control;
 mod drain;
+mod heartbeat;
 mod inbound;
 mod link;
 mod methods;
@@ -43,8 +45,9 @@ mod timers;
 pub use registry::Registry;
 
 use drain::{AllFlushed, Drain};
+use heartbeat::Heartbeat;
 use link::Link;
-use nameserver::{report_start_failure, NameServerLink, Registration, StartFailed};
+use nameserver::{report_start_failure, NameServerLink, StartFailed};
 use timers::Timers;
 
 /// Exit status of an agent stopped by the `kill` control method.
@@ -81,6 +84,8 @@ struct Control {
 struct HostState<A: Agent> {
     timers: Timers<A>,
     nameserver: Option<NameServerLink>,
+    /// What the answers to lease renewals say about the name server.
+    heartbeat: Heartbeat,
     /// Registered and serving: new sockets are drained at once.
     serving: bool,
     /// Sockets opened before the agent served (in `on_init`), drained once it does.
@@ -162,6 +167,7 @@ impl<A: Agent> Host<A> {
             state: HostState {
                 timers: Timers::default(),
                 nameserver: None,
+                heartbeat: Heartbeat::default(),
                 serving: false,
                 unserved: Vec::new(),
             },
@@ -207,14 +213,7 @@ impl<A: Agent> Host<A> {
             return Ok(());
         };
         let link = NameServerLink::start(ns);
-        let registration = Registration {
-            name: self.sockets.name(),
-            kind: A::KIND,
-            pid: std::process::id(),
-            control: self.control.as_ref().map_or("", |c| &c.endpoint),
-            lease_ms: self.sockets.spec.defaults.lease.as_millis() as u64,
-        };
-        let registered = link.call("register", to_value(&registration)?);
+        let registered = link.call("register", to_value(&self.registration())?);
         self.state.nameserver = Some(link);
         actor.spawn(
             registered
@@ -239,7 +238,9 @@ impl<A: Agent> Host<A> {
         }
         actor.spawn(Drain::control());
         if self.state.nameserver.is_some() {
-            actor.run_interval(self.sockets.spec.defaults.lease, |host, _| host.renew());
+            actor.run_interval(self.sockets.spec.defaults.lease, |host, actor| {
+                host.renew(actor)
+            });
         }
         let endpoint = self.control.as_ref().map_or("", |c| &c.endpoint);
         tracing::info!(agent = %self.sockets.name(), control = %endpoint, "agent serving");

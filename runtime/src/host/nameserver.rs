@@ -36,6 +36,7 @@ pub(crate) type Pending = LocalBoxFuture<'static, Result<Value>>;
 struct Call {
     method: String,
     args: Value,
+    timeout: Duration,
     /// `None`: oneway, nobody waits.
     answer: Option<oneshot::Sender<Result<Value>>>,
 }
@@ -55,10 +56,16 @@ impl NameServerLink {
 
     /// Queues `method`; the answer comes through the returned future.
     pub(super) fn call(&self, method: &str, args: Value) -> Pending {
+        self.call_within(method, args, CALL_TIMEOUT)
+    }
+
+    /// Queues `method`, answered within `timeout` once sent.
+    pub(super) fn call_within(&self, method: &str, args: Value, timeout: Duration) -> Pending {
         let (answer, answered) = oneshot::channel();
         let call = Call {
             method: method.to_owned(),
             args,
+            timeout,
             answer: Some(answer),
         };
         if let Err(e) = self.queue.try_send(call) {
@@ -75,16 +82,6 @@ impl NameServerLink {
         }
         .boxed_local()
     }
-
-    /// Queues `method` as a oneway request; false when the queue is full (nothing was queued).
-    pub(super) fn tell(&self, method: &str, args: Value) -> bool {
-        let call = Call {
-            method: method.to_owned(),
-            args,
-            answer: None,
-        };
-        self.queue.try_send(call).is_ok()
-    }
 }
 
 fn refusal<T>(method: &str, e: &mpsc::error::TrySendError<T>) -> Error {
@@ -98,7 +95,7 @@ fn refusal<T>(method: &str, e: &mpsc::error::TrySendError<T>) -> Error {
     }
 }
 
-/// The task: one call at a time, in order, each bounded by [`CALL_TIMEOUT`].
+/// The task: one call at a time, in order, each bounded by its timeout.
 async fn serve(endpoint: String, mut calls: mpsc::Receiver<Call>) {
     let mut client = Client::open(NAMESERVER, endpoint);
     while let Some(call) = calls.recv().await {
@@ -111,9 +108,9 @@ async fn serve(endpoint: String, mut calls: mpsc::Receiver<Call>) {
             }
         };
         let outcome = match call.answer {
-            Some(_) => client.call(&call.method, &call.args, CALL_TIMEOUT).await,
+            Some(_) => client.call(&call.method, &call.args, call.timeout).await,
             None => client
-                .oneway(&call.method, &call.args, CALL_TIMEOUT)
+                .oneway(&call.method, &call.args, call.timeout)
                 .await
                 .map(|()| Value::Null),
         };
@@ -140,26 +137,6 @@ fn answer(call: Call, outcome: Result<Value>) {
 }
 
 impl<A: Agent> Host<A> {
-    /// Tells the name server this agent is alive (oneway: a slow name server never blocks us).
-    pub(super) fn renew(&mut self) {
-        let Some(ns) = self.state.nameserver.as_ref() else {
-            return;
-        };
-        let args = Value::Map(vec![
-            (
-                Value::Text("name".into()),
-                Value::Text(self.sockets.name().into()),
-            ),
-            (
-                Value::Text("pid".into()),
-                Value::Integer(std::process::id().into()),
-            ),
-        ]);
-        if !ns.tell("renew", args) {
-            tracing::debug!(agent = %self.sockets.name(), "lease renewal not queued: the name server is behind");
-        }
-    }
-
     /// Queues the binds and closes since the last report for the name server (once registered);
     /// returns the answer to the last one.
     pub(super) fn report_addrs(&mut self) -> Option<Pending> {

@@ -1,12 +1,15 @@
 //! Starting and ending axon processes: the spec a new agent process reads
 //! to learn who it is, the command that re-runs a program in a role,
-//! signals, and the orderly end of the process's ZeroMQ context.
+//! signals, watching processes that are not our children, and the orderly
+//! end of the process's ZeroMQ context.
 
 mod process;
 mod spec;
+mod watch;
 
 pub use process::{alive, die_with_parent, signal, HostCommand, Signal, HOST_ENV};
-pub use spec::{AgentSpec, AGENT_ENV, ROLE_ENV};
+pub use spec::{AgentSpec, AGENT_ENV, DEFAULT_ORPHAN_GRACE, ROLE_ENV};
+pub use watch::{become_subreaper, exited, is_same_process, reap_orphans, start_ticks};
 
 /// Terminates the process-wide ZeroMQ context at exit, waiting at most
 /// `limit` for messages still queued in closed sockets to leave.

@@ -48,19 +48,19 @@ impl HostCommand {
             .map_err(|e| Error::Config(format!("host command {}: {e}", self.program.display())))
     }
 
-    /// A command that starts this program in `role`, dying with its parent.
+    /// A command that starts this program in `role`.
     ///
-    /// A name server gets SIGTERM when its parent goes (it then stops its
-    /// agents and removes its runtime directory); an agent gets SIGKILL.
+    /// A name server gets SIGTERM when the thread that started it ends (it
+    /// then stops its agents and removes its runtime directory). An agent
+    /// does not die with its parent: a supervisor crash is not an agent
+    /// crash. An agent whose supervisor stays away past its orphan grace
+    /// leaves by itself (see `AgentSpec::orphan_grace`).
     pub fn command(&self, role: &str) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args).env(ROLE_ENV, role);
-        let signal = if role == "nameserver" {
-            Signal::Term
-        } else {
-            Signal::Kill
-        };
-        die_with_parent(&mut cmd, signal);
+        if role == "nameserver" {
+            die_with_parent(&mut cmd, Signal::Term);
+        }
         cmd
     }
 }

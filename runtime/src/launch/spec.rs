@@ -46,7 +46,20 @@ pub struct AgentSpec {
     /// that peers reconnect on their own.
     #[serde(default)]
     pub rebind: BTreeMap<String, crate::net::Address>,
+    /// This incarnation's secret, shared with the supervisor that started it
+    /// (hex). A supervisor that restarts after a crash proves it is talking to
+    /// the same process before adopting it (`adopt`). `None` for an agent that
+    /// registered by itself: it registers again with a new name server.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// How long a supervised agent keeps serving without its supervisor
+    /// before it shuts itself down gracefully, in ms (`None`: [`DEFAULT_ORPHAN_GRACE`]).
+    #[serde(default)]
+    pub orphan_grace_ms: Option<u64>,
 }
+
+/// How long a supervised agent waits for its supervisor to come back, unless told otherwise.
+pub const DEFAULT_ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AgentSpec {
     /// A spec with default settings, no name server and no logger.
@@ -62,7 +75,18 @@ impl AgentSpec {
             log: None,
             supervised: false,
             rebind: BTreeMap::new(),
+            token: None,
+            orphan_grace_ms: None,
         }
+    }
+
+    /// How long this agent serves on without its supervisor; `None` for an agent with none.
+    pub fn orphan_grace(&self) -> Option<std::time::Duration> {
+        self.token.as_ref()?;
+        let ms = self
+            .orphan_grace_ms
+            .unwrap_or(DEFAULT_ORPHAN_GRACE.as_millis() as u64);
+        Some(std::time::Duration::from_millis(ms))
     }
 
     /// Reads the spec from [`AGENT_ENV`]; `None` when the variable is not set.
@@ -118,6 +142,8 @@ mod tests {
             log: Some("debug".into()),
             supervised: true,
             rebind: BTreeMap::new(),
+            token: Some("00ff".into()),
+            orphan_grace_ms: Some(2500),
         };
         assert_eq!(AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap(), s);
     }

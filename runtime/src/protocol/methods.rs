@@ -307,6 +307,39 @@ pub fn millis(d: std::time::Duration) -> u64 {
     d.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
+/// `adopt`: a supervisor that restarted after a crash takes charge of a
+/// running agent again. The agent proves it is the incarnation the
+/// supervisor started by signing `nonce` with its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adopt {
+    /// Fresh random bytes (hex) from the supervisor.
+    pub nonce: String,
+}
+
+/// The answer to `adopt`: everything the supervisor needs to register the
+/// agent again, and the proof.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Adopted {
+    /// The agent's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its process.
+    pub pid: u32,
+    /// Its control endpoint.
+    pub control: String,
+    /// Its lease (heartbeat) period, in ms.
+    pub lease_ms: u64,
+    /// Where its sockets are bound, by alias.
+    pub addrs: BTreeMap<String, Address>,
+    /// HMAC-SHA256 of the nonce under the agent's token, hex.
+    pub proof: String,
+}
+
+/// Nonces of `adopt` are at least this many bytes (hex-decoded).
+pub const ADOPT_NONCE_MIN: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ mod send;
 mod slot;
 mod socket_ref;
 
-pub(crate) use open::safe_name;
+pub use open::safe_name;
 pub(crate) use slot::{Slot, Waiter, Waiting};
 use socket_ref::unknown_socket;
 pub use socket_ref::{SocketKey, SocketRef};
@@ -274,6 +274,26 @@ impl Sockets {
     /// The binds and closes since the last call, oldest first, for the name server.
     pub(crate) fn take_addr_changes(&mut self) -> Vec<AddrChange> {
         std::mem::take(&mut self.addr_changes)
+    }
+
+    /// Where the sockets that others connect to are bound, by alias.
+    pub(crate) fn bound_addrs(&self) -> BTreeMap<String, Address> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|s| s.address.role == Role::Server && !s.companion)
+            .map(|s| (s.alias.to_string(), s.address.clone()))
+            .collect()
+    }
+
+    /// Queues every bound socket for the name server again (a new name server knows none).
+    pub(crate) fn report_binds_again(&mut self) {
+        let bound = self.bound_addrs();
+        self.addr_changes.extend(
+            bound
+                .into_iter()
+                .map(|(a, addr)| AddrChange::Bound(a, addr)),
+        );
     }
 
     /// Closes every data socket.

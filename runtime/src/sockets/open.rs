@@ -234,7 +234,7 @@ impl Sockets {
 
 /// `s` as a file name, one-to-one: letters, digits, `-`, `_` and `.` stay,
 /// every other byte becomes `%XX`, so distinct names never share a file.
-pub(crate) fn safe_name(s: &str) -> String {
+pub fn safe_name(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {

@@ -35,6 +35,7 @@ pub(super) struct Supervisor {
     pub(super) backoff: Option<Spanned<String>>,
     pub(super) max_backoff: Option<Spanned<String>>,
     pub(super) escalate: Option<bool>,
+    pub(super) orphan_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

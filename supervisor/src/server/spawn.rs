@@ -17,11 +17,15 @@ use crate::hosts::PROGRAM_FIELDS;
 use crate::methods::{Register, SpawnOptions};
 use crate::registry::{Refusal, Waiter};
 use crate::requests::{args, refusal};
+use crate::supervision::Identity;
 
 impl Server {
     pub(super) fn register(&mut self, a: Register, ctx: &mut Context<Self>) -> Result<(), Refusal> {
-        let (name, control) = (a.name.clone(), a.control.clone());
+        let (name, control, pid) = (a.name.clone(), a.control.clone(), a.pid);
         self.records.register(a)?;
+        if let Some(child) = self.supervision.incarnation(&name, pid) {
+            child.control = Some(control.clone());
+        }
         tracing::info!(agent = %name, control = %control, "agent registered");
         if self.owed_logger.remove(&name) {
             self.point_at_logger(name.clone(), control.clone(), ctx);
@@ -119,9 +123,10 @@ impl Server {
             Err(r) => return Some(Err(r)),
         };
         match self.start_process(&name, &opts, BTreeMap::new(), ctx) {
-            Ok(pid) => {
+            Ok((pid, identity)) => {
                 self.supervision
                     .add(&name, opts, pid, std::time::Instant::now());
+                self.supervision.identify(&name, pid, identity);
                 None
             }
             Err(e) => {
@@ -142,10 +147,12 @@ impl Server {
         opts: &SpawnOptions,
         rebind: BTreeMap<String, axon_runtime::Address>,
         ctx: &mut Context<Self>,
-    ) -> Result<u32, StartError> {
+    ) -> Result<(u32, Option<Identity>), StartError> {
         let supervised = opts
             .restart
             .is_some_and(|r| r != crate::policy::Restart::Temporary);
+        // The secret this incarnation proves itself with to a supervisor that takes over.
+        let token = auth::Key::generate().map_err(StartError::Spec)?;
         let mut defaults = self.defaults.clone();
         defaults.serializer = opts.serializer.unwrap_or(defaults.serializer);
         defaults.transport = opts.transport.unwrap_or(defaults.transport);
@@ -168,33 +175,40 @@ impl Server {
             log: opts.log.clone(),
             supervised,
             rebind,
+            token: Some(token.to_hex()),
+            orphan_grace_ms: Some(self.supervision.spec.orphan_grace.as_millis() as u64),
         };
         let encoded = spec.to_env().map_err(StartError::Spec)?;
         let mut cmd = self.hosts.for_kind(&spec.kind).command("agent");
         cmd.env(AGENT_ENV, encoded)
             .env(auth::KEY_ENV, self.key.to_hex())
             .stdin(Stdio::null());
-        // Dropping the child (the System stops) kills it; PDEATHSIG covers a crash of this process.
+        // Without a heart, dropping the child (this process ends) kills it. Under a heart, it
+        // serves on for the next supervisor, which adopts it.
         let mut child = tokio::process::Command::from(cmd)
-            .kill_on_drop(true)
+            .kill_on_drop(!self.me.heart)
             .spawn()?;
         let pid = child
             .id()
             .ok_or_else(|| std::io::Error::other("child exited at once"))?;
+        let identity = axon_runtime::launch::start_ticks(pid).map(|start_ticks| Identity {
+            start_ticks,
+            token: token.to_hex(),
+        });
         self.records.started(name, pid);
         self.children.insert(pid, name.to_owned());
         Node::started(pid);
         tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
         let (exited, timed_out) = (name.to_owned(), name.to_owned());
         let wait = async move { child.wait().await };
-        ctx.spawn(
-            wait.into_actor(self)
-                .map(move |status, act, ctx| act.on_exit(&exited, pid, status, ctx)),
-        );
+        ctx.spawn(wait.into_actor(self).map(move |status, act, ctx| {
+            act.on_child_exit(&exited, pid, status, ctx);
+            act.save_changes();
+        }));
         ctx.run_later(START_TIMEOUT, move |act, _| {
             act.start_timed_out(&timed_out, pid)
         });
-        Ok(pid)
+        Ok((pid, identity))
     }
 
     pub(super) fn start_timed_out(&mut self, name: &str, pid: u32) {
@@ -224,16 +238,14 @@ impl Server {
         self.failed_start(name, waiter, Err((ErrorKind::Timeout, message)));
     }
 
-    pub(super) fn on_exit(
+    /// The end of a child process we started (and so can wait for).
+    fn on_child_exit(
         &mut self,
         name: &str,
         pid: u32,
         status: std::io::Result<ExitStatus>,
         ctx: &mut Context<Self>,
     ) {
-        self.children.remove(&pid);
-        Node::reaped(pid);
-        self.owed_logger.remove(name);
         let (normal, status) = match status {
             Ok(st) => {
                 tracing::info!(agent = %name, pid, status = %st, "agent exited");
@@ -244,6 +256,21 @@ impl Server {
                 (false, e.to_string())
             }
         };
+        self.on_exit(name, pid, normal, status, ctx);
+    }
+
+    /// The end of an agent process (a child, or an adopted one): `normal` is a clean exit.
+    pub(super) fn on_exit(
+        &mut self,
+        name: &str,
+        pid: u32,
+        normal: bool,
+        status: String,
+        ctx: &mut Context<Self>,
+    ) {
+        self.children.remove(&pid);
+        Node::reaped(pid);
+        self.owed_logger.remove(name);
         if let Ok(info) = self.records.info(name) {
             if info.pid == pid {
                 let addrs = info.addrs.clone();

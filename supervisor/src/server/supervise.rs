@@ -307,7 +307,10 @@ impl Server {
                 continue;
             }
             match self.start_process(&name, &opts, addrs, ctx) {
-                Ok(pid) => self.supervision.restarted(&name, pid, Instant::now()),
+                Ok((pid, identity)) => {
+                    self.supervision.restarted(&name, pid, Instant::now());
+                    self.supervision.identify(&name, pid, identity);
+                }
                 Err(e) => {
                     self.records.finish_start(&name);
                     tracing::error!(agent = %name, error = %e, "restart failed");
@@ -318,6 +321,7 @@ impl Server {
                 }
             }
         }
+        self.save_changes();
     }
 }
 
