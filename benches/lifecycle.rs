@@ -18,6 +18,9 @@
 //! - `shutdown`: `ns.shutdown()` of 100 idle agents.
 //! - `scale`: 1000 agents under one supervisor: spawned from a few threads,
 //!   every one pinged, memory, then `ns.shutdown()`.
+//! - `takeover`: SIGKILL of the supervisor under the real `axon up`: until a
+//!   new one answers and every agent is adopted; agent restarts and messages
+//!   lost on a PUSH -> PULL stream meanwhile (both goal 0).
 //!
 //! Every node starts with fd 2 tapped (`tap` module). Figures go to a table
 //! on stdout and to `target/axon-bench/lifecycle.json`.
@@ -38,6 +41,8 @@ mod restart;
 mod scale;
 #[path = "lifecycle/spawn.rs"]
 mod spawn;
+#[path = "lifecycle/takeover.rs"]
+mod takeover;
 #[path = "lifecycle/tap.rs"]
 mod tap;
 
@@ -87,6 +92,11 @@ fn main() -> Result<()> {
             settings.agents, settings.spawners
         );
         rows.extend(scale::run(settings.agents, settings.spawners).context("scenario scale")?);
+    }
+    if wanted("takeover") {
+        let kills = settings.samples(5, 3);
+        eprintln!("takeover: {kills} supervisor kills");
+        rows.extend(takeover::run(kills).context("scenario takeover")?);
     }
     report::print(&rows);
     let path = report::write_json(&rows)?;

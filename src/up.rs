@@ -27,7 +27,7 @@ use axon::{BindOptions, ConnectOptions, NameServer, NodeOptions, SpawnOptions};
 pub const READY_LINE: &str = "AXON-UP-READY";
 
 /// How often the foreground loop looks at signals, the name server and chaos.
-const TICK: Duration = Duration::from_millis(50);
+const TICK: Duration = Duration::from_millis(20);
 
 /// The heart restarts the supervisor at most this many times ...
 const HEART_INTENSITY: usize = 5;

@@ -350,9 +350,15 @@ impl Supervision {
 
     /// Applies a journal change reported by the process `pid` of `name`.
     pub(crate) fn journal(&mut self, name: &str, pid: u32, change: Change) -> bool {
-        match self.incarnation(name, pid) {
+        let child = self.children.get_mut(name).filter(|c| c.pid == Some(pid));
+        match child {
             Some(c) if c.restartable() => {
+                // A replay after a restart journals what is already there: nothing to save again.
+                let before = c.journal.clone();
                 c.journal.apply(change);
+                if c.journal != before {
+                    self.changed.insert(name.to_owned());
+                }
                 true
             }
             _ => false,
