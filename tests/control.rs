@@ -76,10 +76,15 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
     assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");
     assert!(e.to_string().contains("in use"), "{e}");
 
+    // An attribute the agent does not have: not_found, said once (not wrapped twice).
+    let e = a.get_attr::<u64>("nope").unwrap_err();
+    assert_eq!(common::remote_kind(&e), ErrorKind::NotFound, "{e}");
+    assert_eq!(e.to_string().matches("refused").count(), 1, "{e}");
+
     // Still serving, and the errors were counted.
     a.ping().unwrap();
     let stats = a.stats().unwrap();
-    assert_eq!(stats.control_errors, 9, "{stats:?}");
+    assert_eq!(stats.control_errors, 10, "{stats:?}");
     ns.shutdown().unwrap();
 }
 

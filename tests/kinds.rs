@@ -121,7 +121,7 @@ fn ticker_publishes_a_counter_at_its_period() {
         .attribute("period_ms", 0)
         .unwrap();
     let err = ns.spawn(bad).unwrap_err();
-    assert_eq!(common::remote_kind(&err), ErrorKind::Internal, "{err}");
+    assert_eq!(common::remote_kind(&err), ErrorKind::BadArguments, "{err}");
     assert!(
         err.to_string().contains("period_ms must be at least 1"),
         "{err}"

@@ -233,6 +233,9 @@ pub(crate) struct StartFailed {
     pub(crate) name: String,
     pub(crate) pid: u32,
     pub(crate) reason: String,
+    /// The spawn's arguments are at fault: the caller hears `bad_arguments`, not `internal`.
+    #[serde(default)]
+    pub(crate) bad_arguments: bool,
 }
 
 /// `signal` arguments: fault injection.

@@ -25,8 +25,8 @@ pub(crate) struct Starting {
     /// Who asked for it; `None` for a restart by the supervisor.
     pub(crate) waiter: Option<Waiter>,
     pub(crate) pid: Option<u32>,
-    /// Why the process said it could not start.
-    pub(crate) failure: Option<String>,
+    /// Why the process said it could not start, and whether the spawn's arguments were at fault.
+    pub(crate) failure: Option<(String, bool)>,
 }
 
 /// Who is registered, and who is on the way.
@@ -189,10 +189,16 @@ impl Records {
     }
 
     /// Notes why the starting process `pid` of `name` could not start.
-    pub(crate) fn start_failed(&mut self, name: &str, pid: u32, reason: String) -> bool {
+    pub(crate) fn start_failed(
+        &mut self,
+        name: &str,
+        pid: u32,
+        reason: String,
+        bad_arguments: bool,
+    ) -> bool {
         match self.starting.get_mut(name) {
             Some(s) if s.pid == Some(pid) => {
-                s.failure = Some(reason);
+                s.failure = Some((reason, bad_arguments));
                 true
             }
             _ => false,

@@ -456,12 +456,15 @@ impl Server {
     fn malformed(&mut self, waiter: Option<Waiter>, why: &str) {
         self.malformed += 1;
         let answered = waiter.is_some();
-        tracing::warn!(
-            why,
-            answered,
-            malformed = self.malformed,
-            "malformed control message"
-        );
+        // Counted always; logged at powers of two, so that a flood cannot flood the log.
+        if self.malformed.is_power_of_two() {
+            tracing::warn!(
+                why,
+                answered,
+                malformed = self.malformed,
+                "malformed control message"
+            );
+        }
         if let Some(waiter) = waiter {
             let message = format!("malformed request: {why}");
             self.answer(&waiter, Err(refusal((ErrorKind::BadRequest, message), "")));
@@ -485,7 +488,10 @@ impl Server {
             "journal" => args(req).map(|a| self.journal(a)),
             "start_failed" => args::<crate::methods::StartFailed>(req).map(|a| {
                 tracing::warn!(agent = %a.name, pid = a.pid, reason = %a.reason, "agent could not start");
-                Value::Bool(self.records.start_failed(&a.name, a.pid, a.reason))
+                Value::Bool(
+                    self.records
+                        .start_failed(&a.name, a.pid, a.reason, a.bad_arguments),
+                )
             }),
             "ps" => self.ps(),
             "status" => Ok(self.status()),

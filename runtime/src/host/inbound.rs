@@ -69,7 +69,10 @@ impl<A: Agent> Host<A> {
     ) {
         let limit = self.sockets.spec.defaults.max_message;
         self.sockets.stats.oversized += 1;
-        tracing::warn!(agent = %self.sockets.name(), alias, size, limit, "message over the size limit dropped");
+        let count = self.sockets.stats.oversized;
+        if worth_logging(count) {
+            tracing::warn!(agent = %self.sockets.name(), alias, size, limit, count, "message over the size limit dropped");
+        }
         if kind == SocketKind::Rep {
             let message = format!("message of {size} bytes exceeds the limit of {limit} bytes");
             self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
@@ -134,7 +137,10 @@ impl<A: Agent> Host<A> {
         if body != 1 {
             self.sockets.stats.malformed += 1;
             let message = format!("expected one payload frame, got {body}");
-            tracing::warn!(agent = %self.sockets.name(), alias = %alias, body, "malformed request");
+            let count = self.sockets.stats.malformed;
+            if worth_logging(count) {
+                tracing::warn!(agent = %self.sockets.name(), alias = %alias, body, count, "malformed request");
+            }
             return self.answer_rep_error(index, frames, ErrorKind::BadRequest, alias, message);
         }
         let handler = self.sockets.slots[index]
@@ -282,7 +288,10 @@ impl<A: Agent> Host<A> {
         let alias = msg.alias();
         if e.kind() == HandlerErrorKind::Decode {
             self.sockets.stats.decode_errors += 1;
-            tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, "message does not decode");
+            let count = self.sockets.stats.decode_errors;
+            if worth_logging(count) {
+                tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, count, "message does not decode");
+            }
             self.sockets.remote_error(ErrorKind::BadRequest, name, e)
         } else {
             self.sockets.stats.handler_errors += 1;
@@ -295,7 +304,10 @@ impl<A: Agent> Host<A> {
     #[inline(never)]
     pub(super) fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
         self.sockets.stats.malformed += 1;
-        tracing::warn!(agent = %self.sockets.spec.name, alias, frames, "malformed message dropped: {what}");
+        let count = self.sockets.stats.malformed;
+        if worth_logging(count) {
+            tracing::warn!(agent = %self.sockets.spec.name, alias, frames, count, "malformed message dropped: {what}");
+        }
     }
 
     /// Sends frames on the socket at `index`, starting a flush if they had to wait.
@@ -321,4 +333,10 @@ impl<A: Agent> Host<A> {
 /// A request id frame: 8 bytes, big-endian.
 pub(super) fn request_id(frame: &[u8]) -> Option<u64> {
     frame.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Bad input from peers is counted every time (in `stats`) but logged only
+/// the 1st, 2nd, 4th, 8th, ... time, so a flood of it cannot flood the log.
+fn worth_logging(count: u64) -> bool {
+    count.is_power_of_two()
 }

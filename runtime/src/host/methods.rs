@@ -108,7 +108,11 @@ impl<A: Agent> Host<A> {
     /// Counts a method's failure; the error its caller gets.
     fn method_failed(&mut self, method: &str, e: Error) -> RemoteError {
         self.sockets.stats.control_errors += 1;
-        self.sockets.remote_error(error_kind(&e), method, e)
+        match e {
+            // Already says who refused what, and why.
+            Error::Remote(r) => r,
+            e => self.sockets.remote_error(error_kind(&e), method, e),
+        }
     }
 
     fn bind_method(&mut self, a: Bind, actor: &mut Context<Self>) -> Result<Value> {
@@ -307,9 +311,13 @@ impl<A: Agent> Host<A> {
         if let Some(value) = self.reserved_attr(name)? {
             return Ok(value);
         }
-        self.agent
-            .get_attr(name)
-            .ok_or_else(|| Error::invalid("attribute", name, "no such attribute"))
+        self.agent.get_attr(name).ok_or_else(|| {
+            let why = format!("{} agents have no attribute {name:?}", A::KIND);
+            Error::Remote(
+                self.sockets
+                    .remote_error(ErrorKind::NotFound, "get_attr", why),
+            )
+        })
     }
 
     /// The attributes the runtime answers itself.

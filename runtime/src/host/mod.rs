@@ -256,6 +256,7 @@ impl<A: Agent> Host<A> {
                 name: self.sockets.name(),
                 pid: std::process::id(),
                 reason: why,
+                bad_arguments: false,
             };
             to_value(&args).map(|args| ns.call("start_failed", args))
         });

@@ -198,14 +198,19 @@ pub(super) struct StartFailed<'a> {
     pub(super) name: &'a str,
     pub(super) pid: u32,
     pub(super) reason: &'a str,
+    /// The spawn's own arguments are at fault (the kind's `create` or an attribute refused them).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(super) bad_arguments: bool,
 }
 
-/// Tells the name server why this agent could not start, so that the spawn's caller hears the reason.
+/// Tells the name server why this agent could not be created from its spawn's arguments (the
+/// kind's `create`, or an attribute), so that the spawn's caller hears the reason.
 pub(super) async fn report_start_failure(name: &str, nameserver: &str, reason: &str) {
     let args = StartFailed {
         name,
         pid: std::process::id(),
         reason,
+        bad_arguments: true,
     };
     let told = crate::client::call::call(
         nameserver,

@@ -282,11 +282,21 @@ impl Server {
         self.records.exited(name, pid);
         if self.records.starting_pid(name) == Some(pid) {
             if let Some(starting) = self.records.finish_start(name) {
-                let message = match &starting.failure {
-                    Some(why) => format!("agent {name} could not start: {why} ({status})"),
-                    None => format!("agent {name} exited during start-up: {status}"),
+                let (kind, message) = match &starting.failure {
+                    Some((why, true)) => (
+                        ErrorKind::BadArguments,
+                        format!("agent {name} could not be created from these arguments: {why}"),
+                    ),
+                    Some((why, false)) => (
+                        ErrorKind::Internal,
+                        format!("agent {name} could not start: {why} ({status})"),
+                    ),
+                    None => (
+                        ErrorKind::Internal,
+                        format!("agent {name} exited during start-up: {status}"),
+                    ),
                 };
-                self.failed_start(name, starting.waiter, Err((ErrorKind::Internal, message)));
+                self.failed_start(name, starting.waiter, Err((kind, message)));
             }
         }
         self.supervise_exit(name, pid, normal, status, ctx);
