@@ -40,6 +40,10 @@ struct NsArgs {
     /// File holding the deployment key (the name server writes `<runtime dir>/key`).
     #[arg(long, env = "AXON_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// A cluster's registry, `etcd://HOST:PORT[,HOST:PORT...]`: ask the whole cluster.
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "AXON_REGISTRY")]
+    registry: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +69,28 @@ enum Command {
         /// KIND=PROGRAM: agents of KIND are hosted by PROGRAM (a binary calling `axon::init`); repeatable.
         /// Spawn requests name kinds only, so these are the only programs the name server runs
         /// besides itself.
+        #[arg(long = "kind-host", value_parser = parse_kind_host)]
+        kind_hosts: Vec<(String, PathBuf)>,
+    },
+    /// Runs this host's node of a cluster in the foreground (cluster mode).
+    #[cfg(feature = "cluster")]
+    Node {
+        /// The node's name, unique in the cluster.
+        #[arg(long)]
+        name: String,
+        /// The cluster's registry: etcd://HOST:PORT[,HOST:PORT...][/PREFIX].
+        #[arg(long, env = "AXON_REGISTRY")]
+        registry: String,
+        /// The address other hosts reach this node at (default: the one that routes to etcd).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// The control port of the node's name server (0: any free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The deployment key, the same on every host of the cluster.
+        #[arg(long, env = "AXON_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// KIND=PROGRAM: agents of KIND are hosted by PROGRAM; repeatable.
         #[arg(long = "kind-host", value_parser = parse_kind_host)]
         kind_hosts: Vec<(String, PathBuf)>,
     },
@@ -108,6 +134,19 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 100)]
         lines: usize,
     },
+    /// Starts an agent on the node and waits until it answers (osBrain's run_agent).
+    Spawn {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// The agent's name.
+        name: String,
+        /// Its kind (default: the plain `agent`).
+        #[arg(long)]
+        kind: Option<String>,
+        /// permanent, transient or temporary (default: temporary, never restarted).
+        #[arg(long)]
+        restart: Option<String>,
+    },
     /// Sends a signal to an agent's process (fault injection).
     Kill {
         #[command(flatten)]
@@ -134,6 +173,30 @@ pub fn run(args: Args) -> Result<()> {
             node_dir,
         } => up::run(&manifest, check, node_dir),
         Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
+        #[cfg(feature = "cluster")]
+        Command::Node {
+            name,
+            registry,
+            advertise,
+            port,
+            key_file,
+            kind_hosts,
+        } => crate::node::run(crate::node::NodeArgs {
+            name,
+            registry,
+            advertise,
+            port,
+            key_file,
+            kind_hosts,
+        }),
+        #[cfg(feature = "cluster")]
+        Command::Ps {
+            ns: NsArgs {
+                registry: Some(registry),
+                ..
+            },
+            json,
+        } => crate::node::ps(&registry, json),
         Command::Ps { ns, json } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
         Command::Call {
@@ -155,6 +218,12 @@ pub fn run(args: Args) -> Result<()> {
             println!("SIG{signal} sent to {agent} (pid {pid})");
             Ok(())
         }
+        Command::Spawn {
+            ns,
+            name,
+            kind,
+            restart,
+        } => spawn(&ns, &name, kind.as_deref(), restart.as_deref()),
         Command::Shutdown { ns } => connect(&ns)?.shutdown().context("shutting down"),
     }
 }
@@ -253,7 +322,7 @@ fn local_nodes() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Result<()> {
+pub(crate) fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Result<()> {
     // The name server reads its settings from the environment, like a spawned one.
     if let Some(bind) = bind {
         std::env::set_var("AXON_NS_BIND", bind);
@@ -270,6 +339,24 @@ fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Resul
     let json = serde_json::to_string(&hosts).context("--kind-host programs must be UTF-8 paths")?;
     std::env::set_var(axon::KIND_HOSTS_ENV, json);
     axon_supervisor::run_nameserver_process().context("running the name server")
+}
+
+fn spawn(ns: &NsArgs, name: &str, kind: Option<&str>, restart: Option<&str>) -> Result<()> {
+    let mut options = axon::SpawnOptions::default().name(name);
+    options.kind = kind.map(str::to_owned);
+    options.restart = match restart {
+        None => None,
+        Some("permanent") => Some(axon::Restart::Permanent),
+        Some("transient") => Some(axon::Restart::Transient),
+        Some("temporary") => Some(axon::Restart::Temporary),
+        Some(other) => bail!("--restart {other:?}: expected permanent, transient or temporary"),
+    };
+    let node = connect(ns)?;
+    node.spawn(options)
+        .with_context(|| format!("spawning {name}"))?;
+    let info = node.info(name)?;
+    println!("{} pid {} control {}", info.name, info.pid, info.control);
+    Ok(())
 }
 
 /// One `ps` line: the name server's view plus the agent's own message counters.

@@ -2,6 +2,8 @@
 //! and drives running deployments.
 
 mod cli;
+#[cfg(feature = "cluster")]
+mod node;
 mod status;
 mod up;
 

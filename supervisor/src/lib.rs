@@ -20,6 +20,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod error;
 mod guard;
 mod handle;

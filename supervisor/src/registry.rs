@@ -2,7 +2,7 @@
 //!
 //! Plain data and rules, no sockets, so that every rule is unit tested.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use axon_runtime::{Address, ErrorKind};
@@ -37,6 +37,8 @@ pub(crate) struct Records {
     /// When each registered agent last renewed its lease, and its lease period.
     renewed: BTreeMap<String, (Instant, Duration)>,
     next_unnamed: u64,
+    /// Agents registered, changed or gone since the last [`Records::take_changed`] (for a cluster's registry).
+    changed: BTreeSet<String>,
 }
 
 fn taken(name: &str) -> Refusal {
@@ -121,6 +123,7 @@ impl Records {
         };
         let lease = Duration::from_millis(r.lease_ms);
         self.renewed.insert(r.name.clone(), (Instant::now(), lease));
+        self.changed.insert(r.name.clone());
         self.agents.insert(r.name, info);
         Ok(())
     }
@@ -179,6 +182,7 @@ impl Records {
     }
 
     fn remove(&mut self, name: &str) -> Option<AgentInfo> {
+        self.changed.insert(name.to_owned());
         self.renewed.remove(name);
         self.agents.remove(name)
     }
@@ -239,6 +243,7 @@ impl Records {
         usable(&address.endpoint)?;
         address.requests.as_deref().map_or(Ok(()), usable)?;
         info.addrs.insert(alias, address);
+        self.changed.insert(name.to_owned());
         Ok(())
     }
 
@@ -246,6 +251,7 @@ impl Records {
     pub(crate) fn del_addr(&mut self, name: &str, alias: &str) -> Result<(), Refusal> {
         let info = self.agents.get_mut(name).ok_or_else(|| unknown(name))?;
         info.addrs.remove(alias);
+        self.changed.insert(name.to_owned());
         Ok(())
     }
 
@@ -261,6 +267,11 @@ impl Records {
     }
 
     /// The record of `name`.
+    /// The agents registered, changed or gone since the last call.
+    pub(crate) fn take_changed(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.changed)
+    }
+
     pub(crate) fn info(&self, name: &str) -> Result<&AgentInfo, Refusal> {
         self.agents.get(name).ok_or_else(|| unknown(name))
     }

@@ -106,6 +106,8 @@ pub fn run_nameserver_process() -> Result<()> {
         spec,
         taking_over,
         heart,
+        #[cfg(feature = "cluster")]
+        cluster: ClusterNode::from_env()?,
     };
     let started = system.block_on(async { Server::launch(launch) });
     let run = started.and_then(|()| system.run().map_err(Error::from));
@@ -153,6 +155,34 @@ struct Launch {
     taking_over: bool,
     /// A heart restarts this process if it dies.
     heart: bool,
+    /// Cluster mode: the registry, this node's name, and the address other hosts reach it at.
+    #[cfg(feature = "cluster")]
+    cluster: Option<ClusterNode>,
+}
+
+/// A node of a cluster, from the environment (`axon node`).
+#[cfg(feature = "cluster")]
+struct ClusterNode {
+    registry: crate::cluster::Registry,
+    name: String,
+    advertise: String,
+}
+
+#[cfg(feature = "cluster")]
+impl ClusterNode {
+    fn from_env() -> Result<Option<ClusterNode>> {
+        use crate::cluster::{Registry, ADVERTISE_ENV, NODE_NAME_ENV, REGISTRY_ENV};
+        let Some(url) = env_var(REGISTRY_ENV)? else {
+            return Ok(None);
+        };
+        let missing =
+            |v: &str| axon_runtime::Error::Config(format!("{REGISTRY_ENV} is set, {v} is not"));
+        Ok(Some(ClusterNode {
+            registry: Registry::parse(&url)?,
+            name: env_var(NODE_NAME_ENV)?.ok_or_else(|| missing(NODE_NAME_ENV))?,
+            advertise: env_var(ADVERTISE_ENV)?.ok_or_else(|| missing(ADVERTISE_ENV))?,
+        }))
+    }
 }
 
 /// The key of this deployment: the one given, or a fresh one; written to `<dir>/key` (mode 0600) for the CLI.
@@ -220,6 +250,9 @@ struct Server {
     /// Agents adopted from a dead supervisor (not our children: watched through pidfds),
     /// by pid, and whether each said goodbye (unregistered) before it ended.
     adopted: BTreeMap<u32, bool>,
+    /// Cluster mode: where this node publishes its agents, and the address agents bind control at.
+    #[cfg(feature = "cluster")]
+    cluster: Option<(crate::cluster::Mirror, String)>,
 }
 
 /// This supervisor process, for `status`.
@@ -241,6 +274,8 @@ impl Server {
             spec,
             taking_over,
             heart,
+            #[cfg(feature = "cluster")]
+            cluster,
         } = launch;
         let store = Store::open(&dir)?;
         let mut node = store.node()?.unwrap_or_default();
@@ -276,6 +311,8 @@ impl Server {
         std::fs::write(dir.join("endpoint"), &endpoint)?;
         let (sink, stream) = router.split();
         let outbox = spawn_sender(sink);
+        #[cfg(feature = "cluster")]
+        let endpoint_for_mirror = endpoint.clone();
         Server::create(move |ctx| {
             ctx.add_stream(stream);
             let mut server = Server {
@@ -305,6 +342,20 @@ impl Server {
                     heart,
                 },
                 adopted: BTreeMap::new(),
+                #[cfg(feature = "cluster")]
+                cluster: cluster.map(|c| {
+                    let entry = crate::cluster::NodeEntry {
+                        name: c.name,
+                        endpoint: endpoint_for_mirror.clone(),
+                        advertise: c.advertise.clone(),
+                        pid: std::process::id(),
+                        since_ms: unix_ms(started),
+                    };
+                    (
+                        crate::cluster::Mirror::start(c.registry, entry),
+                        c.advertise,
+                    )
+                }),
             };
             server.take_over(inherited, ctx);
             server

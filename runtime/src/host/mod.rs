@@ -270,10 +270,15 @@ impl<A: Agent> Host<A> {
 
     fn bind_control(&mut self) -> Result<()> {
         let spec = &self.sockets.spec;
-        let file = spec
-            .runtime_dir
-            .join(format!("{}.ctl", safe_name(&spec.name)));
-        let endpoint = format!("ipc://{}", file.display());
+        let endpoint = match &spec.control_bind {
+            Some(endpoint) => endpoint.clone(),
+            None => {
+                let file = spec
+                    .runtime_dir
+                    .join(format!("{}.ctl", safe_name(&spec.name)));
+                format!("ipc://{}", file.display())
+            }
+        };
         let linger = Duration::from_millis(500);
         let hwm = crate::net::DEFAULT_HWM;
         let io = Io::open(

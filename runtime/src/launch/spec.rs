@@ -56,6 +56,14 @@ pub struct AgentSpec {
     /// before it shuts itself down gracefully, in ms (`None`: [`DEFAULT_ORPHAN_GRACE`]).
     #[serde(default)]
     pub orphan_grace_ms: Option<u64>,
+    /// Where to bind the control socket (e.g. `tcp://10.0.0.5:0`, for a node
+    /// other hosts reach); an ipc file in the runtime directory when `None`.
+    #[serde(default)]
+    pub control_bind: Option<String>,
+    /// The address other hosts reach this agent's host at (cluster mode): a
+    /// tcp bind with no host binds there, and one at `*` is advertised there.
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 /// How long a supervised agent waits for its supervisor to come back, unless told otherwise.
@@ -77,6 +85,8 @@ impl AgentSpec {
             rebind: BTreeMap::new(),
             token: None,
             orphan_grace_ms: None,
+            control_bind: None,
+            advertise: None,
         }
     }
 
@@ -144,6 +154,8 @@ mod tests {
             rebind: BTreeMap::new(),
             token: Some("00ff".into()),
             orphan_grace_ms: Some(2500),
+            control_bind: Some("tcp://127.0.0.1:0".into()),
+            advertise: Some("127.0.0.1".into()),
         };
         assert_eq!(AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap(), s);
     }

@@ -44,11 +44,15 @@ impl Sockets {
             _ => None,
         };
         let address = Address {
-            endpoint: io.last_endpoint()?,
+            endpoint: self.advertised(io.last_endpoint()?),
             kind,
             role: Role::Server,
             serializer: opts.serializer.unwrap_or(self.spec.defaults.serializer),
-            requests: requests.as_ref().map(Io::last_endpoint).transpose()?,
+            requests: requests
+                .as_ref()
+                .map(Io::last_endpoint)
+                .transpose()?
+                .map(|e| self.advertised(e)),
         };
         self.addr_changes
             .push(AddrChange::Bound(alias.clone(), address.clone()));
@@ -203,6 +207,18 @@ impl Sockets {
         (open && same).then_some(prev)
     }
 
+    /// A tcp endpoint bound on every interface (`*`), as other hosts reach it:
+    /// at the advertised address, in a cluster.
+    fn advertised(&self, endpoint: String) -> String {
+        let (Some(host), Some(port)) = (
+            self.spec.advertise.as_deref(),
+            endpoint.strip_prefix("tcp://0.0.0.0:"),
+        ) else {
+            return endpoint;
+        };
+        format!("tcp://{host}:{port}")
+    }
+
     fn bind_endpoint(
         &self,
         transport: Transport,
@@ -210,7 +226,10 @@ impl Sockets {
         addr: Option<&str>,
     ) -> Result<String> {
         match transport {
-            Transport::Tcp => tcp_endpoint_at(addr.unwrap_or("127.0.0.1")),
+            Transport::Tcp => {
+                let host = self.spec.advertise.as_deref().unwrap_or("127.0.0.1");
+                tcp_endpoint_at(addr.unwrap_or(host))
+            }
             Transport::Inproc => Ok(format!(
                 "inproc://{}",
                 addr.map(str::to_owned)

@@ -202,6 +202,7 @@ impl Server {
 
     /// Saves the children changed since the last save (deletes the records of those forgotten).
     pub(super) fn save_changes(&mut self) {
+        self.publish_changes();
         let changed = self.supervision.take_changed();
         if self.leaving.is_some() {
             // The node is shutting down for good: there is nothing for a successor to take over.
@@ -216,6 +217,22 @@ impl Server {
                 tracing::error!(agent = %name, error = %e, "could not save the child's record; a supervisor taking over will not know it as it is");
             }
         }
+    }
+
+    /// Publishes the registry's changes to the cluster, in cluster mode (else forgets them).
+    fn publish_changes(&mut self) {
+        let changed = self.records.take_changed();
+        #[cfg(feature = "cluster")]
+        if let Some((mirror, _)) = &self.cluster {
+            for name in changed {
+                match self.records.info(&name) {
+                    Ok(info) => mirror.put(info),
+                    Err(_) => mirror.delete(&name),
+                }
+            }
+        }
+        #[cfg(not(feature = "cluster"))]
+        drop(changed);
     }
 
     /// `status`: this supervisor and the node at a glance.

@@ -177,6 +177,8 @@ impl Server {
             rebind,
             token: Some(token.to_hex()),
             orphan_grace_ms: Some(self.supervision.spec.orphan_grace.as_millis() as u64),
+            control_bind: self.control_bind(),
+            advertise: self.advertise().map(str::to_owned),
         };
         let encoded = spec.to_env().map_err(StartError::Spec)?;
         let mut cmd = self.hosts.for_kind(&spec.kind).command("agent");
@@ -209,6 +211,20 @@ impl Server {
             act.start_timed_out(&timed_out, pid)
         });
         Ok((pid, identity))
+    }
+
+    /// Where agents bind their control socket: on the advertised address in a cluster, else ipc.
+    fn control_bind(&self) -> Option<String> {
+        self.advertise().map(|a| format!("tcp://{a}:0"))
+    }
+
+    /// The address other hosts reach this node at, in cluster mode.
+    fn advertise(&self) -> Option<&str> {
+        #[cfg(feature = "cluster")]
+        if let Some((_, advertise)) = &self.cluster {
+            return Some(advertise);
+        }
+        None
     }
 
     pub(super) fn start_timed_out(&mut self, name: &str, pid: u32) {
