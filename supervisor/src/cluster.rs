@@ -21,7 +21,7 @@ use std::time::Duration;
 use axon_runtime::{Address, Error, Result};
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::methods::AgentInfo;
 
@@ -209,10 +209,15 @@ pub(crate) struct Mirror {
 
 impl Mirror {
     /// Starts the task that holds `node`'s lease and publishes its agents; call it inside the System.
-    pub(crate) fn start(registry: Registry, node: NodeEntry) -> Mirror {
+    /// What the node must do when it loses (and regains) its lease comes through `fence`.
+    pub(crate) fn start(
+        registry: Registry,
+        node: NodeEntry,
+        fence: mpsc::UnboundedSender<Fencing>,
+    ) -> Mirror {
         let (changes, queue) = mpsc::unbounded_channel();
         let name = node.name.clone();
-        actix_rt::spawn(publish(registry, node, queue));
+        actix_rt::spawn(publish(registry, node, queue, fence));
         Mirror {
             node: name,
             changes,
@@ -234,18 +239,22 @@ impl Mirror {
 }
 
 /// Joins the cluster (a lease, the node's key), keeps the lease alive, and applies the changes.
-async fn publish(registry: Registry, node: NodeEntry, mut queue: mpsc::UnboundedReceiver<Change>) {
-    let (mut client, lease) = loop {
-        match join(&registry, &node).await {
-            Ok(joined) => break joined,
-            Err(e) => {
-                tracing::warn!(node = %node.name, error = %e, "cannot join the cluster yet; retrying");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    };
-    tracing::info!(node = %node.name, lease, endpoints = ?registry.endpoints(), "joined the cluster");
-    actix_rt::spawn(keep_alive(client.clone(), lease, node.name.clone()));
+async fn publish(
+    registry: Registry,
+    node: NodeEntry,
+    mut queue: mpsc::UnboundedReceiver<Change>,
+    fence: mpsc::UnboundedSender<Fencing>,
+) {
+    let (mut client, lease) = join_until_joined(&registry, &node).await;
+    // The lease agents are put under: a node that had to rejoin holds a new one.
+    let (lease_now, lease_rx) = watch::channel(lease);
+    actix_rt::spawn(keep_alive(
+        registry.clone(),
+        node.clone(),
+        client.clone(),
+        lease_now,
+        fence,
+    ));
     while let Some(change) = queue.recv().await {
         let (key, value) = match &change {
             Change::Put(entry) => match serde_json::to_vec(entry) {
@@ -259,6 +268,7 @@ async fn publish(registry: Registry, node: NodeEntry, mut queue: mpsc::Unbounded
         };
         // In order, and until it lands: a later change must not overtake this one.
         loop {
+            let lease = *lease_rx.borrow();
             let applied = match &value {
                 Some(v) => client
                     .put(
@@ -280,8 +290,24 @@ async fn publish(registry: Registry, node: NodeEntry, mut queue: mpsc::Unbounded
         }
     }
     // The name server is stopping: leave at once rather than when the lease expires.
+    let lease = *lease_rx.borrow();
     if let Err(e) = client.lease_revoke(lease).await {
         tracing::debug!(error = %e, "lease not revoked; it expires by itself");
+    }
+}
+
+async fn join_until_joined(registry: &Registry, node: &NodeEntry) -> (Client, i64) {
+    loop {
+        match join(registry, node).await {
+            Ok((client, lease)) => {
+                tracing::info!(node = %node.name, lease, endpoints = ?registry.endpoints(), "joined the cluster");
+                return (client, lease);
+            }
+            Err(e) => {
+                tracing::warn!(node = %node.name, error = %e, "cannot join the cluster yet; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
     }
 }
 
@@ -305,32 +331,85 @@ async fn join(registry: &Registry, node: &NodeEntry) -> Result<(Client, i64)> {
     Ok((client, lease))
 }
 
-/// Renews the node's lease every third of its TTL.
-async fn keep_alive(mut client: Client, lease: i64, node: String) {
+/// What the node's supervisor must do about its standing in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fencing {
+    /// The lease could not be renewed for [`FENCE_AFTER`]: stop every agent
+    /// now, before the lease can expire and another node takes them over.
+    Fence,
+    /// The node holds a lease again (a new one): it may run agents again.
+    Rejoined,
+}
+
+/// A node that could not renew its lease for this long fences itself: well
+/// before the lease (TTL [`LEASE_TTL`]) can expire in etcd, counted from the
+/// last renewal etcd confirmed.
+pub const FENCE_AFTER: Duration = Duration::from_millis(LEASE_TTL.as_millis() as u64 / 2);
+
+/// Renews the node's lease every third of its TTL; fences the node when it
+/// cannot, and joins again (a new lease) once etcd answers.
+async fn keep_alive(
+    registry: Registry,
+    node: NodeEntry,
+    mut client: Client,
+    lease_now: watch::Sender<i64>,
+    fence: mpsc::UnboundedSender<Fencing>,
+) {
     let period = LEASE_TTL / 3;
+    let mut renewed_at = tokio::time::Instant::now();
+    let mut fenced = false;
     loop {
-        let renewed = async {
-            let (mut keeper, mut answers) = client.lease_keep_alive(lease).await?;
-            loop {
-                keeper.keep_alive().await?;
-                match answers.message().await? {
-                    Some(answer) if answer.ttl() > 0 => {}
-                    _ => return Ok::<(), etcd_client::Error>(()),
-                }
-                tokio::time::sleep(period).await;
-            }
+        let lease = *lease_now.borrow();
+        // Never wait past the moment to fence for an answer that may not come.
+        let wait = match fenced {
+            true => period,
+            false => FENCE_AFTER
+                .saturating_sub(renewed_at.elapsed())
+                .clamp(Duration::from_millis(50), period),
         };
-        match renewed.await {
-            Ok(()) => {
-                tracing::error!(node = %node, lease, "the node's lease expired");
+        let renewal = tokio::time::timeout(wait, renew(&mut client, lease)).await;
+        let mut expired = false;
+        match renewal {
+            Ok(Ok(true)) => renewed_at = tokio::time::Instant::now(),
+            Ok(Ok(false)) => {
+                tracing::error!(node = %node.name, lease, "the node's lease expired");
+                expired = true;
+            }
+            Ok(Err(e)) => tracing::warn!(node = %node.name, error = %e, "lease renewal failed"),
+            Err(_) => tracing::warn!(node = %node.name, "lease renewal unanswered"),
+        }
+        if !fenced && (expired || renewed_at.elapsed() >= FENCE_AFTER) {
+            tracing::error!(node = %node.name, silent_ms = renewed_at.elapsed().as_millis() as u64, "etcd out of reach: fencing (stopping every agent before the lease can expire)");
+            fenced = true;
+            if fence.send(Fencing::Fence).is_err() {
                 return;
             }
-            Err(e) => {
-                tracing::warn!(node = %node, error = %e, "lease renewal failed; retrying");
-                tokio::time::sleep(RETRY).await;
-            }
         }
+        if fenced {
+            // Join again, with a new lease; the agents stopped stay stopped.
+            if let Ok(Ok((rejoined, lease))) =
+                tokio::time::timeout(period, join(&registry, &node)).await
+            {
+                tracing::warn!(node = %node.name, lease, "rejoined the cluster after fencing");
+                client = rejoined;
+                let _ = lease_now.send(lease);
+                renewed_at = tokio::time::Instant::now();
+                fenced = false;
+                if fence.send(Fencing::Rejoined).is_err() {
+                    return;
+                }
+            }
+            continue;
+        }
+        tokio::time::sleep(period.saturating_sub(renewed_at.elapsed().min(period))).await;
     }
+}
+
+/// One renewal of `lease`: whether it is still alive.
+async fn renew(client: &mut Client, lease: i64) -> std::result::Result<bool, etcd_client::Error> {
+    let (mut keeper, mut answers) = client.lease_keep_alive(lease).await?;
+    keeper.keep_alive().await?;
+    Ok(answers.message().await?.is_some_and(|a| a.ttl() > 0))
 }
 
 #[cfg(test)]

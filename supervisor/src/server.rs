@@ -34,6 +34,8 @@ use crate::store::{NodeRecord, Store};
 use crate::supervision::Supervision;
 
 mod adopt;
+#[cfg(feature = "cluster")]
+mod cluster;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod logger;
@@ -253,6 +255,8 @@ struct Server {
     /// Cluster mode: where this node publishes its agents, and the address agents bind control at.
     #[cfg(feature = "cluster")]
     cluster: Option<(crate::cluster::Mirror, String)>,
+    /// Cluster mode: the node lost etcd and stopped its agents; it starts none until it rejoins.
+    fenced: bool,
 }
 
 /// This supervisor process, for `status`.
@@ -342,6 +346,7 @@ impl Server {
                     heart,
                 },
                 adopted: BTreeMap::new(),
+                fenced: false,
                 #[cfg(feature = "cluster")]
                 cluster: cluster.map(|c| {
                     let entry = crate::cluster::NodeEntry {
@@ -351,10 +356,13 @@ impl Server {
                         pid: std::process::id(),
                         since_ms: unix_ms(started),
                     };
-                    (
-                        crate::cluster::Mirror::start(c.registry, entry),
-                        c.advertise,
-                    )
+                    let (fence, fencing) = mpsc::unbounded_channel();
+                    let fencing = futures::stream::unfold(fencing, |mut rx| async move {
+                        rx.recv().await.map(|f| (f, rx))
+                    });
+                    ctx.add_stream(fencing);
+                    let mirror = crate::cluster::Mirror::start(c.registry, entry, fence);
+                    (mirror, c.advertise)
                 }),
             };
             server.take_over(inherited, ctx);

@@ -96,6 +96,12 @@ impl Server {
                 "the name server is shutting down".into(),
             )));
         }
+        if self.fenced {
+            return Some(Err((
+                ErrorKind::Refused,
+                "this node is fenced (it lost etcd); it starts no agent until it rejoins".into(),
+            )));
+        }
         if let Some(refused) = names_a_program(req) {
             return Some(Err(refused));
         }

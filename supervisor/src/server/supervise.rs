@@ -293,7 +293,7 @@ impl Server {
 
     /// Starts the children whose restart is due (their group is down and the backoff over).
     pub(super) fn start_due(&mut self, ctx: &mut Context<Self>) {
-        if self.leaving.is_some() {
+        if self.leaving.is_some() || self.fenced {
             return;
         }
         let now = Instant::now();
