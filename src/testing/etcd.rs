@@ -34,7 +34,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A single-member etcd in a child process, with its own data directory.
 ///
-/// Dropping it SIGKILLs the process and removes the directory.
+/// Dropping it SIGKILLs the process and removes the directory. The process
+/// is also killed when the thread that started it ends (as every process
+/// that `axon::testing` starts), so start it from the test's own thread.
 pub struct Etcd {
     child: Child,
     dir: PathBuf,
