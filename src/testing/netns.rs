@@ -83,6 +83,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// namespaces and removes its links and namespaces.
 pub struct Net {
     prefix: String,
+    /// Its number among this process's Nets.
+    n: u32,
     hosts: Vec<Host>,
     /// Namespaces created so far (switch first), to remove on drop.
     namespaces: Vec<String>,
@@ -116,9 +118,10 @@ impl Net {
     /// Names are letters, digits and `_`, at most 32 characters, all different.
     pub fn new(hosts: &[&str]) -> Result<Net> {
         check_names(hosts)?;
-        let prefix = register();
+        let (prefix, n) = register();
         let mut net = Net {
             prefix,
+            n,
             hosts: Vec::new(),
             namespaces: Vec::new(),
         };
@@ -157,14 +160,14 @@ impl Net {
     /// carrier): connects to and from it time out.
     pub fn cut(&self, host: &str) -> Result<()> {
         let h = self.host(host)?;
-        ip(&["-n", &self.prefix, "link", "set", &h.port, "down"])?;
+        ip_in(&self.prefix, &["link", "set", &h.port, "down"])?;
         Ok(())
     }
 
     /// Plugs `host` back in after [`Net::cut`].
     pub fn heal(&self, host: &str) -> Result<()> {
         let h = self.host(host)?;
-        ip(&["-n", &self.prefix, "link", "set", &h.port, "up"])?;
+        ip_in(&self.prefix, &["link", "set", &h.port, "up"])?;
         Ok(())
     }
 
@@ -183,18 +186,20 @@ impl Net {
         let bridge = format!("{sw}.br");
         self.add_netns(&sw)?;
         // No spanning tree, no forward delay: a port forwards as soon as it is up.
-        let add = [
-            "link",
-            "add",
-            &bridge,
-            "type",
-            "bridge",
-            "forward_delay",
-            "0",
-        ];
-        ip(&[&["-n", sw.as_str()][..], &add[..]].concat())?;
-        ip(&["-n", &sw, "link", "set", &bridge, "up"])?;
-        let subnet = subnet(std::process::id(), self.counter());
+        ip_in(
+            &sw,
+            &[
+                "link",
+                "add",
+                &bridge,
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+            ],
+        )?;
+        ip_in(&sw, &["link", "set", &bridge, "up"])?;
+        let subnet = subnet(std::process::id(), self.n);
         for (i, name) in hosts.iter().enumerate() {
             let host = Host {
                 name: name.to_string(),
@@ -208,14 +213,10 @@ impl Net {
         Ok(())
     }
 
-    fn counter(&self) -> u32 {
-        parse_prefix(&self.prefix).map_or(0, |(_, n)| n)
-    }
-
     fn add_netns(&mut self, netns: &str) -> Result<()> {
         ip(&["netns", "add", netns])?;
         self.namespaces.push(netns.to_owned());
-        ip(&["-n", netns, "link", "set", "lo", "up"])?;
+        ip_in(netns, &["link", "set", "lo", "up"])?;
         Ok(())
     }
 
@@ -228,10 +229,10 @@ impl Net {
         ip(&[
             "link", "add", &link, "netns", &ns, "type", "veth", "peer", "name", &port, "netns", &sw,
         ])?;
-        ip(&["-n", &ns, "addr", "add", &cidr, "dev", &link])?;
-        ip(&["-n", &ns, "link", "set", &link, "up"])?;
-        ip(&["-n", &sw, "link", "set", &port, "master", bridge])?;
-        ip(&["-n", &sw, "link", "set", &port, "up"])?;
+        ip_in(&ns, &["addr", "add", &cidr, "dev", &link])?;
+        ip_in(&ns, &["link", "set", &link, "up"])?;
+        ip_in(&sw, &["link", "set", &port, "master", bridge])?;
+        ip_in(&sw, &["link", "set", &port, "up"])?;
         Ok(())
     }
 }
@@ -246,15 +247,10 @@ impl Drop for Net {
         }
         // Deleting one end of a veth pair deletes both; the namespaces would take them anyway.
         for h in &self.hosts {
-            let _ = ip(&["-n", &self.prefix, "link", "del", &h.port]);
+            let _ = ip_in(&self.prefix, &["link", "del", &h.port]);
         }
-        let _ = ip(&[
-            "-n",
-            &self.prefix,
-            "link",
-            "del",
-            &format!("{}.br", self.prefix),
-        ]);
+        let bridge = format!("{}.br", self.prefix);
+        let _ = ip_in(&self.prefix, &["link", "del", &bridge]);
         for ns in self.namespaces.iter().rev() {
             if let Err(e) = ip(&["netns", "del", ns]) {
                 tracing::warn!(netns = %ns, error = %e, "could not delete a test namespace");
@@ -343,6 +339,11 @@ impl Host {
     }
 }
 
+/// Runs `ip -n netns` with `args` (in namespace `netns`).
+fn ip_in(netns: &str, args: &[&str]) -> Result<String> {
+    ip(&[&["-n", netns][..], args].concat())
+}
+
 /// Runs `ip` with `args`; its stdout, or an error naming the command and its stderr.
 fn ip(args: &[&str]) -> Result<String> {
     let shown = || format!("ip {}", args.join(" "));
@@ -399,12 +400,12 @@ fn live() -> MutexGuard<'static, Vec<String>> {
     LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A new prefix, recorded as live before anything is created under it.
-fn register() -> String {
+/// A new prefix and its number, recorded as live before anything is created under it.
+fn register() -> (String, u32) {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let prefix = format!("{PREFIX}{}-{}", base36(std::process::id()), base36(n));
     live().push(prefix.clone());
-    prefix
+    (prefix, n)
 }
 
 /// The pid and counter of a name under [`PREFIX`].
