@@ -29,7 +29,8 @@
 //! # Layout
 //! - `init`: role dispatch at the top of `main` (agent host, name server, or script).
 //! - [`testing`]: helpers for tests that spawn agents from a test binary, and for
-//!   fault-injection tests against deployments run by the `axon` binary.
+//!   fault-injection tests against deployments run by the `axon` binary, hosts in
+//!   network namespaces (`testing::netns`) and a throw-away etcd.
 //! - `up`: runs a manifest (`axon up`).
 //! - [`prelude`]: the names a script or agent crate needs.
 

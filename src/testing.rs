@@ -17,6 +17,11 @@
 //! Every process started this way dies with the test: the name server is
 //! shut down when its handle drops (even on panic) and is killed by the
 //! kernel if the test thread goes away first.
+//!
+//! Fault injection: [`Deployment`] runs a manifest with the real `axon up`;
+//! [`netns::Net`] makes several hosts (network namespaces on a switch) that
+//! can be cut off, healed and crashed; [`Etcd`] runs a throw-away etcd on
+//! one of them or on the loopback.
 
 use std::time::{Duration, Instant};
 
@@ -95,4 +100,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub use axon_runtime::launch::alive as process_alive;
 
 mod deployment;
+mod etcd;
+pub mod netns;
 pub use deployment::Deployment;
+pub use etcd::Etcd;
