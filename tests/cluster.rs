@@ -1,0 +1,276 @@
+//! Cluster mode on separate network stacks: each "host" is a Linux network
+//! namespace joined to the others by a veth pair and a bridge, with a real
+//! etcd on one of them and a real `axon node` on each. Needs root (`ip
+//! netns`) and etcd (Debian etcd-server); a test that cannot have them
+//! fails, it is not skipped. Built with `--features cluster`.
+#![cfg(feature = "cluster")]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Output, Stdio};
+use std::sync::mpsc;
+
+use axon::launch::alive;
+use axon::testing::netns::{Host, Net};
+use axon::testing::{wait_until, Etcd};
+use common::{TempDir, PATIENCE};
+use serde_json::Value as Json;
+
+const AXON: &str = env!("CARGO_BIN_EXE_axon");
+
+/// An `axon node` running in a host's namespace; killed (and its runtime directory removed) when dropped.
+struct Node {
+    child: Child,
+    endpoint: String,
+    dir: PathBuf,
+}
+
+impl Node {
+    fn start(host: &Host, registry: &str, key: &TempDir) -> Node {
+        let mut child = host
+            .command(AXON)
+            .args(["node", "--name", host.name(), "--registry", registry])
+            .args(["--advertise", &host.addr().to_string()])
+            .arg("--key-file")
+            .arg(key.0.join("key"))
+            .env("AXON_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("axon node starts");
+        let out = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("AXON-NS-READY ") {
+                    let _ = tx.send(rest.to_owned());
+                }
+            }
+        });
+        let ready = rx.recv_timeout(PATIENCE).expect("node ready");
+        let mut words = ready.split_whitespace();
+        let endpoint = words.next().unwrap_or_default().to_owned();
+        let dir = PathBuf::from(words.next().unwrap_or_default());
+        Node {
+            child,
+            endpoint,
+            dir,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the CLI in `host`'s namespace with the cluster's key.
+fn axon(host: &Host, key: &TempDir, args: &[&str]) -> Output {
+    host.command(AXON)
+        .args(args)
+        .env("AXON_KEY_FILE", key.0.join("key"))
+        .env_remove("AXON_NAMESERVER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("axon runs")
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `axon ps --registry --json` from `host`: agent name -> entry.
+fn cluster_ps(host: &Host, key: &TempDir, registry: &str) -> Option<Vec<Json>> {
+    let out = axon(host, key, &["ps", "--registry", registry, "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice::<Vec<Json>>(&out.stdout).ok()
+}
+
+fn key_dir(test: &str) -> TempDir {
+    let dir = TempDir::new(test);
+    let key = axon::protocol::auth::Key::generate().unwrap();
+    std::fs::write(dir.0.join("key"), key.to_hex()).unwrap();
+    dir
+}
+
+fn registry_of(etcd: &Etcd) -> String {
+    format!("etcd://{}", etcd.addr())
+}
+
+#[test]
+fn nodes_on_three_hosts_see_and_control_each_others_agents() {
+    let net = Net::new(&["a", "b", "c"]).expect("namespaces (needs root)");
+    let key = key_dir("cluster-see");
+    let (a, b, c) = (
+        net.host("a").unwrap(),
+        net.host("b").unwrap(),
+        net.host("c").unwrap(),
+    );
+    let etcd = Etcd::start(Some(c)).expect("etcd (Debian etcd-server)");
+    let registry = registry_of(&etcd);
+    let (node_a, node_b) = (
+        Node::start(a, &registry, &key),
+        Node::start(b, &registry, &key),
+    );
+
+    ok(axon(
+        a,
+        &key,
+        &["spawn", "--ns", &node_a.endpoint, "ea", "--kind", "echo"],
+    ));
+    ok(axon(
+        b,
+        &key,
+        &["spawn", "--ns", &node_b.endpoint, "eb", "--kind", "echo"],
+    ));
+    let bind = r#"{"kind":"REP","alias":"main","handler":"echo","transport":"tcp"}"#;
+    ok(axon(
+        a,
+        &key,
+        &["call", "--ns", &node_a.endpoint, "ea", "bind", bind],
+    ));
+
+    // From the third host, the registry lists both, each on its node, reachable on its host's address.
+    let agents = common::eventually("both agents in the registry", || {
+        let ps = cluster_ps(c, &key, &registry)?;
+        let ea = ps.iter().find(|e| e["name"] == "ea")?.clone();
+        let eb = ps.iter().find(|e| e["name"] == "eb")?.clone();
+        ea["addrs"].get("main")?;
+        Some((ea, eb))
+    });
+    let (ea, eb) = agents;
+    assert_eq!(ea["node"], "a");
+    assert_eq!(eb["node"], "b");
+    let a_ip = a.addr().to_string();
+    assert!(ea["control"].as_str().unwrap().contains(&a_ip), "{ea}");
+    assert!(
+        ea["addrs"]["main"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .contains(&a_ip),
+        "{ea}"
+    );
+
+    // Control across hosts: from host c, through node a's endpoint, signed with the cluster key.
+    let pong = ok(axon(
+        c,
+        &key,
+        &["call", "--ns", &node_a.endpoint, "ea", "ping"],
+    ));
+    assert!(pong.contains("pong"), "{pong}");
+    // Data across hosts: eb (on b) connects a REQ to ea's REP (on a) and asks.
+    let address = ea["addrs"]["main"].to_string();
+    let connect = format!(r#"{{"address":{address},"alias":"out","handler":"echo"}}"#);
+    ok(axon(
+        b,
+        &key,
+        &["call", "--ns", &node_b.endpoint, "eb", "connect", &connect],
+    ));
+    let request = r#"{"alias":"out","message":"across","timeout_ms":10000}"#;
+    let reply = ok(axon(
+        b,
+        &key,
+        &["call", "--ns", &node_b.endpoint, "eb", "request", request],
+    ));
+    assert!(reply.contains("across"), "{reply}");
+    drop((node_a, node_b));
+}
+
+#[test]
+fn a_node_whose_host_dies_leaves_the_registry_with_its_lease() {
+    let net = Net::new(&["a", "c"]).expect("namespaces (needs root)");
+    let key = key_dir("cluster-dies");
+    let (a, c) = (net.host("a").unwrap(), net.host("c").unwrap());
+    let etcd = Etcd::start(Some(c)).expect("etcd");
+    let registry = registry_of(&etcd);
+    let node = Node::start(a, &registry, &key);
+    ok(axon(
+        a,
+        &key,
+        &["spawn", "--ns", &node.endpoint, "ea", "--kind", "echo"],
+    ));
+    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+        .is_some_and(|ps| ps.len() == 1)));
+    // Every process of host a, SIGKILLed at once.
+    net.kill_all("a").unwrap();
+    // No one removes the keys: the lease runs out and etcd does.
+    assert!(
+        wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+            .is_some_and(|ps| ps.is_empty())),
+        "the dead node's agents stayed in the registry"
+    );
+    drop(node);
+}
+
+#[test]
+fn a_node_cut_off_from_etcd_stops_its_agents_before_its_lease_can_expire() {
+    let net = Net::new(&["a", "c"]).expect("namespaces (needs root)");
+    let key = key_dir("cluster-fence");
+    let (a, c) = (net.host("a").unwrap(), net.host("c").unwrap());
+    let etcd = Etcd::start(Some(c)).expect("etcd");
+    let registry = registry_of(&etcd);
+    let node = Node::start(a, &registry, &key);
+    let out = ok(axon(
+        a,
+        &key,
+        &[
+            "spawn",
+            "--ns",
+            &node.endpoint,
+            "ea",
+            "--kind",
+            "echo",
+            "--restart",
+            "permanent",
+        ],
+    ));
+    let pid: u32 = out
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .expect("spawn prints the pid");
+    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+        .is_some_and(|ps| ps.len() == 1)));
+
+    net.cut("a").unwrap();
+    // Sample from etcd's side until the entry is gone. At no sample may the registry have
+    // dropped the agent (its lease expired: another node could now run it) while its
+    // process still lives.
+    let mut samples = 0;
+    let gone = wait_until(PATIENCE, || {
+        let listed = cluster_ps(c, &key, &registry).map(|ps| !ps.is_empty());
+        let running = alive(pid);
+        samples += 1;
+        assert!(
+            !(listed == Some(false) && running),
+            "the lease expired while the agent still ran (sample {samples})"
+        );
+        listed == Some(false)
+    });
+    assert!(gone, "the cut node's agent never left the registry");
+    assert!(!alive(pid), "the fenced agent still runs");
+
+    // Healed: the node joins again (a new lease) and runs agents again.
+    net.heal("a").unwrap();
+    let respawned = wait_until(PATIENCE, || {
+        axon(
+            a,
+            &key,
+            &["spawn", "--ns", &node.endpoint, "eb", "--kind", "echo"],
+        )
+        .status
+        .success()
+    });
+    assert!(respawned, "the node never ran agents again after healing");
+    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+        .is_some_and(|ps| ps.iter().any(|e| e["name"] == "eb"))));
+    drop(node);
+}
