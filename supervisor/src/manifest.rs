@@ -16,6 +16,8 @@
 //! max_backoff = "5s"
 //! escalate = true                # on giving up, stop the node
 //! orphan_grace = "10s"           # agents serve on this long without their supervisor
+//! [cluster]                      # cluster mode (`axon deploy`)
+//! registry = "etcd://10.0.0.1:2379"
 //! [chaos]                        # optional fault injection
 //! every = "3s"
 //! targets = ["echo"]
@@ -28,6 +30,7 @@
 //! restart = "permanent"          # transient | temporary
 //! memory_limit = "256MiB"
 //! attributes = { greeting = "hi" }
+//! nodes = ["b", "c"]             # cluster mode: where it may run, preferred first
 //!   [[agent.bind]]
 //!   alias = "main"
 //!   socket = "REP"                 # the ZeroMQ socket kind (was `kind`, still read, with a warning)
@@ -81,6 +84,8 @@ pub struct Manifest {
     pub chaos: Option<Chaos>,
     /// The agents, in start order.
     pub agents: Vec<AgentEntry>,
+    /// Cluster mode: the registry (`[cluster] registry = "etcd://..."`), when given.
+    pub registry: Option<String>,
     /// Deprecated spellings that were read anyway, each with its line: show them to the user.
     pub warnings: Vec<String>,
 }
@@ -117,6 +122,8 @@ pub struct AgentEntry {
     pub binds: Vec<BindEntry>,
     /// Sockets to connect.
     pub connects: Vec<ConnectEntry>,
+    /// Cluster mode: the nodes it may run on, in order of preference (any live node when empty).
+    pub nodes: Vec<String>,
 }
 
 /// One `[[agent.bind]]`.
@@ -216,11 +223,14 @@ impl Manifest {
             Some(c) => Some(chaos(&lines, c, &agents)?),
             None => None,
         };
+        let registry = raw.cluster.and_then(|c| c.registry);
+        let registry = registry.map(|r| r.into_inner());
         Ok(Manifest {
             nameserver,
             supervisor,
             chaos,
             agents,
+            registry,
             warnings,
         })
     }

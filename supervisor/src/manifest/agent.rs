@@ -52,6 +52,7 @@ pub(super) fn agent_entry(
         attributes: a.attributes.clone(),
         binds,
         connects,
+        nodes: a.nodes.clone(),
     })
 }
 

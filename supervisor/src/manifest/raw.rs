@@ -15,8 +15,15 @@ pub(super) struct Manifest {
     pub(super) nameserver: Option<NameServer>,
     pub(super) supervisor: Option<Supervisor>,
     pub(super) chaos: Option<Spanned<Chaos>>,
+    pub(super) cluster: Option<Cluster>,
     #[serde(default)]
     pub(super) agent: Vec<Spanned<Agent>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Cluster {
+    pub(super) registry: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +69,8 @@ pub(super) struct Agent {
     pub(super) bind: Vec<Spanned<Bind>>,
     #[serde(default)]
     pub(super) connect: Vec<Spanned<Connect>>,
+    #[serde(default)]
+    pub(super) nodes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
