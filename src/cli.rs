@@ -94,6 +94,22 @@ enum Command {
         #[arg(long = "kind-host", value_parser = parse_kind_host)]
         kind_hosts: Vec<(String, PathBuf)>,
     },
+    /// Stores a manifest as a cluster's desired state; returns once every agent answers.
+    #[cfg(feature = "cluster")]
+    Deploy {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+        /// The cluster's registry (else the manifest's `[cluster] registry`).
+        #[arg(long, env = "AXON_REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Removes a cluster's deployment and stops its agents everywhere.
+    #[cfg(feature = "cluster")]
+    Down {
+        /// The cluster's registry.
+        #[arg(long, env = "AXON_REGISTRY")]
+        registry: String,
+    },
     /// Lists the agents: pid, state, restarts, uptime, CPU, memory, messages.
     Ps {
         #[command(flatten)]
@@ -189,6 +205,12 @@ pub fn run(args: Args) -> Result<()> {
             key_file,
             kind_hosts,
         }),
+        #[cfg(feature = "cluster")]
+        Command::Deploy { manifest, registry } => {
+            crate::node::deploy(&manifest, registry.as_deref())
+        }
+        #[cfg(feature = "cluster")]
+        Command::Down { registry } => crate::node::down(&registry),
         #[cfg(feature = "cluster")]
         Command::Ps {
             ns: NsArgs {

@@ -81,3 +81,108 @@ pub fn ps(registry: &str, json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// How long `axon deploy` waits for every agent to answer.
+const DEPLOY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The registry from `--registry`/`AXON_REGISTRY`, else the manifest's `[cluster] registry`.
+fn registry_for(given: Option<&str>, manifest: &axon::manifest::Manifest) -> Result<Registry> {
+    let url = given
+        .map(str::to_owned)
+        .or_else(|| manifest.registry.clone())
+        .context("no registry: give --registry, AXON_REGISTRY or [cluster] registry")?;
+    Ok(Registry::parse(&url)?)
+}
+
+/// `axon deploy MANIFEST`: stores the manifest as the cluster's desired state and returns once
+/// every agent answers ping (wherever the leader put it), or fails naming those that do not.
+pub fn deploy(path: &std::path::Path, registry: Option<&str>) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading manifest {}", path.display()))?;
+    let any = [axon::manifest::ANY_KIND.to_owned()];
+    let manifest = axon::manifest::Manifest::parse(&text, &any)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(a) = manifest.agents.iter().find(|a| a.bin.is_some()) {
+        anyhow::bail!(
+            "{}: agent {:?} names a `bin`: in a cluster, the program hosting a kind is the node's \
+             to choose (axon node --kind-host KIND=PROGRAM), never the manifest's",
+            path.display(),
+            a.name
+        );
+    }
+    let registry = registry_for(registry, &manifest)?;
+    registry.deploy_blocking(&text)?;
+    let names: Vec<&str> = manifest.agents.iter().map(|a| a.name.as_str()).collect();
+    eprintln!(
+        "axon: deployment stored; waiting for {} agents",
+        names.len()
+    );
+    let deadline = std::time::Instant::now() + DEPLOY_PATIENCE;
+    let mut answering = 0;
+    loop {
+        let agents = registry.agents_blocking().unwrap_or_default();
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|name| !answers(&agents, name))
+            .collect();
+        if names.len() - missing.len() != answering {
+            answering = names.len() - missing.len();
+            eprintln!("axon: {answering}/{} agents answer", names.len());
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "not every agent answers after {DEPLOY_PATIENCE:?}: missing {}",
+                missing.join(", ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Whether `name` is in the registry and answers ping on its control endpoint.
+fn answers(agents: &[axon_supervisor::cluster::AgentEntry], name: &str) -> bool {
+    let Some(entry) = agents.iter().find(|a| a.name == name) else {
+        return false;
+    };
+    axon::Proxy::open(entry.name.clone(), entry.control.clone())
+        .and_then(|mut p| {
+            p.set_timeout(std::time::Duration::from_millis(500));
+            p.ping()
+        })
+        .is_ok()
+}
+
+/// `axon down`: removes the cluster's deployment; returns once its agents are gone everywhere.
+pub fn down(registry: &str) -> Result<()> {
+    let registry = Registry::parse(registry)?;
+    let before: Vec<String> = registry
+        .agents_blocking()?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    registry.undeploy_blocking()?;
+    let deadline = std::time::Instant::now() + DEPLOY_PATIENCE;
+    loop {
+        let left: Vec<String> = registry
+            .agents_blocking()?
+            .into_iter()
+            .map(|a| a.name)
+            .filter(|n| before.contains(n))
+            .collect();
+        if left.is_empty() {
+            eprintln!("axon: deployment removed");
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            anyhow::bail!(
+                "still running after {DEPLOY_PATIENCE:?}: {}",
+                left.join(", ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -274,3 +274,135 @@ fn a_node_cut_off_from_etcd_stops_its_agents_before_its_lease_can_expire() {
         .is_some_and(|ps| ps.iter().any(|e| e["name"] == "eb"))));
     drop(node);
 }
+
+/// A stream across hosts, by name: `src` prefers host a (then b), `sink` runs on c.
+const STREAM: &str = r#"
+[[agent]]
+name = "src"
+kind = "ticker"
+restart = "permanent"
+nodes = ["a", "b"]
+attributes = { period_ms = 5 }
+  [[agent.bind]]
+  alias = "out"
+  socket = "PUSH"
+  transport = "tcp"
+
+[[agent]]
+name = "sink"
+kind = "counter"
+restart = "permanent"
+nodes = ["c"]
+  [[agent.connect]]
+  to = "src.out"
+  alias = "in"
+  handler = "count"
+
+[[agent]]
+name = "spare"
+kind = "echo"
+"#;
+
+/// `name`'s entry in the cluster's registry, seen from `host`.
+fn entry(host: &Host, key: &TempDir, registry: &str, name: &str) -> Option<Json> {
+    cluster_ps(host, key, registry)?
+        .into_iter()
+        .find(|e| e["name"] == name)
+}
+
+/// The counter's total, asked through its node.
+fn total(host: &Host, key: &TempDir, node: &Node) -> u64 {
+    let args = r#"{"name":"total"}"#;
+    let out = axon(
+        host,
+        key,
+        &["call", "--ns", &node.endpoint, "sink", "get_attr", args],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_deployment_follows_its_agents_across_hosts_with_at_most_one_incarnation() {
+    let net = Net::new(&["a", "b", "c", "e"]).expect("namespaces (needs root)");
+    let key = key_dir("cluster-deploy");
+    let hosts: Vec<&Host> = ["a", "b", "c", "e"]
+        .iter()
+        .map(|h| net.host(h).unwrap())
+        .collect();
+    let (a, b, c, e) = (hosts[0], hosts[1], hosts[2], hosts[3]);
+    let etcd = Etcd::start(Some(e)).expect("etcd");
+    let registry = registry_of(&etcd);
+    let nodes: Vec<Node> = [a, b, c]
+        .iter()
+        .map(|h| Node::start(h, &registry, &key))
+        .collect();
+    let manifest = key.0.join("stream.toml");
+    std::fs::write(&manifest, STREAM).unwrap();
+    let manifest = manifest.to_string_lossy().into_owned();
+
+    // Deployed from a host that runs no node; it returns once every agent answers.
+    ok(axon(
+        e,
+        &key,
+        &["deploy", &manifest, "--registry", &registry],
+    ));
+    let src = entry(e, &key, &registry, "src").expect("src deployed");
+    assert_eq!(src["node"], "a", "{src}");
+    assert_eq!(entry(e, &key, &registry, "sink").unwrap()["node"], "c");
+    assert!(entry(e, &key, &registry, "spare").is_some());
+    // The stream flows from host a to host c, connected by name.
+    assert!(
+        wait_until(PATIENCE, || total(c, &key, &nodes[2]) > 0),
+        "no ticks across hosts"
+    );
+
+    // Host a's cable is cut: its node fences, the leader gives src to b once a's lease is gone.
+    let first = src["pid"].as_u64().unwrap() as u32;
+    let mut seen = vec![first];
+    net.cut("a").unwrap();
+    let moved = wait_until(PATIENCE, || {
+        let now = entry(e, &key, &registry, "src");
+        if let Some(pid) = now.as_ref().and_then(|s| s["pid"].as_u64()) {
+            if !seen.contains(&(pid as u32)) {
+                seen.push(pid as u32);
+            }
+        }
+        // Never two processes for one name, at any sample.
+        let live = seen.iter().filter(|p| alive(**p)).count();
+        assert!(live <= 1, "src runs twice: {seen:?}");
+        now.is_some_and(|s| s["node"] == "b")
+    });
+    assert!(moved, "src was not restarted on b");
+    assert!(!alive(first), "the cut node's src still runs");
+    // The stream follows src to b.
+    let before = total(c, &key, &nodes[2]);
+    assert!(
+        wait_until(PATIENCE, || total(c, &key, &nodes[2]) > before),
+        "sink did not follow src to host b"
+    );
+
+    // Healed: a rejoins and duplicates nothing.
+    net.heal("a").unwrap();
+    assert!(wait_until(PATIENCE, || axon(
+        a,
+        &key,
+        &["ps", "--registry", &registry]
+    )
+    .status
+    .success()));
+    for _ in 0..20 {
+        let live = seen.iter().filter(|p| alive(**p)).count();
+        assert!(live <= 1, "src runs twice after healing: {seen:?}");
+        let src = entry(e, &key, &registry, "src").unwrap();
+        assert_eq!(src["node"], "b");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Down: every agent of the deployment stops, on every host.
+    ok(axon(e, &key, &["down", "--registry", &registry]));
+    assert!(cluster_ps(e, &key, &registry).is_some_and(|ps| ps.is_empty()));
+    drop(nodes);
+}

@@ -73,6 +73,10 @@ impl fmt::Display for ManifestError {
     }
 }
 
+/// In the known kinds of [`Manifest::parse`]: any kind is taken (a cluster's
+/// nodes, which run what `axon deploy` stored, each with its own programs).
+pub const ANY_KIND: &str = "*";
+
 /// A validated manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {

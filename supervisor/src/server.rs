@@ -257,6 +257,9 @@ struct Server {
     cluster: Option<(crate::cluster::Mirror, String)>,
     /// Cluster mode: the node lost etcd and stopped its agents; it starts none until it rejoins.
     fenced: bool,
+    /// Cluster mode: the agents the leader gave this node, and their connects by name.
+    #[cfg(feature = "cluster")]
+    deployment: cluster::Deployment,
 }
 
 /// This supervisor process, for `status`.
@@ -348,6 +351,8 @@ impl Server {
                 adopted: BTreeMap::new(),
                 fenced: false,
                 #[cfg(feature = "cluster")]
+                deployment: cluster::Deployment::default(),
+                #[cfg(feature = "cluster")]
                 cluster: cluster.map(|c| {
                     let entry = crate::cluster::NodeEntry {
                         name: c.name,
@@ -356,12 +361,13 @@ impl Server {
                         pid: std::process::id(),
                         since_ms: unix_ms(started),
                     };
-                    let (fence, fencing) = mpsc::unbounded_channel();
-                    let fencing = futures::stream::unfold(fencing, |mut rx| async move {
+                    let (to, news) = mpsc::unbounded_channel();
+                    let news = futures::stream::unfold(news, |mut rx| async move {
                         rx.recv().await.map(|f| (f, rx))
                     });
-                    ctx.add_stream(fencing);
-                    let mirror = crate::cluster::Mirror::start(c.registry, entry, fence);
+                    ctx.add_stream(news);
+                    let kinds = vec![crate::manifest::ANY_KIND.to_owned()];
+                    let mirror = crate::cluster::Mirror::start(c.registry, entry, kinds, to);
                     (mirror, c.advertise)
                 }),
             };
@@ -408,7 +414,12 @@ impl Actor for Server {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         watch_signals(ctx.address());
-        ctx.run_interval(LEASE_CHECK, |act, _| act.expire_leases());
+        ctx.run_interval(LEASE_CHECK, |act, _ctx| {
+            act.expire_leases();
+            // Connects by name of deployed agents that just started serving.
+            #[cfg(feature = "cluster")]
+            act.relink(_ctx);
+        });
         ctx.run_interval(supervise::SAMPLE_PERIOD, |act, _| act.sample());
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
         let mut out = std::io::stdout().lock();

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axon_runtime::{Error, Result};
-use etcd_client::{Client, PutOptions};
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use tokio::sync::{mpsc, watch};
 
 use super::{etcd_error, AgentEntry, NodeEntry, Registry, LEASE_TTL, RETRY};
@@ -13,6 +13,19 @@ use crate::methods::AgentInfo;
 enum Change {
     Put(AgentEntry),
     Delete(String),
+    /// A deployed agent's journal (CBOR), kept in etcd for the node that may run it next.
+    Journal(String, Vec<u8>),
+}
+
+/// What the cluster tells the node's supervisor.
+#[derive(Debug)]
+pub(crate) enum FromCluster {
+    /// Lost or regained its lease.
+    Fencing(Fencing),
+    /// The agents this node is to run now.
+    Assigned(super::Assigned),
+    /// Where every agent of the cluster is bound: agent -> alias -> address.
+    Directory(super::Directory),
 }
 
 /// The node's line to its registry: changes go to one task, in order; the caller never waits.
@@ -22,16 +35,42 @@ pub(crate) struct Mirror {
 }
 
 impl Mirror {
-    /// Starts the task that holds `node`'s lease and publishes its agents; call it inside the System.
-    /// What the node must do when it loses (and regains) its lease comes through `fence`.
+    /// Starts the tasks that hold `node`'s lease, publish its agents, lead
+    /// when elected, and follow what is assigned to it; call it inside the
+    /// System. What the supervisor must do comes through `to`.
     pub(crate) fn start(
         registry: Registry,
         node: NodeEntry,
-        fence: mpsc::UnboundedSender<Fencing>,
+        kinds: Vec<String>,
+        to: mpsc::UnboundedSender<FromCluster>,
     ) -> Mirror {
         let (changes, queue) = mpsc::unbounded_channel();
         let name = node.name.clone();
-        actix_rt::spawn(publish(registry, node, queue, fence));
+        let (assigned, mut share) = mpsc::unbounded_channel();
+        actix_rt::spawn(super::follow(
+            registry.clone(),
+            name.clone(),
+            kinds.clone(),
+            assigned,
+        ));
+        let (found, mut directory) = mpsc::unbounded_channel();
+        actix_rt::spawn(super::lead::directory(registry.clone(), found));
+        let (fence, mut fencing) = mpsc::unbounded_channel();
+        actix_rt::spawn(publish(registry, node, queue, fence, kinds));
+        // One stream to the supervisor.
+        actix_rt::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    Some(f) = fencing.recv() => FromCluster::Fencing(f),
+                    Some(a) = share.recv() => FromCluster::Assigned(a),
+                    Some(d) = directory.recv() => FromCluster::Directory(d),
+                    else => return,
+                };
+                if to.send(next).is_err() {
+                    return;
+                }
+            }
+        });
         Mirror {
             node: name,
             changes,
@@ -50,6 +89,54 @@ impl Mirror {
     pub(crate) fn delete(&self, agent: &str) {
         let _ = self.changes.send(Change::Delete(agent.to_owned()));
     }
+
+    /// A deployed agent's journal changed.
+    pub(crate) fn journal(&self, agent: &str, journal: &axon_runtime::protocol::journal::Journal) {
+        let mut bytes = Vec::new();
+        match ciborium::into_writer(journal, &mut bytes) {
+            Ok(()) => {
+                let _ = self.changes.send(Change::Journal(agent.to_owned(), bytes));
+            }
+            Err(e) => tracing::error!(agent, error = %e, "journal not encodable"),
+        }
+    }
+}
+
+/// Applies one change, only where this node owns the agent: `owner` (the
+/// agent's registry key) is under our `lease`, or, for a first put, absent.
+/// A change queued before the node was fenced (it holds a new lease since)
+/// therefore never overwrites nor deletes what another node registered.
+async fn apply(
+    client: &mut Client,
+    key: &str,
+    owner: &str,
+    value: Option<&[u8]>,
+    under_lease: bool,
+    lease: i64,
+) -> std::result::Result<(), etcd_client::Error> {
+    let ours = Compare::lease(owner, CompareOp::Equal, lease);
+    let op = match value {
+        Some(v) => {
+            let options = under_lease.then(|| PutOptions::new().with_lease(lease));
+            TxnOp::put(key, v, options)
+        }
+        None => TxnOp::delete(key, None),
+    };
+    let done = client
+        .txn(Txn::new().when(vec![ours]).and_then(vec![op.clone()]))
+        .await?;
+    if done.succeeded() || value.is_none() || !under_lease {
+        return Ok(());
+    }
+    // A first registration: the key must not exist yet.
+    let absent = Compare::version(owner, CompareOp::Equal, 0);
+    let done = client
+        .txn(Txn::new().when(vec![absent]).and_then(vec![op]))
+        .await?;
+    if !done.succeeded() {
+        tracing::warn!(key, "registry entry held by another node; not overwritten");
+    }
+    Ok(())
 }
 
 /// Joins the cluster (a lease, the node's key), keeps the lease alive, and applies the changes.
@@ -58,10 +145,17 @@ async fn publish(
     node: NodeEntry,
     mut queue: mpsc::UnboundedReceiver<Change>,
     fence: mpsc::UnboundedSender<Fencing>,
+    kinds: Vec<String>,
 ) {
     let (mut client, lease) = join_until_joined(&registry, &node).await;
     // The lease agents are put under: a node that had to rejoin holds a new one.
     let (lease_now, lease_rx) = watch::channel(lease);
+    actix_rt::spawn(super::lead(
+        registry.clone(),
+        node.name.clone(),
+        lease_rx.clone(),
+        kinds,
+    ));
     actix_rt::spawn(keep_alive(
         registry.clone(),
         node.clone(),
@@ -79,22 +173,27 @@ async fn publish(
                 }
             },
             Change::Delete(name) => (registry.agent_key(name), None),
+            Change::Journal(name, bytes) => (registry.journal_key(name), Some(bytes.clone())),
         };
+        // Agents live under the node's lease; journals outlive it.
+        let under_lease = !matches!(change, Change::Journal(..));
         // In order, and until it lands: a later change must not overtake this one.
         loop {
             let lease = *lease_rx.borrow();
-            let applied = match &value {
-                Some(v) => client
-                    .put(
-                        key.clone(),
-                        v.clone(),
-                        Some(PutOptions::new().with_lease(lease)),
-                    )
-                    .await
-                    .map(|_| ()),
-                None => client.delete(key.clone(), None).await.map(|_| ()),
+            let owner = match &change {
+                Change::Journal(name, _) => registry.agent_key(name),
+                _ => key.clone(),
             };
-            match applied {
+            match apply(
+                &mut client,
+                &key,
+                &owner,
+                value.as_deref(),
+                under_lease,
+                lease,
+            )
+            .await
+            {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(key = %key, error = %e, "registry update failed; retrying");

@@ -195,10 +195,14 @@ impl AgentEntry {
     }
 }
 
+mod desired;
+mod lead;
 mod mirror;
 
+pub(crate) use lead::{follow, lead, Assigned, Deployed, Directory};
+
 pub use mirror::FENCE_AFTER;
-pub(crate) use mirror::{Fencing, Mirror};
+pub(crate) use mirror::{Fencing, FromCluster, Mirror};
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,11 @@ pub(super) fn agent_entry(
     warnings: &mut Vec<String>,
 ) -> Result<AgentEntry, ManifestError> {
     let kind = a.kind.get_ref();
-    if a.bin.is_none() && !known_kinds.iter().any(|k| k == kind) {
+    if a.bin.is_none()
+        && !known_kinds
+            .iter()
+            .any(|k| k == kind || k == super::ANY_KIND)
+    {
         let message = format!(
             "unknown agent kind {kind:?} (known: {}; or name a `bin`)",
             known_kinds.join(", ")

@@ -322,6 +322,11 @@ impl Server {
             }
         }
         self.supervise_exit(name, pid, normal, status, ctx);
+        // A deployed agent may be waiting for this name to be free.
+        #[cfg(feature = "cluster")]
+        if let Some(last) = self.deployment_backlog() {
+            self.reconcile_again(last, ctx);
+        }
         self.settle_stops();
         if self.leaving.is_some() {
             self.stop_next(ctx);

@@ -84,7 +84,12 @@ impl Server {
 
     /// `journal`: a supervised agent reports a configuring call.
     pub(super) fn journal(&mut self, a: Journaled) -> Value {
-        Value::Bool(self.supervision.journal(&a.name, a.pid, a.change))
+        let kept = self.supervision.journal(&a.name, a.pid, a.change);
+        #[cfg(feature = "cluster")]
+        if kept {
+            self.publish_journal(&a.name);
+        }
+        Value::Bool(kept)
     }
 
     /// `signal`: sends a signal to an agent's process (fault injection).
