@@ -32,7 +32,7 @@ fn a_bulk_sender_pauses_at_the_high_water_mark_and_loses_nothing() {
     let unset = receiver.get_attr::<bool>("in_order").unwrap_err();
     assert_eq!(
         common::remote_kind(&unset),
-        ErrorKind::BadArguments,
+        ErrorKind::NotFound,
         "out of order"
     );
     assert!(unset.to_string().contains("in_order"), "{unset}");
@@ -185,7 +185,7 @@ fn a_send_to_a_full_backlog_is_refused_and_hands_the_message_back() {
     let unset = receiver.get_attr::<bool>("in_order").unwrap_err();
     assert_eq!(
         common::remote_kind(&unset),
-        ErrorKind::BadArguments,
+        ErrorKind::NotFound,
         "out of order"
     );
     ns.shutdown().unwrap();

@@ -300,10 +300,17 @@ fn bad_attributes_fail_the_spawn() {
         for (attr, value) in attrs.as_object().unwrap() {
             options = options.attribute(attr, value).unwrap();
         }
-        // The spawner hears why the agent could not start.
-        let err = ns.spawn(options).unwrap_err().to_string();
+        // The spawner hears why the agent could not start: its arguments, named.
+        let err = ns.spawn(options).unwrap_err();
+        let kind_of = err.remote().map(|r| r.kind);
+        let err = err.to_string();
+        assert_eq!(
+            kind_of,
+            Some(axon::ErrorKind::BadArguments),
+            "{name} ({kind}): {err}"
+        );
         assert!(
-            err.contains("could not start") && err.contains(named),
+            err.contains("could not be created") && err.contains(named),
             "{name} ({kind}): {err}"
         );
     }
