@@ -294,8 +294,8 @@ impl Host {
                     }
                     Ok(())
                 }
-                // Building an error without allocating: nothing may allocate after fork.
-                None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+                // The namespace was gone when the command was made: spawn fails with ENOENT.
+                None => Err(std::io::Error::from_raw_os_error(libc::ENOENT)),
             });
         }
         cmd
