@@ -36,7 +36,11 @@ fn curve_client(ctx: &zmq::Context, server_public: &[u8], at: &str) -> zmq::Sock
 
 #[test]
 fn libzmq_has_curve() {
-    assert_eq!(zmq::has("curve"), Some(true), "this libzmq was built without CURVE");
+    assert_eq!(
+        zmq::has("curve"),
+        Some(true),
+        "this libzmq was built without CURVE"
+    );
     let pair = zmq::CurveKeyPair::new().unwrap();
     assert_ne!(pair.public_key, pair.secret_key);
     assert_ne!(pair.public_key, [0u8; 32]);
@@ -52,12 +56,17 @@ fn curve_client_with_server_key_talks_both_ways() {
     let client = curve_client(&ctx, &server_keys.public_key, &at);
     client.send("hello over curve", 0).unwrap();
 
-    assert!(readable(&server, 5_000), "server got nothing from a client with its key");
+    assert!(
+        readable(&server, 5_000),
+        "server got nothing from a client with its key"
+    );
     let frames = server.recv_multipart(0).unwrap();
     assert_eq!(frames.len(), 2, "routing id + payload");
     assert_eq!(frames[1], b"hello over curve");
 
-    server.send_multipart([frames[0].clone(), b"reply".to_vec()], 0).unwrap();
+    server
+        .send_multipart([frames[0].clone(), b"reply".to_vec()], 0)
+        .unwrap();
     assert!(readable(&client, 5_000), "client got no reply");
     assert_eq!(client.recv_bytes(0).unwrap(), b"reply");
 }
@@ -80,7 +89,10 @@ fn clients_without_the_server_key_get_nothing_through() {
     plain.connect(&at).unwrap();
     plain.send("from plain", 0).unwrap();
 
-    assert!(!readable(&server, 1_000), "a client without the server's key got a message through");
+    assert!(
+        !readable(&server, 1_000),
+        "a client without the server's key got a message through"
+    );
 
     // The server still serves a client that has its key, and only that message arrives.
     let good = curve_client(&ctx, &server_keys.public_key, &at);
