@@ -99,8 +99,12 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Whether a process with this pid is alive: it exists and is not a zombie.
 pub use axon_runtime::launch::alive as process_alive;
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod deployment;
 mod etcd;
 pub mod netns;
+#[cfg(feature = "cluster")]
+pub use cluster::Cluster;
 pub use deployment::Deployment;
 pub use etcd::Etcd;

@@ -406,3 +406,37 @@ fn a_deployment_follows_its_agents_across_hosts_with_at_most_one_incarnation() {
     assert!(cluster_ps(e, &key, &registry).is_some_and(|ps| ps.is_empty()));
     drop(nodes);
 }
+
+#[test]
+fn a_crashed_host_s_agents_come_back_elsewhere_with_their_configuration() {
+    use axon::testing::Cluster;
+    let mut cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    let manifest = r#"
+[[agent]]
+name = "worker"
+kind = "counter"
+restart = "permanent"
+nodes = ["a", "b"]
+"#;
+    cluster.deploy(manifest).expect("deployed");
+    assert_eq!(cluster.node_of("worker").unwrap().as_deref(), Some("a"));
+    // Configured through the control plane after the deploy: journaled, kept in etcd.
+    let bind = r#"{"kind":"PULL","alias":"extra","handler":"count","transport":"tcp"}"#;
+    cluster.call("worker", "bind", bind).unwrap();
+    let first = cluster.pid_of("worker").unwrap().expect("running");
+
+    // Host a crashes: every process on it, at once.
+    cluster.kill_node("a").unwrap();
+    let moved = cluster.wait_until(PATIENCE, || {
+        cluster.node_of("worker").ok().flatten().as_deref() == Some("b")
+    });
+    assert!(moved, "worker not restarted on b");
+    assert!(!alive(first));
+    let aliases = cluster.call("worker", "aliases", "null").unwrap();
+    assert!(
+        aliases.contains("extra"),
+        "the journal did not follow: {aliases}"
+    );
+    cluster.down().unwrap();
+    assert!(cluster.ps().unwrap().is_empty());
+}
