@@ -128,6 +128,25 @@ impl Registry {
         Ok(entries)
     }
 
+    /// Agent `name`, if the cluster runs it (one lookup by name).
+    pub async fn agent(&self, client: &mut Client, name: &str) -> Result<Option<AgentEntry>> {
+        let got = client
+            .get(self.agent_key(name), None)
+            .await
+            .map_err(|e| etcd_error("looking up", e))?;
+        match got.kvs().first() {
+            None => Ok(None),
+            Some(kv) => serde_json::from_slice(kv.value())
+                .map(Some)
+                .map_err(|e| Error::Config(format!("registry entry of {name}: {e}"))),
+        }
+    }
+
+    /// A client of this registry, for repeated lookups.
+    pub async fn client(&self) -> Result<Client> {
+        self.connect().await
+    }
+
     /// [`Registry::agents`], from synchronous code (the CLI).
     pub fn agents_blocking(&self) -> Result<Vec<AgentEntry>> {
         block_on(self.agents())
