@@ -201,6 +201,7 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
             handler: b.handler.clone(),
             hwm: b.socket.hwm,
             on_full: b.socket.on_full,
+            secure: b.secure,
         };
         let addr = proxy
             .bind_with(b.kind, opts)

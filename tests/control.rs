@@ -196,3 +196,23 @@ fn stale_requests_are_refused_and_not_executed() {
     assert_eq!(a.stats().unwrap().refused, 2);
     ns.shutdown().unwrap();
 }
+
+/// The default build's libzmq has no CURVE: a secure bind is refused, never made in plain text.
+#[cfg(not(feature = "curve"))]
+#[test]
+fn a_secure_bind_without_curve_is_an_error_not_plain_text() {
+    let ns = testing::node().unwrap();
+    let mut a = ns.run_agent("a").unwrap();
+    let opts = BindOptions {
+        secure: true,
+        transport: Some(Transport::Tcp),
+        ..BindOptions::alias("main").handler("collect")
+    };
+    let e = a.bind_with(SocketKind::Rep, opts).unwrap_err();
+    assert!(e.to_string().contains("CURVE"), "{e}");
+    assert!(
+        a.aliases().unwrap().is_empty(),
+        "something was bound anyway"
+    );
+    ns.shutdown().unwrap();
+}

@@ -641,6 +641,7 @@ fn endpoints_with_a_nul_byte_are_refused_everywhere() {
         role: Role::Server,
         serializer: Serializer::Cbor,
         requests: None,
+        secure: false,
     };
     bad_arguments(agent.connect(&nowhere, "y", None).unwrap_err());
     let logger = BTreeMap::from([("endpoint", "tcp://127.0.0.1:1\0")]);

@@ -31,6 +31,7 @@ fn bound(socket: &zmq::Socket, kind: SocketKind, serializer: Serializer) -> Addr
         role: Role::Server,
         serializer,
         requests: None,
+        secure: false,
     }
 }
 

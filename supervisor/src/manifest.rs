@@ -18,6 +18,7 @@
 //! orphan_grace = "10s"           # agents serve on this long without their supervisor
 //! [cluster]                      # cluster mode (`axon deploy`)
 //! registry = "etcd://10.0.0.1:2379"
+//! curve = true                   # every bind secure
 //! [chaos]                        # optional fault injection
 //! every = "3s"
 //! targets = ["echo"]
@@ -40,6 +41,7 @@
 //!   handler = "echo"
 //!   hwm = 1000                     # optional; also on connects
 //!   on_full = "block"              # block | drop (PUB: drop only)
+//!   secure = true                  # ZeroMQ CURVE with the deployment's keys (a CURVE build)
 //!   [[agent.connect]]
 //!   to = "other.main"
 //!   alias = "out"
@@ -147,6 +149,8 @@ pub struct BindEntry {
     pub handler: Option<String>,
     /// High-water mark and what to do at it.
     pub socket: SocketSettings,
+    /// ZeroMQ CURVE with the deployment's keys (`secure = true`, or `[cluster] curve = true`).
+    pub secure: bool,
 }
 
 /// The high-water mark of a bound or connected socket and what a send does at it.
@@ -227,6 +231,12 @@ impl Manifest {
             Some(c) => Some(chaos(&lines, c, &agents)?),
             None => None,
         };
+        // `[cluster] curve = true`: every bind of the deployment is a CURVE server.
+        if raw.cluster.as_ref().and_then(|c| c.curve) == Some(true) {
+            for bind in agents.iter_mut().flat_map(|a| a.binds.iter_mut()) {
+                bind.secure = true;
+            }
+        }
         let registry = raw.cluster.and_then(|c| c.registry);
         let registry = registry.map(|r| r.into_inner());
         Ok(Manifest {

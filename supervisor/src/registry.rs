@@ -414,6 +414,7 @@ mod tests {
             role: axon_runtime::Role::Server,
             serializer: axon_runtime::Serializer::Cbor,
             requests: None,
+            secure: false,
         };
         r.set_addr("a", "main".into(), addr.clone()).unwrap();
         assert_eq!(r.addr("a", "main").unwrap(), &addr);

@@ -325,6 +325,7 @@ impl Report {
             role: Role::Server,
             serializer: Serializer::Cbor,
             requests: None,
+            secure: false,
         };
         Report { socket, address }
     }

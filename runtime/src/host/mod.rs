@@ -288,6 +288,7 @@ impl<A: Agent> Host<A> {
             linger,
             CONTROL_MAX_MESSAGE,
             hwm,
+            None,
         )?;
         self.control = Some(Control {
             endpoint: io.last_endpoint()?,

@@ -24,6 +24,9 @@ pub struct Address {
     /// SYNC_PUB only: the endpoint that takes requests (the stream is `endpoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<String>,
+    /// The bound side is a CURVE server (`secure`): connect with the deployment's CURVE keys.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure: bool,
 }
 
 impl Address {
@@ -35,6 +38,7 @@ impl Address {
             role: self.role.twin(),
             serializer: self.serializer,
             requests: self.requests.clone(),
+            secure: self.secure,
         }
     }
 
@@ -313,6 +317,7 @@ mod tests {
             role: Role::Server,
             serializer: Serializer::Json,
             requests: None,
+            secure: false,
         };
         let t = a.twin();
         assert_eq!(

@@ -38,6 +38,7 @@ impl Io {
         linger: Duration,
         max_message: usize,
         hwm: i32,
+        curve: Option<super::curve::Curve<'_>>,
     ) -> Result<Io> {
         super::check_endpoint(endpoint)?;
         let ctx = crate::net::zmq_context();
@@ -51,6 +52,20 @@ impl Io {
                     .set_maxmsgsize(hard_limit)
                     .set_sndhwm(hwm)
                     .set_rcvhwm(hwm);
+                let b = match curve {
+                    None => b,
+                    Some(super::curve::Curve::Server { secret }) => {
+                        b.set_curve_server(true).set_curve_secretkey(secret)
+                    }
+                    Some(super::curve::Curve::Client {
+                        server_public,
+                        public,
+                        secret,
+                    }) => b
+                        .set_curve_serverkey(server_public)
+                        .set_curve_publickey(public)
+                        .set_curve_secretkey(secret),
+                };
                 if bind {
                     b.bind(endpoint)?
                 } else {
@@ -70,6 +85,22 @@ impl Io {
                 socket.set_maxmsgsize(hard_limit)?;
                 socket.set_sndhwm(hwm)?;
                 socket.set_rcvhwm(hwm)?;
+                match curve {
+                    None => {}
+                    Some(super::curve::Curve::Server { secret }) => {
+                        socket.set_curve_server(true)?;
+                        socket.set_curve_secretkey(secret)?;
+                    }
+                    Some(super::curve::Curve::Client {
+                        server_public,
+                        public,
+                        secret,
+                    }) => {
+                        socket.set_curve_serverkey(server_public)?;
+                        socket.set_curve_publickey(public)?;
+                        socket.set_curve_secretkey(secret)?;
+                    }
+                }
                 report_the_mark(&mut socket)?;
                 if bind {
                     socket.bind(endpoint)?;

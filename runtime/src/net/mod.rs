@@ -5,6 +5,7 @@
 //! Nothing here knows about agents, handlers or the control plane.
 
 mod address;
+pub(crate) mod curve;
 mod frames;
 mod io;
 mod kind;

@@ -293,6 +293,7 @@ mod tests {
                 Duration::ZERO,
                 1 << 30,
                 1,
+                None,
             )
             .unwrap();
             let mut socket = Socket::new(io);

@@ -73,6 +73,9 @@ pub struct Bind {
     /// What a send does at the mark.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_full: Option<OnFull>,
+    /// ZeroMQ CURVE with the deployment's keys (see `net::curve`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure: bool,
 }
 
 impl Bind {
@@ -87,6 +90,7 @@ impl Bind {
             handler: opts.handler,
             hwm: opts.hwm,
             on_full: opts.on_full,
+            secure: opts.secure,
         }
     }
 
@@ -100,6 +104,7 @@ impl Bind {
             handler: self.handler,
             hwm: self.hwm,
             on_full: self.on_full,
+            secure: self.secure,
         };
         (self.kind, opts)
     }
@@ -366,6 +371,7 @@ mod tests {
             role: crate::net::Role::Server,
             serializer: Serializer::Cbor,
             requests: None,
+            secure: false,
         };
         let opts = ConnectOptions::alias("s").topics(&[("a", "h1"), ("b", "h2")]);
         let args = Connect::new(&to, opts);

@@ -31,6 +31,8 @@ pub struct BindOptions {
     pub hwm: Option<i32>,
     /// What a send does at the mark; by kind when `None` (PUB drops, others block).
     pub on_full: Option<OnFull>,
+    /// ZeroMQ CURVE: encrypted, and closed to whoever lacks the deployment key.
+    pub secure: bool,
 }
 
 impl BindOptions {

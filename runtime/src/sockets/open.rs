@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{AddrChange, Sockets};
 use crate::error::{Error, Result};
+use crate::net::curve::Curve;
 use crate::net::{tcp_endpoint_at, Address, Io, OnFull, Role, SocketKind, Transport};
 use crate::protocol::{BindOptions, ConnectOptions};
 
@@ -31,7 +32,7 @@ impl Sockets {
             Some(prev) => prev.endpoint.clone(),
             None => self.bind_endpoint(transport, &alias, opts.addr.as_deref())?,
         };
-        let io = self.open(kind, &endpoint, true, opts.hwm)?;
+        let io = self.open(kind, &endpoint, true, opts.hwm, opts.secure)?;
         // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream.
         let requests = match kind {
             SocketKind::SyncPub => {
@@ -39,7 +40,7 @@ impl Sockets {
                     Some(at) => at,
                     None => self.companion_endpoint(transport, &alias, opts.addr.as_deref())?,
                 };
-                Some(self.open(SocketKind::Rep, &at, true, opts.hwm)?)
+                Some(self.open(SocketKind::Rep, &at, true, opts.hwm, opts.secure)?)
             }
             _ => None,
         };
@@ -53,6 +54,7 @@ impl Sockets {
                 .map(Io::last_endpoint)
                 .transpose()?
                 .map(|e| self.advertised(e)),
+            secure: opts.secure,
         };
         self.addr_changes
             .push(AddrChange::Bound(alias.clone(), address.clone()));
@@ -71,10 +73,33 @@ impl Sockets {
         Ok((index, generation))
     }
 
-    fn open(&self, kind: SocketKind, endpoint: &str, bind: bool, hwm: Option<i32>) -> Result<Io> {
+    /// Opens a socket; a `secure` one is a CURVE server (bind) or client (connect) with the
+    /// deployment's keys, or an error on a build without CURVE (never plain text instead).
+    fn open(
+        &self,
+        kind: SocketKind,
+        endpoint: &str,
+        bind: bool,
+        hwm: Option<i32>,
+        secure: bool,
+    ) -> Result<Io> {
         let d = &self.spec.defaults;
         let hwm = hwm.unwrap_or(d.hwm);
-        Io::open(kind, endpoint, bind, d.linger, d.max_message, hwm)
+        let keys = match secure {
+            true => Some(crate::protocol::auth::curve_keys()?),
+            false => None,
+        };
+        let curve = keys.map(|k| match bind {
+            true => Curve::Server {
+                secret: &k.server_secret,
+            },
+            false => Curve::Client {
+                server_public: &k.server_public,
+                public: &k.client_public,
+                secret: &k.client_secret,
+            },
+        });
+        Io::open(kind, endpoint, bind, d.linger, d.max_message, hwm, curve)
     }
 
     /// Sets what the socket at `index` does at its high-water mark (checked by [`check_on_full`]).
@@ -154,7 +179,7 @@ impl Sockets {
         }
         let alias = self.claim_alias(alias, own.kind)?;
         check_on_full(own.kind, opts.on_full)?;
-        let io = self.open(own.kind, &to.endpoint, false, opts.hwm)?;
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
@@ -171,7 +196,7 @@ impl Sockets {
                 "a SYNC_PUB address names its requests endpoint",
             )
         })?;
-        let requests = self.open(SocketKind::Req, &requests_at, false, opts.hwm)?;
+        let requests = self.open(SocketKind::Req, &requests_at, false, opts.hwm, to.secure)?;
         let reply_topic = format!("\u{0}axon-reply/{}/{alias}", self.spec.name).into_bytes();
         io.raw().set_subscribe(&reply_topic)?;
         let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);

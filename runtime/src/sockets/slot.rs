@@ -145,6 +145,7 @@ mod tests {
             Duration::ZERO,
             1024,
             crate::net::DEFAULT_HWM,
+            None,
         )
         .unwrap();
         Slot {
@@ -155,6 +156,7 @@ mod tests {
                 role: Role::Client,
                 serializer: Serializer::Cbor,
                 requests: None,
+                secure: false,
             },
             socket: Socket::new(io),
             handler: Some("default".into()),

@@ -122,6 +122,7 @@ pub(super) fn bind_entry(
         serializer: parsed(lines, &b.serializer)?,
         handler: b.handler.clone(),
         socket: socket_settings(lines, Some(kind), &b.hwm, &b.on_full)?,
+        secure: b.secure.unwrap_or(false),
     })
 }
 

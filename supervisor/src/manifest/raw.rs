@@ -24,6 +24,7 @@ pub(super) struct Manifest {
 #[serde(deny_unknown_fields)]
 pub(super) struct Cluster {
     pub(super) registry: Option<Spanned<String>>,
+    pub(super) curve: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +88,7 @@ pub(super) struct Bind {
     pub(super) handler: Option<String>,
     pub(super) hwm: Option<Spanned<i64>>,
     pub(super) on_full: Option<Spanned<String>>,
+    pub(super) secure: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

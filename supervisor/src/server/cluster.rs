@@ -290,6 +290,7 @@ fn binds_of(entry: &AgentEntry) -> Journal {
             handler: b.handler.clone(),
             hwm: b.socket.hwm,
             on_full: b.socket.on_full,
+            secure: b.secure,
         };
         let Ok(args) = axon_runtime::codec::to_value(&Bind::new(b.kind, options)) else {
             continue;

@@ -11,9 +11,11 @@
 //! key makes one; the name server passes it to its agents in their
 //! environment and writes it to `<runtime dir>/key` (mode 0600) for the CLI.
 
+mod curve;
 mod guard;
 mod key;
 
+pub(crate) use curve::curve_keys;
 pub use guard::{next_stamp, Guard, Rejection};
 pub use key::{
     allow_insecure, ensure_key, install_key, process_key, signature, Key, FRESHNESS, INSECURE_ENV,
