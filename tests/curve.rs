@@ -99,3 +99,134 @@ fn a_secure_bind_over_ipc_is_curve_too() {
     assert_eq!(reply, "IPC");
     ns.shutdown().unwrap();
 }
+
+/// Across hosts: `[cluster] curve = true` makes every bind of the deployment
+/// secure; a host outside the deployment gets nothing out and puts nothing in.
+#[cfg(feature = "cluster")]
+#[test]
+fn across_hosts_a_peer_without_the_key_gets_nothing_in_and_nothing_out() {
+    use axon::testing::Cluster;
+    const AXON: &str = env!("CARGO_BIN_EXE_axon");
+    let cluster = Cluster::start(AXON, &["a", "b", "c"]).expect("cluster");
+    let manifest = r#"
+[cluster]
+curve = true
+
+[[agent]]
+name = "sink"
+kind = "counter"
+nodes = ["c"]
+  [[agent.bind]]
+  alias = "in"
+  socket = "PULL"
+  transport = "tcp"
+  handler = "count"
+
+[[agent]]
+name = "src"
+kind = "ticker"
+nodes = ["a"]
+attributes = { period_ms = 5 }
+  [[agent.connect]]
+  to = "sink.in"
+  alias = "out"
+
+[[agent]]
+name = "news"
+kind = "ticker"
+nodes = ["a"]
+attributes = { period_ms = 5, topic = "t" }
+  [[agent.bind]]
+  alias = "out"
+  socket = "PUB"
+  transport = "tcp"
+
+[[agent]]
+name = "reader"
+kind = "counter"
+nodes = ["c"]
+  [[agent.connect]]
+  to = "news.out"
+  alias = "news"
+  handler = "count"
+"#;
+    cluster.deploy(manifest).expect("deployed");
+    let total = || -> u64 {
+        cluster
+            .call("sink", "get_attr", r#"{"name":"total"}"#)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        cluster.wait_until(PATIENCE, || total() > 0),
+        "no ticks over CURVE"
+    );
+    let ps = cluster.ps().unwrap();
+    let sink = ps.iter().find(|e| e["name"] == "sink").unwrap();
+    let address = &sink["addrs"]["in"];
+    assert_eq!(address["secure"], true, "{address}");
+    let endpoint = address["endpoint"].as_str().unwrap().to_owned();
+
+    // A deployment member hears the publisher; a stranger on host b hears nothing.
+    let read = || -> u64 {
+        cluster
+            .call("reader", "get_attr", r#"{"name":"total"}"#)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        cluster.wait_until(PATIENCE, || read() > 0),
+        "the reader hears nothing"
+    );
+    let news = ps.iter().find(|e| e["name"] == "news").unwrap();
+    let published = news["addrs"]["out"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = cluster.net().host("b").unwrap();
+    let overheard = b
+        .enter(move || {
+            let ctx = zmq::Context::new();
+            let sub = ctx.socket(zmq::SUB).unwrap();
+            sub.set_linger(0).unwrap();
+            sub.set_subscribe(b"").unwrap();
+            sub.connect(&published).unwrap();
+            readable(&sub, 1500)
+        })
+        .unwrap();
+    assert!(!overheard, "a peer without the key heard the publisher");
+
+    // From host b, which runs no agent of this deployment's key: inject.
+    let injected = b
+        .enter(move || {
+            // A context of its own: its I/O thread lives on host b too.
+            let ctx = zmq::Context::new();
+            let push = ctx.socket(zmq::PUSH).unwrap();
+            push.set_linger(0).unwrap();
+            push.set_sndtimeo(100).unwrap();
+            push.connect(&endpoint).unwrap();
+            (0..100)
+                .filter(|_| push.send("injected", 0).is_ok())
+                .count()
+        })
+        .unwrap();
+    // The stream stops; every message the sink counted came from src.
+    cluster.call("src", "close", r#"{"alias":"out"}"#).unwrap();
+    let sent: u64 = cluster
+        .call("src", "get_attr", r#"{"name":"ticks"}"#)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        cluster.wait_until(PATIENCE, || total() >= sent),
+        "the sink lost ticks"
+    );
+    assert_eq!(
+        total(),
+        sent,
+        "the sink counted {injected} messages it should never have seen"
+    );
+    cluster.down().unwrap();
+}
