@@ -117,6 +117,11 @@ pub fn deploy(path: &std::path::Path, registry: Option<&str>) -> Result<()> {
         "axon: deployment stored; waiting for {} agents",
         names.len()
     );
+    // A bar on a terminal; on a pipe indicatif draws nothing and a line per change says it.
+    let bar = indicatif::ProgressBar::new(names.len() as u64);
+    let style =
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} agents answer {wide_msg}");
+    bar.set_style(style.unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
     let deadline = std::time::Instant::now() + DEPLOY_PATIENCE;
     let mut answering = 0;
     loop {
@@ -128,17 +133,24 @@ pub fn deploy(path: &std::path::Path, registry: Option<&str>) -> Result<()> {
             .collect();
         if names.len() - missing.len() != answering {
             answering = names.len() - missing.len();
-            eprintln!("axon: {answering}/{} agents answer", names.len());
+            bar.set_position(answering as u64);
+            bar.set_message(format!("waiting for {}", missing.join(", ")));
+            if bar.is_hidden() {
+                eprintln!("axon: {answering}/{} agents answer", names.len());
+            }
         }
         if missing.is_empty() {
+            bar.finish_with_message("deployed");
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
+            bar.abandon();
             anyhow::bail!(
                 "not every agent answers after {DEPLOY_PATIENCE:?}: missing {}",
                 missing.join(", ")
             );
         }
+        bar.tick();
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
