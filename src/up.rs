@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use axon::launch::HostCommand;
 use axon::manifest::{AgentEntry, Chaos, Manifest};
-use axon::{BindOptions, ConnectOptions, NameServer, NodeOptions, SpawnOptions};
+use axon::{NameServer, NodeOptions, SpawnOptions};
 
 /// The line `up` prints on stdout once every agent is up: endpoint, then key file.
 pub const READY_LINE: &str = "AXON-UP-READY";
@@ -161,18 +161,7 @@ fn start(ns: &NameServer, manifest: &Manifest) -> Result<()> {
             let to = ns.addr(&c.agent, &c.remote_alias).with_context(|| {
                 format!("{}: finding {}.{}", agent.name, c.agent, c.remote_alias)
             })?;
-            let opts = ConnectOptions {
-                alias: Some(c.alias.clone()),
-                handler: c.handler.clone(),
-                topics: c
-                    .topics
-                    .iter()
-                    .map(|t| (t.as_bytes().to_vec(), None))
-                    .collect(),
-                hwm: c.socket.hwm,
-                on_full: c.socket.on_full,
-            };
-            let made = proxy.connect_with(&to, opts);
+            let made = proxy.connect_with(&to, c.options());
             made.with_context(|| {
                 format!(
                     "{}: connecting {} to {}.{}",
@@ -193,16 +182,7 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
     options.memory_limit = agent.memory_limit;
     let mut proxy = ns.spawn(options)?;
     for b in &agent.binds {
-        let opts = BindOptions {
-            alias: Some(b.alias.clone()),
-            transport: b.transport,
-            addr: b.addr.clone(),
-            serializer: b.serializer,
-            handler: b.handler.clone(),
-            hwm: b.socket.hwm,
-            on_full: b.socket.on_full,
-            secure: b.secure,
-        };
+        let opts = b.options();
         let addr = proxy
             .bind_with(b.kind, opts)
             .with_context(|| format!("binding {}", b.alias))?;

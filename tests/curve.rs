@@ -151,13 +151,15 @@ nodes = ["c"]
   handler = "count"
 "#;
     cluster.deploy(manifest).expect("deployed");
-    let total = || -> u64 {
+    // What a counter agent has counted, 0 until it answers.
+    let counted = |agent: &str| -> u64 {
         cluster
-            .call("sink", "get_attr", r#"{"name":"total"}"#)
+            .call(agent, "get_attr", r#"{"name":"total"}"#)
             .ok()
             .and_then(|t| t.parse().ok())
             .unwrap_or(0)
     };
+    let total = || counted("sink");
     assert!(
         cluster.wait_until(PATIENCE, || total() > 0),
         "no ticks over CURVE"
@@ -169,13 +171,7 @@ nodes = ["c"]
     let endpoint = address["endpoint"].as_str().unwrap().to_owned();
 
     // A deployment member hears the publisher; a stranger on host b hears nothing.
-    let read = || -> u64 {
-        cluster
-            .call("reader", "get_attr", r#"{"name":"total"}"#)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0)
-    };
+    let read = || counted("reader");
     assert!(
         cluster.wait_until(PATIENCE, || read() > 0),
         "the reader hears nothing"

@@ -179,6 +179,39 @@ pub struct ConnectEntry {
     pub socket: SocketSettings,
 }
 
+impl BindEntry {
+    /// The options that bind this socket.
+    pub fn options(&self) -> axon_runtime::BindOptions {
+        axon_runtime::BindOptions {
+            alias: Some(self.alias.clone()),
+            transport: self.transport,
+            addr: self.addr.clone(),
+            serializer: self.serializer,
+            handler: self.handler.clone(),
+            hwm: self.socket.hwm,
+            on_full: self.socket.on_full,
+            secure: self.secure,
+        }
+    }
+}
+
+impl ConnectEntry {
+    /// The options that connect this socket (to the address its target bound).
+    pub fn options(&self) -> axon_runtime::ConnectOptions {
+        axon_runtime::ConnectOptions {
+            alias: Some(self.alias.clone()),
+            handler: self.handler.clone(),
+            topics: self
+                .topics
+                .iter()
+                .map(|t| (t.as_bytes().to_vec(), None))
+                .collect(),
+            hwm: self.socket.hwm,
+            on_full: self.socket.on_full,
+        }
+    }
+}
+
 mod agent;
 mod raw;
 

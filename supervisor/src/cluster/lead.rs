@@ -34,6 +34,16 @@ pub(crate) struct Deployed {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Assigned(pub(crate) Vec<Deployed>);
 
+/// A client of `registry`, once etcd answers.
+async fn connected(registry: &Registry) -> Client {
+    loop {
+        match registry.connect().await {
+            Ok(client) => return client,
+            Err(_) => tokio::time::sleep(RETRY).await,
+        }
+    }
+}
+
 /// Where every agent of the cluster is bound: agent -> alias -> address.
 pub(crate) type Directory = BTreeMap<String, BTreeMap<String, axon_runtime::Address>>;
 
@@ -41,13 +51,7 @@ pub(crate) type Directory = BTreeMap<String, BTreeMap<String, axon_runtime::Addr
 pub(crate) async fn directory(registry: Registry, to: mpsc::UnboundedSender<Directory>) {
     let mut last: Option<Directory> = None;
     loop {
-        let mut client = match registry.connect().await {
-            Ok(c) => c,
-            Err(_) => {
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
+        let mut client = connected(&registry).await;
         loop {
             match registry.agents().await {
                 Ok(agents) => {
@@ -76,13 +80,7 @@ pub(crate) async fn lead(
     kinds: Vec<String>,
 ) {
     loop {
-        let mut client = match registry.connect().await {
-            Ok(c) => c,
-            Err(_) => {
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
+        let mut client = connected(&registry).await;
         let held = *lease.borrow();
         let won = client
             .campaign(registry.leader_key(), node.as_str(), held)
@@ -177,13 +175,7 @@ pub(crate) async fn follow(
 ) {
     let mut last: Option<Vec<(String, AgentEntry)>> = None;
     loop {
-        let mut client = match registry.connect().await {
-            Ok(c) => c,
-            Err(_) => {
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
+        let mut client = connected(&registry).await;
         loop {
             match share(&registry, &mut client, &node, &kinds).await {
                 Ok(entries) => {

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use axon_runtime::launch::Signal;
 use axon_runtime::protocol::journal::{self, Change, Journal};
 use axon_runtime::protocol::methods::{Bind, Connect};
-use axon_runtime::{BindOptions, ConnectOptions, Value};
+use axon_runtime::Value;
 
 use super::Server;
 use crate::cluster::{Assigned, Deployed, Directory, Fencing, FromCluster};
@@ -211,18 +211,7 @@ impl Server {
         for (key, control, to, c) in wanted {
             let moved = self.deployment.linked.contains_key(&key);
             self.deployment.linking.insert(key.clone());
-            let options = ConnectOptions {
-                alias: Some(c.alias.clone()),
-                handler: c.handler.clone(),
-                topics: c
-                    .topics
-                    .iter()
-                    .map(|t| (t.as_bytes().to_vec(), None))
-                    .collect(),
-                hwm: c.socket.hwm,
-                on_full: c.socket.on_full,
-            };
-            let args = Connect::new(&to, options);
+            let args = Connect::new(&to, c.options());
             let agent = key.0.clone();
             let call = async move {
                 use axon_runtime::client::call::call;
@@ -282,17 +271,7 @@ impl Server {
 fn binds_of(entry: &AgentEntry) -> Journal {
     let mut journal = Journal::default();
     for b in &entry.binds {
-        let options = BindOptions {
-            alias: Some(b.alias.clone()),
-            transport: b.transport,
-            addr: b.addr.clone(),
-            serializer: b.serializer,
-            handler: b.handler.clone(),
-            hwm: b.socket.hwm,
-            on_full: b.socket.on_full,
-            secure: b.secure,
-        };
-        let Ok(args) = axon_runtime::codec::to_value(&Bind::new(b.kind, options)) else {
+        let Ok(args) = axon_runtime::codec::to_value(&Bind::new(b.kind, b.options())) else {
             continue;
         };
         if let Some(change) = journal::change("bind", &args, &Value::Null) {
