@@ -440,3 +440,60 @@ nodes = ["a", "b"]
     cluster.down().unwrap();
     assert!(cluster.ps().unwrap().is_empty());
 }
+
+#[test]
+fn req_rep_and_pub_sub_by_name_across_hosts() {
+    use axon::testing::Cluster;
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    let manifest = r#"
+[[agent]]
+name = "replier"
+kind = "echo"
+nodes = ["a"]
+  [[agent.bind]]
+  alias = "main"
+  socket = "REP"
+  transport = "tcp"
+  handler = "echo"
+
+[[agent]]
+name = "news"
+kind = "ticker"
+nodes = ["a"]
+attributes = { period_ms = 5, topic = "t" }
+  [[agent.bind]]
+  alias = "out"
+  socket = "PUB"
+  transport = "tcp"
+
+[[agent]]
+name = "asker"
+kind = "counter"
+nodes = ["b"]
+  [[agent.connect]]
+  to = "replier.main"
+  alias = "ask"
+  [[agent.connect]]
+  to = "news.out"
+  alias = "news"
+  handler = "count"
+  topics = ["t"]
+"#;
+    cluster.deploy(manifest).expect("deployed");
+    // REQ (host b) -> REP (host a), connected by name.
+    let request = r#"{"alias":"ask","message":"across by name","timeout_ms":10000}"#;
+    let reply = common::eventually("a reply across hosts", || {
+        cluster.call("asker", "request", request).ok()
+    });
+    assert!(reply.contains("across by name"), "{reply}");
+    // PUB (host a) -> SUB (host b), connected by name, topic "t".
+    let heard = cluster.wait_until(PATIENCE, || {
+        cluster
+            .call("asker", "get_attr", r#"{"name":"total"}"#)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+    });
+    assert!(heard, "no ticks across hosts");
+    cluster.down().unwrap();
+}
