@@ -533,3 +533,65 @@ fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_
         .unwrap());
     assert!(pong.contains("pong"), "{pong}");
 }
+
+#[test]
+fn logs_through_the_registry_merge_the_events_of_every_node_s_logger() {
+    use axon::testing::Cluster;
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    let manifest = format!(
+        "{PINNED}{}",
+        r#"
+[[agent]]
+name = "echo-b"
+kind = "echo"
+nodes = ["b"]
+
+[[agent]]
+name = "logger-a"
+kind = "logger"
+nodes = ["a"]
+
+[[agent]]
+name = "logger-b"
+kind = "logger"
+nodes = ["b"]
+"#
+    );
+    cluster.deploy(&manifest).expect("deployed");
+    let registry = cluster.registry();
+    // A wrongly signed request makes each echo log a warning, which its node's logger collects.
+    let wrong = key_dir("cluster-logs-wrong-key");
+    let etcd_host = cluster.net().host("etcd").unwrap();
+    for agent in ["echo", "echo-b"] {
+        let out = axon(
+            etcd_host,
+            &wrong,
+            &["call", "--registry", &registry, agent, "ping"],
+        );
+        assert_eq!(out.status.code(), Some(77), "{out:?}");
+    }
+    let both = wait_until(PATIENCE, || {
+        let out = cluster.cli(&["logs", "--registry", &registry]).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success()
+            && text
+                .lines()
+                .any(|l| l.contains("echo:") && l.contains("refused"))
+            && text
+                .lines()
+                .any(|l| l.contains("echo-b:") && l.contains("refused"))
+    });
+    assert!(
+        both,
+        "{:?}",
+        cluster.cli(&["logs", "--registry", &registry]).unwrap()
+    );
+    // One agent's events only.
+    let only = ok(cluster
+        .cli(&["logs", "--registry", &registry, "echo-b"])
+        .unwrap());
+    assert!(
+        !only.is_empty() && only.lines().all(|l| l.contains("echo-b:")),
+        "{only}"
+    );
+}
