@@ -221,25 +221,48 @@ pub fn run(args: Args) -> Result<()> {
         } => crate::node::ps(&registry, json),
         Command::Ps { ns, json } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
+        #[cfg(feature = "cluster")]
+        Command::Call {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            agent,
+            method,
+            args,
+        } => {
+            let (registry, args) = (cluster(&ns)?, call_args(args.as_deref())?);
+            crate::node::call(registry, &agent, &method, args, ns.timeout)
+        }
         Command::Call {
             ns,
             agent,
             method,
             args,
         } => call(&ns, &agent, &method, args.as_deref()),
+        #[cfg(feature = "cluster")]
+        Command::Logs {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            agent,
+            follow,
+            lines,
+        } => crate::node::logs(cluster(&ns)?, agent.as_deref(), follow, lines, ns.timeout),
         Command::Logs {
             ns,
             agent,
             follow,
             lines,
         } => logs(&ns, agent.as_deref(), follow, lines),
-        Command::Kill { ns, agent, signal } => {
-            let pid = connect(&ns)?
-                .signal(&agent, signal)
-                .with_context(|| format!("signalling {agent}"))?;
-            println!("SIG{signal} sent to {agent} (pid {pid})");
-            Ok(())
-        }
+        #[cfg(feature = "cluster")]
+        Command::Kill {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            agent,
+            signal,
+        } => crate::node::kill(cluster(&ns)?, &agent, signal, ns.timeout),
+        Command::Kill { ns, agent, signal } => kill(&connect(&ns)?, &agent, signal),
         Command::Spawn {
             ns,
             name,
@@ -261,6 +284,14 @@ fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {
         }
         _ => Err(format!("expected KIND=PROGRAM, got {s:?}")),
     }
+}
+
+/// The registry of `--registry`, with the cluster's key installed for the requests to come.
+#[cfg(feature = "cluster")]
+fn cluster(ns: &NsArgs) -> Result<&str> {
+    let registry = ns.registry.as_deref().context("no --registry given")?;
+    axon::protocol::auth::install_key(key_for(ns, registry)?);
+    Ok(registry)
 }
 
 fn connect(ns: &NsArgs) -> Result<NameServer> {
@@ -450,6 +481,15 @@ pub(crate) fn uptime(ms: u64) -> String {
 }
 
 fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()> {
+    let args = call_args(args)?;
+    let proxy = connect(ns)?
+        .proxy(agent)
+        .with_context(|| format!("finding agent {agent}"))?;
+    call_on(proxy, method, args, ns.timeout)
+}
+
+/// `call`'s ARGS: a JSON object, or nothing.
+fn call_args(args: Option<&str>) -> Result<serde_json::Value> {
     let args: serde_json::Value = match args {
         Some(text) => serde_json::from_str(text).context("ARGS must be JSON")?,
         None => serde_json::Value::Null,
@@ -457,12 +497,28 @@ fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()
     if !(args.is_object() || args.is_null()) {
         bail!("ARGS must be a JSON object");
     }
-    let mut proxy = connect(ns)?
-        .proxy(agent)
-        .with_context(|| format!("finding agent {agent}"))?;
-    proxy.set_timeout(ns.timeout);
+    Ok(args)
+}
+
+/// Calls `method` through `proxy` and prints the JSON result (a refusal stays in the error chain).
+pub(crate) fn call_on(
+    mut proxy: axon::Proxy,
+    method: &str,
+    args: serde_json::Value,
+    timeout: Duration,
+) -> Result<()> {
+    proxy.set_timeout(timeout);
     let result: Value = proxy.call(method, args)?;
     println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
+/// Sends `signal` to `agent` through the name server `node` supervising it.
+pub(crate) fn kill(node: &NameServer, agent: &str, signal: Signal) -> Result<()> {
+    let pid = node
+        .signal(agent, signal)
+        .with_context(|| format!("signalling {agent}"))?;
+    println!("SIG{signal} sent to {agent} (pid {pid})");
     Ok(())
 }
 
@@ -480,11 +536,34 @@ fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<
         )?;
     let mut proxy = node.proxy(&logger.name)?;
     proxy.set_timeout(ns.timeout);
+    print_logs(|limit| history(&mut proxy, agent, limit), follow, lines)
+}
+
+/// The last `limit` events a logger holds (of `agent` only, if given), oldest first.
+pub(crate) fn history(
+    logger: &mut axon::Proxy,
+    agent: Option<&str>,
+    limit: usize,
+) -> Result<Vec<LogRecord>> {
     #[derive(serde::Serialize)]
     struct Query<'a> {
         agent: Option<&'a str>,
         limit: Option<usize>,
     }
+    let query = Query {
+        agent,
+        limit: Some(limit),
+    };
+    Ok(logger.execute("history", &query)?)
+}
+
+/// Prints the last `lines` events `fetch(limit)` returns (oldest first), then, with `follow`,
+/// asks again every [`FOLLOW_PERIOD`] and prints what is new, until interrupted.
+pub(crate) fn print_logs(
+    mut fetch: impl FnMut(usize) -> Result<Vec<LogRecord>>,
+    follow: bool,
+    lines: usize,
+) -> Result<()> {
     let mut seen: Option<(u64, usize)> = None;
     let mut print_new = |records: Vec<LogRecord>| {
         // Records arrive oldest first; skip those printed before (same time, same position).
@@ -508,14 +587,7 @@ fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<
             seen = Some((last.time_ms, n));
         }
     };
-    let first: Vec<LogRecord> = proxy.execute(
-        "history",
-        &Query {
-            agent,
-            limit: Some(lines),
-        },
-    )?;
-    print_new(first);
+    print_new(fetch(lines)?);
     if !follow {
         return Ok(());
     }
@@ -523,14 +595,7 @@ fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<
     loop {
         next += FOLLOW_PERIOD;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        let records: Vec<LogRecord> = proxy.execute(
-            "history",
-            &Query {
-                agent,
-                limit: Some(1000),
-            },
-        )?;
-        print_new(records);
+        print_new(fetch(1000)?);
     }
 }
 

@@ -1,11 +1,16 @@
 //! Cluster mode on the command line: `axon node` runs one node per host in
 //! the foreground (its supervisor, publishing its agents in etcd), and
-//! `axon ps --registry` lists every agent of the cluster, from any host.
+//! `axon ps|call|kill|logs --registry` reach every agent of the cluster, from
+//! any host, by looking it up in etcd.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
-use axon_supervisor::cluster::{Registry, ADVERTISE_ENV, NODE_NAME_ENV, REGISTRY_ENV};
+use anyhow::{bail, Context, Result};
+use axon::launch::Signal;
+use axon::logging::LogRecord;
+use axon::NameServer;
+use axon_supervisor::cluster::{AgentEntry, Registry, ADVERTISE_ENV, NODE_NAME_ENV, REGISTRY_ENV};
 
 /// What `axon node` is given.
 pub struct NodeArgs {
@@ -196,5 +201,120 @@ pub fn down(registry: &str) -> Result<()> {
             );
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Agent `name`'s registry entry, or an error saying the cluster runs no such agent.
+fn find(registry: &Registry, name: &str) -> Result<AgentEntry> {
+    registry
+        .agent_blocking(name)?
+        .with_context(|| format!("no agent {name} in the cluster (see axon ps --registry)"))
+}
+
+/// `axon call --registry R AGENT METHOD [ARGS]`: straight to the agent's control endpoint.
+pub fn call(
+    registry: &str,
+    agent: &str,
+    method: &str,
+    args: serde_json::Value,
+    timeout: Duration,
+) -> Result<()> {
+    let entry = find(&Registry::parse(registry)?, agent)?;
+    let proxy = axon::Proxy::open(entry.name, entry.control)
+        .with_context(|| format!("opening agent {agent}'s control endpoint"))?;
+    crate::cli::call_on(proxy, method, args, timeout)
+}
+
+/// `axon kill --registry R AGENT`: through the name server of the node that runs it
+/// (signals reach only a supervisor's own children).
+pub fn kill(registry: &str, agent: &str, signal: Signal, timeout: Duration) -> Result<()> {
+    let registry = Registry::parse(registry)?;
+    let entry = find(&registry, agent)?;
+    let node = registry
+        .nodes_blocking()?
+        .into_iter()
+        .find(|n| n.name == entry.node)
+        .with_context(|| format!("{agent}'s node {} is not in the registry", entry.node))?;
+    let ns = NameServer::connect(&node.endpoint, timeout)
+        .with_context(|| format!("talking to node {} at {}", node.name, node.endpoint))?;
+    crate::cli::kill(&ns, agent, signal)
+}
+
+/// `axon logs --registry R [AGENT]`: the events of every logger agent of the cluster (each
+/// node's logger collects its own node's agents), merged by time.
+pub fn logs(
+    registry: &str,
+    agent: Option<&str>,
+    follow: bool,
+    lines: usize,
+    timeout: Duration,
+) -> Result<()> {
+    let registry = Registry::parse(registry)?;
+    let fetch = |limit: usize| -> Result<Vec<LogRecord>> {
+        // Looked up every time: a logger may have moved to another node since.
+        let loggers: Vec<AgentEntry> = registry
+            .agents_blocking()?
+            .into_iter()
+            .filter(|a| a.kind == LOGGER_KIND)
+            .collect();
+        if loggers.is_empty() {
+            bail!(
+                "this cluster runs no logger agent: deploy one (an [[agent]] with kind = \"logger\"; \
+                 each node's logger collects the events of that node's agents, so one per node, \
+                 `nodes = [\"N\"]`, collects them all)"
+            );
+        }
+        let mut records = Vec::new();
+        for logger in loggers {
+            let mut proxy = axon::Proxy::open(logger.name.clone(), logger.control)?;
+            proxy.set_timeout(timeout);
+            let got = crate::cli::history(&mut proxy, agent, limit)
+                .with_context(|| format!("reading logger {}", logger.name))?;
+            records.extend(got);
+        }
+        Ok(merged(records, limit))
+    };
+    crate::cli::print_logs(fetch, follow, lines)
+}
+
+/// The kind of logger agents.
+const LOGGER_KIND: &str = "logger";
+
+/// The last `limit` of `records` (from several loggers) in time order.
+fn merged(mut records: Vec<LogRecord>, limit: usize) -> Vec<LogRecord> {
+    // Stable: the events of one logger with the same time keep their order.
+    records.sort_by_key(|r| r.time_ms);
+    let skip = records.len().saturating_sub(limit);
+    records.split_off(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(agent: &str, time_ms: u64) -> LogRecord {
+        LogRecord {
+            agent: agent.to_owned(),
+            level: "INFO".to_owned(),
+            target: "t".to_owned(),
+            message: "m".to_owned(),
+            fields: Default::default(),
+            time_ms,
+        }
+    }
+
+    #[test]
+    fn loggers_merge_by_time_and_keep_the_last_events() {
+        let records = vec![
+            record("a", 1),
+            record("a", 5),
+            record("b", 2),
+            record("b", 5),
+        ];
+        let got: Vec<(String, u64)> = merged(records, 3)
+            .into_iter()
+            .map(|r| (r.agent, r.time_ms))
+            .collect();
+        assert_eq!(got, [("b".into(), 2), ("a".into(), 5), ("b".into(), 5)]);
     }
 }

@@ -497,3 +497,158 @@ nodes = ["b"]
     assert!(heard, "no ticks across hosts");
     cluster.down().unwrap();
 }
+
+/// An echo agent pinned to host a (restarted there when it dies).
+const PINNED: &str = r#"
+[[agent]]
+name = "echo"
+kind = "echo"
+restart = "permanent"
+nodes = ["a"]
+"#;
+
+#[test]
+fn call_through_the_registry_reaches_an_agent_on_another_host_and_a_wrong_key_is_refused() {
+    use axon::testing::Cluster;
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    cluster.deploy(PINNED).expect("deployed");
+    assert_eq!(cluster.node_of("echo").unwrap().as_deref(), Some("a"));
+    let registry = cluster.registry();
+
+    // From the etcd host, which runs no node: found in etcd, called on host a.
+    let pong = ok(cluster
+        .cli(&["call", "--registry", &registry, "echo", "ping"])
+        .unwrap());
+    assert!(pong.contains("pong"), "{pong}");
+    let missing = cluster
+        .cli(&["call", "--registry", &registry, "nobody", "ping"])
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1), "{missing:?}");
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no agent nobody"),
+        "{missing:?}"
+    );
+
+    // No logger deployed: `logs --registry` says what to deploy.
+    let logs = cluster.cli(&["logs", "--registry", &registry]).unwrap();
+    assert!(!logs.status.success(), "{logs:?}");
+    assert!(
+        String::from_utf8_lossy(&logs.stderr).contains("kind = \"logger\""),
+        "{logs:?}"
+    );
+
+    // Another key: the agent refuses the call, its node refuses the signal; both exit 77.
+    let wrong = key_dir("cluster-wrong-key");
+    let etcd_host = cluster.net().host("etcd").unwrap();
+    let pid = cluster.pid_of("echo").unwrap().expect("echo runs");
+    for args in [
+        ["call", "--registry", &registry, "echo", "ping"],
+        ["kill", "--registry", &registry, "echo", "--signal=KILL"],
+    ] {
+        let out = axon(etcd_host, &wrong, &args);
+        assert_eq!(out.status.code(), Some(77), "{args:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("refused"),
+            "{out:?}"
+        );
+    }
+    assert!(alive(pid), "a refused kill killed the agent");
+    assert_eq!(cluster.pid_of("echo").unwrap(), Some(pid));
+}
+
+#[test]
+fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_it() {
+    use axon::testing::Cluster;
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    cluster.deploy(PINNED).expect("deployed");
+    let registry = cluster.registry();
+    let first = cluster.pid_of("echo").unwrap().expect("echo runs");
+
+    let out = ok(cluster
+        .cli(&["kill", "--registry", &registry, "echo"])
+        .unwrap());
+    assert!(
+        out.contains(&format!("SIGKILL sent to echo (pid {first})")),
+        "{out}"
+    );
+    assert!(
+        wait_until(PATIENCE, || !alive(first)),
+        "echo survived SIGKILL"
+    );
+    // The supervisor of host a restarts it there: a new process, the same node.
+    let restarted = wait_until(PATIENCE, || {
+        cluster
+            .pid_of("echo")
+            .ok()
+            .flatten()
+            .is_some_and(|pid| pid != first)
+    });
+    assert!(restarted, "echo was not restarted");
+    assert_eq!(cluster.node_of("echo").unwrap().as_deref(), Some("a"));
+    let pong = ok(cluster
+        .cli(&["call", "--registry", &registry, "echo", "ping"])
+        .unwrap());
+    assert!(pong.contains("pong"), "{pong}");
+}
+
+#[test]
+fn logs_through_the_registry_merge_the_events_of_every_node_s_logger() {
+    use axon::testing::Cluster;
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    let manifest = format!(
+        "{PINNED}{}",
+        r#"
+[[agent]]
+name = "echo-b"
+kind = "echo"
+nodes = ["b"]
+
+[[agent]]
+name = "logger-a"
+kind = "logger"
+nodes = ["a"]
+
+[[agent]]
+name = "logger-b"
+kind = "logger"
+nodes = ["b"]
+"#
+    );
+    cluster.deploy(&manifest).expect("deployed");
+    let registry = cluster.registry();
+    // A wrongly signed request makes each echo log a warning, which its node's logger collects.
+    let wrong = key_dir("cluster-logs-wrong-key");
+    let etcd_host = cluster.net().host("etcd").unwrap();
+    for agent in ["echo", "echo-b"] {
+        let out = axon(
+            etcd_host,
+            &wrong,
+            &["call", "--registry", &registry, agent, "ping"],
+        );
+        assert_eq!(out.status.code(), Some(77), "{out:?}");
+    }
+    let both = wait_until(PATIENCE, || {
+        let out = cluster.cli(&["logs", "--registry", &registry]).unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success()
+            && text
+                .lines()
+                .any(|l| l.contains("echo:") && l.contains("refused"))
+            && text
+                .lines()
+                .any(|l| l.contains("echo-b:") && l.contains("refused"))
+    });
+    assert!(
+        both,
+        "{:?}",
+        cluster.cli(&["logs", "--registry", &registry]).unwrap()
+    );
+    // One agent's events only.
+    let only = ok(cluster
+        .cli(&["logs", "--registry", &registry, "echo-b"])
+        .unwrap());
+    assert!(
+        !only.is_empty() && only.lines().all(|l| l.contains("echo-b:")),
+        "{only}"
+    );
+}

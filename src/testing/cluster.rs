@@ -48,6 +48,8 @@ const ETCD_HOST: &str = "etcd";
 /// A cluster on one machine: a host per node plus one for etcd.
 pub struct Cluster {
     axon: PathBuf,
+    /// `--kind-host KIND=PROGRAM` of every node.
+    kind_hosts: Vec<(String, PathBuf)>,
     nodes: BTreeMap<String, Node>,
     etcd: Option<Etcd>,
     net: Net,
@@ -83,6 +85,16 @@ impl Cluster {
     /// `axon`, built with the `cluster` feature) on each of `nodes`, all with
     /// one fresh deployment key; returns once every node serves.
     pub fn start(axon: impl AsRef<Path>, nodes: &[&str]) -> Result<Cluster> {
+        Cluster::start_hosting(axon, nodes, &[])
+    }
+
+    /// [`Cluster::start`], every node hosting each `(KIND, PROGRAM)` of `kind_hosts` with
+    /// PROGRAM (`axon node --kind-host KIND=PROGRAM`; the program must exist on this machine).
+    pub fn start_hosting(
+        axon: impl AsRef<Path>,
+        nodes: &[&str],
+        kind_hosts: &[(&str, &Path)],
+    ) -> Result<Cluster> {
         let mut hosts: Vec<&str> = nodes.to_vec();
         hosts.push(ETCD_HOST);
         let net = Net::new(&hosts)?;
@@ -91,6 +103,10 @@ impl Cluster {
         let etcd = Etcd::start(Some(net.host(ETCD_HOST)?))?;
         let mut cluster = Cluster {
             axon: axon.as_ref().to_path_buf(),
+            kind_hosts: kind_hosts
+                .iter()
+                .map(|(kind, program)| ((*kind).to_owned(), program.to_path_buf()))
+                .collect(),
             nodes: BTreeMap::new(),
             etcd: Some(etcd),
             net,
@@ -111,6 +127,11 @@ impl Cluster {
             .args(["--advertise", &host.addr().to_string()])
             .arg("--key-file")
             .arg(self.key_file())
+            .args(self.kind_hosts.iter().map(|(kind, program)| {
+                let mut arg = std::ffi::OsString::from(format!("--kind-host={kind}="));
+                arg.push(program);
+                arg
+            }))
             .env("AXON_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

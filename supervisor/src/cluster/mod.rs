@@ -156,6 +156,14 @@ impl Registry {
     pub fn nodes_blocking(&self) -> Result<Vec<NodeEntry>> {
         block_on(self.nodes())
     }
+
+    /// [`Registry::agent`], from synchronous code (the CLI): one lookup by name.
+    pub fn agent_blocking(&self, name: &str) -> Result<Option<AgentEntry>> {
+        block_on(async {
+            let mut client = self.connect().await?;
+            self.agent(&mut client, name).await
+        })
+    }
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
