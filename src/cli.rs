@@ -180,6 +180,18 @@ enum Command {
     },
 }
 
+impl Args {
+    /// Whether the command runs a name server in this process (`nameserver`, `node`).
+    pub fn runs_a_name_server(&self) -> bool {
+        match &self.command {
+            Command::Nameserver { .. } => true,
+            #[cfg(feature = "cluster")]
+            Command::Node { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Runs one command.
 pub fn run(args: Args) -> Result<()> {
     match args.command {

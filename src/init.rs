@@ -90,6 +90,13 @@ fn install_agent_tracing(spec: &AgentSpec) {
 
 /// Logs to stderr and forwards every event to the logger at `logger` (when
 /// given, or later through `axon_runtime::logging::connect`) as `name`.
+/// Installs the tracing of a name server run in this process (`axon nameserver`,
+/// `axon node`): to stderr, and to the logger agent once one runs, as a name
+/// server spawned by `axon up` does.
+pub fn install_nameserver_tracing() {
+    install_forwarding_tracing("nameserver", None, None);
+}
+
 fn install_forwarding_tracing(name: &str, log: Option<&str>, logger: Option<&str>) {
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;

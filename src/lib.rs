@@ -49,7 +49,10 @@ pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, NodeStatus, Restart,
     RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT, KIND_HOSTS_ENV,
 };
-pub use init::{init, install_tracing, registry, run_nameserver, run_nameserver_with};
+pub use init::{
+    init, install_nameserver_tracing, install_tracing, registry, run_nameserver,
+    run_nameserver_with,
+};
 
 /// The names a script or an agent crate needs.
 pub mod prelude {

@@ -16,7 +16,11 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let args = cli::Args::parse();
-    axon::install_tracing("axon");
+    // A name server run here forwards its events to the deployment's logger, as a spawned one does.
+    match args.runs_a_name_server() {
+        true => axon::install_nameserver_tracing(),
+        false => axon::install_tracing("axon"),
+    }
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => match refusal(&e) {
