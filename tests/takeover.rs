@@ -193,14 +193,19 @@ fn agents_leave_by_themselves_when_no_supervisor_comes_back() {
     let mut ns = heart_node(Duration::from_secs(3));
     let mut a = ns.run_agent("a").unwrap();
     let pid = ns.info("a").unwrap().pid;
+    let dir = ns.runtime_dir().unwrap().to_path_buf();
     signal(ns.pid().unwrap(), Signal::Kill).unwrap();
     assert!(wait_until(PATIENCE, || ns.try_wait().unwrap().is_some()));
     // Still serving during the grace...
     a.ping().unwrap();
-    // ... then gone, gracefully (its control file removed on the way out).
+    // ... then gone, gracefully; the last agent of the node removes its runtime directory.
     assert!(
         wait_until(PATIENCE, || !process_alive(pid)),
         "orphan stayed"
+    );
+    assert!(
+        wait_until(PATIENCE, || !dir.exists()),
+        "runtime dir {dir:?} left behind"
     );
 }
 

@@ -26,6 +26,54 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::auth::Key;
 use crate::protocol::methods::{Adopt, Adopted, ADOPT_NONCE_MIN};
 
+/// Set when this process's agent leaves because its supervisor stayed away.
+static ORPHANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// After an agent left because its supervisor stayed away past the grace:
+/// the last such agent of a node removes the node's runtime directory, so
+/// that nothing is left behind. "Last" means that no other process the
+/// supervisor recorded (`state/*.child.cbor`) is alive; a directory without
+/// saved state is left alone (it is not a node directory).
+pub(super) fn clean_up_if_orphaned(dir: &std::path::Path) {
+    if !ORPHANED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Ok(records) = std::fs::read_dir(dir.join("state")) else {
+        return;
+    };
+    let me = std::process::id();
+    let others_alive = records.flatten().any(|entry| {
+        let pid = std::fs::read(entry.path())
+            .ok()
+            .and_then(|bytes| ciborium::from_reader::<ciborium::Value, _>(&bytes[..]).ok())
+            .and_then(|record| recorded_pid(&record));
+        pid.is_some_and(|pid| pid != me && crate::launch::alive(pid))
+    });
+    if others_alive {
+        return;
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {
+            tracing::info!(dir = %dir.display(), "last agent of a node whose supervisor is gone: runtime directory removed")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "runtime directory not removed"),
+    }
+}
+
+/// The `pid` field of a supervisor's child record.
+fn recorded_pid(record: &ciborium::Value) -> Option<u32> {
+    let ciborium::Value::Map(fields) = record else {
+        return None;
+    };
+    fields.iter().find_map(|(k, v)| match (k, v) {
+        (ciborium::Value::Text(k), ciborium::Value::Integer(pid)) if k == "pid" => {
+            u32::try_from(i128::from(*pid)).ok()
+        }
+        _ => None,
+    })
+}
+
 /// What the agent knows of its name server, from the answers to its renewals.
 pub(super) struct Heartbeat {
     /// When the name server last answered a renewal, or a supervisor adopted us.
@@ -62,6 +110,7 @@ impl<A: Agent> Host<A> {
                     grace_ms = grace.as_millis() as u64,
                     "no word from the supervisor for longer than the orphan grace; leaving"
                 );
+                ORPHANED.store(true, std::sync::atomic::Ordering::SeqCst);
                 return self.leave(actor);
             }
         }

@@ -130,6 +130,7 @@ impl<A: Agent> Host<A> {
         let exit = Rc::new(Cell::new(0));
         let linger = spec.defaults.linger;
         let (name, nameserver) = (spec.name.clone(), spec.nameserver.clone());
+        let runtime_dir = spec.runtime_dir.clone();
         let system = System::new();
         let started = system.block_on(Self::start_host(spec, handlers, exit.clone()));
         if let Err(e) = started {
@@ -146,6 +147,7 @@ impl<A: Agent> Host<A> {
         }
         // Every socket is closed once the actor is gone; let libzmq flush within the linger time.
         crate::launch::terminate_zmq(linger + Duration::from_millis(500));
+        heartbeat::clean_up_if_orphaned(&runtime_dir);
         exit.get()
     }
 
