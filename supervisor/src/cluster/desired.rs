@@ -156,7 +156,9 @@ impl Registry {
 /// given (no agent moves while its node lives, so none runs twice); one
 /// without goes to its first live preferred node (`nodes = [...]`), or, with
 /// no preference, to the live node running the fewest agents (ties: by name).
-/// Agents no eligible node can run stay unassigned.
+/// Agents no eligible node can run stay unassigned, and so does a
+/// `temporary` agent whose node was lost: as in OTP, it is never restarted
+/// (its assignment becomes an empty node name, which no node runs).
 pub(crate) fn plan(
     manifest: &Manifest,
     live: &BTreeSet<String>,
@@ -176,6 +178,12 @@ pub(crate) fn plan(
     }
     for agent in &manifest.agents {
         if planned.contains_key(&agent.name) {
+            continue;
+        }
+        let lost = current.contains_key(&agent.name);
+        if lost && agent.restart == crate::policy::Restart::Temporary {
+            // A tombstone (no node has an empty name): it stays gone, also when its node rejoins.
+            planned.insert(agent.name.clone(), String::new());
             continue;
         }
         let chosen = match agent.nodes.iter().find(|n| live.contains(*n)) {
@@ -248,5 +256,25 @@ kind = "echo"
         assert!(!planned.contains_key("x"));
         // No node at all: nothing assigned.
         assert!(plan(&m, &set(&[]), &current).is_empty());
+    }
+
+    #[test]
+    fn a_temporary_agent_of_a_lost_node_is_not_started_elsewhere() {
+        let m = manifest(
+            "[[agent]]\nname = \"t\"\nkind = \"echo\"\nrestart = \"temporary\"\n\
+             [[agent]]\nname = \"p\"\nkind = \"echo\"\nrestart = \"transient\"\n",
+        );
+        let first = plan(&m, &set(&["a", "b"]), &BTreeMap::new());
+        assert!(first.contains_key("t") && first.contains_key("p"));
+        let lost: BTreeMap<String, String> = [("t", "x"), ("p", "x")]
+            .iter()
+            .map(|(a, n)| (a.to_string(), n.to_string()))
+            .collect();
+        let after = plan(&m, &set(&["a", "b"]), &lost);
+        assert_eq!(after["t"], "", "{after:?}");
+        assert!(["a", "b"].contains(&after["p"].as_str()), "{after:?}");
+        // And it stays gone in every later round, even if its node comes back.
+        let later = plan(&m, &set(&["a", "b", "x"]), &after);
+        assert_eq!(later["t"], "");
     }
 }
