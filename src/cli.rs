@@ -1,14 +1,14 @@
 //! Command-line interface: argument types and one function per command.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axon::launch::Signal;
-use axon::logging::LogRecord;
-use axon::{AgentStatus, NameServer, Value};
+use axon::{AgentStatus, NameServer};
 use clap::{Parser, Subcommand};
 
+use crate::commands::{call_args, call_on, history, kill, nameserver, print_logs, uptime};
 use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
@@ -387,25 +387,6 @@ fn local_nodes() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-pub(crate) fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Result<()> {
-    // The name server reads its settings from the environment, like a spawned one.
-    if let Some(bind) = bind {
-        std::env::set_var("AXON_NS_BIND", bind);
-    }
-    let mut hosts = std::collections::BTreeMap::new();
-    for (kind, program) in kind_hosts {
-        let program = std::env::current_dir()?.join(program);
-        let host = axon::launch::HostCommand {
-            program,
-            args: Vec::new(),
-        };
-        hosts.insert(kind, host);
-    }
-    let json = serde_json::to_string(&hosts).context("--kind-host programs must be UTF-8 paths")?;
-    std::env::set_var(axon::KIND_HOSTS_ENV, json);
-    axon_supervisor::run_nameserver_process().context("running the name server")
-}
-
 fn spawn(ns: &NsArgs, name: &str, kind: Option<&str>, restart: Option<&str>) -> Result<()> {
     let mut options = axon::SpawnOptions::default().name(name);
     options.kind = kind.map(str::to_owned);
@@ -483,15 +464,6 @@ fn ps(ns: &NsArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn uptime(ms: u64) -> String {
-    let s = ms / 1000;
-    match s {
-        0..60 => format!("{}.{}s", s, (ms % 1000) / 100),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s / 60) % 60),
-    }
-}
-
 fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()> {
     let args = call_args(args)?;
     let proxy = connect(ns)?
@@ -499,43 +471,6 @@ fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()
         .with_context(|| format!("finding agent {agent}"))?;
     call_on(proxy, method, args, ns.timeout)
 }
-
-/// `call`'s ARGS: a JSON object, or nothing.
-fn call_args(args: Option<&str>) -> Result<serde_json::Value> {
-    let args: serde_json::Value = match args {
-        Some(text) => serde_json::from_str(text).context("ARGS must be JSON")?,
-        None => serde_json::Value::Null,
-    };
-    if !(args.is_object() || args.is_null()) {
-        bail!("ARGS must be a JSON object");
-    }
-    Ok(args)
-}
-
-/// Calls `method` through `proxy` and prints the JSON result (a refusal stays in the error chain).
-pub(crate) fn call_on(
-    mut proxy: axon::Proxy,
-    method: &str,
-    args: serde_json::Value,
-    timeout: Duration,
-) -> Result<()> {
-    proxy.set_timeout(timeout);
-    let result: Value = proxy.call(method, args)?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(())
-}
-
-/// Sends `signal` to `agent` through the name server `node` supervising it.
-pub(crate) fn kill(node: &NameServer, agent: &str, signal: Signal) -> Result<()> {
-    let pid = node
-        .signal(agent, signal)
-        .with_context(|| format!("signalling {agent}"))?;
-    println!("SIG{signal} sent to {agent} (pid {pid})");
-    Ok(())
-}
-
-/// How often `logs -f` asks the logger for new events.
-const FOLLOW_PERIOD: Duration = Duration::from_millis(300);
 
 fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<()> {
     let node = connect(ns)?;
@@ -551,66 +486,6 @@ fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<
     print_logs(|limit| history(&mut proxy, agent, limit), follow, lines)
 }
 
-/// The last `limit` events a logger holds (of `agent` only, if given), oldest first.
-pub(crate) fn history(
-    logger: &mut axon::Proxy,
-    agent: Option<&str>,
-    limit: usize,
-) -> Result<Vec<LogRecord>> {
-    #[derive(serde::Serialize)]
-    struct Query<'a> {
-        agent: Option<&'a str>,
-        limit: Option<usize>,
-    }
-    let query = Query {
-        agent,
-        limit: Some(limit),
-    };
-    Ok(logger.execute("history", &query)?)
-}
-
-/// Prints the last `lines` events `fetch(limit)` returns (oldest first), then, with `follow`,
-/// asks again every [`FOLLOW_PERIOD`] and prints what is new, until interrupted.
-pub(crate) fn print_logs(
-    mut fetch: impl FnMut(usize) -> Result<Vec<LogRecord>>,
-    follow: bool,
-    lines: usize,
-) -> Result<()> {
-    let mut seen: Option<(u64, usize)> = None;
-    let mut print_new = |records: Vec<LogRecord>| {
-        // Records arrive oldest first; skip those printed before (same time, same position).
-        let start = match seen {
-            None => 0,
-            Some((t, n)) => {
-                let at = records.partition_point(|r| r.time_ms < t);
-                let same = records[at..].iter().take_while(|r| r.time_ms == t).count();
-                at + same.min(n)
-            }
-        };
-        for r in &records[start..] {
-            println!("{}", r.line());
-        }
-        if let Some(last) = records.last() {
-            let n = records
-                .iter()
-                .rev()
-                .take_while(|r| r.time_ms == last.time_ms)
-                .count();
-            seen = Some((last.time_ms, n));
-        }
-    };
-    print_new(fetch(lines)?);
-    if !follow {
-        return Ok(());
-    }
-    let mut next = Instant::now();
-    loop {
-        next += FOLLOW_PERIOD;
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        print_new(fetch(1000)?);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,12 +497,5 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("fast").is_err());
-    }
-
-    #[test]
-    fn uptimes_read_naturally() {
-        assert_eq!(uptime(1_500), "1.5s");
-        assert_eq!(uptime(125_000), "2m05s");
-        assert_eq!(uptime(7_300_000), "2h01m");
     }
 }

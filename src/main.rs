@@ -2,6 +2,7 @@
 //! and drives running deployments.
 
 mod cli;
+mod commands;
 #[cfg(feature = "cluster")]
 mod node;
 mod status;

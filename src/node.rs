@@ -42,7 +42,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     std::env::set_var(NODE_NAME_ENV, &args.name);
     std::env::set_var(ADVERTISE_ENV, &advertise);
     let bind = format!("tcp://{advertise}:{}", args.port);
-    crate::cli::nameserver(Some(bind), args.kind_hosts)
+    crate::commands::nameserver(Some(bind), args.kind_hosts)
 }
 
 /// The local address this host uses to reach the registry's first member.
@@ -222,7 +222,7 @@ pub fn call(
     let entry = find(&Registry::parse(registry)?, agent)?;
     let proxy = axon::Proxy::open(entry.name, entry.control)
         .with_context(|| format!("opening agent {agent}'s control endpoint"))?;
-    crate::cli::call_on(proxy, method, args, timeout)
+    crate::commands::call_on(proxy, method, args, timeout)
 }
 
 /// `axon kill --registry R AGENT`: through the name server of the node that runs it
@@ -237,7 +237,7 @@ pub fn kill(registry: &str, agent: &str, signal: Signal, timeout: Duration) -> R
         .with_context(|| format!("{agent}'s node {} is not in the registry", entry.node))?;
     let ns = NameServer::connect(&node.endpoint, timeout)
         .with_context(|| format!("talking to node {} at {}", node.name, node.endpoint))?;
-    crate::cli::kill(&ns, agent, signal)
+    crate::commands::kill(&ns, agent, signal)
 }
 
 /// `axon logs --registry R [AGENT]`: the events of every logger agent of the cluster (each
@@ -268,13 +268,13 @@ pub fn logs(
         for logger in loggers {
             let mut proxy = axon::Proxy::open(logger.name.clone(), logger.control)?;
             proxy.set_timeout(timeout);
-            let got = crate::cli::history(&mut proxy, agent, limit)
+            let got = crate::commands::history(&mut proxy, agent, limit)
                 .with_context(|| format!("reading logger {}", logger.name))?;
             records.extend(got);
         }
         Ok(merged(records, limit))
     };
-    crate::cli::print_logs(fetch, follow, lines)
+    crate::commands::print_logs(fetch, follow, lines)
 }
 
 /// The kind of logger agents.

@@ -24,7 +24,7 @@ pub fn print(ns: &NameServer, json: bool) -> Result<()> {
     println!(
         "supervisor  pid {} up {}{}{}",
         s.pid,
-        crate::cli::uptime(s.uptime_ms),
+        crate::commands::uptime(s.uptime_ms),
         if s.heart {
             ", under axon up's heart"
         } else {
