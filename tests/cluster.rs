@@ -7,69 +7,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Output, Stdio};
 
 use axon::launch::alive;
-use axon::testing::netns::{Host, Net};
-use axon::testing::{wait_until, Etcd};
+use axon::testing::netns::Host;
+use axon::testing::{wait_until, Cluster};
 use common::{TempDir, PATIENCE};
-use serde_json::Value as Json;
 
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
 
-/// An `axon node` running in a host's namespace; killed (and its runtime directory removed) when dropped.
-struct Node {
-    child: Child,
-    endpoint: String,
-    dir: PathBuf,
-}
-
-impl Node {
-    fn start(host: &Host, registry: &str, key: &TempDir) -> Node {
-        let mut child = host
-            .command(AXON)
-            .args(["node", "--name", host.name(), "--registry", registry])
-            .args(["--advertise", &host.addr().to_string()])
-            .arg("--key-file")
-            .arg(key.0.join("key"))
-            .env("AXON_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("axon node starts");
-        let out = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("AXON-NS-READY ") {
-                    let _ = tx.send(rest.to_owned());
-                }
-            }
-        });
-        let ready = rx.recv_timeout(PATIENCE).expect("node ready");
-        let mut words = ready.split_whitespace();
-        let endpoint = words.next().unwrap_or_default().to_owned();
-        let dir = PathBuf::from(words.next().unwrap_or_default());
-        Node {
-            child,
-            endpoint,
-            dir,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Runs the CLI in `host`'s namespace with the cluster's key.
+/// Runs the CLI in `host`'s namespace with the key in `key` (another key than the cluster's).
 fn axon(host: &Host, key: &TempDir, args: &[&str]) -> Output {
     host.command(AXON)
         .args(args)
@@ -85,15 +32,6 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `axon ps --registry --json` from `host`: agent name -> entry.
-fn cluster_ps(host: &Host, key: &TempDir, registry: &str) -> Option<Vec<Json>> {
-    let out = axon(host, key, &["ps", "--registry", registry, "--json"]);
-    if !out.status.success() {
-        return None;
-    }
-    serde_json::from_slice::<Vec<Json>>(&out.stdout).ok()
-}
-
 fn key_dir(test: &str) -> TempDir {
     let dir = TempDir::new(test);
     let key = axon::protocol::auth::Key::generate().unwrap();
@@ -101,48 +39,38 @@ fn key_dir(test: &str) -> TempDir {
     dir
 }
 
-fn registry_of(etcd: &Etcd) -> String {
-    format!("etcd://{}", etcd.addr())
+/// The agents the registry lists, none while etcd does not answer.
+fn listed(cluster: &Cluster) -> Option<Vec<serde_json::Value>> {
+    cluster.ps().ok()
 }
 
 #[test]
 fn nodes_on_three_hosts_see_and_control_each_others_agents() {
-    let net = Net::new(&["a", "b", "c"]).expect("namespaces (needs root)");
-    let key = key_dir("cluster-see");
-    let (a, b, c) = (
-        net.host("a").unwrap(),
-        net.host("b").unwrap(),
-        net.host("c").unwrap(),
+    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster (needs root and etcd)");
+    let (a, b) = (
+        cluster.net().host("a").unwrap(),
+        cluster.net().host("b").unwrap(),
     );
-    let etcd = Etcd::start(Some(c)).expect("etcd (Debian etcd-server)");
-    let registry = registry_of(&etcd);
     let (node_a, node_b) = (
-        Node::start(a, &registry, &key),
-        Node::start(b, &registry, &key),
+        cluster.endpoint("a").unwrap(),
+        cluster.endpoint("b").unwrap(),
     );
 
-    ok(axon(
-        a,
-        &key,
-        &["spawn", "--ns", &node_a.endpoint, "ea", "--kind", "echo"],
-    ));
-    ok(axon(
-        b,
-        &key,
-        &["spawn", "--ns", &node_b.endpoint, "eb", "--kind", "echo"],
-    ));
+    ok(cluster
+        .cli_on(a, &["spawn", "--ns", node_a, "ea", "--kind", "echo"])
+        .unwrap());
+    ok(cluster
+        .cli_on(b, &["spawn", "--ns", node_b, "eb", "--kind", "echo"])
+        .unwrap());
     let bind = r#"{"kind":"REP","alias":"main","handler":"echo","transport":"tcp"}"#;
-    ok(axon(
-        a,
-        &key,
-        &["call", "--ns", &node_a.endpoint, "ea", "bind", bind],
-    ));
+    ok(cluster
+        .cli_on(a, &["call", "--ns", node_a, "ea", "bind", bind])
+        .unwrap());
 
     // From the third host, the registry lists both, each on its node, reachable on its host's address.
     let agents = common::eventually("both agents in the registry", || {
-        let ps = cluster_ps(c, &key, &registry)?;
-        let ea = ps.iter().find(|e| e["name"] == "ea")?.clone();
-        let eb = ps.iter().find(|e| e["name"] == "eb")?.clone();
+        let ea = cluster.agent("ea").ok()??;
+        let eb = cluster.agent("eb").ok()??;
         ea["addrs"].get("main")?;
         Some((ea, eb))
     });
@@ -159,94 +87,75 @@ fn nodes_on_three_hosts_see_and_control_each_others_agents() {
         "{ea}"
     );
 
-    // Control across hosts: from host c, through node a's endpoint, signed with the cluster key.
-    let pong = ok(axon(
-        c,
-        &key,
-        &["call", "--ns", &node_a.endpoint, "ea", "ping"],
-    ));
+    // Control across hosts: from the third host, through node a's endpoint, signed with the cluster key.
+    let pong = ok(cluster
+        .cli(&["call", "--ns", node_a, "ea", "ping"])
+        .unwrap());
     assert!(pong.contains("pong"), "{pong}");
     // Data across hosts: eb (on b) connects a REQ to ea's REP (on a) and asks.
     let address = ea["addrs"]["main"].to_string();
     let connect = format!(r#"{{"address":{address},"alias":"out","handler":"echo"}}"#);
-    ok(axon(
-        b,
-        &key,
-        &["call", "--ns", &node_b.endpoint, "eb", "connect", &connect],
-    ));
+    ok(cluster
+        .cli_on(b, &["call", "--ns", node_b, "eb", "connect", &connect])
+        .unwrap());
     let request = r#"{"alias":"out","message":"across","timeout_ms":10000}"#;
-    let reply = ok(axon(
-        b,
-        &key,
-        &["call", "--ns", &node_b.endpoint, "eb", "request", request],
-    ));
+    let reply = ok(cluster
+        .cli_on(b, &["call", "--ns", node_b, "eb", "request", request])
+        .unwrap());
     assert!(reply.contains("across"), "{reply}");
-    drop((node_a, node_b));
 }
 
 #[test]
 fn a_node_whose_host_dies_leaves_the_registry_with_its_lease() {
-    let net = Net::new(&["a", "c"]).expect("namespaces (needs root)");
-    let key = key_dir("cluster-dies");
-    let (a, c) = (net.host("a").unwrap(), net.host("c").unwrap());
-    let etcd = Etcd::start(Some(c)).expect("etcd");
-    let registry = registry_of(&etcd);
-    let node = Node::start(a, &registry, &key);
-    ok(axon(
-        a,
-        &key,
-        &["spawn", "--ns", &node.endpoint, "ea", "--kind", "echo"],
-    ));
-    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+    let mut cluster = Cluster::start(AXON, &["a"]).expect("cluster (needs root and etcd)");
+    let a = cluster.net().host("a").unwrap();
+    let node = cluster.endpoint("a").unwrap();
+    ok(cluster
+        .cli_on(a, &["spawn", "--ns", node, "ea", "--kind", "echo"])
+        .unwrap());
+    assert!(wait_until(PATIENCE, || listed(&cluster)
         .is_some_and(|ps| ps.len() == 1)));
     // Every process of host a, SIGKILLed at once.
-    net.kill_all("a").unwrap();
+    cluster.kill_node("a").unwrap();
     // No one removes the keys: the lease runs out and etcd does.
     assert!(
-        wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+        wait_until(PATIENCE, || listed(&cluster)
             .is_some_and(|ps| ps.is_empty())),
         "the dead node's agents stayed in the registry"
     );
-    drop(node);
 }
 
 #[test]
 fn a_node_cut_off_from_etcd_stops_its_agents_before_its_lease_can_expire() {
-    let net = Net::new(&["a", "c"]).expect("namespaces (needs root)");
-    let key = key_dir("cluster-fence");
-    let (a, c) = (net.host("a").unwrap(), net.host("c").unwrap());
-    let etcd = Etcd::start(Some(c)).expect("etcd");
-    let registry = registry_of(&etcd);
-    let node = Node::start(a, &registry, &key);
-    let out = ok(axon(
-        a,
-        &key,
-        &[
-            "spawn",
-            "--ns",
-            &node.endpoint,
-            "ea",
-            "--kind",
-            "echo",
-            "--restart",
-            "permanent",
-        ],
-    ));
+    let cluster = Cluster::start(AXON, &["a"]).expect("cluster (needs root and etcd)");
+    let a = cluster.net().host("a").unwrap();
+    let node = cluster.endpoint("a").unwrap();
+    let spawn = [
+        "spawn",
+        "--ns",
+        node,
+        "ea",
+        "--kind",
+        "echo",
+        "--restart",
+        "permanent",
+    ];
+    let out = ok(cluster.cli_on(a, &spawn).unwrap());
     let pid: u32 = out
         .split_whitespace()
         .nth(2)
         .and_then(|p| p.parse().ok())
         .expect("spawn prints the pid");
-    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+    assert!(wait_until(PATIENCE, || listed(&cluster)
         .is_some_and(|ps| ps.len() == 1)));
 
-    net.cut("a").unwrap();
+    cluster.cut("a").unwrap();
     // Sample from etcd's side until the entry is gone. At no sample may the registry have
     // dropped the agent (its lease expired: another node could now run it) while its
     // process still lives.
     let mut samples = 0;
     let gone = wait_until(PATIENCE, || {
-        let listed = cluster_ps(c, &key, &registry).map(|ps| !ps.is_empty());
+        let listed = listed(&cluster).map(|ps| !ps.is_empty());
         let running = alive(pid);
         samples += 1;
         assert!(
@@ -259,20 +168,15 @@ fn a_node_cut_off_from_etcd_stops_its_agents_before_its_lease_can_expire() {
     assert!(!alive(pid), "the fenced agent still runs");
 
     // Healed: the node joins again (a new lease) and runs agents again.
-    net.heal("a").unwrap();
+    cluster.heal("a").unwrap();
     let respawned = wait_until(PATIENCE, || {
-        axon(
-            a,
-            &key,
-            &["spawn", "--ns", &node.endpoint, "eb", "--kind", "echo"],
-        )
-        .status
-        .success()
+        cluster
+            .cli_on(a, &["spawn", "--ns", node, "eb", "--kind", "echo"])
+            .is_ok_and(|out| out.status.success())
     });
     assert!(respawned, "the node never ran agents again after healing");
-    assert!(wait_until(PATIENCE, || cluster_ps(c, &key, &registry)
+    assert!(wait_until(PATIENCE, || listed(&cluster)
         .is_some_and(|ps| ps.iter().any(|e| e["name"] == "eb"))));
-    drop(node);
 }
 
 /// A stream across hosts, by name: `src` prefers host a (then b), `sink` runs on c.
@@ -303,68 +207,35 @@ name = "spare"
 kind = "echo"
 "#;
 
-/// `name`'s entry in the cluster's registry, seen from `host`.
-fn entry(host: &Host, key: &TempDir, registry: &str, name: &str) -> Option<Json> {
-    cluster_ps(host, key, registry)?
-        .into_iter()
-        .find(|e| e["name"] == name)
-}
-
-/// The counter's total, asked through its node.
-fn total(host: &Host, key: &TempDir, node: &Node) -> u64 {
-    let args = r#"{"name":"total"}"#;
-    let out = axon(
-        host,
-        key,
-        &["call", "--ns", &node.endpoint, "sink", "get_attr", args],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+/// The sink's total, 0 until it answers.
+fn total(cluster: &Cluster) -> u64 {
+    cluster.get_attr("sink", "total").unwrap_or(0)
 }
 
 #[test]
 fn a_deployment_follows_its_agents_across_hosts_with_at_most_one_incarnation() {
-    let net = Net::new(&["a", "b", "c", "e"]).expect("namespaces (needs root)");
-    let key = key_dir("cluster-deploy");
-    let hosts: Vec<&Host> = ["a", "b", "c", "e"]
-        .iter()
-        .map(|h| net.host(h).unwrap())
-        .collect();
-    let (a, b, c, e) = (hosts[0], hosts[1], hosts[2], hosts[3]);
-    let etcd = Etcd::start(Some(e)).expect("etcd");
-    let registry = registry_of(&etcd);
-    let nodes: Vec<Node> = [a, b, c]
-        .iter()
-        .map(|h| Node::start(h, &registry, &key))
-        .collect();
-    let manifest = key.0.join("stream.toml");
-    std::fs::write(&manifest, STREAM).unwrap();
-    let manifest = manifest.to_string_lossy().into_owned();
+    let cluster = Cluster::start(AXON, &["a", "b", "c"]).expect("cluster (needs root and etcd)");
+    let a = cluster.net().host("a").unwrap();
+    let registry = cluster.registry();
 
     // Deployed from a host that runs no node; it returns once every agent answers.
-    ok(axon(
-        e,
-        &key,
-        &["deploy", &manifest, "--registry", &registry],
-    ));
-    let src = entry(e, &key, &registry, "src").expect("src deployed");
+    cluster.deploy(STREAM).expect("deployed");
+    let src = cluster.agent("src").unwrap().expect("src deployed");
     assert_eq!(src["node"], "a", "{src}");
-    assert_eq!(entry(e, &key, &registry, "sink").unwrap()["node"], "c");
-    assert!(entry(e, &key, &registry, "spare").is_some());
+    assert_eq!(cluster.node_of("sink").unwrap().as_deref(), Some("c"));
+    assert!(cluster.agent("spare").unwrap().is_some());
     // The stream flows from host a to host c, connected by name.
     assert!(
-        wait_until(PATIENCE, || total(c, &key, &nodes[2]) > 0),
+        wait_until(PATIENCE, || total(&cluster) > 0),
         "no ticks across hosts"
     );
 
     // Host a's cable is cut: its node fences, the leader gives src to b once a's lease is gone.
     let first = src["pid"].as_u64().unwrap() as u32;
     let mut seen = vec![first];
-    net.cut("a").unwrap();
+    cluster.cut("a").unwrap();
     let moved = wait_until(PATIENCE, || {
-        let now = entry(e, &key, &registry, "src");
+        let now = cluster.agent("src").ok().flatten();
         if let Some(pid) = now.as_ref().and_then(|s| s["pid"].as_u64()) {
             if !seen.contains(&(pid as u32)) {
                 seen.push(pid as u32);
@@ -378,38 +249,32 @@ fn a_deployment_follows_its_agents_across_hosts_with_at_most_one_incarnation() {
     assert!(moved, "src was not restarted on b");
     assert!(!alive(first), "the cut node's src still runs");
     // The stream follows src to b.
-    let before = total(c, &key, &nodes[2]);
+    let before = total(&cluster);
     assert!(
-        wait_until(PATIENCE, || total(c, &key, &nodes[2]) > before),
+        wait_until(PATIENCE, || total(&cluster) > before),
         "sink did not follow src to host b"
     );
 
     // Healed: a rejoins and duplicates nothing.
-    net.heal("a").unwrap();
-    assert!(wait_until(PATIENCE, || axon(
-        a,
-        &key,
-        &["ps", "--registry", &registry]
-    )
-    .status
-    .success()));
+    cluster.heal("a").unwrap();
+    assert!(wait_until(PATIENCE, || cluster
+        .cli_on(a, &["ps", "--registry", &registry])
+        .is_ok_and(|out| out.status.success())));
+    // An observation window, not a wait: at every sample of two seconds, one src, on b.
     for _ in 0..20 {
         let live = seen.iter().filter(|p| alive(**p)).count();
         assert!(live <= 1, "src runs twice after healing: {seen:?}");
-        let src = entry(e, &key, &registry, "src").unwrap();
-        assert_eq!(src["node"], "b");
+        assert_eq!(cluster.node_of("src").unwrap().as_deref(), Some("b"));
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
     // Down: every agent of the deployment stops, on every host.
-    ok(axon(e, &key, &["down", "--registry", &registry]));
-    assert!(cluster_ps(e, &key, &registry).is_some_and(|ps| ps.is_empty()));
-    drop(nodes);
+    cluster.down().unwrap();
+    assert!(listed(&cluster).is_some_and(|ps| ps.is_empty()));
 }
 
 #[test]
 fn a_crashed_host_s_agents_come_back_elsewhere_with_their_configuration() {
-    use axon::testing::Cluster;
     let mut cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
     let manifest = r#"
 [[agent]]
@@ -443,7 +308,6 @@ nodes = ["a", "b"]
 
 #[test]
 fn req_rep_and_pub_sub_by_name_across_hosts() {
-    use axon::testing::Cluster;
     let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
     let manifest = r#"
 [[agent]]
@@ -489,10 +353,8 @@ nodes = ["b"]
     // PUB (host a) -> SUB (host b), connected by name, topic "t".
     let heard = cluster.wait_until(PATIENCE, || {
         cluster
-            .call("asker", "get_attr", r#"{"name":"total"}"#)
-            .ok()
-            .and_then(|t| t.parse::<u64>().ok())
-            .is_some_and(|n| n > 0)
+            .get_attr::<u64>("asker", "total")
+            .is_ok_and(|n| n > 0)
     });
     assert!(heard, "no ticks across hosts");
     cluster.down().unwrap();
@@ -509,7 +371,6 @@ nodes = ["a"]
 
 #[test]
 fn call_through_the_registry_reaches_an_agent_on_another_host_and_a_wrong_key_is_refused() {
-    use axon::testing::Cluster;
     let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
     cluster.deploy(PINNED).expect("deployed");
     assert_eq!(cluster.node_of("echo").unwrap().as_deref(), Some("a"));
@@ -558,7 +419,6 @@ fn call_through_the_registry_reaches_an_agent_on_another_host_and_a_wrong_key_is
 
 #[test]
 fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_it() {
-    use axon::testing::Cluster;
     let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
     cluster.deploy(PINNED).expect("deployed");
     let registry = cluster.registry();
@@ -593,7 +453,6 @@ fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_
 
 #[test]
 fn logs_through_the_registry_merge_the_events_of_every_node_s_logger() {
-    use axon::testing::Cluster;
     let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
     let manifest = format!(
         "{PINNED}{}",

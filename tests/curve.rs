@@ -152,20 +152,13 @@ nodes = ["c"]
 "#;
     cluster.deploy(manifest).expect("deployed");
     // What a counter agent has counted, 0 until it answers.
-    let counted = |agent: &str| -> u64 {
-        cluster
-            .call(agent, "get_attr", r#"{"name":"total"}"#)
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0)
-    };
+    let counted = |agent: &str| -> u64 { cluster.get_attr(agent, "total").unwrap_or(0) };
     let total = || counted("sink");
     assert!(
         cluster.wait_until(PATIENCE, || total() > 0),
         "no ticks over CURVE"
     );
-    let ps = cluster.ps().unwrap();
-    let sink = ps.iter().find(|e| e["name"] == "sink").unwrap();
+    let sink = cluster.agent("sink").unwrap().expect("sink runs");
     let address = &sink["addrs"]["in"];
     assert_eq!(address["secure"], true, "{address}");
     let endpoint = address["endpoint"].as_str().unwrap().to_owned();
@@ -176,7 +169,7 @@ nodes = ["c"]
         cluster.wait_until(PATIENCE, || read() > 0),
         "the reader hears nothing"
     );
-    let news = ps.iter().find(|e| e["name"] == "news").unwrap();
+    let news = cluster.agent("news").unwrap().expect("news runs");
     let published = news["addrs"]["out"]["endpoint"]
         .as_str()
         .unwrap()
@@ -210,11 +203,7 @@ nodes = ["c"]
         .unwrap();
     // The stream stops; every message the sink counted came from src.
     cluster.call("src", "close", r#"{"alias":"out"}"#).unwrap();
-    let sent: u64 = cluster
-        .call("src", "get_attr", r#"{"name":"ticks"}"#)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let sent: u64 = cluster.get_attr("src", "ticks").unwrap();
     assert!(
         cluster.wait_until(PATIENCE, || total() >= sent),
         "the sink lost ticks"

@@ -228,23 +228,32 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(format!("ps --json: {e}")))
     }
 
+    /// Agent `name`'s registry entry, if it runs.
+    pub fn agent(&self, name: &str) -> Result<Option<Json>> {
+        Ok(self.ps()?.into_iter().find(|e| e["name"] == name))
+    }
+
     /// The node running agent `name`, if any.
     pub fn node_of(&self, name: &str) -> Result<Option<String>> {
         Ok(self
-            .ps()?
-            .into_iter()
-            .find(|e| e["name"] == name)
+            .agent(name)?
             .and_then(|e| e["node"].as_str().map(str::to_owned)))
     }
 
     /// The pid of agent `name`, if it runs (pids are shared by every host of one machine).
     pub fn pid_of(&self, name: &str) -> Result<Option<u32>> {
         Ok(self
-            .ps()?
-            .into_iter()
-            .find(|e| e["name"] == name)
+            .agent(name)?
             .and_then(|e| e["pid"].as_u64())
             .and_then(|p| u32::try_from(p).ok()))
+    }
+
+    /// Attribute `attr` of agent `name`, asked through its node.
+    pub fn get_attr<T: serde::de::DeserializeOwned>(&self, name: &str, attr: &str) -> Result<T> {
+        let args = serde_json::json!({ "name": attr }).to_string();
+        let text = self.call(name, "get_attr", &args)?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{name}.{attr} is {text:?}: {e}")))
     }
 
     /// Calls `method` on agent `name` through its node; the answer's JSON text.

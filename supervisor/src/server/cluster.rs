@@ -249,14 +249,11 @@ impl Server {
         }
     }
 
-    /// The latest assignment, when this node runs (is not fenced).
-    pub(super) fn deployment_backlog(&self) -> Option<Vec<Deployed>> {
-        self.deployment.last.clone().filter(|_| !self.fenced)
-    }
-
-    /// Reconciles again (a process ended: a name it held may be free now).
-    pub(super) fn reconcile_again(&mut self, agents: Vec<Deployed>, ctx: &mut Context<Self>) {
-        self.reconcile(agents, ctx);
+    /// A process ended: a name it held may be free now for an agent assigned here.
+    pub(super) fn reconcile_after_exit(&mut self, ctx: &mut Context<Self>) {
+        if let Some(last) = self.deployment.last.clone().filter(|_| !self.fenced) {
+            self.reconcile(last, ctx);
+        }
     }
 
     /// Looks again at connects by name whose agent just started serving.

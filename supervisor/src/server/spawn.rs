@@ -324,9 +324,7 @@ impl Server {
         self.supervise_exit(name, pid, normal, status, ctx);
         // A deployed agent may be waiting for this name to be free.
         #[cfg(feature = "cluster")]
-        if let Some(last) = self.deployment_backlog() {
-            self.reconcile_again(last, ctx);
-        }
+        self.reconcile_after_exit(ctx);
         self.settle_stops();
         if self.leaving.is_some() {
             self.stop_next(ctx);
