@@ -345,6 +345,7 @@ fn supervisor(
         max_backoff: duration(&raw.max_backoff, defaults.max_backoff)?,
         escalate: raw.escalate.unwrap_or(defaults.escalate),
         orphan_grace: duration(&raw.orphan_grace, defaults.orphan_grace)?,
+        groups: Vec::new(),
     })
 }
 

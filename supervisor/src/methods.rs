@@ -45,6 +45,9 @@ pub struct SpawnOptions {
     pub restart: Option<Restart>,
     /// Resident memory (bytes) over which the supervisor restarts it.
     pub memory_limit: Option<u64>,
+    /// The supervision group it belongs to (a `[[group]]` of the node's
+    /// tree); `None` is the root.
+    pub group: Option<String>,
 }
 
 impl SpawnOptions {
@@ -91,6 +94,12 @@ impl SpawnOptions {
     /// Has the supervisor restart the agent when its resident memory exceeds `bytes`.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Places the agent in the supervision group `group` of the node's tree.
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_owned());
         self
     }
 
@@ -215,6 +224,26 @@ pub struct AgentStatus {
     pub rss: Option<u64>,
     /// How its last process ended (exit status, or why the supervisor killed it).
     pub last_exit: Option<String>,
+    /// Its supervision group's path from the top (`["middle", "inner"]`); empty: the root.
+    #[serde(default)]
+    pub group: Vec<String>,
+}
+
+/// One supervisor of the node's tree, as `groups` (and `axon ps --tree`) shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupStatus {
+    /// Its path from the top (`["middle", "inner"]`); empty: the root.
+    pub path: Vec<String>,
+    /// Its restart strategy.
+    pub strategy: crate::policy::RestartStrategy,
+    /// Restarts it allows within `period_ms` ...
+    pub intensity: u32,
+    /// ... this period, in ms.
+    pub period_ms: u64,
+    /// Restarts it made within the period up to now.
+    pub recent: u32,
+    /// How often its parent restarted it as a whole.
+    pub restarts: u32,
 }
 
 /// `journal` arguments: a configuring call made on a supervised agent.

@@ -74,6 +74,29 @@ pub struct SupervisorSpec {
     /// yet restarted by `axon up`) before it shuts itself down gracefully.
     #[serde(with = "millis", default = "default_orphan_grace")]
     pub orphan_grace: Duration,
+    /// Nested supervisors (the manifest's `[[group]]` tables), parents before
+    /// their children; the settings above are the root group's.
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+}
+
+/// One nested supervisor of a tree: a group of agents (and groups) with its
+/// own strategy and restart intensity. A group is permanent: while its
+/// parent is within its own intensity, a group that gave up is restarted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    /// Its name, unique in the tree (agents and groups alike).
+    pub name: String,
+    /// The group it is a child of; `None`: the root.
+    pub parent: Option<String>,
+    /// How it restarts its children when one fails.
+    pub strategy: RestartStrategy,
+    /// At most this many restarts ...
+    pub intensity: u32,
+    /// ... within this period; one more and the group fails as a whole.
+    #[serde(with = "millis")]
+    pub period: Duration,
 }
 
 fn default_orphan_grace() -> Duration {
@@ -94,6 +117,7 @@ impl Default for SupervisorSpec {
             max_backoff: Duration::from_secs(5),
             escalate: true,
             orphan_grace: default_orphan_grace(),
+            groups: Vec::new(),
         }
     }
 }

@@ -252,6 +252,8 @@ struct Server {
     /// Agents adopted from a dead supervisor (not our children: watched through pidfds),
     /// by pid, and whether each said goodbye (unregistered) before it ended.
     adopted: BTreeMap<u32, bool>,
+    /// The children of a group restart still to stop, one at a time.
+    sibling_stops: supervise::SiblingStops,
     /// Cluster mode: where this node publishes its agents, and the address agents bind control at.
     #[cfg(feature = "cluster")]
     cluster: Option<(crate::cluster::Mirror, String)>,
@@ -349,6 +351,7 @@ impl Server {
                     heart,
                 },
                 adopted: BTreeMap::new(),
+                sibling_stops: Default::default(),
                 fenced: false,
                 #[cfg(feature = "cluster")]
                 deployment: cluster::Deployment::default(),
@@ -564,6 +567,7 @@ impl Server {
                 )
             }),
             "ps" => self.ps(),
+            "groups" => self.groups(),
             "status" => Ok(self.status()),
             "unregister" => {
                 self.note_goodbye(req);

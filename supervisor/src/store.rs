@@ -1,7 +1,8 @@
 //! What a supervisor keeps in its runtime directory so that, if it crashes,
 //! the next one (started by `axon up`, or by systemd) takes over: one file
-//! per child (options, restart count, pid and identity, journal, addresses)
-//! and one for the node (how many supervisors it has had).
+//! per child (options, restart count, pid and identity, journal, addresses),
+//! one for the node (how many supervisors it has had) and one for the
+//! supervision groups (restart windows and counts).
 //!
 //! Writes are crash-safe for the case that matters here, a crash of the
 //! supervisor process: a record is written whole to a temporary file and
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::supervision::ChildRecord;
+use crate::supervision::{ChildRecord, GroupRecord};
 
 /// The node's own record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,7 @@ pub(crate) struct Store {
 }
 
 const NODE_FILE: &str = "node.cbor";
+const GROUPS_FILE: &str = "groups.cbor";
 const CHILD_SUFFIX: &str = ".child.cbor";
 
 impl Store {
@@ -100,6 +102,19 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The supervision groups' restart windows and counts, if saved; an unreadable file is an error.
+    pub(crate) fn groups(&self) -> std::io::Result<Vec<GroupRecord>> {
+        match read(&self.dir.join(GROUPS_FILE)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Saves (replaces) the supervision groups' windows and counts.
+    pub(crate) fn save_groups(&self, records: &[GroupRecord]) -> std::io::Result<()> {
+        self.write(GROUPS_FILE, &records)
     }
 
     /// Saves the node's record.
@@ -182,6 +197,14 @@ mod tests {
         };
         store.save_node(&node).unwrap();
         assert_eq!(store.node().unwrap(), Some(node));
+        assert_eq!(store.groups().unwrap(), vec![]);
+        let groups = vec![GroupRecord {
+            name: "inner".into(),
+            restarts: 2,
+            recent_unix_ms: vec![5, 6],
+        }];
+        store.save_groups(&groups).unwrap();
+        assert_eq!(store.groups().unwrap(), groups);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use axon_runtime::Address;
 use serde::{Deserialize, Serialize};
 
 use crate::methods::SpawnOptions;
-use crate::policy::{Restart, RestartStrategy, SupervisorSpec};
+use crate::policy::{Restart, SupervisorSpec};
 
 /// Ended children (stopped, exited, failed) kept for `ps`, at most.
 pub(crate) const MAX_ENDED: usize = 1024;
@@ -131,6 +131,8 @@ pub(crate) enum Decision {
         start: Vec<String>,
         stop: Vec<String>,
         due: Instant,
+        /// Groups that exceeded their intensity on the way up, each with why.
+        escalated: Vec<String>,
     },
     /// Restart intensity exceeded: stop every child that still runs (reverse start order).
     GiveUp { stop: Vec<String>, why: String },
@@ -145,20 +147,20 @@ pub(crate) struct Supervision {
     next_group: u64,
     /// Children changed since the last [`Supervision::take_changed`], to be saved.
     changed: BTreeSet<String>,
-    /// Restarts within the period (a group restart counts once, as in OTP).
-    restarts: VecDeque<Instant>,
+    /// The tree's groups with their restart windows (a group restart counts once, as in OTP).
+    groups: Groups,
     gave_up: bool,
 }
 
 impl Supervision {
     pub(crate) fn new(spec: SupervisorSpec) -> Self {
         Supervision {
+            groups: Groups::new(&spec),
             spec,
             children: BTreeMap::new(),
             next_order: 0,
             next_group: 0,
             changed: BTreeSet::new(),
-            restarts: VecDeque::new(),
             gave_up: false,
         }
     }
@@ -328,13 +330,6 @@ impl Supervision {
         }
     }
 
-    /// Every child, in start order.
-    pub(crate) fn ordered(&self) -> Vec<&Child> {
-        let mut all: Vec<&Child> = self.children.values().collect();
-        all.sort_by_key(|c| c.order);
-        all
-    }
-
     /// Whether a new spawn may take `name` (no live child holds it).
     pub(crate) fn is_free(&self, name: &str) -> bool {
         self.children
@@ -431,83 +426,6 @@ impl Supervision {
         self.restart(name, &reason, now)
     }
 
-    fn restart(&mut self, name: &str, reason: &str, now: Instant) -> Decision {
-        let period = self.spec.period;
-        let within = |q: &mut VecDeque<Instant>| {
-            while q.front().is_some_and(|t| now.duration_since(*t) > period) {
-                q.pop_front();
-            }
-        };
-        within(&mut self.restarts);
-        if self.restarts.len() >= self.spec.intensity as usize {
-            self.gave_up = true;
-            let why = format!(
-                "more than {} restarts within {:?}; last: {name} ({reason})",
-                self.spec.intensity, self.spec.period
-            );
-            let stop = names(self.live_reversed(|_| true));
-            let given_up = self.children.values_mut();
-            for c in given_up.filter(|c| c.restartable() || c.state.is_live()) {
-                self.changed.insert(c.name.clone());
-                if !matches!(c.state, State::Stopped | State::Exited) {
-                    c.state = State::Failed;
-                }
-                c.due = None;
-            }
-            return Decision::GiveUp { stop, why };
-        }
-        self.restarts.push_back(now);
-        self.changed.insert(name.to_owned());
-        let Some(failed) = self.children.get_mut(name) else {
-            return Decision::Nothing;
-        };
-        within(&mut failed.recent);
-        let due = now + self.spec.delay(failed.recent.len());
-        failed.recent.push_back(now);
-        let order = failed.order;
-        let group: Vec<String> = match self.spec.strategy {
-            RestartStrategy::OneForOne => vec![name.to_owned()],
-            RestartStrategy::OneForAll => self.group(|_| true),
-            RestartStrategy::RestForOne => self.group(|c| c.order >= order),
-        };
-        let stop = names(self.live_reversed(|c| group.contains(&c.name) && c.name != name));
-        let tag = self.next_group;
-        self.next_group += 1;
-        // As in OTP, a temporary sibling is stopped with its group but never started again.
-        let mut start = Vec::with_capacity(group.len());
-        for n in group {
-            let Some(c) = self.get_mut(&n) else {
-                continue;
-            };
-            c.restart_group = Some(tag);
-            if c.restartable() {
-                c.state = State::Restarting;
-                c.due = Some(due);
-                start.push(n);
-            } else {
-                c.state = State::Stopping;
-            }
-        }
-        Decision::Restart { start, stop, due }
-    }
-
-    /// Children that `pick` selects and that run or are on their way, in start order.
-    fn group(&self, pick: impl Fn(&Child) -> bool) -> Vec<String> {
-        self.ordered()
-            .into_iter()
-            // Running or on its way; a temporary child only while it has a process.
-            .filter(|c| {
-                matches!(
-                    c.state,
-                    State::Starting | State::Running | State::Restarting
-                )
-            })
-            .filter(|c| c.restartable() || c.state.is_live())
-            .filter(|c| pick(c))
-            .map(|c| c.name.clone())
-            .collect()
-    }
-
     /// Children with a process that `pick` selects, in reverse start order (the order to stop them in).
     fn live_reversed(&self, pick: impl Fn(&Child) -> bool) -> Vec<(String, u32)> {
         let mut live: Vec<(String, u32)> = self
@@ -524,11 +442,40 @@ impl Supervision {
     pub(crate) fn stop_order(&self) -> Vec<(String, u32)> {
         self.live_reversed(|_| true)
     }
+
+    /// The groups' windows and counts to save, when they changed since the last call.
+    pub(crate) fn take_changed_groups(&mut self) -> Option<Vec<GroupRecord>> {
+        let now = Instant::now();
+        self.groups.take_changed().then(|| self.groups.records(now))
+    }
+
+    /// Takes back the groups' windows and counts an earlier supervisor saved.
+    pub(crate) fn restore_groups(&mut self, records: Vec<GroupRecord>, now: Instant) {
+        self.groups.restore(records, now);
+    }
 }
 
 fn names(children: Vec<(String, u32)>) -> Vec<String> {
     children.into_iter().map(|(name, _)| name).collect()
 }
 
+/// Forgets the instants in `recent` older than `period`.
+fn prune(recent: &mut VecDeque<Instant>, now: Instant, period: Duration) {
+    while recent
+        .front()
+        .is_some_and(|t| now.saturating_duration_since(*t) > period)
+    {
+        recent.pop_front();
+    }
+}
+
+mod groups;
+mod tree;
+
+pub(crate) use groups::GroupRecord;
+use groups::Groups;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tree_tests;

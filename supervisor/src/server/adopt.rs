@@ -35,6 +35,12 @@ impl Server {
             return;
         }
         let now = Instant::now();
+        match self.store.groups() {
+            Ok(groups) => self.supervision.restore_groups(groups, now),
+            Err(e) => {
+                tracing::error!(error = %e, "the supervision groups' saved restart counts are unreadable; they start afresh")
+            }
+        }
         let candidates: Vec<(String, Option<u32>, State)> = inherited
             .iter()
             .map(|r| (r.name.clone(), r.pid, r.state))
@@ -207,6 +213,11 @@ impl Server {
         if self.leaving.is_some() {
             // The node is shutting down for good: there is nothing for a successor to take over.
             return;
+        }
+        if let Some(groups) = self.supervision.take_changed_groups() {
+            if let Err(e) = self.store.save_groups(&groups) {
+                tracing::error!(error = %e, "could not save the supervision groups' restart counts");
+            }
         }
         for name in changed {
             let saved = match self.supervision.record(&name) {

@@ -117,6 +117,12 @@ impl Server {
             let message = format!("attribute {reserved:?} is reserved by the runtime");
             return Some(Err((ErrorKind::BadArguments, message)));
         }
+        if let Some(group) = opts.group.as_deref() {
+            if !self.supervision.knows_group(group) {
+                let message = format!("no supervision group {group:?} in this node's tree");
+                return Some(Err((ErrorKind::BadArguments, message)));
+            }
+        }
         if let Some(name) = opts.name.as_deref() {
             if !self.supervision.is_free(name) {
                 let message =

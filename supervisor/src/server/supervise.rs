@@ -22,6 +22,15 @@ pub(super) const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 /// Grace for the siblings a group restart stops.
 const SIBLING_GRACE: Duration = Duration::from_secs(2);
 
+/// The children of a group restart still to stop, one at a time.
+#[derive(Debug, Default)]
+pub(super) struct SiblingStops {
+    /// Still to ask, the next one last.
+    queue: Vec<(String, u32)>,
+    /// The one asked last, which must be gone before the next is asked.
+    current: Option<u32>,
+}
+
 /// How long one replayed call may take.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -141,6 +150,7 @@ impl Server {
                     cpu: usage.map(|u| u.cpu),
                     rss: usage.map(|u| u.rss),
                     last_exit: c.last_exit.clone(),
+                    group: self.supervision.path_of(c),
                 }
             })
             .collect();
@@ -160,9 +170,15 @@ impl Server {
                 cpu: None,
                 rss: None,
                 last_exit: None,
+                group: Vec::new(),
             });
         }
         to_value(&lines)
+    }
+
+    /// `groups`: the supervision tree's groups with their strategy and intensity usage.
+    pub(super) fn groups(&self) -> Result<Value, Refusal> {
+        to_value(&self.supervision.group_statuses(Instant::now()))
     }
 
     /// Samples CPU and memory of the agents; kills those over their memory limit.
@@ -250,7 +266,15 @@ impl Server {
         };
         match self.supervision.exited(name, pid, exit, now) {
             Decision::Nothing => {}
-            Decision::Restart { start, stop, due } => {
+            Decision::Restart {
+                start,
+                stop,
+                due,
+                escalated,
+            } => {
+                for why in &escalated {
+                    tracing::error!(reason = %why, "supervision group gave up; its parent restarts it");
+                }
                 let reason = self
                     .supervision
                     .get(name)
@@ -258,9 +282,7 @@ impl Server {
                     .unwrap_or_default();
                 let delay_ms = due.saturating_duration_since(now).as_millis() as u64;
                 tracing::warn!(agent = %name, reason = %reason, restart = ?start, delay_ms, "restart scheduled");
-                for sibling in stop {
-                    self.stop_sibling(&sibling, ctx);
-                }
+                self.stop_siblings(stop, ctx);
                 ctx.run_later(due.saturating_duration_since(now), |act, ctx| {
                     act.start_due(ctx)
                 });
@@ -271,29 +293,63 @@ impl Server {
                     let _ = GAVE_UP.set(why);
                     self.shutdown(DEFAULT_GRACE, None, ctx);
                 } else {
-                    for n in stop {
-                        self.stop_sibling(&n, ctx);
-                    }
+                    self.stop_siblings(stop, ctx);
                 }
             }
         }
-        // The last sibling of a group restart may just have gone.
+        // The sibling of a group restart asked last may just have gone.
+        self.stop_next_sibling(ctx);
         self.start_due(ctx);
     }
 
-    /// Stops one child for a group restart: ask, then SIGKILL after a short grace.
-    fn stop_sibling(&mut self, name: &str, ctx: &mut Context<Self>) {
-        let Some(pid) = self.supervision.get(name).and_then(|c| c.pid) else {
-            return;
-        };
-        if let Ok(info) = self.records.info(name) {
-            let control = info.control.clone();
-            super::stop::ask_to_stop(name, &control, ctx, self);
-        }
-        ctx.run_later(SIBLING_GRACE, move |act, _| {
-            // Gone by itself in the grace is what we hoped for.
-            let _ = act.signal_child(pid, Signal::Kill);
+    /// Stops the children of a group restart one at a time (each once the one
+    /// before is gone), in the order given (reverse start order), as OTP does.
+    fn stop_siblings(&mut self, names: Vec<String>, ctx: &mut Context<Self>) {
+        let pids = names.into_iter().filter_map(|n| {
+            let pid = self.supervision.get(&n)?.pid?;
+            Some((n, pid))
         });
+        let mut queue: Vec<(String, u32)> = pids.collect();
+        queue.reverse();
+        // Earlier stops still in progress go first.
+        queue.append(&mut self.sibling_stops.queue);
+        self.sibling_stops.queue = queue;
+        self.stop_next_sibling(ctx);
+    }
+
+    /// Asks the next sibling of a group restart to stop once the one asked before is gone;
+    /// SIGKILLs it after a short grace.
+    pub(super) fn stop_next_sibling(&mut self, ctx: &mut Context<Self>) {
+        let stops = &mut self.sibling_stops;
+        if stops
+            .current
+            .is_some_and(|pid| self.children.contains_key(&pid))
+        {
+            return;
+        }
+        stops.current = None;
+        while let Some((name, pid)) = self.sibling_stops.queue.pop() {
+            if !self.children.contains_key(&pid) {
+                continue;
+            }
+            self.sibling_stops.current = Some(pid);
+            match self.records.info(&name) {
+                Ok(info) if info.pid == pid => {
+                    let control = info.control.clone();
+                    super::stop::ask_to_stop(&name, &control, ctx, self);
+                    ctx.run_later(SIBLING_GRACE, move |act, _| {
+                        // Gone by itself in the grace is what we hoped for.
+                        let _ = act.signal_child(pid, Signal::Kill);
+                    });
+                }
+                // Not registered (still starting): nothing to ask, so end it now.
+                _ => {
+                    // Gone meanwhile is fine: its exit moves the queue on.
+                    let _ = self.signal_child(pid, Signal::Kill);
+                }
+            }
+            return;
+        }
     }
 
     /// Starts the children whose restart is due (their group is down and the backoff over).

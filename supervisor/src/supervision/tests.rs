@@ -1,5 +1,6 @@
 //! The supervision rules, driven by hand: no processes, no clock.
 use super::*;
+use crate::policy::RestartStrategy;
 use std::time::Duration;
 
 fn spec(strategy: RestartStrategy, intensity: u32) -> SupervisorSpec {
@@ -49,7 +50,8 @@ fn one_for_one_restarts_only_the_failed_child_at_once() {
         Decision::Restart {
             start: vec!["b".into()],
             stop: vec![],
-            due: now
+            due: now,
+            escalated: vec![],
         }
     );
     assert_eq!(s.due(now), ["b"]);
