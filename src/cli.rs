@@ -117,6 +117,9 @@ enum Command {
         /// Print a JSON list instead of a table.
         #[arg(long)]
         json: bool,
+        /// Show the supervision tree: groups with strategy and intensity usage, agents under them.
+        #[arg(long, conflicts_with = "json")]
+        tree: bool,
     },
     /// The node at a glance: its supervisor (pid, uptime, takeovers) and agents.
     Status {
@@ -230,8 +233,13 @@ pub fn run(args: Args) -> Result<()> {
                 ..
             },
             json,
-        } => crate::node::ps(&registry, json),
-        Command::Ps { ns, json } => ps(&ns, json),
+            tree,
+        } => match tree {
+            true => bail!("ps --tree shows one node's tree; a cluster deployment has no groups"),
+            false => crate::node::ps(&registry, json),
+        },
+        Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
+        Command::Ps { ns, json, .. } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
         #[cfg(feature = "cluster")]
         Command::Call {

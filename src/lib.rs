@@ -46,8 +46,9 @@ pub use axon_runtime::{
     Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
-    manifest, AgentInfo, AgentStatus, NameServer, NodeOptions, NodeStatus, Restart,
-    RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT, KIND_HOSTS_ENV,
+    manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
+    Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT,
+    KIND_HOSTS_ENV,
 };
 pub use init::{
     init, install_nameserver_tracing, install_tracing, registry, run_nameserver,

@@ -6,6 +6,7 @@ mod commands;
 #[cfg(feature = "cluster")]
 mod node;
 mod status;
+mod tree;
 mod up;
 
 use clap::Parser;

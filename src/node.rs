@@ -115,6 +115,14 @@ pub fn deploy(path: &std::path::Path, registry: Option<&str>) -> Result<()> {
             a.name
         );
     }
+    if let Some(g) = manifest.supervisor.groups.first() {
+        anyhow::bail!(
+            "{}: group {:?}: supervision groups ([[group]]) are for one node (axon up); a cluster \
+             deployment supervises each agent on its own node (see docs/cluster.md)",
+            path.display(),
+            g.name
+        );
+    }
     let registry = registry_for(registry, &manifest)?;
     registry.deploy_blocking(&text)?;
     let names: Vec<&str> = manifest.agents.iter().map(|a| a.name.as_str()).collect();

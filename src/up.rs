@@ -80,9 +80,10 @@ pub fn run(path: &Path, validate_only: bool, node_dir: Option<PathBuf>) -> Resul
     let manifest = load(path)?;
     if validate_only {
         println!(
-            "{}: valid ({} agents, strategy {:?})",
+            "{}: valid ({} agents, {} groups, strategy {:?})",
             path.display(),
             manifest.agents.len(),
+            manifest.supervisor.groups.len(),
             manifest.supervisor.strategy
         );
         return Ok(());
@@ -124,6 +125,9 @@ pub fn run(path: &Path, validate_only: bool, node_dir: Option<PathBuf>) -> Resul
             ns.shutdown().context("shutting down")
         }
         Ok(Ended::NameServer(status)) if status.success() => Ok(()),
+        Ok(Ended::NameServer(status)) if status.code() == Some(axon::GAVE_UP_EXIT) => {
+            bail!("the supervisor gave up (restart intensity exceeded at the root of the tree; the reason is in `supervisor gave up` above) and shut the deployment down")
+        }
         Ok(Ended::NameServer(status)) => {
             bail!("the name server ended ({status}); see its last events above")
         }
@@ -180,6 +184,7 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
         .restart(agent.restart);
     options.attributes = agent.attributes.clone();
     options.memory_limit = agent.memory_limit;
+    options.group = agent.group.clone();
     let mut proxy = ns.spawn(options)?;
     for b in &agent.binds {
         let opts = b.options();

@@ -23,7 +23,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use axon_runtime::launch::{die_with_parent, signal, Signal};
@@ -52,6 +52,8 @@ pub struct Deployment {
     ns: NameServer,
     endpoint: String,
     key_file: PathBuf,
+    /// Every line `axon up` (and its name server) wrote to stderr so far.
+    events: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -91,7 +93,8 @@ impl Deployment {
         cmd.env(auth::KEY_ENV, key.to_hex())
             .env_remove("AXON_NAMESERVER")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         die_with_parent(&mut cmd, Signal::Term);
         let mut up = match cmd.spawn() {
             Ok(up) => up,
@@ -100,6 +103,10 @@ impl Deployment {
                 return Err(e.into());
             }
         };
+        let events = Arc::new(Mutex::new(Vec::new()));
+        if let Some(err) = up.stderr.take() {
+            keep_events(err, Arc::clone(&events));
+        }
         let ready = up
             .stdout
             .take()
@@ -124,7 +131,15 @@ impl Deployment {
             ns,
             endpoint,
             key_file,
+            events,
         })
+    }
+
+    /// The lines `axon up` and its name server wrote to stderr so far, in
+    /// order: lifecycle events (`agent spawned agent=a`, `agent exited
+    /// agent=a`, ...) in the order the supervisor acted.
+    pub fn events(&self) -> Vec<String> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// The name server's endpoint.
@@ -312,6 +327,18 @@ fn scratch_dir() -> Result<PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Copies `axon up`'s stderr to ours, line by line, keeping each line in `events`.
+fn keep_events(err: std::process::ChildStderr, events: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(std::io::Result::ok) {
+            eprintln!("{line}");
+            if let Ok(mut events) = events.lock() {
+                events.push(line);
+            }
+        }
+    });
 }
 
 /// Reads `axon up`'s stdout until its ready line; the rest goes to our stdout.

@@ -16,7 +16,7 @@ use axon_runtime::protocol::auth;
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
 use crate::hosts::{Hosts, KIND_HOSTS_ENV};
-use crate::methods::{AgentInfo, AgentStatus, SpawnOptions};
+use crate::methods::{AgentInfo, AgentStatus, GroupStatus, SpawnOptions};
 use crate::policy::SupervisorSpec;
 use crate::server::{BIND_ENV, HEART_ENV, NODE_DIR_ENV, READY_LINE, SUPERVISOR_ENV};
 
@@ -302,6 +302,11 @@ impl NameServer {
     /// Every agent with its process, state, restarts, uptime, CPU and memory (`axon ps`).
     pub fn ps(&self) -> Result<Vec<AgentStatus>> {
         self.call("ps", ())
+    }
+
+    /// The supervision tree's groups, the root first, with their intensity usage (`axon ps --tree`).
+    pub fn groups(&self) -> Result<Vec<GroupStatus>> {
+        self.call("groups", ())
     }
 
     /// Sends `signal` to the process of agent `name` (fault injection); returns its pid.

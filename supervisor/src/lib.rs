@@ -40,6 +40,8 @@ mod supervision;
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
 pub use hosts::KIND_HOSTS_ENV;
-pub use methods::{AgentInfo, AgentStatus, NodeStatus, SpawnOptions, SupervisorStatus};
-pub use policy::{Restart, RestartStrategy, SupervisorSpec};
+pub use methods::{
+    AgentInfo, AgentStatus, GroupStatus, NodeStatus, SpawnOptions, SupervisorStatus,
+};
+pub use policy::{GroupSpec, Restart, RestartStrategy, SupervisorSpec};
 pub use server::{run_nameserver_process, GAVE_UP_EXIT};

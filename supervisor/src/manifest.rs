@@ -23,6 +23,19 @@
 //! every = "3s"
 //! targets = ["echo"]
 //! signal = "KILL"                # KILL | STOP | TERM | CONT
+//! [[group]]                      # a nested supervisor (see docs/supervision.md)
+//! name = "pipeline"
+//! strategy = "rest_for_one"
+//! intensity = 2
+//! period = "10s"
+//!   [[group.agent]]              # its agents: an [[agent]] table each
+//!   name = "source"
+//!   kind = "ticker"
+//!   [[group.group]]              # nested groups, to any depth
+//!   name = "sinks"
+//!     [[group.group.agent]]
+//!     name = "sink"
+//!     kind = "counter"
 //! [[agent]]
 //! name = "echo"
 //! kind = "echo"
@@ -88,7 +101,8 @@ pub struct Manifest {
     pub supervisor: SupervisorSpec,
     /// Fault injection, when asked for.
     pub chaos: Option<Chaos>,
-    /// The agents, in start order.
+    /// The agents, in start order (along the supervision tree: a group's
+    /// agents where the group is written), each naming its group.
     pub agents: Vec<AgentEntry>,
     /// Cluster mode: the registry (`[cluster] registry = "etcd://..."`), when given.
     pub registry: Option<String>,
@@ -130,6 +144,8 @@ pub struct AgentEntry {
     pub connects: Vec<ConnectEntry>,
     /// Cluster mode: the nodes it may run on, in order of preference (any live node when empty).
     pub nodes: Vec<String>,
+    /// The supervision group (`[[group]]`) it is in; `None`: the root.
+    pub group: Option<String>,
 }
 
 /// One `[[agent.bind]]`.
@@ -213,6 +229,7 @@ impl ConnectEntry {
 }
 
 mod agent;
+mod group;
 mod raw;
 
 use agent::{agent_entry, tcp_addr};
@@ -246,20 +263,24 @@ impl Manifest {
             Some(addr) => Some(tcp_addr(&lines, &addr)?),
             None => None,
         };
-        let supervisor = supervisor(&lines, raw.supervisor)?;
+        let mut supervisor = supervisor(&lines, raw.supervisor)?;
+        let (placed, groups) = group::flatten(&lines, &raw.agent, &raw.group)?;
+        supervisor.groups = groups;
         let mut agents = Vec::new();
         let mut names = BTreeSet::new();
         let mut warnings = Vec::new();
-        for agent in &raw.agent {
-            let entry = agent_entry(&lines, agent.get_ref(), known_kinds, &mut warnings)?;
+        for (agent, group) in &placed {
+            let mut entry = agent_entry(&lines, agent.get_ref(), known_kinds, &mut warnings)?;
             if !names.insert(entry.name.clone()) {
                 let span = agent.get_ref().name.span();
                 return Err(lines.error(span, format!("duplicate agent name {:?}", entry.name)));
             }
+            entry.group = group.clone();
             agents.push(entry);
         }
-        check_connects(&lines, &raw.agent, &agents)?;
-        check_hosts(&lines, &raw.agent, &agents)?;
+        let raw_agents: Vec<&Spanned<raw::Agent>> = placed.iter().map(|(a, _)| *a).collect();
+        check_connects(&lines, &raw_agents, &agents)?;
+        check_hosts(&lines, &raw_agents, &agents)?;
         let chaos = match &raw.chaos {
             Some(c) => Some(chaos(&lines, c, &agents)?),
             None => None,
@@ -287,7 +308,7 @@ impl Manifest {
 /// kind, so two agents of one kind must agree on their `bin` and `args`.
 fn check_hosts(
     lines: &Lines<'_>,
-    raw: &[Spanned<raw::Agent>],
+    raw: &[&Spanned<raw::Agent>],
     agents: &[AgentEntry],
 ) -> Result<(), ManifestError> {
     let mut hosts: BTreeMap<&str, (&AgentEntry, usize)> = BTreeMap::new();
@@ -388,7 +409,7 @@ fn chaos(
 /// Every `to` names an agent of the manifest and one of its binds.
 fn check_connects(
     lines: &Lines<'_>,
-    raw: &[Spanned<raw::Agent>],
+    raw: &[&Spanned<raw::Agent>],
     agents: &[AgentEntry],
 ) -> Result<(), ManifestError> {
     for (entry, raw) in agents.iter().zip(raw) {

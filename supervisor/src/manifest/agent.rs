@@ -57,6 +57,7 @@ pub(super) fn agent_entry(
         binds,
         connects,
         nodes: a.nodes.clone(),
+        group: None,
     })
 }
 

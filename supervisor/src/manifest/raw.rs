@@ -18,6 +18,22 @@ pub(super) struct Manifest {
     pub(super) cluster: Option<Cluster>,
     #[serde(default)]
     pub(super) agent: Vec<Spanned<Agent>>,
+    #[serde(default)]
+    pub(super) group: Vec<Spanned<Group>>,
+}
+
+/// A `[[group]]` (or `[[group.group]]`): a nested supervisor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Group {
+    pub(super) name: Spanned<String>,
+    pub(super) strategy: Option<RestartStrategy>,
+    pub(super) intensity: Option<u32>,
+    pub(super) period: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) agent: Vec<Spanned<Agent>>,
+    #[serde(default)]
+    pub(super) group: Vec<Spanned<Group>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -166,6 +166,21 @@ impl Supervision {
             }
             None => now,
         };
+        // A group restarted as a whole starts afresh: its members' backoff history too.
+        let fresh: Vec<String> = self
+            .children
+            .values()
+            .filter(|c| {
+                picked.iter().any(|n| matches!(n, Node::Group(_))) && self.covered(c, picked)
+            })
+            .filter(|c| !picked.contains(&Node::Agent(c.name.clone())))
+            .map(|c| c.name.clone())
+            .collect();
+        for n in fresh {
+            if let Some(c) = self.children.get_mut(&n) {
+                c.recent.clear();
+            }
+        }
         let stop = names(self.live_reversed(|c| members.contains(&c.name) && c.name != name));
         let tag = self.next_group;
         self.next_group += 1;
