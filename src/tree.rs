@@ -141,3 +141,53 @@ fn humantime(d: Duration) -> String {
         _ => format!("{}s", d.as_secs_f64()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axon::RestartStrategy;
+
+    fn agent(name: &str, group: &[&str]) -> AgentStatus {
+        AgentStatus {
+            name: name.into(),
+            kind: "echo".into(),
+            pid: Some(7),
+            state: "running".into(),
+            restart: "permanent".into(),
+            restarts: 0,
+            uptime_ms: 0,
+            cpu: None,
+            rss: None,
+            last_exit: None,
+            group: group.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    fn group(path: &[&str]) -> GroupStatus {
+        GroupStatus {
+            path: path.iter().map(|g| (*g).to_owned()).collect(),
+            strategy: RestartStrategy::RestForOne,
+            intensity: 2,
+            period_ms: 1500,
+            recent: 1,
+            restarts: 0,
+        }
+    }
+
+    #[test]
+    fn groups_sit_where_their_first_agent_starts_and_empty_ones_last() {
+        let agents = [agent("a", &[]), agent("b", &["g", "h"]), agent("c", &[])];
+        let groups = [group(&[]), group(&["g"]), group(&["g", "h"]), group(&["e"])];
+        let lines = render(&agents, &groups);
+        let expected = [
+            "root  rest_for_one  intensity 1/2 in 1.5s",
+            "├── a  echo  running  pid 7  restarts 0",
+            "├── g  rest_for_one  intensity 1/2 in 1.5s  restarted 0",
+            "│   └── h  rest_for_one  intensity 1/2 in 1.5s  restarted 0",
+            "│       └── b  echo  running  pid 7  restarts 0",
+            "├── c  echo  running  pid 7  restarts 0",
+            "└── e  rest_for_one  intensity 1/2 in 1.5s  restarted 0",
+        ];
+        assert_eq!(lines, expected);
+    }
+}

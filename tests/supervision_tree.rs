@@ -55,8 +55,7 @@ fn up(manifest: &str) -> Deployment {
 }
 
 fn pids(dep: &Deployment) -> BTreeMap<String, Option<u32>> {
-    let ps = dep.ps().expect("ps");
-    ps.into_iter().map(|s| (s.name, s.pid)).collect()
+    dep.pids().expect("ps")
 }
 
 /// Waits until each of `names` runs in a new process (not the one in `before`).

@@ -53,8 +53,7 @@ restart = "transient"
 "#;
 
 fn pids(dep: &Deployment) -> BTreeMap<String, Option<u32>> {
-    let ps = dep.ps().expect("ps");
-    ps.into_iter().map(|s| (s.name, s.pid)).collect()
+    dep.pids().expect("ps")
 }
 
 fn total(dep: &Deployment) -> u64 {

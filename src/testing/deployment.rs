@@ -20,6 +20,7 @@
 //! dep.stop().unwrap(); // or drop it: nothing is left behind either way
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -133,6 +134,11 @@ impl Deployment {
             key_file,
             events,
         })
+    }
+
+    /// Every agent's pid (`None` while it has no process), by name.
+    pub fn pids(&self) -> Result<BTreeMap<String, Option<u32>>> {
+        Ok(self.ps()?.into_iter().map(|s| (s.name, s.pid)).collect())
     }
 
     /// The lines `axon up` and its name server wrote to stderr so far, in

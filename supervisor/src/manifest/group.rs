@@ -34,6 +34,12 @@ pub(super) fn flatten<'a>(
     Ok((placed, groups.into_iter().map(|(g, _)| g).collect()))
 }
 
+/// One entry of a table: an agent or a nested group.
+enum Item<'a> {
+    Agent(&'a Spanned<raw::Agent>),
+    Group(&'a Spanned<raw::Group>),
+}
+
 struct Walk<'a, 'l> {
     placed: Placed<'a>,
     /// Each group with the span of its name, for error lines.
@@ -49,23 +55,19 @@ impl<'a> Walk<'a, '_> {
         agents: &'a [Spanned<raw::Agent>],
         groups: &'a [Spanned<raw::Group>],
     ) -> Result<(), ManifestError> {
-        let mut items: Vec<(
-            usize,
-            Result<&'a Spanned<raw::Agent>, &'a Spanned<raw::Group>>,
-        )> = agents
+        let mut items: Vec<(usize, Item<'a>)> = agents
             .iter()
-            .map(|a| (a.get_ref().name.span().start, Ok(a)))
+            .map(|a| (a.get_ref().name.span().start, Item::Agent(a)))
             .collect();
-        items.extend(
-            groups
-                .iter()
-                .map(|g| (g.get_ref().name.span().start, Err(g))),
-        );
+        let nested = groups
+            .iter()
+            .map(|g| (g.get_ref().name.span().start, Item::Group(g)));
+        items.extend(nested);
         items.sort_by_key(|(at, _)| *at);
         for (_, item) in items {
             match item {
-                Ok(agent) => self.placed.push((agent, parent.map(str::to_owned))),
-                Err(group) => self.group(parent, group)?,
+                Item::Agent(agent) => self.placed.push((agent, parent.map(str::to_owned))),
+                Item::Group(group) => self.group(parent, group)?,
             }
         }
         Ok(())
