@@ -5,16 +5,18 @@
 //! - `methods`: argument and answer types of the name-server methods.
 //! - `requests`: reading control frames, decoding arguments, the record-only methods, replies.
 //! - `server`: the name server actor and its control socket; `server::spawn`: starting agents
-//!   and their exits; `server::stop`: shutdowns; `server::supervise`: restarts, heartbeats,
-//!   memory, `ps`.
-//! - `supervision`: the supervisor's rules as plain data (strategies, intensity, backoff).
+//!   and their exits; `server::stop`: shutdowns; `server::supervise`: restarts (group restarts
+//!   stop their members one at a time), heartbeats, memory, `ps`, `groups`.
+//! - `supervision`: the supervisor's rules as plain data (strategies, intensity, backoff);
+//!   `supervision::tree`: the supervision tree (order along it, escalation from group to
+//!   parent), `supervision::groups`: each group's parent and restart window.
 //! - `stats`: process CPU and memory (sysinfo).
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
 //!   removes the runtime directory and exits non-zero.
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
-//! - [`policy`]: supervision strategies, restart types, intensity, backoff.
+//! - [`policy`]: supervision strategies, restart types, intensity, backoff, nested groups.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
 //! - [`error`]: the crate's error type.
 
