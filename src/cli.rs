@@ -165,6 +165,9 @@ enum Command {
         /// permanent, transient or temporary (default: temporary, never restarted).
         #[arg(long)]
         restart: Option<String>,
+        /// The supervision group (a `[[group]]` of the node's tree) to place it in; default: the root.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Sends a signal to an agent's process (fault injection).
     Kill {
@@ -288,7 +291,8 @@ pub fn run(args: Args) -> Result<()> {
             name,
             kind,
             restart,
-        } => spawn(&ns, &name, kind.as_deref(), restart.as_deref()),
+            group,
+        } => spawn(&ns, &name, kind.as_deref(), restart.as_deref(), group),
         Command::Shutdown { ns } => connect(&ns)?.shutdown().context("shutting down"),
     }
 }
@@ -395,9 +399,16 @@ fn local_nodes() -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-fn spawn(ns: &NsArgs, name: &str, kind: Option<&str>, restart: Option<&str>) -> Result<()> {
+fn spawn(
+    ns: &NsArgs,
+    name: &str,
+    kind: Option<&str>,
+    restart: Option<&str>,
+    group: Option<String>,
+) -> Result<()> {
     let mut options = axon::SpawnOptions::default().name(name);
     options.kind = kind.map(str::to_owned);
+    options.group = group;
     options.restart = match restart {
         None => None,
         Some("permanent") => Some(axon::Restart::Permanent),

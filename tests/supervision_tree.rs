@@ -267,6 +267,26 @@ fn start_restart_and_shutdown_order_follow_the_tree() {
     // h1 fails: h (rest_for_one) restarts h1 and h2 only.
     kill_and_wait(&dep, "h1", &["h1", "h2"]);
     assert_eq!(usage(&dep, &["g", "h"]), (1, 1));
+    // An agent spawned later into h takes its place in the tree, not at the end.
+    let spawn = [
+        "spawn",
+        "late",
+        "--kind",
+        "echo",
+        "--restart",
+        "permanent",
+        "--group",
+    ];
+    let out = dep.cli(&[&spawn[..], &["h"]].concat()).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let order: Vec<String> = dep.ps().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(order, ["first", "x", "h1", "h2", "late", "y", "last"]);
+    let out = dep.cli(&[&spawn[..], &["nowhere"]].concat()).unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no supervision group \"nowhere\""),
+        "{err}"
+    );
     // The node stops along the tree: reverse start order, a group's members together.
     let live = pids(&dep);
     let out = dep.cli(&["shutdown"]).unwrap();
@@ -274,7 +294,7 @@ fn start_restart_and_shutdown_order_follow_the_tree() {
     let status = dep.wait_exit(PATIENCE).expect("axon up ends");
     assert!(status.success(), "{status:?}");
     let stopped = events_after(&dep, "name server shutting down", "agent exited");
-    assert_eq!(stopped, ["last", "y", "h2", "h1", "x", "first"]);
+    assert_eq!(stopped, ["last", "y", "late", "h2", "h1", "x", "first"]);
     let gone = wait_until(PATIENCE, || {
         live.values().flatten().all(|p| !process_alive(*p))
     });

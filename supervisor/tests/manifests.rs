@@ -53,6 +53,20 @@ args = ["-v"]
   alias = "out"
   topics = ["foo"]
   hwm = 10
+[[group]]
+name = "pair"
+strategy = "one_for_all"
+intensity = 2
+period = "30s"
+  [[group.agent]]
+  name = "left"
+  kind = "counter"
+  [[group.group]]
+  name = "inner"
+    [[group.group.agent]]
+    name = "right"
+    kind = "counter"
+    restart = "temporary"
 "#;
 
 fn kinds() -> Vec<String> {
@@ -225,7 +239,8 @@ fn parse_and_use(text: &str) -> Result<(), TestCaseError> {
 #[test]
 fn the_seed_is_a_good_manifest() {
     let m = Manifest::parse(SEED, &kinds()).unwrap();
-    assert_eq!((m.agents.len(), m.warnings.len()), (2, 1), "{m:?}");
+    assert_eq!((m.agents.len(), m.warnings.len()), (4, 1), "{m:?}");
+    assert_eq!(m.supervisor.groups.len(), 2, "{m:?}");
 }
 
 proptest! {
