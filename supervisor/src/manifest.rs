@@ -42,11 +42,13 @@
 //!   hwm = 1000                     # optional; also on connects
 //!   on_full = "block"              # block | drop (PUB: drop only)
 //!   secure = true                  # ZeroMQ CURVE with the deployment's keys (a CURVE build)
+//!   framing = "multipart"          # PUB only: multipart | osbrain (one frame, docs/osbrain.md)
 //!   [[agent.connect]]
 //!   to = "other.main"
 //!   alias = "out"
 //!   handler = "count"
 //!   topics = ["foo"]
+//!   dispatch = "longest"           # SUB: longest | all (every matching topic's handler)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,6 +153,8 @@ pub struct BindEntry {
     pub socket: SocketSettings,
     /// ZeroMQ CURVE with the deployment's keys (`secure = true`, or `[cluster] curve = true`).
     pub secure: bool,
+    /// PUB: how messages are laid out in frames; multipart when `None`.
+    pub framing: Option<axon_runtime::Framing>,
 }
 
 /// The high-water mark of a bound or connected socket and what a send does at it.
@@ -177,6 +181,8 @@ pub struct ConnectEntry {
     pub topics: Vec<String>,
     /// High-water mark and what to do at it.
     pub socket: SocketSettings,
+    /// SUB: which matching topics' handlers a message goes to; longest when `None`.
+    pub dispatch: Option<axon_runtime::Dispatch>,
 }
 
 impl BindEntry {
@@ -191,6 +197,7 @@ impl BindEntry {
             hwm: self.socket.hwm,
             on_full: self.socket.on_full,
             secure: self.secure,
+            framing: self.framing,
         }
     }
 }
@@ -208,6 +215,7 @@ impl ConnectEntry {
                 .collect(),
             hwm: self.socket.hwm,
             on_full: self.socket.on_full,
+            dispatch: self.dispatch,
         }
     }
 }
