@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axon::launch::Signal;
 use axon::prelude::*;
-use axon::{NodeOptions, Restart, SupervisorSpec};
-use common::{await_subscription, eventually, Record, Report, PATIENCE};
+use axon::{NodeOptions, SupervisorSpec};
+use common::{await_subscription, eventually, permanent, Record, Report, PATIENCE};
 
 axon::test_host!(common::registry());
 
@@ -80,14 +80,20 @@ fn an_axon_sub_takes_osbrain_framing_in_every_serializer() {
     ns.shutdown().unwrap();
 }
 
-#[test]
-fn dispatch_all_runs_every_matching_handler_and_counts_each_failure() {
+/// A node with a publisher bound at "pub" and agent `subscriber` reporting to the test.
+fn publisher_and(subscriber: &str) -> (NameServer, Report, Proxy, Address, Proxy) {
     let ns = axon::testing::node().unwrap();
     let report = Report::new();
     let mut publisher = ns.run_agent("publisher").unwrap();
     let at = publisher.bind(SocketKind::Pub, "pub").unwrap();
-    let mut all = ns.run_agent("all").unwrap();
-    report.attach(&mut all);
+    let mut agent = ns.run_agent(subscriber).unwrap();
+    report.attach(&mut agent);
+    (ns, report, publisher, at, agent)
+}
+
+#[test]
+fn dispatch_all_runs_every_matching_handler_and_counts_each_failure() {
+    let (ns, report, mut publisher, at, mut all) = publisher_and("all");
     let topics = [("", "fail"), ("te", "collect_tagged"), ("t", "collect")];
     let opts = ConnectOptions {
         dispatch: Some(Dispatch::All),
@@ -127,12 +133,7 @@ fn dispatch_all_runs_every_matching_handler_and_counts_each_failure() {
 
 #[test]
 fn the_default_dispatch_runs_the_longest_matching_handler_only() {
-    let ns = axon::testing::node().unwrap();
-    let report = Report::new();
-    let mut publisher = ns.run_agent("publisher").unwrap();
-    let at = publisher.bind(SocketKind::Pub, "pub").unwrap();
-    let mut one = ns.run_agent("one").unwrap();
-    report.attach(&mut one);
+    let (ns, report, mut publisher, at, mut one) = publisher_and("one");
     let topics = [("te", "collect_tagged"), ("t", "collect")];
     one.connect_topics(&at, "sub", &topics).unwrap();
     await_subscription(&mut publisher, "pub", "t", &report);
@@ -167,22 +168,11 @@ fn framing_and_dispatch_are_replayed_after_a_restart() {
     })
     .unwrap();
     let report = Report::new();
-    let permanent = |name: &str| {
-        let mut p = ns
-            .spawn(
-                SpawnOptions::default()
-                    .name(name)
-                    .restart(Restart::Permanent),
-            )
-            .unwrap();
-        p.set_timeout(PATIENCE);
-        p
-    };
-    let mut publisher = permanent("publisher");
+    let mut publisher = permanent(&ns, "publisher");
     let at = publisher
         .bind_with(SocketKind::Pub, framed("pub", Serializer::Json))
         .unwrap();
-    let mut subscriber = permanent("subscriber");
+    let mut subscriber = permanent(&ns, "subscriber");
     report.attach(&mut subscriber);
     let opts = ConnectOptions {
         dispatch: Some(Dispatch::All),

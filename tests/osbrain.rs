@@ -21,6 +21,33 @@ axon::test_host!(common::registry());
 
 const SERIALIZERS: [(&str, Serializer); 2] = [("raw", Serializer::Raw), ("json", Serializer::Json)];
 
+/// Both sides of a test: an axon node with one agent, and an osBrain driver.
+struct Sides {
+    ns: NameServer,
+    agent: Proxy,
+    py: Driver,
+}
+
+impl Sides {
+    /// `None` (the test is SKIPPED) when osBrain cannot be installed here.
+    fn start(test: &str, agent: &str, report: Option<&Report>) -> Option<Sides> {
+        let python = harness::python(test)?;
+        let ns = testing::node().unwrap();
+        let mut agent = ns.run_agent(agent).unwrap();
+        if let Some(report) = report {
+            report.attach(&mut agent);
+        }
+        let py = Driver::start(&python);
+        Some(Sides { ns, agent, py })
+    }
+
+    /// Ends osBrain (every process of its group gone), then the node.
+    fn finish(self) {
+        self.py.finish();
+        self.ns.shutdown().unwrap();
+    }
+}
+
 /// The address of a socket osBrain bound at `endpoint`, as an axon agent connects to it.
 fn osbrain_address(endpoint: &str, kind: SocketKind, serializer: Serializer) -> Address {
     Address {
@@ -76,36 +103,36 @@ fn axon_records_after_probes(report: &Report, ends: usize) -> Vec<Record> {
 
 #[test]
 fn an_osbrain_sub_hears_an_axon_pub_with_osbrain_framing() {
-    let Some(python) = harness::python("an_osbrain_sub_hears_an_axon_pub_with_osbrain_framing")
-    else {
+    let Some(mut s) = Sides::start(
+        "an_osbrain_sub_hears_an_axon_pub_with_osbrain_framing",
+        "publisher",
+        None,
+    ) else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let mut agent = ns.run_agent("publisher").unwrap();
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
         let alias = format!("pub-{name}");
         let opts = BindOptions {
             framing: Some(Framing::Osbrain),
             ..tcp(&alias, serializer, None)
         };
-        let at = agent.bind_with(SocketKind::Pub, opts).unwrap();
+        let at = s.agent.bind_with(SocketKind::Pub, opts).unwrap();
         let sub = format!("sub-{name}");
-        py.connect("PUB", &at.endpoint, &sub, name, json!({"topics": ["t"]}));
+        s.py.connect("PUB", &at.endpoint, &sub, name, json!({"topics": ["t"]}));
         // ZeroMQ subscriptions travel on their own: probe until one is heard.
-        let before = py.received().len();
+        let before = s.py.received().len();
         eventually("osBrain's subscription", || {
-            agent.publish(&alias, "t", &"probe").unwrap();
-            (py.received().len() > before).then_some(())
+            s.agent.publish(&alias, "t", &"probe").unwrap();
+            (s.py.received().len() > before).then_some(())
         });
-        agent.publish(&alias, "x", &"not subscribed").unwrap();
-        agent.publish(&alias, "t", &"one").unwrap();
-        agent.publish(&alias, "tea", &"two").unwrap();
-        agent.publish(&alias, "t", &"end").unwrap();
+        s.agent.publish(&alias, "x", &"not subscribed").unwrap();
+        s.agent.publish(&alias, "t", &"one").unwrap();
+        s.agent.publish(&alias, "tea", &"two").unwrap();
+        s.agent.publish(&alias, "t", &"end").unwrap();
         let got = match name {
             // Raw: osBrain hands its handler the whole frame, topic included.
-            "raw" => osbrain_records_after_probes(&mut py, &json!({"bytes": "tend"})),
-            _ => osbrain_records_after_probes(&mut py, &json!("end")),
+            "raw" => osbrain_records_after_probes(&mut s.py, &json!({"bytes": "tend"})),
+            _ => osbrain_records_after_probes(&mut s.py, &json!("end")),
         };
         let expected = match name {
             "raw" => vec![
@@ -126,25 +153,22 @@ fn an_osbrain_sub_hears_an_axon_pub_with_osbrain_framing() {
             .collect();
         assert_eq!(got, expected, "{name}");
     }
-    py.finish();
-    ns.shutdown().unwrap();
+    s.finish();
 }
 
 #[test]
 fn an_axon_sub_hears_an_osbrain_pub_and_runs_every_matching_handler() {
-    let Some(python) =
-        harness::python("an_axon_sub_hears_an_osbrain_pub_and_runs_every_matching_handler")
-    else {
+    let report = Report::new();
+    let Some(mut s) = Sides::start(
+        "an_axon_sub_hears_an_osbrain_pub_and_runs_every_matching_handler",
+        "subscriber",
+        Some(&report),
+    ) else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let report = Report::new();
-    let mut agent = ns.run_agent("subscriber").unwrap();
-    report.attach(&mut agent);
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
         let alias = format!("pub-{name}");
-        let at = py.bind("PUB", &alias, name, None);
+        let at = s.py.bind("PUB", &alias, name, None);
         let sub = format!("sub-{name}");
         // Both match "t...": with dispatch "all" both run, shortest prefix first.
         let opts = ConnectOptions {
@@ -152,17 +176,17 @@ fn an_axon_sub_hears_an_osbrain_pub_and_runs_every_matching_handler() {
             ..ConnectOptions::alias(&sub).topics(&[("t", "collect"), ("", "collect_tagged")])
         };
         let address = osbrain_address(&at, SocketKind::Pub, serializer);
-        agent.connect_with(&address, opts).unwrap();
+        s.agent.connect_with(&address, opts).unwrap();
         let send = |py: &mut Driver, topic: &str, text: &str| {
             py.call(json!({"op": "send", "alias": alias, "topic": topic, "msg": wire(name, text)}));
         };
         eventually("the subscription to osBrain's publisher", || {
-            send(&mut py, "t", "probe");
+            send(&mut s.py, "t", "probe");
             report.next(std::time::Duration::from_millis(50))
         });
-        send(&mut py, "x", "other");
-        send(&mut py, "t", "one");
-        send(&mut py, "t", "end");
+        send(&mut s.py, "x", "other");
+        send(&mut s.py, "t", "one");
+        send(&mut s.py, "t", "end");
         let got: Vec<(String, Option<Vec<u8>>, String)> = axon_records_after_probes(&report, 2)
             .into_iter()
             .map(|r| {
@@ -173,43 +197,51 @@ fn an_axon_sub_hears_an_osbrain_pub_and_runs_every_matching_handler() {
                 )
             })
             .collect();
-        let (topic, text): (Option<&[u8]>, fn(&str, &str) -> String) = match name {
-            // Raw: one frame, topic and payload run together; the handler gets it whole.
-            "raw" => (None, |t, m| format!("{t}{m}")),
-            // json: split at osBrain's separator; the topic comes along.
-            _ => (Some(b"t"), |_, m| m.to_owned()),
-        };
-        let x_topic = topic.map(|_| b"x".to_vec());
-        let t_topic = topic.map(<[u8]>::to_vec);
-        let expected = vec![
-            ("tagged".to_owned(), x_topic, text("x", "other")),
-            ("tagged".to_owned(), t_topic.clone(), text("t", "one")),
-            (sub.clone(), t_topic.clone(), text("t", "one")),
-            ("tagged".to_owned(), t_topic.clone(), text("t", "end")),
-            (sub.clone(), t_topic, text("t", "end")),
-        ];
+        let expected = expected_from_osbrain_pub(name, &sub);
         assert_eq!(got, expected, "{name}");
     }
     assert!(report.is_quiet(std::time::Duration::from_millis(100)));
-    py.finish();
-    ns.shutdown().unwrap();
+    s.finish();
+}
+
+/// (alias, topic, text) of what the axon SUB reports for "other" on x, then "one" and "end" on t.
+fn expected_from_osbrain_pub(
+    serializer: &str,
+    sub: &str,
+) -> Vec<(String, Option<Vec<u8>>, String)> {
+    let record = |alias: &str, topic: &str, text: &str| match serializer {
+        // Raw: one frame, topic and payload run together; the handler gets it whole.
+        "raw" => (alias.to_owned(), None, format!("{topic}{text}")),
+        // json: split at osBrain's separator; the topic comes along.
+        _ => (
+            alias.to_owned(),
+            Some(topic.as_bytes().to_vec()),
+            text.to_owned(),
+        ),
+    };
+    vec![
+        record("tagged", "x", "other"),
+        record("tagged", "t", "one"),
+        record(sub, "t", "one"),
+        record("tagged", "t", "end"),
+        record(sub, "t", "end"),
+    ]
 }
 
 #[test]
 fn an_axon_req_is_answered_by_an_osbrain_rep() {
-    let Some(python) = harness::python("an_axon_req_is_answered_by_an_osbrain_rep") else {
+    let Some(mut s) = Sides::start("an_axon_req_is_answered_by_an_osbrain_rep", "asker", None)
+    else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let mut agent = ns.run_agent("asker").unwrap();
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
-        let at = py.bind("REP", &format!("rep-{name}"), name, Some("upper"));
+        let at =
+            s.py.bind("REP", &format!("rep-{name}"), name, Some("upper"));
         let ask = format!("ask-{name}");
         let address = osbrain_address(&at, SocketKind::Rep, serializer);
-        agent.connect(&address, &ask, None).unwrap();
+        s.agent.connect(&address, &ask, None).unwrap();
         for word in ["shout", "again", "À bientôt"] {
-            let reply: Value = agent.request_wait(&ask, word, PATIENCE).unwrap();
+            let reply: Value = s.agent.request_wait(&ask, word, PATIENCE).unwrap();
             let text = match reply {
                 Value::Bytes(b) if name == "raw" => String::from_utf8(b).unwrap(),
                 Value::Text(t) if name == "json" => t,
@@ -223,56 +255,52 @@ fn an_axon_req_is_answered_by_an_osbrain_rep() {
             assert_eq!(text, expected, "{name}");
         }
     }
-    py.finish();
-    ns.shutdown().unwrap();
+    s.finish();
 }
 
 #[test]
 fn an_osbrain_req_is_answered_by_an_axon_rep() {
-    let Some(python) = harness::python("an_osbrain_req_is_answered_by_an_axon_rep") else {
+    let Some(mut s) = Sides::start("an_osbrain_req_is_answered_by_an_axon_rep", "replier", None)
+    else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let mut agent = ns.run_agent("replier").unwrap();
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
-        let at = agent
+        let at = s
+            .agent
             .bind_with(
                 SocketKind::Rep,
                 tcp(&format!("rep-{name}"), serializer, Some("upper")),
             )
             .unwrap();
         let req = format!("req-{name}");
-        py.connect("REP", &at.endpoint, &req, name, json!({}));
+        s.py.connect("REP", &at.endpoint, &req, name, json!({}));
         for word in ["shout", "again", "À bientôt"] {
-            let answer = py.call(json!({"op": "request", "alias": req, "msg": wire(name, word)}));
+            let answer =
+                s.py.call(json!({"op": "request", "alias": req, "msg": wire(name, word)}));
             assert_eq!(answer["reply"], wire(name, &word.to_uppercase()), "{name}");
         }
     }
-    assert_eq!(agent.stats().unwrap().received, 6);
-    py.finish();
-    ns.shutdown().unwrap();
+    assert_eq!(s.agent.stats().unwrap().received, 6);
+    s.finish();
 }
 
 #[test]
 fn an_axon_push_reaches_an_osbrain_pull() {
-    let Some(python) = harness::python("an_axon_push_reaches_an_osbrain_pull") else {
+    let Some(mut s) = Sides::start("an_axon_push_reaches_an_osbrain_pull", "pusher", None) else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let mut agent = ns.run_agent("pusher").unwrap();
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
-        let at = py.bind("PULL", &format!("pull-{name}"), name, Some("record"));
+        let at =
+            s.py.bind("PULL", &format!("pull-{name}"), name, Some("record"));
         let out = format!("out-{name}");
         let address = osbrain_address(&at, SocketKind::Pull, serializer);
-        agent.connect(&address, &out, None).unwrap();
-        let before = py.received().len();
+        s.agent.connect(&address, &out, None).unwrap();
+        let before = s.py.received().len();
         for word in ["one", "two", "three"] {
-            agent.send(&out, word).unwrap();
+            s.agent.send(&out, word).unwrap();
         }
         let got = eventually("osBrain pulling three messages", || {
-            let got = py.received();
+            let got = s.py.received();
             (got.len() >= before + 3).then_some(got)
         });
         let expected: Vec<Json> = ["one", "two", "three"]
@@ -281,29 +309,29 @@ fn an_axon_push_reaches_an_osbrain_pull() {
             .collect();
         assert_eq!(got[before..], expected[..], "{name}");
     }
-    py.finish();
-    ns.shutdown().unwrap();
+    s.finish();
 }
 
 #[test]
 fn an_osbrain_push_reaches_an_axon_pull() {
-    let Some(python) = harness::python("an_osbrain_push_reaches_an_axon_pull") else {
+    let report = Report::new();
+    let Some(mut s) = Sides::start(
+        "an_osbrain_push_reaches_an_axon_pull",
+        "puller",
+        Some(&report),
+    ) else {
         return;
     };
-    let ns = testing::node().unwrap();
-    let report = Report::new();
-    let mut agent = ns.run_agent("puller").unwrap();
-    report.attach(&mut agent);
-    let mut py = Driver::start(&python);
     for (name, serializer) in SERIALIZERS {
         let pull = format!("pull-{name}");
-        let at = agent
+        let at = s
+            .agent
             .bind_with(SocketKind::Pull, tcp(&pull, serializer, Some("collect")))
             .unwrap();
         let push = format!("push-{name}");
-        py.connect("PULL", &at.endpoint, &push, name, json!({}));
+        s.py.connect("PULL", &at.endpoint, &push, name, json!({}));
         for word in ["one", "two", "three"] {
-            py.call(json!({"op": "send", "alias": push, "msg": wire(name, word)}));
+            s.py.call(json!({"op": "send", "alias": push, "msg": wire(name, word)}));
         }
         let got: Vec<(String, String)> = report
             .take(3)
@@ -317,6 +345,5 @@ fn an_osbrain_push_reaches_an_axon_pull() {
         assert_eq!(got, expected, "{name}");
     }
     assert!(report.is_quiet(std::time::Duration::from_millis(100)));
-    py.finish();
-    ns.shutdown().unwrap();
+    s.finish();
 }

@@ -25,7 +25,11 @@ pub fn python(test: &str) -> Option<PathBuf> {
     match PYTHON.get_or_init(venv) {
         Ok(python) => Some(python.clone()),
         Err(why) => {
-            eprintln!("SKIPPED {test}: osBrain is not available ({why})");
+            // Straight to the process's stderr: the test harness captures `eprintln!`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: osBrain is not available ({why})"
+            );
             None
         }
     }
