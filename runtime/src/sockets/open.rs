@@ -340,7 +340,8 @@ fn check_on_full(kind: SocketKind, on_full: Option<OnFull>) -> Result<()> {
     Ok(())
 }
 
-/// Only a PUB lays out its messages one way or the other (a SUB takes both).
+/// Only a PUB lays out its messages one way or the other (a SUB takes both; naming the default
+/// anywhere is harmless).
 fn check_framing(kind: SocketKind, framing: Option<Framing>) -> Result<()> {
     match framing {
         Some(f) if f != Framing::Multipart && kind != SocketKind::Pub => Err(Error::invalid(
@@ -352,14 +353,18 @@ fn check_framing(kind: SocketKind, framing: Option<Framing>) -> Result<()> {
     }
 }
 
-/// Only a subscriber chooses among matching topic handlers.
+/// Only a subscriber chooses among matching topic handlers (naming the default anywhere is harmless).
 fn check_dispatch(kind: SocketKind, dispatch: Option<Dispatch>) -> Result<()> {
     match dispatch {
-        Some(d) if !matches!(kind, SocketKind::Sub | SocketKind::SyncSub) => Err(Error::invalid(
-            "dispatch",
-            d.as_str(),
-            format!("dispatch is for SUB and SYNC_SUB connects, not {kind}"),
-        )),
+        Some(d)
+            if d != Dispatch::Longest && !matches!(kind, SocketKind::Sub | SocketKind::SyncSub) =>
+        {
+            Err(Error::invalid(
+                "dispatch",
+                d.as_str(),
+                format!("dispatch is for SUB and SYNC_SUB connects, not {kind}"),
+            ))
+        }
         _ => Ok(()),
     }
 }
