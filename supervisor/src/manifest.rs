@@ -392,7 +392,8 @@ fn chaos(
     })
 }
 
-/// Every `to` names an agent of the manifest and one of its binds.
+/// Every `to` names an agent of the manifest and one of its binds; `dispatch = "all"`
+/// only where that bind publishes.
 fn check_connects(
     lines: &Lines<'_>,
     raw: &[Spanned<raw::Agent>],
@@ -401,12 +402,23 @@ fn check_connects(
     for (entry, raw) in agents.iter().zip(raw) {
         for (connect, raw_connect) in entry.connects.iter().zip(&raw.get_ref().connect) {
             let target = agents.iter().find(|a| a.name == connect.agent);
-            let bound =
-                target.is_some_and(|t| t.binds.iter().any(|b| b.alias == connect.remote_alias));
-            if !bound {
+            let bind =
+                target.and_then(|t| t.binds.iter().find(|b| b.alias == connect.remote_alias));
+            let Some(bind) = bind else {
                 let to = raw_connect.get_ref().to.get_ref();
                 let message = format!("`to = {to:?}` names no bind of an agent in this manifest");
                 return Err(lines.error(raw_connect.get_ref().to.span(), message));
+            };
+            let publishes = matches!(bind.kind, SocketKind::Pub | SocketKind::SyncPub);
+            if let (Some(axon_runtime::Dispatch::All), Some(at), false) =
+                (connect.dispatch, &raw_connect.get_ref().dispatch, publishes)
+            {
+                let message = format!(
+                    "dispatch is for connects to a PUB or SYNC_PUB, and {:?} is a {} bind",
+                    raw_connect.get_ref().to.get_ref(),
+                    bind.kind
+                );
+                return Err(lines.error(at.span(), message));
             }
         }
     }

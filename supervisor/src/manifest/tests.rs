@@ -201,4 +201,8 @@ fn framing_and_dispatch_are_read_and_checked_at_their_line() {
     let e = error(&connect("dispatch = \"first\"\n"));
     assert_eq!(e.line, 8, "{e}");
     assert!(e.message.contains("longest or all"), "{e}");
+    let to_push = connect("dispatch = \"all\"\n").replace("socket = \"PUB\"", "socket = \"PUSH\"");
+    let e = error(&to_push);
+    assert_eq!(e.line, 8, "{e}");
+    assert!(e.message.contains("is a PUSH bind"), "{e}");
 }
