@@ -41,9 +41,10 @@ pub mod testing;
 
 pub use axon_runtime::{
     attrs, client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
-    BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Error, ErrorKind, HandlerError,
-    HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError, RequestOptions, Result,
-    Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport, Value,
+    BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Dispatch, Error, ErrorKind, Framing,
+    HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError,
+    RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport,
+    Value,
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
@@ -59,7 +60,8 @@ pub use init::{
 pub mod prelude {
     pub use crate::{
         Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
-        ErrorKind, HandlerError, HandlerResult, Handlers, Message, NameServer, OnFull, Proxy,
-        Registry, Role, Serializer, SocketKind, SocketRef, SpawnOptions, Stats, Transport, Value,
+        Dispatch, ErrorKind, Framing, HandlerError, HandlerResult, Handlers, Message, NameServer,
+        OnFull, Proxy, Registry, Role, Serializer, SocketKind, SocketRef, SpawnOptions, Stats,
+        Transport, Value,
     };
 }

@@ -546,11 +546,13 @@ fn ten_thousand_bad_frames_crash_stall_and_restart_nothing() {
     };
     send_answered(&dealer, REP, next, "REP");
 
-    // SUB: [topic, payload] or a lone payload; anything else is malformed.
+    // SUB: [topic, payload] or a lone frame, split at its first 0x80 as osBrain lays
+    // it out (docs/osbrain.md); anything else is malformed.
     for _ in 0..SUB {
         let m = data_message(&mut rng);
         match m.as_slice() {
-            [payload] | [_, payload] => data.handled(payload),
+            [frame] => data.handled(axon::net::split_single_frame(frame, Serializer::Cbor).1),
+            [_, payload] => data.handled(payload),
             _ => data.malformed += 1,
         }
         publisher.send_multipart(&m, 0).unwrap();

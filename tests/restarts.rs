@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use axon::launch::Signal;
 use axon::prelude::*;
-use axon::{AgentStatus, NodeOptions, Restart, RestartStrategy, SupervisorSpec};
-use common::{await_subscription, texts, Report, PATIENCE};
+use axon::{AgentStatus, NodeOptions, RestartStrategy, SupervisorSpec};
+use common::{await_subscription, permanent, texts, Report};
 
 axon::test_host!(common::registry());
 
@@ -30,18 +30,6 @@ fn node(spec: SupervisorSpec) -> NameServer {
         ..NodeOptions::default()
     })
     .unwrap()
-}
-
-fn permanent(ns: &NameServer, name: &str) -> Proxy {
-    let mut p = ns
-        .spawn(
-            SpawnOptions::default()
-                .name(name)
-                .restart(Restart::Permanent),
-        )
-        .unwrap();
-    p.set_timeout(PATIENCE);
-    p
 }
 
 /// Waits until `name` runs in a process other than `old`; returns its status and

@@ -55,11 +55,13 @@
 //!   hwm = 1000                     # optional; also on connects
 //!   on_full = "block"              # block | drop (PUB: drop only)
 //!   secure = true                  # ZeroMQ CURVE with the deployment's keys (a CURVE build)
+//!   framing = "multipart"          # PUB only: multipart | osbrain (one frame, docs/osbrain.md)
 //!   [[agent.connect]]
 //!   to = "other.main"
 //!   alias = "out"
 //!   handler = "count"
 //!   topics = ["foo"]
+//!   dispatch = "longest"           # SUB: longest | all (every matching topic's handler)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -167,6 +169,8 @@ pub struct BindEntry {
     pub socket: SocketSettings,
     /// ZeroMQ CURVE with the deployment's keys (`secure = true`, or `[cluster] curve = true`).
     pub secure: bool,
+    /// PUB: how messages are laid out in frames; multipart when `None`.
+    pub framing: Option<axon_runtime::Framing>,
 }
 
 /// The high-water mark of a bound or connected socket and what a send does at it.
@@ -193,6 +197,8 @@ pub struct ConnectEntry {
     pub topics: Vec<String>,
     /// High-water mark and what to do at it.
     pub socket: SocketSettings,
+    /// SUB: which matching topics' handlers a message goes to; longest when `None`.
+    pub dispatch: Option<axon_runtime::Dispatch>,
 }
 
 impl BindEntry {
@@ -207,6 +213,7 @@ impl BindEntry {
             hwm: self.socket.hwm,
             on_full: self.socket.on_full,
             secure: self.secure,
+            framing: self.framing,
         }
     }
 }
@@ -224,6 +231,7 @@ impl ConnectEntry {
                 .collect(),
             hwm: self.socket.hwm,
             on_full: self.socket.on_full,
+            dispatch: self.dispatch,
         }
     }
 }
@@ -406,7 +414,8 @@ fn chaos(
     })
 }
 
-/// Every `to` names an agent of the manifest and one of its binds.
+/// Every `to` names an agent of the manifest and one of its binds; `dispatch = "all"`
+/// only where that bind publishes.
 fn check_connects(
     lines: &Lines<'_>,
     raw: &[&Spanned<raw::Agent>],
@@ -415,12 +424,23 @@ fn check_connects(
     for (entry, raw) in agents.iter().zip(raw) {
         for (connect, raw_connect) in entry.connects.iter().zip(&raw.get_ref().connect) {
             let target = agents.iter().find(|a| a.name == connect.agent);
-            let bound =
-                target.is_some_and(|t| t.binds.iter().any(|b| b.alias == connect.remote_alias));
-            if !bound {
+            let bind =
+                target.and_then(|t| t.binds.iter().find(|b| b.alias == connect.remote_alias));
+            let Some(bind) = bind else {
                 let to = raw_connect.get_ref().to.get_ref();
                 let message = format!("`to = {to:?}` names no bind of an agent in this manifest");
                 return Err(lines.error(raw_connect.get_ref().to.span(), message));
+            };
+            let publishes = matches!(bind.kind, SocketKind::Pub | SocketKind::SyncPub);
+            if let (Some(axon_runtime::Dispatch::All), Some(at), false) =
+                (connect.dispatch, &raw_connect.get_ref().dispatch, publishes)
+            {
+                let message = format!(
+                    "dispatch is for connects to a PUB or SYNC_PUB, and {:?} is a {} bind",
+                    raw_connect.get_ref().to.get_ref(),
+                    bind.kind
+                );
+                return Err(lines.error(at.span(), message));
             }
         }
     }

@@ -28,6 +28,20 @@ impl Drop for TempDir {
     }
 }
 
+/// Spawns agent `name` restarted whatever its exit (permanent), with a proxy patient
+/// enough for a loaded machine.
+pub fn permanent(ns: &NameServer, name: &str) -> Proxy {
+    let mut p = ns
+        .spawn(
+            SpawnOptions::default()
+                .name(name)
+                .restart(axon::Restart::Permanent),
+        )
+        .unwrap();
+    p.set_timeout(PATIENCE);
+    p
+}
+
 /// The kinds and handlers of the test agents.
 pub fn registry() -> Registry {
     axon::registry()

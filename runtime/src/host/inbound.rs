@@ -12,8 +12,8 @@ use super::Host;
 use crate::agent::{Agent, HandlerError, HandlerErrorKind, HandlerFn, Message};
 use crate::codec::Serializer;
 use crate::error::{ErrorKind, RemoteError};
-use crate::net::{Sent, SocketKind};
-use crate::protocol::{encode_body, ERROR_MARKER};
+use crate::net::{split_single_frame, Sent, SocketKind};
+use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
 
 /// What a handler call came to.
 pub(crate) enum Handled {
@@ -107,19 +107,37 @@ impl<A: Agent> Host<A> {
         frames: &[&[u8]],
         ctx: &mut Context<Self>,
     ) {
-        let (topic, payload) = match frames.len() {
-            2 => (frames[0], frames[1]),
-            // A single frame is a payload whose own prefix was matched as the topic.
-            1 => (frames[0], frames[0]),
+        let (matched, topic, payload) = match frames.len() {
+            2 => (frames[0], Some(frames[0]), frames[1]),
+            // One frame (osBrain's layout, or a plain publisher's payload): matched whole, as
+            // ZeroMQ filtered it, and split by osBrain's rule (net::framing).
+            1 => {
+                let (topic, payload) = split_single_frame(frames[0], serializer);
+                (frames[0], topic, payload)
+            }
             n => return self.malformed(alias, "expected topic and payload frames", n),
         };
+        let msg = Message::new(alias, topic, payload, serializer);
         let handler = match self.sockets.slots[index].as_ref() {
-            Some(slot) => slot.handler_for(topic),
+            Some(slot) if slot.dispatch == Dispatch::All => {
+                return self.run_each_handler(slot.handlers_for(matched), msg, ctx)
+            }
+            Some(slot) => slot.handler_for(matched),
             None => return,
         };
-        let topic = (frames.len() == 2).then_some(topic);
-        let msg = Message::new(alias, topic, payload, serializer);
         self.run_slot_handler(handler, msg, ctx);
+    }
+
+    /// Runs every handler on `msg` in turn; each failure is logged and counted, and the rest still run.
+    fn run_each_handler(
+        &mut self,
+        handlers: Vec<Option<Rc<str>>>,
+        msg: Message<'_>,
+        ctx: &mut Context<Self>,
+    ) {
+        for handler in handlers {
+            self.run_slot_handler(handler, msg, ctx);
+        }
     }
 
     fn on_rep(

@@ -1,5 +1,5 @@
 //! libzmq as axon uses it: socket kinds and addresses, opening a socket
-//! with axon's options, reading a message's frames, waking one socket's
+//! with axon's options, reading a message's frames and laying out PUB frames (axon's or osBrain's), waking one socket's
 //! drain, and `Socket`: one socket with its send backlog.
 //!
 //! Nothing here knows about agents, handlers or the control plane.
@@ -7,6 +7,7 @@
 mod address;
 pub(crate) mod curve;
 mod frames;
+mod framing;
 mod io;
 mod kind;
 mod socket;
@@ -17,6 +18,8 @@ pub use address::{
     tcp_endpoint_at, Address, BindTarget,
 };
 pub(crate) use frames::Frames;
+pub(crate) use framing::prepend_topic;
+pub use framing::{split as split_single_frame, Framing, TOPIC_SEPARATOR};
 pub use io::HARD_LIMIT_FACTOR;
 pub(crate) use io::{report_the_mark, Io};
 pub use kind::{Role, SocketKind, Transport};

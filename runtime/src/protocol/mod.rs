@@ -15,4 +15,4 @@ pub use envelope::{
     decode_body, encode_body, open_reply, open_request, reply_frames, Outcome, Reply, Request,
     Unparsed, ERROR_MARKER, NAMESERVER, PROTOCOL,
 };
-pub use options::{BindOptions, ConnectOptions, RequestOptions};
+pub use options::{BindOptions, ConnectOptions, Dispatch, RequestOptions};

@@ -1,7 +1,7 @@
 //! What a bind, a connect and a request can be asked for.
 
 use crate::codec::Serializer;
-use crate::net::{OnFull, Transport};
+use crate::net::{Framing, OnFull, Transport};
 
 /// How a request's reply is handled (ASYNC_REQ, SYNC_SUB, REQ).
 #[derive(Debug, Clone, Default)]
@@ -33,6 +33,8 @@ pub struct BindOptions {
     pub on_full: Option<OnFull>,
     /// ZeroMQ CURVE: encrypted, and closed to whoever lacks the deployment key.
     pub secure: bool,
+    /// PUB only: frames as axon lays them out (two) or as osBrain does (one); multipart when `None`.
+    pub framing: Option<Framing>,
 }
 
 impl BindOptions {
@@ -65,6 +67,50 @@ pub struct ConnectOptions {
     pub hwm: Option<i32>,
     /// What a send does at the mark; by kind when `None`.
     pub on_full: Option<OnFull>,
+    /// SUB only: which handlers a message whose topic matches several subscriptions goes to;
+    /// [`Dispatch::Longest`] when `None`.
+    pub dispatch: Option<Dispatch>,
+}
+
+/// Which handlers of a SUB socket a message goes to when its topic matches several subscriptions.
+///
+/// Subscriptions are topic prefixes, each with a handler (its own, else the
+/// socket's). `Longest` runs one handler per message; `All` runs every
+/// matching one, shortest prefix first, as osBrain does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dispatch {
+    /// Only the handler of the longest matching prefix (the default: one handler per message).
+    #[default]
+    Longest,
+    /// Every matching prefix's handler, shortest prefix first; a failing one does not stop the rest.
+    All,
+}
+
+impl Dispatch {
+    /// The name used in manifests and control calls.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dispatch::Longest => "longest",
+            Dispatch::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Dispatch {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "longest" => Ok(Dispatch::Longest),
+            "all" => Ok(Dispatch::All),
+            _ => Err(crate::error::Error::invalid(
+                "dispatch",
+                s,
+                "expected longest or all",
+            )),
+        }
+    }
 }
 
 impl ConnectOptions {

@@ -194,6 +194,8 @@ impl Sockets {
             partner: None,
             companion: false,
             reply_topic: Vec::new(),
+            dispatch: crate::protocol::Dispatch::Longest,
+            framing: crate::net::Framing::Multipart,
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => {

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use super::{AddrChange, Sockets};
 use crate::error::{Error, Result};
 use crate::net::curve::Curve;
-use crate::net::{tcp_endpoint_at, Address, Io, OnFull, Role, SocketKind, Transport};
-use crate::protocol::{BindOptions, ConnectOptions};
+use crate::net::{tcp_endpoint_at, Address, Framing, Io, OnFull, Role, SocketKind, Transport};
+use crate::protocol::{BindOptions, ConnectOptions, Dispatch};
 
 impl Sockets {
     /// Binds a new socket; returns its slot index and generation.
     pub(crate) fn bind(&mut self, kind: SocketKind, opts: BindOptions) -> Result<(usize, u64)> {
         check_on_full(kind, opts.on_full)?;
+        check_framing(kind, opts.framing)?;
         let receives = matches!(
             kind,
             SocketKind::Rep
@@ -62,6 +63,9 @@ impl Sockets {
         let (index, generation) =
             self.insert(alias, address.clone(), io, handler.clone(), Vec::new());
         self.set_on_full(index, opts.on_full);
+        if let Some(slot) = self.slots[index].as_mut() {
+            slot.framing = opts.framing.unwrap_or_default();
+        }
         if let Some(requests) = requests {
             let endpoint = address.requests.clone().unwrap_or_default();
             let side = Address {
@@ -177,15 +181,20 @@ impl Sockets {
         if matches!(own.kind, SocketKind::Sub | SocketKind::SyncSub) && topics.is_empty() {
             topics.push((Vec::new(), None));
         }
-        let alias = self.claim_alias(alias, own.kind)?;
         check_on_full(own.kind, opts.on_full)?;
+        check_dispatch(own.kind, opts.dispatch)?;
+        let alias = self.claim_alias(alias, own.kind)?;
         let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
+        let dispatch = opts.dispatch.unwrap_or_default();
         if own.kind != SocketKind::SyncSub {
             let (index, generation) = self.insert(alias, own, io, handler, topics);
             self.set_on_full(index, opts.on_full);
+            if let Some(slot) = self.slots[index].as_mut() {
+                slot.dispatch = dispatch;
+            }
             return Ok((index, generation));
         }
         // A SYNC_SUB also sends requests, and hears its replies on a topic of its own.
@@ -202,6 +211,7 @@ impl Sockets {
         let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);
         if let Some(slot) = self.slots[index].as_mut() {
             slot.reply_topic = reply_topic;
+            slot.dispatch = dispatch;
         }
         let side = Address {
             endpoint: requests_at,
@@ -328,6 +338,35 @@ fn check_on_full(kind: SocketKind, on_full: Option<OnFull>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Only a PUB lays out its messages one way or the other (a SUB takes both; naming the default
+/// anywhere is harmless).
+fn check_framing(kind: SocketKind, framing: Option<Framing>) -> Result<()> {
+    match framing {
+        Some(f) if f != Framing::Multipart && kind != SocketKind::Pub => Err(Error::invalid(
+            "framing",
+            f.as_str(),
+            format!("framing is for PUB binds, not {kind} (a SUB takes both framings)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Only a subscriber chooses among matching topic handlers (naming the default anywhere is harmless).
+fn check_dispatch(kind: SocketKind, dispatch: Option<Dispatch>) -> Result<()> {
+    match dispatch {
+        Some(d)
+            if d != Dispatch::Longest && !matches!(kind, SocketKind::Sub | SocketKind::SyncSub) =>
+        {
+            Err(Error::invalid(
+                "dispatch",
+                d.as_str(),
+                format!("dispatch is for SUB and SYNC_SUB connects, not {kind}"),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,7 @@ use serde::Serialize;
 
 use super::{Sockets, Waiter};
 use crate::error::{Error, Result};
-use crate::net::Sent;
-use crate::net::SocketKind;
+use crate::net::{Framing, Sent, SocketKind};
 use crate::sockets::SocketKey;
 
 impl Sockets {
@@ -44,6 +43,11 @@ impl Sockets {
         slot.address.serializer.encode_into(value, buf)?;
         let result = match slot.address.kind {
             SocketKind::Push => slot.socket.send(&slot.alias, &[buf]),
+            SocketKind::Pub if slot.framing == Framing::Osbrain => {
+                let serializer = slot.address.serializer;
+                crate::net::prepend_topic(topic.unwrap_or(b""), serializer, buf);
+                slot.socket.send(&slot.alias, &[buf])
+            }
             SocketKind::Pub | SocketKind::SyncPub => {
                 slot.socket.send(&slot.alias, &[topic.unwrap_or(b""), buf])
             }

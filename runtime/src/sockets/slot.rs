@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::net::{Address, Role, Socket};
+use crate::net::{Address, Framing, Role, Socket};
+use crate::protocol::Dispatch;
 
 /// Who waits for the answer to a request.
 pub(crate) enum Waiter {
@@ -105,6 +106,10 @@ pub(crate) struct Slot {
     pub(crate) companion: bool,
     /// SYNC_SUB: the topic under which the publisher sends this subscriber its replies.
     pub(crate) reply_topic: Vec<u8>,
+    /// SUB: which matching subscriptions' handlers a message goes to.
+    pub(crate) dispatch: Dispatch,
+    /// PUB: how a message is laid out in frames.
+    pub(crate) framing: Framing,
 }
 
 impl Drop for Slot {
@@ -127,6 +132,26 @@ impl Slot {
             Some((_, Some(h))) => Some(h.clone()),
             _ => self.handler.clone(),
         }
+    }
+
+    /// Every handler for a message on `topic` ([`Dispatch::All`]): one per matching
+    /// subscription, shortest prefix first (subscription order among equals), each
+    /// its own or else the socket's; the socket's alone when none matches.
+    pub(crate) fn handlers_for(&self, topic: &[u8]) -> Vec<Option<Rc<str>>> {
+        let mut matching: Vec<&(Vec<u8>, Option<Rc<str>>)> = self
+            .topics
+            .iter()
+            .filter(|(t, _)| topic.starts_with(t))
+            .collect();
+        if matching.is_empty() {
+            return vec![self.handler.clone()];
+        }
+        // Stable: equal lengths keep the order they were subscribed in.
+        matching.sort_by_key(|(t, _)| t.len());
+        matching
+            .into_iter()
+            .map(|(_, h)| h.clone().or_else(|| self.handler.clone()))
+            .collect()
     }
 }
 
@@ -170,6 +195,8 @@ mod tests {
             partner: None,
             companion: false,
             reply_topic: Vec::new(),
+            dispatch: Dispatch::All,
+            framing: Framing::Multipart,
         }
     }
 
@@ -205,6 +232,31 @@ mod tests {
             assert_eq!(s.handler_for(b"foobar").as_deref(), Some("long"));
             assert_eq!(s.handler_for(b"fox").as_deref(), Some("short"));
             assert_eq!(s.handler_for(b"bar").as_deref(), Some("default"));
+        });
+    }
+
+    #[test]
+    fn with_dispatch_all_every_matching_topic_picks_a_handler_shortest_first() {
+        actix_rt::System::new().block_on(async {
+            // Subscribed longest first: the order of the calls still goes by length.
+            let s = slot(&[("foo", Some("long")), ("", None), ("fo", Some("short"))]);
+            let names = |topic: &[u8]| -> Vec<Option<String>> {
+                s.handlers_for(topic)
+                    .into_iter()
+                    .map(|h| h.as_deref().map(str::to_owned))
+                    .collect()
+            };
+            let some = |h: &str| Some(h.to_owned());
+            assert_eq!(
+                names(b"foobar"),
+                [some("default"), some("short"), some("long")]
+            );
+            assert_eq!(names(b"fox"), [some("default"), some("short")]);
+            assert_eq!(names(b"bar"), [some("default")]);
+            let bare = slot(&[("a", Some("h"))]);
+            // Nothing matches (a late message after an unsubscribe): the socket's handler.
+            assert_eq!(bare.handlers_for(b"b").len(), 1);
+            assert_eq!(bare.handlers_for(b"b")[0].as_deref(), Some("default"));
         });
     }
 }

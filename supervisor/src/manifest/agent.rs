@@ -1,6 +1,6 @@
 //! One `[[agent]]` table, with its binds and connects, to a validated entry.
 
-use axon_runtime::{SocketKind, Transport};
+use axon_runtime::{Framing, SocketKind, Transport};
 use toml::Spanned;
 
 use super::parse_bytes;
@@ -112,6 +112,13 @@ pub(super) fn bind_entry(
         .parse()
         .map_err(|e: axon_runtime::Error| lines.error(socket.span(), e.to_string()))?;
     let transport: Option<Transport> = parsed(lines, &b.transport)?;
+    let framing: Option<Framing> = parsed(lines, &b.framing)?;
+    if let (Some(Framing::Osbrain), Some(at)) = (framing, &b.framing) {
+        if kind != SocketKind::Pub {
+            let why = format!("framing is for PUB binds, not {kind} (a SUB takes both framings)");
+            return Err(lines.error(at.span(), why));
+        }
+    }
     if let (Some(Transport::Tcp), Some(addr)) = (transport, &b.addr) {
         tcp_addr(lines, addr)?;
     }
@@ -124,6 +131,7 @@ pub(super) fn bind_entry(
         handler: b.handler.clone(),
         socket: socket_settings(lines, Some(kind), &b.hwm, &b.on_full)?,
         secure: b.secure.unwrap_or(false),
+        framing,
     })
 }
 
@@ -181,6 +189,8 @@ pub(super) fn connect_entry(
         topics: c.topics.clone(),
         // The connecting side's kind follows the bind it connects to: checked when connecting.
         socket: socket_settings(lines, None, &c.hwm, &c.on_full)?,
+        // Like `on_full`, checked against the connecting side's kind when connecting.
+        dispatch: parsed(lines, &c.dispatch)?,
     })
 }
 

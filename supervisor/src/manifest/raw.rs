@@ -105,6 +105,7 @@ pub(super) struct Bind {
     pub(super) hwm: Option<Spanned<i64>>,
     pub(super) on_full: Option<Spanned<String>>,
     pub(super) secure: Option<bool>,
+    pub(super) framing: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,4 +118,5 @@ pub(super) struct Connect {
     pub(super) topics: Vec<String>,
     pub(super) hwm: Option<Spanned<i64>>,
     pub(super) on_full: Option<Spanned<String>>,
+    pub(super) dispatch: Option<Spanned<String>>,
 }

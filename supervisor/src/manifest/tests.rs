@@ -169,3 +169,40 @@ fn one_kind_has_one_host() {
     let same = "[[agent]]\nname = \"a\"\nkind = \"mine\"\nbin = \"x\"\n[[agent]]\nname = \"b\"\nkind = \"mine\"\nbin = \"x\"\n";
     assert_eq!(Manifest::parse(same, &kinds()).unwrap().agents.len(), 2);
 }
+
+#[test]
+fn framing_and_dispatch_are_read_and_checked_at_their_line() {
+    let agent = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let bind = |socket: &str, extra: &str| {
+        format!("{agent}[[agent.bind]]\nalias = \"m\"\nsocket = \"{socket}\"\n{extra}")
+    };
+    let m = Manifest::parse(&bind("PUB", "framing = \"osbrain\"\n"), &kinds()).unwrap();
+    assert_eq!(
+        m.agents[0].binds[0].options().framing,
+        Some(axon_runtime::Framing::Osbrain)
+    );
+    let e = error(&bind("PUSH", "framing = \"osbrain\"\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("PUB binds"), "{e}");
+    let e = error(&bind("PUB", "framing = \"single\"\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("multipart or osbrain"), "{e}");
+
+    let connect = |extra: &str| {
+        format!("{agent}[[agent.connect]]\nto = \"b.out\"\nalias = \"in\"\nhandler = \"h\"\n{extra}[[agent]]\nname = \"b\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"out\"\nsocket = \"PUB\"\n")
+    };
+    let m = Manifest::parse(&connect("dispatch = \"all\"\n"), &kinds()).unwrap();
+    assert_eq!(
+        m.agents[0].connects[0].options().dispatch,
+        Some(axon_runtime::Dispatch::All)
+    );
+    let plain = Manifest::parse(&connect(""), &kinds()).unwrap();
+    assert_eq!(plain.agents[0].connects[0].options().dispatch, None);
+    let e = error(&connect("dispatch = \"first\"\n"));
+    assert_eq!(e.line, 8, "{e}");
+    assert!(e.message.contains("longest or all"), "{e}");
+    let to_push = connect("dispatch = \"all\"\n").replace("socket = \"PUB\"", "socket = \"PUSH\"");
+    let e = error(&to_push);
+    assert_eq!(e.line, 8, "{e}");
+    assert!(e.message.contains("is a PUSH bind"), "{e}");
+}
