@@ -74,6 +74,20 @@ impl Serializer {
         }
     }
 
+    /// Whether `bytes` hold exactly one complete value of this serializer,
+    /// nothing missing and nothing after it. Always true for `raw`.
+    pub fn is_one_value(self, bytes: &[u8]) -> bool {
+        match self {
+            Serializer::Raw => true,
+            Serializer::Json => serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok(),
+            Serializer::Cbor => {
+                let mut rest = bytes;
+                ciborium::from_reader::<serde::de::IgnoredAny, _>(&mut rest).is_ok()
+                    && rest.is_empty()
+            }
+        }
+    }
+
     /// Decodes a byte-string payload, lending out the frame's own bytes
     /// where the encoding allows: always for `raw`, and for `cbor` when the
     /// payload is one definite-length byte or text string (what `send` of

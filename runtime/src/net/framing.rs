@@ -81,12 +81,16 @@ pub(crate) fn prepend_topic(topic: &[u8], serializer: Serializer, buf: &mut Vec<
 
 /// Topic and payload of a single-frame PUB message, by osBrain's rule.
 ///
-/// With a separating serializer, the topic is what comes before the first
-/// separator byte and the payload what follows it; a frame with no separator
-/// (a plain ZeroMQ publisher that sends only a payload) is all payload.
+/// A frame that is one complete value of the serializer is a plain ZeroMQ
+/// publisher's payload, sent without a topic (a JSON payload may hold the
+/// byte `0x80` inside UTF-8 text, a CBOR payload almost anywhere); it is
+/// all payload. Otherwise, with a separating serializer, the topic is what
+/// comes before the first separator byte and the payload what follows it
+/// (osBrain's layout never parses whole: the separator is not valid JSON,
+/// and a topic in front of a CBOR value leaves bytes over or breaks it).
 /// With `raw`, the topic is unknown and the frame is the payload.
 pub fn split(frame: &[u8], serializer: Serializer) -> (Option<&[u8]>, &[u8]) {
-    if !separated(serializer) {
+    if !separated(serializer) || serializer.is_one_value(frame) {
         return (None, frame);
     }
     match frame.iter().position(|b| *b == TOPIC_SEPARATOR) {
@@ -141,6 +145,12 @@ mod tests {
         );
         // No separator: a plain publisher's payload.
         assert_eq!(split(b"{}", Serializer::Json), (None, &b"{}"[..]));
+        // A plain publisher's payload holding the byte: one whole value, not split.
+        let text = Serializer::Json.encode("À").unwrap();
+        assert_eq!(split(&text, Serializer::Json), (None, &text[..]));
+        let list = Serializer::Cbor.encode(&vec![Vec::<u8>::new(); 3]).unwrap();
+        assert!(list.contains(&TOPIC_SEPARATOR));
+        assert_eq!(split(&list, Serializer::Cbor), (None, &list[..]));
         // Raw: the topic cannot be told apart; osBrain hands over the whole frame too.
         assert_eq!(
             split(b"tt hello", Serializer::Raw),
