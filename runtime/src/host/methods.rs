@@ -311,7 +311,7 @@ impl<A: Agent> Host<A> {
         if let Some(value) = self.reserved_attr(name)? {
             return Ok(value);
         }
-        self.agent.get_attr(name).ok_or_else(|| {
+        attrs::read(&self.agent, &self.state.attrs, name).ok_or_else(|| {
             let why = format!("{} agents have no attribute {name:?}", A::KIND);
             Error::Remote(
                 self.sockets
@@ -343,15 +343,7 @@ impl<A: Agent> Host<A> {
         let value = a
             .value
             .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
-        if attrs::is_reserved(&a.name) {
-            return Err(Error::invalid(
-                "attribute",
-                a.name,
-                "reserved by the runtime",
-            ));
-        }
-        self.agent
-            .set_attr(&a.name, value)
+        attrs::write(&mut self.agent, &mut self.state.attrs, &a.name, value)
             .map(|()| Value::Null)
             .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
     }

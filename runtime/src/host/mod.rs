@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::agent::{Agent, CodeFn, Ctx, HandlerFn, Handlers};
+use crate::agent::{attrs, Agent, CodeFn, Ctx, HandlerFn, Handlers};
 use crate::codec::{to_value, Value};
 use crate::error::{Error, Result};
 use crate::launch::AgentSpec;
@@ -90,6 +90,8 @@ struct HostState<A: Agent> {
     serving: bool,
     /// Sockets opened before the agent served (in `on_init`), drained once it does.
     unserved: Vec<(usize, u64)>,
+    /// The free-form attributes, beside the kind's typed ones.
+    attrs: attrs::Free,
 }
 
 impl<A: Agent> HostState<A> {
@@ -154,12 +156,9 @@ impl<A: Agent> Host<A> {
     async fn start_host(spec: AgentSpec, handlers: Handlers<A>, exit: Rc<Cell<i32>>) -> Result<()> {
         let mut agent =
             A::create(&spec).map_err(|e| Error::Config(format!("creating {}: {e}", spec.name)))?;
+        let mut free = attrs::Free::new();
         for (name, value) in &spec.attributes {
-            if crate::agent::attrs::is_reserved(name) {
-                return Err(Error::invalid("attribute", name, "reserved by the runtime"));
-            }
-            agent
-                .set_attr(name, value.clone())
+            attrs::write(&mut agent, &mut free, name, value.clone())
                 .map_err(|e| Error::invalid("attribute", name, e.to_string()))?;
         }
         let host = Host {
@@ -172,6 +171,7 @@ impl<A: Agent> Host<A> {
                 heartbeat: Heartbeat::default(),
                 serving: false,
                 unserved: Vec::new(),
+                attrs: free,
             },
             control: None,
             frames: Frames::default(),
