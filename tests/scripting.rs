@@ -9,6 +9,9 @@ use axon::launch::Signal;
 use axon::testing::{self, Deployment};
 use axon::Value;
 
+mod common;
+use common::TempDir;
+
 /// Deadline for anything that involves starting processes on a busy machine.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -77,4 +80,93 @@ fn free_form_attributes_on_a_typed_kind_survive_a_sigkill() {
             Value::Array(vec![Value::Integer(1.into()), Value::Integer(2.into())])
         )])
     );
+}
+
+const WORKER: &str = r#"
+[supervisor]
+strategy = "one_for_one"
+intensity = 10
+period = "10s"
+heartbeat = "1s"
+
+[[agent]]
+name = "worker"
+kind = "echo"
+
+[[agent]]
+name = "feeder"
+kind = "echo"
+  [[agent.bind]]
+  alias = "out"
+  socket = "PUSH"
+"#;
+
+const COUNTING: &str = r#"
+// Doubles; `axon call worker double 21` prints 42.
+fn double(x) { x * 2 }
+
+// Counts messages and sums them in free-form attributes.
+fn on_msg(msg) {
+    set_attr("seen", (get_attr("seen") ?? 0) + 1);
+    set_attr("sum", (get_attr("sum") ?? 0) + msg);
+}
+"#;
+
+/// The integer attribute `name` of `agent` through the CLI; `None` while unset.
+fn attr(dep: &Deployment, agent: &str, name: &str) -> Option<i64> {
+    let args = format!(r#"{{"name":"{name}"}}"#);
+    let out = dep.cli(&["call", agent, "get_attr", &args]).ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Sends `n` from the feeder and waits until the worker has seen `seen` messages.
+fn feed_until_seen(dep: &Deployment, n: i64, seen: i64) {
+    let send = format!(r#"{{"alias":"out","message":{n}}}"#);
+    cli_ok(dep, &["call", "feeder", "send", &send]);
+    assert!(
+        testing::wait_until(PATIENCE, || attr(dep, "worker", "seen") == Some(seen)),
+        "worker saw {:?} messages, not {seen}",
+        attr(dep, "worker", "seen")
+    );
+}
+
+#[test]
+fn from_the_cli_a_script_becomes_a_method_and_a_handler_and_survives_a_sigkill() {
+    let dep = up(WORKER);
+    let dir = TempDir::new("scripting-cli");
+    let file = dir.0.join("counting.rhai");
+    std::fs::write(&file, COUNTING).unwrap();
+    let file = file.to_str().unwrap();
+
+    let loaded = cli_ok(&dep, &["script", "worker", file]);
+    assert!(
+        loaded.contains("double/1") && loaded.contains("on_msg/1"),
+        "{loaded}"
+    );
+    assert_eq!(cli_ok(&dep, &["call", "worker", "double", "21"]), "42");
+    assert_eq!(cli_ok(&dep, &["call", "worker", "double", "[2.5]"]), "5.0");
+    let arity = cli_err(&dep, &["call", "worker", "double", "[1, 2]"]);
+    assert!(
+        arity.contains("bad_arguments") || arity.contains("takes [1] arguments"),
+        "{arity}"
+    );
+    let handlers = cli_ok(&dep, &["call", "worker", "handlers"]);
+    assert!(handlers.contains("on_msg"), "{handlers}");
+
+    // The worker's PULL connects to the feeder's PUSH, its messages to the script.
+    let feeder_out = cli_ok(&dep, &["call", "feeder", "addr", r#"{"alias":"out"}"#]);
+    let connect = format!(r#"{{"address":{feeder_out},"alias":"feed","handler":"on_msg"}}"#);
+    cli_ok(&dep, &["call", "worker", "connect", &connect]);
+    feed_until_seen(&dep, 5, 1);
+    feed_until_seen(&dep, 7, 2);
+    assert_eq!(attr(&dep, "worker", "sum"), Some(12));
+
+    let old = dep.kill("worker", Signal::Kill).unwrap();
+    let status = dep.wait_restarted("worker", old, PATIENCE).unwrap();
+    assert_ne!(status.pid, Some(old));
+    // The method and the scripted handler came back with the journal; the counts did not.
+    assert_eq!(cli_ok(&dep, &["call", "worker", "double", "4"]), "8");
+    assert_eq!(attr(&dep, "worker", "seen"), None);
+    feed_until_seen(&dep, 3, 1);
+    assert_eq!(attr(&dep, "worker", "sum"), Some(3));
 }

@@ -45,6 +45,9 @@ pub struct SpawnOptions {
     pub restart: Option<Restart>,
     /// Resident memory (bytes) over which the supervisor restarts it.
     pub memory_limit: Option<u64>,
+    /// What one script call may do in it; the defaults when `None`.
+    #[serde(default)]
+    pub script_limits: Option<axon_runtime::ScriptLimits>,
 }
 
 impl SpawnOptions {

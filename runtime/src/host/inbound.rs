@@ -254,6 +254,9 @@ impl<A: Agent> Host<A> {
             ));
         };
         let Some(f) = self.handlers.get(name) else {
+            if self.is_script(name) {
+                return self.run_script_handler(name, msg, ctx);
+            }
             self.sockets.stats.unhandled += 1;
             tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, "unknown handler");
             return Handled::Missing(self.sockets.remote_error(
@@ -284,7 +287,12 @@ impl<A: Agent> Host<A> {
     /// Logs and counts a handler's failure; the error a requester gets back.
     #[cold]
     #[inline(never)]
-    fn handler_failed(&mut self, name: &str, msg: &Message<'_>, e: HandlerError) -> RemoteError {
+    pub(super) fn handler_failed(
+        &mut self,
+        name: &str,
+        msg: &Message<'_>,
+        e: HandlerError,
+    ) -> RemoteError {
         let alias = msg.alias();
         if e.kind() == HandlerErrorKind::Decode {
             self.sockets.stats.decode_errors += 1;

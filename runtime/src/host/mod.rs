@@ -11,6 +11,7 @@
 //! - `requests`: requests, their replies and expiry; osBrain's SYNC channel.
 //! - `control`: a control request's cycle, from the socket to its answer.
 //! - `methods`: the control methods.
+//! - `scripts`: loading and running scripts; scripted handlers.
 //! - `timers`: `each` / `after` by alias.
 //! - `nameserver`: the agent's non-blocking line to the name server.
 //! - `heartbeat`: lease renewals, the orphan grace, adoption by a restarted supervisor.
@@ -29,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::launch::AgentSpec;
 use crate::net::{Frames, Io, Socket, SocketKind};
 use crate::protocol::auth::Guard;
+use crate::script::Scripts;
 use crate::sockets::{safe_name, Sockets};
 
 mod control;
@@ -40,6 +42,7 @@ mod methods;
 mod nameserver;
 mod registry;
 mod requests;
+mod scripts;
 mod timers;
 
 pub use registry::Registry;
@@ -92,6 +95,8 @@ struct HostState<A: Agent> {
     unserved: Vec<(usize, u64)>,
     /// The free-form attributes, beside the kind's typed ones.
     attrs: attrs::Free,
+    /// The script functions loaded into the agent.
+    scripts: Scripts,
 }
 
 impl<A: Agent> HostState<A> {
@@ -156,6 +161,7 @@ impl<A: Agent> Host<A> {
     async fn start_host(spec: AgentSpec, handlers: Handlers<A>, exit: Rc<Cell<i32>>) -> Result<()> {
         let mut agent =
             A::create(&spec).map_err(|e| Error::Config(format!("creating {}: {e}", spec.name)))?;
+        let scripts = Scripts::new(spec.script_limits);
         let mut free = attrs::Free::new();
         for (name, value) in &spec.attributes {
             attrs::write(&mut agent, &mut free, name, value.clone())
@@ -172,6 +178,7 @@ impl<A: Agent> Host<A> {
                 serving: false,
                 unserved: Vec::new(),
                 attrs: free,
+                scripts,
             },
             control: None,
             frames: Frames::default(),
