@@ -130,6 +130,10 @@ pub struct AgentEntry {
     pub connects: Vec<ConnectEntry>,
     /// Cluster mode: the nodes it may run on, in order of preference (any live node when empty).
     pub nodes: Vec<String>,
+    /// Scripts loaded at start, before the binds and connects.
+    pub scripts: Vec<ScriptEntry>,
+    /// What one script call may do; the defaults when `None`.
+    pub script_limits: Option<axon_runtime::ScriptLimits>,
 }
 
 /// One `[[agent.bind]]`.
@@ -214,6 +218,9 @@ impl ConnectEntry {
 
 mod agent;
 mod raw;
+mod script;
+
+pub use script::ScriptEntry;
 
 use agent::{agent_entry, tcp_addr};
 

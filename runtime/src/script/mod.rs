@@ -66,12 +66,22 @@ impl ScriptError {
     }
 
     /// A runtime error, from where it happened (inside the innermost function call).
-    fn run(e: &EvalAltResult, limits: &ScriptLimits) -> Self {
+    ///
+    /// rhai gives a limit hit inside a function the position of the call;
+    /// a function called by the host has none, so the error names the
+    /// function and the line where it is defined (`called`).
+    fn run(e: &EvalAltResult, limits: &ScriptLimits, called: Option<(&str, Place)>) -> Self {
         let inner = e.unwrap_inner();
         let at = match inner.position() {
             p if p.is_none() => e.position(),
             p => p,
         };
+        if let (true, Some((name, (line, column)))) = (at.is_none(), called) {
+            let mut error = ScriptError::run(inner, limits, None);
+            error.message = format!("{} in fn {name}", error.message);
+            (error.line, error.column) = (Some(line), Some(column));
+            return error;
+        }
         let message = match inner {
             EvalAltResult::ErrorTooManyOperations(_) => {
                 format!("operation limit of {} exceeded", limits.operations)
@@ -91,6 +101,26 @@ impl ScriptError {
         };
         ScriptError::new(message, at, false)
     }
+}
+
+/// A line and column, from 1.
+type Place = (usize, usize);
+
+/// Where each `fn NAME(` of `source` starts.
+fn definitions(source: &str) -> impl Iterator<Item = (&str, Place)> {
+    source.lines().enumerate().flat_map(|(i, line)| {
+        line.match_indices("fn ").filter_map(move |(at, _)| {
+            let before = line[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                return None;
+            }
+            let rest = line[at + 3..].trim_start();
+            let name = rest
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .next()?;
+            (!name.is_empty()).then_some((name, (i + 1, at + 1)))
+        })
+    })
 }
 
 /// A loaded function: its name and how many arguments it takes.
@@ -120,6 +150,8 @@ pub(crate) struct Scripts {
     functions: Rc<AST>,
     /// Loaded function names and their arities.
     arities: BTreeMap<String, Vec<usize>>,
+    /// Where each loaded function is defined in its source.
+    defined_at: Rc<BTreeMap<String, Place>>,
     slot: env::Slot,
     deadline: Rc<Cell<Option<Instant>>>,
 }
@@ -132,6 +164,7 @@ impl Scripts {
             engine: None,
             functions: Rc::new(AST::empty()),
             arities: BTreeMap::new(),
+            defined_at: Rc::default(),
             slot: Rc::new(Cell::new(None)),
             deadline: Rc::new(Cell::new(None)),
         }
@@ -154,7 +187,7 @@ impl Scripts {
                 "the script defines no function (fn name(..) { .. }); use exec to run code once";
             return Err(ScriptError::new(why, Position::NONE, true));
         }
-        self.add(ast, &defined);
+        self.add(ast, &defined, source);
         Ok(defined)
     }
 
@@ -171,7 +204,7 @@ impl Scripts {
             let why = format!("set_method's source must define fn {name}(..) and no other function (it defines {found:?})");
             return Err(ScriptError::new(why, Position::NONE, true));
         }
-        self.add(ast, &defined);
+        self.add(ast, &defined, source);
         Ok(defined)
     }
 
@@ -182,8 +215,14 @@ impl Scripts {
     }
 
     /// Adds the functions of `ast`, replacing those with the same name and arity.
-    fn add(&mut self, ast: AST, defined: &[Signature]) {
+    fn add(&mut self, ast: AST, defined: &[Signature], source: &str) {
         self.functions = Rc::new(self.functions.merge(&ast));
+        let defined_at = Rc::make_mut(&mut self.defined_at);
+        for (name, place) in definitions(source) {
+            if defined.iter().any(|s| s.name == name) {
+                defined_at.insert(name.to_owned(), place);
+            }
+        }
         for s in defined {
             let arities = self.arities.entry(s.name.clone()).or_default();
             if !arities.contains(&s.arity) {
@@ -211,6 +250,7 @@ impl Scripts {
             slot: self.slot.clone(),
             deadline: self.deadline.clone(),
             limits: self.limits,
+            defined_at: self.defined_at.clone(),
         }
     }
 }
@@ -252,6 +292,7 @@ pub(crate) struct Runner {
     slot: env::Slot,
     deadline: Rc<Cell<Option<Instant>>>,
     limits: ScriptLimits,
+    defined_at: Rc<BTreeMap<String, Place>>,
 }
 
 impl Runner {
@@ -263,7 +304,8 @@ impl Runner {
         args: Vec<Dynamic>,
     ) -> Result<Value, ScriptError> {
         let options = CallFnOptions::new().eval_ast(false);
-        self.run(env, |engine| {
+        let called = self.defined_at.get(name).map(|at| (name, *at));
+        self.run(env, called, |engine| {
             engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut Scope::new(),
@@ -278,7 +320,7 @@ impl Runner {
     pub(crate) fn exec(&self, env: &mut dyn ScriptEnv, source: &str) -> Result<Value, ScriptError> {
         let code = self.engine.compile(source).map_err(ScriptError::parse)?;
         let code = self.functions.merge(&code);
-        self.run(env, |engine| {
+        self.run(env, None, |engine| {
             engine.eval_ast_with_scope::<Dynamic>(&mut Scope::new(), &code)
         })
     }
@@ -286,13 +328,14 @@ impl Runner {
     fn run(
         &self,
         env: &mut dyn ScriptEnv,
+        called: Option<(&str, Place)>,
         f: impl FnOnce(&Engine) -> Result<Dynamic, Box<EvalAltResult>>,
     ) -> Result<Value, ScriptError> {
         self.deadline
             .set(Some(Instant::now() + self.limits.wall_time()));
         let result = env::lend(&self.slot, env, || f(&self.engine));
         self.deadline.set(None);
-        let value = result.map_err(|e| ScriptError::run(&e, &self.limits))?;
+        let value = result.map_err(|e| ScriptError::run(&e, &self.limits, called))?;
         convert::to_value(value).map_err(|why| ScriptError::new(why, Position::NONE, false))
     }
 }

@@ -199,3 +199,23 @@ fn a_set_method_source_defines_its_function_only() {
     assert!(s.load("let x = 1;").is_err());
     assert_eq!(s.names().collect::<Vec<_>>(), ["f"]);
 }
+
+#[test]
+fn a_limit_inside_a_called_function_names_the_function_and_where_it_is_defined() {
+    let mut s = limited(ScriptLimits {
+        operations: 1000,
+        ..Default::default()
+    });
+    s.load("// spins\nfn other() {}\n  fn spin(a) {\n  while true {}\n}")
+        .unwrap();
+    let e = s
+        .runner()
+        .call(&mut Fake::default(), "spin", vec![1_i64.into()])
+        .unwrap_err();
+    assert_eq!((e.line, e.column), (Some(3), Some(3)), "{e}");
+    assert!(
+        e.message
+            .contains("operation limit of 1000 exceeded in fn spin"),
+        "{e}"
+    );
+}
