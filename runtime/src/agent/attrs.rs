@@ -25,9 +25,10 @@ use crate::codec::Value;
 /// An agent's free-form attributes: the names its kind does not know.
 pub type Free = BTreeMap<String, Value>;
 
-/// Reads `name`: the kind's typed attribute, else the free-form one.
+/// Reads `name`: a free-form attribute, else the kind's typed one.
 pub fn read<A: Agent>(agent: &A, free: &Free, name: &str) -> Option<Value> {
-    agent.get_attr(name).or_else(|| free.get(name).cloned())
+    // A free-form name is one the kind refused: no need to ask the kind first.
+    free.get(name).cloned().or_else(|| agent.get_attr(name))
 }
 
 /// Writes `name`: a typed attribute of the kind keeps its type (a value of
@@ -36,13 +37,15 @@ pub fn write<A: Agent>(agent: &mut A, free: &mut Free, name: &str, value: Value)
     if is_reserved(name) {
         return Err(HandlerError::msg("reserved by the runtime"));
     }
-    if agent.get_attr(name).is_some() || free.get(name).is_none() {
-        match agent.set_attr(name, value.clone()) {
-            Ok(()) => return Ok(()),
-            // The kind has this field: its type stands.
-            Err(e) if agent.get_attr(name).is_some() => return Err(e),
-            Err(_) => {}
-        }
+    if let Some(slot) = free.get_mut(name) {
+        *slot = value;
+        return Ok(());
+    }
+    match agent.set_attr(name, value.clone()) {
+        Ok(()) => return Ok(()),
+        // The kind has this field: its type stands.
+        Err(e) if agent.get_attr(name).is_some() => return Err(e),
+        Err(_) => {}
     }
     free.insert(name.to_owned(), value);
     Ok(())

@@ -254,8 +254,8 @@ impl<A: Agent> Host<A> {
             ));
         };
         let Some(f) = self.handlers.get(name) else {
-            if self.is_script(name) {
-                return self.run_script_handler(name, msg, ctx);
+            if let Some(arity) = self.script_arity(name, msg.topic().is_some()) {
+                return self.run_script_handler(name, arity, msg, ctx);
             }
             self.sockets.stats.unhandled += 1;
             tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, "unknown handler");

@@ -171,6 +171,12 @@ impl<A: Agent> Host<A> {
         !self.state.scripts.arities(name).is_empty()
     }
 
+    /// The arity to run the script function `name` with as a handler, when there is one.
+    pub(super) fn script_arity(&self, name: &str, has_topic: bool) -> Option<usize> {
+        let arities = self.state.scripts.arities(name);
+        (!arities.is_empty()).then(|| handler_arity(arities, has_topic))
+    }
+
     /// A loaded function called as a method: an array is positional, null none, else one argument.
     pub(super) fn call_script_method(
         &mut self,
@@ -203,6 +209,7 @@ impl<A: Agent> Host<A> {
     pub(super) fn run_script_handler(
         &mut self,
         name: &str,
+        arity: usize,
         msg: Message<'_>,
         actor: &mut Context<Self>,
     ) -> Handled {
@@ -211,7 +218,6 @@ impl<A: Agent> Host<A> {
             Ok(v) => v,
             Err(e) => return Handled::Failed(self.handler_failed(name, &msg, e.into())),
         };
-        let arity = handler_arity(self.state.scripts.arities(name), msg.topic().is_some());
         let args = script::message_arguments(value, msg.topic(), arity);
         let ran = self.with_script_env(actor, |runner, env| runner.call(env, name, args));
         let reply = ran.and_then(|v| match msg.wants_reply() {

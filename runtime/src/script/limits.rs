@@ -14,7 +14,7 @@ use rhai::{Dynamic, Engine};
 use serde::{Deserialize, Serialize};
 
 /// How often (in operations) a call checks its wall time.
-const CLOCK_EVERY: u64 = 1024;
+pub(super) const CLOCK_EVERY: u64 = 1024;
 
 /// The limits of one script call. Missing fields take their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +56,10 @@ impl ScriptLimits {
         Duration::from_millis(self.wall_time_ms)
     }
 
-    /// Sets the limits on `engine`; a call ends when `deadline` (set per call) has passed.
+    /// Sets the limits on `engine`. A call's `deadline` is cleared when it
+    /// starts and set at its first clock check (after [`CLOCK_EVERY`]
+    /// operations), so a short call never reads the clock; the call ends
+    /// once the deadline has passed.
     pub(super) fn apply(&self, engine: &mut Engine, deadline: Rc<Cell<Option<Instant>>>) {
         engine
             .set_max_operations(self.operations)
@@ -70,11 +73,16 @@ impl ScriptLimits {
             if ops % CLOCK_EVERY != 0 {
                 return None;
             }
+            let now = Instant::now();
             match deadline.get() {
-                Some(due) if Instant::now() >= due => Some(Dynamic::from(format!(
+                None => {
+                    deadline.set(Some(now + Duration::from_millis(wall_time_ms)));
+                    None
+                }
+                Some(due) if now >= due => Some(Dynamic::from(format!(
                     "wall time limit of {wall_time_ms} ms exceeded"
                 ))),
-                _ => None,
+                Some(_) => None,
             }
         });
     }

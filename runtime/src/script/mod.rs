@@ -331,10 +331,8 @@ impl Runner {
         called: Option<(&str, Place)>,
         f: impl FnOnce(&Engine) -> Result<Dynamic, Box<EvalAltResult>>,
     ) -> Result<Value, ScriptError> {
-        self.deadline
-            .set(Some(Instant::now() + self.limits.wall_time()));
-        let result = env::lend(&self.slot, env, || f(&self.engine));
         self.deadline.set(None);
+        let result = env::lend(&self.slot, env, || f(&self.engine));
         let value = result.map_err(|e| ScriptError::run(&e, &self.limits, called))?;
         convert::to_value(value).map_err(|why| ScriptError::new(why, Position::NONE, false))
     }
