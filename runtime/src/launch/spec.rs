@@ -66,7 +66,7 @@ pub struct AgentSpec {
     pub advertise: Option<String>,
     /// What one script call may do (docs/scripting.md).
     #[serde(default)]
-    pub script_limits: crate::ScriptLimits,
+    pub script_limits: crate::script::ScriptLimits,
 }
 
 /// How long a supervised agent waits for its supervisor to come back, unless told otherwise.
@@ -90,7 +90,7 @@ impl AgentSpec {
             orphan_grace_ms: None,
             control_bind: None,
             advertise: None,
-            script_limits: crate::ScriptLimits::default(),
+            script_limits: crate::script::ScriptLimits::default(),
         }
     }
 
@@ -160,7 +160,7 @@ mod tests {
             orphan_grace_ms: Some(2500),
             control_bind: Some("tcp://127.0.0.1:0".into()),
             advertise: Some("127.0.0.1".into()),
-            script_limits: crate::ScriptLimits {
+            script_limits: crate::script::ScriptLimits {
                 operations: 5,
                 ..Default::default()
             },
