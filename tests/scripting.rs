@@ -17,8 +17,19 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
 
-fn up(manifest: &str) -> Deployment {
-    Deployment::start(AXON, manifest).expect("deployment starts")
+/// Supervision for every deployment here: restarts, and a heartbeat that notices a hang soon.
+const SUPERVISOR: &str = r#"
+[supervisor]
+strategy = "one_for_one"
+intensity = 10
+period = "10s"
+heartbeat = "1s"
+"#;
+
+/// Runs `agents` (manifest tables) under [`SUPERVISOR`] with the real `axon up`.
+fn up(agents: &str) -> Deployment {
+    let manifest = format!("{SUPERVISOR}{agents}");
+    Deployment::start(AXON, &manifest).expect("deployment starts")
 }
 
 /// Runs the CLI; its stdout when it succeeded, else a panic with its stderr.
@@ -40,11 +51,6 @@ fn stderr(out: &Output) -> String {
 }
 
 const ECHO: &str = r#"
-[supervisor]
-strategy = "one_for_one"
-intensity = 10
-period = "10s"
-heartbeat = "1s"
 
 [[agent]]
 name = "echo"
@@ -83,11 +89,6 @@ fn free_form_attributes_on_a_typed_kind_survive_a_sigkill() {
 }
 
 const WORKER: &str = r#"
-[supervisor]
-strategy = "one_for_one"
-intensity = 10
-period = "10s"
-heartbeat = "1s"
 
 [[agent]]
 name = "worker"
@@ -172,11 +173,6 @@ fn from_the_cli_a_script_becomes_a_method_and_a_handler_and_survives_a_sigkill()
 }
 
 const SCRIPTED: &str = r#"
-[supervisor]
-strategy = "one_for_one"
-intensity = 10
-period = "10s"
-heartbeat = "1s"
 
 [[agent]]
 name = "peer"
