@@ -230,7 +230,10 @@ impl<A: Agent> Host<A> {
                     self.last_handler = Some((name.clone(), f.clone()));
                     f
                 }
-                None => return self.run_handler(Some(&name), msg, ctx),
+                None => match self.script_arity(&name, msg.topic().is_some()) {
+                    Some(arity) => return self.run_script_handler(&name, arity, msg, ctx),
+                    None => return self.run_handler(Some(&name), msg, ctx),
+                },
             },
         };
         self.invoke(&name, &f, msg, ctx)

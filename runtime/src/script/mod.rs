@@ -301,11 +301,10 @@ impl Runner {
         &self,
         env: &mut dyn ScriptEnv,
         name: &str,
-        args: Vec<Dynamic>,
+        args: Args,
     ) -> Result<Value, ScriptError> {
         let options = CallFnOptions::new().eval_ast(false);
-        let called = self.defined_at.get(name).map(|at| (name, *at));
-        self.run(env, called, |engine| {
+        self.run(env, Some(name), |engine| {
             engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut Scope::new(),
@@ -328,39 +327,64 @@ impl Runner {
     fn run(
         &self,
         env: &mut dyn ScriptEnv,
-        called: Option<(&str, Place)>,
+        called: Option<&str>,
         f: impl FnOnce(&Engine) -> Result<Dynamic, Box<EvalAltResult>>,
     ) -> Result<Value, ScriptError> {
         self.deadline.set(None);
         let result = env::lend(&self.slot, env, || f(&self.engine));
-        let value = result.map_err(|e| ScriptError::run(&e, &self.limits, called))?;
+        let value = result.map_err(|e| {
+            let called = called.and_then(|name| Some((name, *self.defined_at.get(name)?)));
+            ScriptError::run(&e, &self.limits, called)
+        })?;
         convert::to_value(value).map_err(|why| ScriptError::new(why, Position::NONE, false))
     }
 }
 
+/// A call's arguments; a handler's (the message, the topic) stay inline, with no allocation.
+pub(crate) enum Args {
+    /// Up to two arguments.
+    Inline(Option<Dynamic>, Option<Dynamic>),
+    /// Any number.
+    Many(Vec<Dynamic>),
+}
+
+impl Args {
+    /// How many there are.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Args::Inline(a, b) => usize::from(a.is_some()) + usize::from(b.is_some()),
+            Args::Many(v) => v.len(),
+        }
+    }
+}
+
+impl rhai::FuncArgs for Args {
+    fn parse<A: Extend<Dynamic>>(self, args: &mut A) {
+        match self {
+            Args::Inline(a, b) => args.extend(a.into_iter().chain(b)),
+            Args::Many(v) => args.extend(v),
+        }
+    }
+}
+
 /// Script arguments from a control call's: an array is positional, null is none, else one.
-pub(crate) fn arguments(args: Value) -> Vec<Dynamic> {
+pub(crate) fn arguments(args: Value) -> Args {
     match args {
-        Value::Array(items) => items.into_iter().map(convert::to_dynamic).collect(),
-        Value::Null => Vec::new(),
-        other => vec![convert::to_dynamic(other)],
+        Value::Array(items) => Args::Many(items.into_iter().map(convert::to_dynamic).collect()),
+        Value::Null => Args::Inline(None, None),
+        other => Args::Inline(Some(convert::to_dynamic(other)), None),
     }
 }
 
 /// A message (and its topic) as a handler's arguments, as many as its arity takes.
-pub(crate) fn message_arguments(msg: Value, topic: Option<&[u8]>, arity: usize) -> Vec<Dynamic> {
-    let mut args = Vec::with_capacity(arity);
-    if arity >= 1 {
-        args.push(convert::to_dynamic(msg));
-    }
-    if arity >= 2 {
-        args.push(match topic.map(std::str::from_utf8) {
-            Some(Ok(text)) => text.into(),
-            Some(Err(_)) => Dynamic::from_blob(topic.unwrap_or_default().to_vec()),
-            None => Dynamic::UNIT,
-        });
-    }
-    args
+pub(crate) fn message_arguments(msg: Value, topic: Option<&[u8]>, arity: usize) -> Args {
+    let msg = (arity >= 1).then(|| convert::to_dynamic(msg));
+    let topic = (arity >= 2).then(|| match topic.map(std::str::from_utf8) {
+        Some(Ok(text)) => text.into(),
+        Some(Err(_)) => Dynamic::from_blob(topic.unwrap_or_default().to_vec()),
+        None => Dynamic::UNIT,
+    });
+    Args::Inline(msg, topic)
 }
 
 #[cfg(test)]

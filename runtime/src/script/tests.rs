@@ -77,7 +77,7 @@ fn loaded_functions_are_called_with_converted_values() {
     s.load("fn double(x) { x * 3 }").unwrap();
     assert_eq!(
         s.runner()
-            .call(&mut env, "double", vec![3_i64.into()])
+            .call(&mut env, "double", Args::Many(vec![3_i64.into()]))
             .unwrap(),
         int(9)
     );
@@ -120,7 +120,7 @@ fn errors_name_their_line_and_column() {
     s.load("fn g(x) {\n  let y = 1;\n  x.nope()\n}").unwrap();
     let e = s
         .runner()
-        .call(&mut Fake::default(), "g", vec![1_i64.into()])
+        .call(&mut Fake::default(), "g", Args::Many(vec![1_i64.into()]))
         .unwrap_err();
     assert!(!e.parse && e.line == Some(3), "{e}");
     assert!(e.message.contains("nope"), "{e}");
@@ -170,7 +170,7 @@ fn limits_stop_runaway_and_greedy_scripts() {
     s.load("fn deep(n) { deep(n + 1) }").unwrap();
     let e = s
         .runner()
-        .call(&mut Fake::default(), "deep", vec![0_i64.into()])
+        .call(&mut Fake::default(), "deep", Args::Many(vec![0_i64.into()]))
         .unwrap_err();
     assert!(e.message.contains("call depth limit"), "{e}");
 }
@@ -210,7 +210,7 @@ fn a_limit_inside_a_called_function_names_the_function_and_where_it_is_defined()
         .unwrap();
     let e = s
         .runner()
-        .call(&mut Fake::default(), "spin", vec![1_i64.into()])
+        .call(&mut Fake::default(), "spin", Args::Many(vec![1_i64.into()]))
         .unwrap_err();
     assert_eq!((e.line, e.column), (Some(3), Some(3)), "{e}");
     assert!(
