@@ -8,7 +8,9 @@ use axon::launch::Signal;
 use axon::{AgentStatus, NameServer};
 use clap::{Parser, Subcommand};
 
-use crate::commands::{call_args, call_on, history, kill, nameserver, print_logs, uptime};
+use crate::commands::{
+    call_args, call_on, history, kill, nameserver, print_logs, script_args, uptime,
+};
 use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
@@ -137,8 +139,21 @@ enum Command {
         agent: String,
         /// The control method, e.g. ping, bind, send, stats.
         method: String,
-        /// The arguments as a JSON object.
+        /// The arguments as JSON: an object for control methods; for a script
+        /// function an array (positional arguments) or any other value (one).
         args: Option<String>,
+    },
+    /// Loads a rhai script into a running agent: its functions become methods and handlers.
+    Script {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// The agent's name.
+        agent: String,
+        /// The script (rhai source defining `fn`s).
+        file: PathBuf,
+        /// Define only this function (`set_method`) instead of every one in FILE.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Prints the log events the deployment's logger agent collected.
     Logs {
@@ -261,7 +276,28 @@ pub fn run(args: Args) -> Result<()> {
             agent,
             method,
             args,
-        } => call(&ns, &agent, &method, args.as_deref()),
+        } => call(&ns, &agent, &method, call_args(args.as_deref())?),
+        #[cfg(feature = "cluster")]
+        Command::Script {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            agent,
+            file,
+            name,
+        } => {
+            let (method, args) = script_args(&file, name.as_deref())?;
+            crate::node::call(cluster(&ns)?, &agent, method, args, ns.timeout)
+        }
+        Command::Script {
+            ns,
+            agent,
+            file,
+            name,
+        } => {
+            let (method, args) = script_args(&file, name.as_deref())?;
+            call(&ns, &agent, method, args)
+        }
         #[cfg(feature = "cluster")]
         Command::Logs {
             ns: ns @ NsArgs {
@@ -483,8 +519,7 @@ fn ps(ns: &NsArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn call(ns: &NsArgs, agent: &str, method: &str, args: Option<&str>) -> Result<()> {
-    let args = call_args(args)?;
+fn call(ns: &NsArgs, agent: &str, method: &str, args: serde_json::Value) -> Result<()> {
     let proxy = connect(ns)?
         .proxy(agent)
         .with_context(|| format!("finding agent {agent}"))?;

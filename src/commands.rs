@@ -1,10 +1,10 @@
 //! What the commands do once they know where to do it: shared by the
 //! commands on one node (`cli`) and through a cluster's registry (`node`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use axon::launch::Signal;
 use axon::logging::LogRecord;
 use axon::{NameServer, Value};
@@ -37,16 +37,26 @@ pub fn uptime(ms: u64) -> String {
     }
 }
 
-/// `call`'s ARGS: a JSON object, or nothing.
+/// `call`'s ARGS: any JSON (an object for control methods, anything for a
+/// script function), or nothing.
 pub fn call_args(args: Option<&str>) -> Result<serde_json::Value> {
-    let args: serde_json::Value = match args {
+    Ok(match args {
         Some(text) => serde_json::from_str(text).context("ARGS must be JSON")?,
         None => serde_json::Value::Null,
-    };
-    if !(args.is_object() || args.is_null()) {
-        bail!("ARGS must be a JSON object");
-    }
-    Ok(args)
+    })
+}
+
+/// `script`'s call: `load_script {source}` of FILE, or `set_method {name, source}` with `--name`.
+pub fn script_args(file: &Path, name: Option<&str>) -> Result<(&'static str, serde_json::Value)> {
+    let source = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the script {}", file.display()))?;
+    Ok(match name {
+        Some(name) => (
+            "set_method",
+            serde_json::json!({ "name": name, "source": source }),
+        ),
+        None => ("load_script", serde_json::json!({ "source": source })),
+    })
 }
 
 /// Calls `method` through `proxy` and prints the JSON result (a refusal stays in the error chain).

@@ -107,6 +107,18 @@ pub fn deploy(path: &std::path::Path, registry: Option<&str>) -> Result<()> {
     let any = [axon::manifest::ANY_KIND.to_owned()];
     let manifest = axon::manifest::Manifest::parse(&text, &any)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if let Some(a) = manifest
+        .agents
+        .iter()
+        .find(|a| a.scripts.iter().any(|s| s.file.is_some()))
+    {
+        anyhow::bail!(
+            "{}: agent {:?} loads a script `file`: in a cluster, give scripts inline (`source`), \
+             the file is not on the other hosts",
+            path.display(),
+            a.name
+        );
+    }
     if let Some(a) = manifest.agents.iter().find(|a| a.bin.is_some()) {
         anyhow::bail!(
             "{}: agent {:?} names a `bin`: in a cluster, the program hosting a kind is the node's \

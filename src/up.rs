@@ -46,8 +46,12 @@ pub fn load(path: &Path) -> Result<Manifest> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading manifest {}", path.display()))?;
     let kinds = axon::registry().kinds();
-    let manifest =
+    let mut manifest =
         Manifest::parse(&text, &kinds).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    manifest
+        .read_scripts(dir)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for warning in &manifest.warnings {
         tracing::warn!("{}: {warning}", path.display());
     }
@@ -185,7 +189,13 @@ fn spawn(ns: &NameServer, agent: &AgentEntry) -> Result<()> {
     options.attributes = agent.attributes.clone();
     options.memory_limit = agent.memory_limit;
     options.group = agent.group.clone();
+    options.script_limits = agent.script_limits;
     let mut proxy = ns.spawn(options)?;
+    for s in &agent.scripts {
+        proxy
+            .load_script(&s.source)
+            .with_context(|| format!("loading the script of manifest line {}", s.line))?;
+    }
     for b in &agent.binds {
         let opts = b.options();
         let addr = proxy

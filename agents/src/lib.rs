@@ -6,6 +6,7 @@
 //! - `counter`: [`Counter`], counts messages per socket.
 //! - `relay`: [`Relay`], forwards PULL/SUB input to a PUSH/PUB output.
 //! - `ticker`: [`Ticker`], publishes a counter at a fixed period.
+//! - `script`: [`Script`], an agent that is all scripts (rhai).
 
 #![deny(missing_docs)]
 
@@ -13,12 +14,14 @@ mod counter;
 mod echo;
 mod logger;
 mod relay;
+mod script;
 mod ticker;
 
 pub use counter::Counter;
 pub use echo::Echo;
 pub use logger::Logger;
 pub use relay::Relay;
+pub use script::Script;
 pub use ticker::Ticker;
 
 use axon_runtime::Registry;
@@ -31,4 +34,5 @@ pub fn register(registry: Registry) -> Registry {
         .kind::<Counter>()
         .kind::<Relay>()
         .kind::<Ticker>()
+        .kind::<Script>()
 }

@@ -16,6 +16,8 @@
 //! - `sockets`: one agent's socket table (no actix): open, send, request.
 //! - `agent`: what agent authors touch: [`Agent`], [`Handlers`], [`Ctx`],
 //!   [`Message`], [`attrs`].
+//! - `script`: rhai scripts loaded at run time, sandboxed by
+//!   [`ScriptLimits`]: the engine, value conversion, what a script reaches.
 //! - `host`: the actix actor hosting one agent: boot, drains, inbound
 //!   messages to handlers, requests, control methods, timers, and its
 //!   non-blocking line to the name server; [`Registry`] runs a kind by name.
@@ -43,6 +45,7 @@ mod sockets;
 
 mod agent;
 mod host;
+mod script;
 
 pub mod client;
 pub mod launch;
@@ -60,5 +63,6 @@ pub use host::{Host, Registry, KILLED_EXIT};
 pub use launch::AgentSpec;
 pub use net::{Address, BindTarget, Framing, OnFull, Role, SocketKind, Transport};
 pub use protocol::{BindOptions, ConnectOptions, Dispatch, RequestOptions};
+pub use script::{check_script, ScriptError, ScriptLimits, Signature};
 pub use sockets::{safe_name, SocketKey, SocketRef};
 pub use stats::Stats;

@@ -34,6 +34,11 @@ pub struct Stats {
     /// their own, or the oldest of more than 65 536 waiting on one socket.
     #[serde(default)]
     pub requests_forgotten: u64,
+    /// Scripts that failed: did not compile, hit a limit, or raised an error
+    /// (as a method, an `exec` or a handler; a failing scripted handler is
+    /// also a `handler_errors`).
+    #[serde(default)]
+    pub script_errors: u64,
     /// Log events the logger agent could not take (its queue was full), written to stderr instead.
     #[serde(default)]
     pub logs_not_forwarded: u64,

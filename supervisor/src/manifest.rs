@@ -148,6 +148,10 @@ pub struct AgentEntry {
     pub nodes: Vec<String>,
     /// The supervision group (`[[group]]`) it is in; `None`: the root.
     pub group: Option<String>,
+    /// Scripts loaded at start, before the binds and connects.
+    pub scripts: Vec<ScriptEntry>,
+    /// What one script call may do; the defaults when `None`.
+    pub script_limits: Option<axon_runtime::ScriptLimits>,
 }
 
 /// One `[[agent.bind]]`.
@@ -239,6 +243,9 @@ impl ConnectEntry {
 mod agent;
 mod group;
 mod raw;
+mod script;
+
+pub use script::ScriptEntry;
 
 use agent::{agent_entry, tcp_addr};
 

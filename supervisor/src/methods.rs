@@ -48,6 +48,9 @@ pub struct SpawnOptions {
     /// The supervision group it belongs to (a `[[group]]` of the node's
     /// tree); `None` is the root.
     pub group: Option<String>,
+    /// What one script call may do in it; the defaults when `None`.
+    #[serde(default)]
+    pub script_limits: Option<axon_runtime::ScriptLimits>,
 }
 
 impl SpawnOptions {

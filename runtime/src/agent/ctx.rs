@@ -62,6 +62,8 @@ pub(crate) trait Hosting<A: Agent> {
     fn stop(&mut self);
     /// Calls `method` on the name server; `then` runs with the answer.
     fn ask_nameserver(&mut self, method: &str, args: Value, then: AnswerFn<A>) -> Result<()>;
+    /// Loads script functions: every one in `source`, or only `name` (see `Proxy::load_script`).
+    fn load_script(&mut self, name: Option<&str>, source: &str) -> Result<Vec<String>>;
 }
 
 /// A handler's view of its host: sockets, timers, identity, lifecycle.
@@ -336,5 +338,17 @@ impl<A: Agent> Ctx<'_, A> {
     /// Asks the agent to stop gracefully once the current handler returns.
     pub fn stop(&mut self) {
         self.host.stop();
+    }
+
+    /// Loads rhai `source` into this agent: its functions become methods and
+    /// handlers, as with `Proxy::load_script`. Not journaled: the agent's
+    /// own code loads it again after a restart. Returns `name/arity` of each.
+    pub fn load_script(&mut self, source: &str) -> Result<Vec<String>> {
+        self.host.load_script(None, source)
+    }
+
+    /// Defines the script function `name` from `source` (osBrain's `set_method`).
+    pub fn set_method(&mut self, name: &str, source: &str) -> Result<Vec<String>> {
+        self.host.load_script(Some(name), source)
     }
 }

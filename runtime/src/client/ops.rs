@@ -12,8 +12,8 @@ use crate::codec::to_value;
 use crate::error::{Error, Result};
 use crate::net::{Address, SocketKind};
 use crate::protocol::methods::{
-    millis, Alias, Attr, Bind, Connect, Execute, RequestWait, Send, SetHandler, Subscription,
-    Timer, Topic,
+    millis, Alias, Attr, Bind, Connect, Execute, RequestWait, Script, Send, SetHandler, SetMethod,
+    Subscription, Timer, Topic,
 };
 use crate::protocol::{BindOptions, ConnectOptions, RequestOptions};
 use crate::stats::Stats;
@@ -211,6 +211,34 @@ impl Proxy {
             args: Some(to_value(args)?),
         };
         self.call("execute", args)
+    }
+
+    /// Loads rhai `source` into the agent: every function in it becomes a
+    /// method and a handler (docs/scripting.md). Returns what it defined, as
+    /// `name/arity`; a script that does not compile is `bad_arguments` with
+    /// its line and column.
+    pub fn load_script(&mut self, source: &str) -> Result<Vec<String>> {
+        let args = Script {
+            source: source.to_owned(),
+        };
+        self.call("load_script", args)
+    }
+
+    /// Defines the script function `name` from `source` (`fn name(..) { .. }`, osBrain's `set_method`).
+    pub fn set_method(&mut self, name: &str, source: &str) -> Result<Vec<String>> {
+        let args = SetMethod {
+            name: name.to_owned(),
+            source: source.to_owned(),
+        };
+        self.call("set_method", args)
+    }
+
+    /// Runs rhai `source` once in the agent and returns its value (osBrain's `execute_as_function`).
+    pub fn exec<R: DeserializeOwned>(&mut self, source: &str) -> Result<R> {
+        let args = Script {
+            source: source.to_owned(),
+        };
+        self.call("exec", args)
     }
 
     /// Runs the agent's handler `handler` with `args` every `period`; returns the timer's alias.

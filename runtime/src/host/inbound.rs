@@ -248,7 +248,10 @@ impl<A: Agent> Host<A> {
                     self.last_handler = Some((name.clone(), f.clone()));
                     f
                 }
-                None => return self.run_handler(Some(&name), msg, ctx),
+                None => match self.script_arity(&name, msg.topic().is_some()) {
+                    Some(arity) => return self.run_script_handler(&name, arity, msg, ctx),
+                    None => return self.run_handler(Some(&name), msg, ctx),
+                },
             },
         };
         self.invoke(&name, &f, msg, ctx)
@@ -272,6 +275,9 @@ impl<A: Agent> Host<A> {
             ));
         };
         let Some(f) = self.handlers.get(name) else {
+            if let Some(arity) = self.script_arity(name, msg.topic().is_some()) {
+                return self.run_script_handler(name, arity, msg, ctx);
+            }
             self.sockets.stats.unhandled += 1;
             tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, "unknown handler");
             return Handled::Missing(self.sockets.remote_error(
@@ -302,7 +308,12 @@ impl<A: Agent> Host<A> {
     /// Logs and counts a handler's failure; the error a requester gets back.
     #[cold]
     #[inline(never)]
-    fn handler_failed(&mut self, name: &str, msg: &Message<'_>, e: HandlerError) -> RemoteError {
+    pub(super) fn handler_failed(
+        &mut self,
+        name: &str,
+        msg: &Message<'_>,
+        e: HandlerError,
+    ) -> RemoteError {
         let alias = msg.alias();
         if e.kind() == HandlerErrorKind::Decode {
             self.sockets.stats.decode_errors += 1;

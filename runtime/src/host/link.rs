@@ -91,4 +91,16 @@ impl<A: Agent> Hosting<A> for Link<'_, A> {
         self.actor.spawn(answered);
         Ok(())
     }
+
+    fn load_script(&mut self, name: Option<&str>, source: &str) -> Result<Vec<String>> {
+        let scripts = &mut self.state.scripts;
+        let loaded = match name {
+            Some(name) => scripts.define(name, source),
+            None => scripts.load(source),
+        };
+        let what = name.unwrap_or("script");
+        loaded
+            .map(|defined| defined.iter().map(ToString::to_string).collect())
+            .map_err(|e| Error::invalid("script", what, e.to_string()))
+    }
 }

@@ -68,7 +68,10 @@ impl<A: Agent> Host<A> {
                 args::<Alias>(req).and_then(|a| to_value(&self.sockets.slot(&a.alias)?.address))
             }
             "aliases" => to_value(&self.aliases()),
-            "handlers" => to_value(&self.handlers.names()),
+            "handlers" => to_value(&self.handler_names()),
+            "load_script" => args(req).and_then(|a| self.load_script_method(a)),
+            "set_method" => args(req).and_then(|a| self.set_method_method(a)),
+            "exec" => args(req).and_then(|a| self.exec_method(a, actor)),
             "execute" => match args(req).and_then(|a| self.execute_method(a, actor)) {
                 Ok(outcome) => return Answer::Now(outcome),
                 Err(e) => Err(e),
@@ -93,6 +96,7 @@ impl<A: Agent> Host<A> {
             "get_attr" => args::<Attr>(req).and_then(|a| self.get_attr(&a.name)),
             "set_attr" => args(req).and_then(|a| self.set_attr_method(a)),
             "stats" => to_value(&self.stats()),
+            _ if self.is_script(method) => self.call_script_method(method, req.args.clone(), actor),
             _ => {
                 self.sockets.stats.control_errors += 1;
                 let message = format!("unknown method {method:?}");
@@ -311,7 +315,7 @@ impl<A: Agent> Host<A> {
         if let Some(value) = self.reserved_attr(name)? {
             return Ok(value);
         }
-        self.agent.get_attr(name).ok_or_else(|| {
+        attrs::read(&self.agent, &self.state.attrs, name).ok_or_else(|| {
             let why = format!("{} agents have no attribute {name:?}", A::KIND);
             Error::Remote(
                 self.sockets
@@ -332,7 +336,7 @@ impl<A: Agent> Host<A> {
                     .map_or_else(String::new, |c| c.endpoint.clone()),
             ),
             "aliases" => to_value(&self.aliases())?,
-            "handlers" => to_value(&self.handlers.names())?,
+            "handlers" => to_value(&self.handler_names())?,
             "timers" => to_value(&self.state.timers.aliases())?,
             "stats" => to_value(&self.stats())?,
             _ => return Ok(None),
@@ -343,15 +347,7 @@ impl<A: Agent> Host<A> {
         let value = a
             .value
             .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
-        if attrs::is_reserved(&a.name) {
-            return Err(Error::invalid(
-                "attribute",
-                a.name,
-                "reserved by the runtime",
-            ));
-        }
-        self.agent
-            .set_attr(&a.name, value)
+        attrs::write(&mut self.agent, &mut self.state.attrs, &a.name, value)
             .map(|()| Value::Null)
             .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
     }
@@ -372,10 +368,10 @@ impl<A: Agent> Host<A> {
 
     fn check_handler(&self, name: Option<&str>) -> Result<()> {
         match name {
-            Some(h) if !self.handlers.contains(h) => Err(Error::invalid(
+            Some(h) if !self.has_handler(h) => Err(Error::invalid(
                 "handler",
                 h,
-                format!("this agent's kind offers {:?}", self.handlers.names()),
+                format!("this agent offers {:?}", self.handler_names()),
             )),
             _ => Ok(()),
         }

@@ -11,6 +11,7 @@
 //! - `requests`: requests, their replies and expiry; osBrain's SYNC channel.
 //! - `control`: a control request's cycle, from the socket to its answer.
 //! - `methods`: the control methods.
+//! - `scripts`: loading and running scripts; scripted handlers.
 //! - `timers`: `each` / `after` by alias.
 //! - `nameserver`: the agent's non-blocking line to the name server.
 //! - `heartbeat`: lease renewals, the orphan grace, adoption by a restarted supervisor.
@@ -23,12 +24,13 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::agent::{Agent, CodeFn, Ctx, HandlerFn, Handlers};
+use crate::agent::{attrs, Agent, CodeFn, Ctx, HandlerFn, Handlers};
 use crate::codec::{to_value, Value};
 use crate::error::{Error, Result};
 use crate::launch::AgentSpec;
 use crate::net::{Frames, Io, Socket, SocketKind};
 use crate::protocol::auth::Guard;
+use crate::script::Scripts;
 use crate::sockets::{safe_name, Sockets};
 
 mod control;
@@ -40,6 +42,7 @@ mod methods;
 mod nameserver;
 mod registry;
 mod requests;
+mod scripts;
 mod timers;
 
 pub use registry::Registry;
@@ -90,6 +93,10 @@ struct HostState<A: Agent> {
     serving: bool,
     /// Sockets opened before the agent served (in `on_init`), drained once it does.
     unserved: Vec<(usize, u64)>,
+    /// The free-form attributes, beside the kind's typed ones.
+    attrs: attrs::Free,
+    /// The script functions loaded into the agent.
+    scripts: Scripts,
 }
 
 impl<A: Agent> HostState<A> {
@@ -154,12 +161,10 @@ impl<A: Agent> Host<A> {
     async fn start_host(spec: AgentSpec, handlers: Handlers<A>, exit: Rc<Cell<i32>>) -> Result<()> {
         let mut agent =
             A::create(&spec).map_err(|e| Error::Config(format!("creating {}: {e}", spec.name)))?;
+        let scripts = Scripts::new(spec.script_limits);
+        let mut free = attrs::Free::new();
         for (name, value) in &spec.attributes {
-            if crate::agent::attrs::is_reserved(name) {
-                return Err(Error::invalid("attribute", name, "reserved by the runtime"));
-            }
-            agent
-                .set_attr(name, value.clone())
+            attrs::write(&mut agent, &mut free, name, value.clone())
                 .map_err(|e| Error::invalid("attribute", name, e.to_string()))?;
         }
         let host = Host {
@@ -172,6 +177,8 @@ impl<A: Agent> Host<A> {
                 heartbeat: Heartbeat::default(),
                 serving: false,
                 unserved: Vec::new(),
+                attrs: free,
+                scripts,
             },
             control: None,
             frames: Frames::default(),

@@ -64,6 +64,9 @@ pub struct AgentSpec {
     /// tcp bind with no host binds there, and one at `*` is advertised there.
     #[serde(default)]
     pub advertise: Option<String>,
+    /// What one script call may do (docs/scripting.md).
+    #[serde(default)]
+    pub script_limits: crate::script::ScriptLimits,
 }
 
 /// How long a supervised agent waits for its supervisor to come back, unless told otherwise.
@@ -87,6 +90,7 @@ impl AgentSpec {
             orphan_grace_ms: None,
             control_bind: None,
             advertise: None,
+            script_limits: crate::script::ScriptLimits::default(),
         }
     }
 
@@ -156,6 +160,10 @@ mod tests {
             orphan_grace_ms: Some(2500),
             control_bind: Some("tcp://127.0.0.1:0".into()),
             advertise: Some("127.0.0.1".into()),
+            script_limits: crate::script::ScriptLimits {
+                operations: 5,
+                ..Default::default()
+            },
         };
         assert_eq!(AgentSpec::from_env_value(&s.to_env().unwrap()).unwrap(), s);
     }

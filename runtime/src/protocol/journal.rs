@@ -11,6 +11,11 @@
 //! socket's `connect` subscribed (its topic map), since replaying the connect
 //! subscribes it again.
 //!
+//! Scripts (`load_script`, `set_method`) are keyed by the functions they
+//! define (`script/double/1,on_msg/2`) and kept ahead of every other entry,
+//! so that a replay loads them before the binds, handlers and timers that
+//! name them; a load that defines every function of an earlier one replaces it.
+//!
 //! What the agent's own code sets up (in `on_init`, `before_loop`, handlers)
 //! is not journaled: the new incarnation runs that code again.
 
@@ -54,6 +59,7 @@ impl Journal {
     pub fn apply(&mut self, change: Change) {
         match change {
             Change::Put(entry) if entry.method == "unsubscribe" => self.unsubscribe(entry),
+            Change::Put(entry) if entry.key.starts_with(SCRIPT) => self.script(entry),
             Change::Put(entry) => {
                 self.entries.retain(|e| e.key != entry.key);
                 self.entries.push(entry);
@@ -62,6 +68,23 @@ impl Journal {
                 .entries
                 .retain(|e| !keys.iter().any(|k| forgets(k, &e.key))),
         }
+    }
+
+    /// Puts a script after the other scripts and before everything else,
+    /// forgetting earlier scripts whose functions it all defines again.
+    fn script(&mut self, entry: Entry) {
+        let defines: Vec<&str> = script_functions(&entry.key).collect();
+        self.entries.retain(|e| {
+            e.key != entry.key
+                && !(e.key.starts_with(SCRIPT)
+                    && script_functions(&e.key).all(|f| defines.contains(&f)))
+        });
+        let at = self
+            .entries
+            .iter()
+            .position(|e| !e.key.starts_with(SCRIPT))
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, entry);
     }
 
     /// Forgets the topic's `subscribe` and `set_handler` entries; keeps the
@@ -101,6 +124,14 @@ impl Journal {
     }
 }
 
+/// The key prefix of scripts.
+const SCRIPT: &str = "script/";
+
+/// The functions (`name/arity`) a script entry's key names.
+fn script_functions(key: &str) -> impl Iterator<Item = &str> {
+    key.strip_prefix(SCRIPT).unwrap_or_default().split(',')
+}
+
 fn forgets(key: &str, entry: &str) -> bool {
     match key.strip_suffix('/') {
         Some(_) => entry.starts_with(key),
@@ -123,6 +154,8 @@ pub fn configures(method: &str) -> bool {
             | "stop_timer"
             | "stop_all_timers"
             | "set_attr"
+            | "load_script"
+            | "set_method"
     )
 }
 
@@ -189,6 +222,15 @@ pub fn change(method: &str, args: &Value, result: &Value) -> Option<Change> {
         "stop_timer" => forget(vec![format!("timer/{}", text("alias")?)]),
         "stop_all_timers" => forget(vec!["timer/".into()]),
         "set_attr" => put(format!("attr/{}", text("name")?), args.clone()),
+        // The answer lists the functions defined: `["double/1", ...]`.
+        "load_script" | "set_method" => {
+            let defined: Vec<&str> = result
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_text)
+                .collect();
+            put(format!("{SCRIPT}{}", defined.join(",")), args.clone())
+        }
         _ => None,
     }
 }
@@ -367,8 +409,50 @@ mod tests {
     }
 
     #[test]
+    fn scripts_are_replayed_first_and_a_reload_replaces_what_it_redefines() {
+        let mut j = Journal::default();
+        let defined = |fns: &[&str]| Value::Array(fns.iter().map(|f| text(f)).collect());
+        let source = |s: &str| map(&[("source", text(s))]);
+        apply(
+            &mut j,
+            "bind",
+            map(&[("alias", text("in")), ("kind", text("PULL"))]),
+            Value::Null,
+        );
+        apply(
+            &mut j,
+            "load_script",
+            source("v1"),
+            defined(&["a/1", "b/0"]),
+        );
+        apply(&mut j, "set_method", source("c"), defined(&["c/1"]));
+        assert_eq!(keys(&j), ["script/a/1,b/0", "script/c/1", "socket/in"]);
+        // Redefines only a/1: the first load stays (for b/0), the new one goes after it.
+        apply(&mut j, "set_method", source("a2"), defined(&["a/1"]));
+        assert_eq!(
+            keys(&j),
+            ["script/a/1,b/0", "script/c/1", "script/a/1", "socket/in"]
+        );
+        // Redefines everything of the first load: it is forgotten.
+        apply(
+            &mut j,
+            "load_script",
+            source("v2"),
+            defined(&["a/1", "b/0", "d/2"]),
+        );
+        assert_eq!(keys(&j), ["script/c/1", "script/a/1,b/0,d/2", "socket/in"]);
+        assert_eq!(field(&j.entries()[1].args, "source"), Some(&text("v2")));
+        // A replay journals the same entries in the same order: nothing moves.
+        let before = j.clone();
+        for e in before.entries().to_vec() {
+            j.apply(Change::Put(e));
+        }
+        assert_eq!(j, before);
+    }
+
+    #[test]
     fn calls_that_configure_nothing_leave_no_entry() {
-        for method in ["send", "ping", "get_attr", "execute", "after"] {
+        for method in ["send", "ping", "get_attr", "execute", "after", "exec"] {
             assert!(!configures(method));
             assert_eq!(
                 change(method, &map(&[("alias", text("a"))]), &Value::Null),

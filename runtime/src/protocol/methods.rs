@@ -272,6 +272,24 @@ pub struct Execute {
     pub args: Option<Value>,
 }
 
+/// `load_script` (defines every function of `source`) and `exec` (runs `source` once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    /// rhai source.
+    pub source: String,
+}
+
+/// `set_method`: defines the script function `name` (and only it) from `source`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetMethod {
+    /// The function's name: the method and handler name it becomes.
+    pub name: String,
+    /// rhai source defining `fn name(..) { .. }`.
+    pub source: String,
+}
+
 /// `each` / `after`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -46,6 +46,11 @@ pub(super) fn agent_entry(
         .iter()
         .map(|c| connect_entry(lines, c.get_ref()))
         .collect::<Result<_, _>>()?;
+    let scripts = a
+        .script
+        .iter()
+        .map(|s| super::script::script_entry(lines, s))
+        .collect::<Result<_, _>>()?;
     Ok(AgentEntry {
         name: a.name.get_ref().clone(),
         kind: kind.clone(),
@@ -58,6 +63,8 @@ pub(super) fn agent_entry(
         connects,
         nodes: a.nodes.clone(),
         group: None,
+        scripts,
+        script_limits: a.script_limits,
     })
 }
 

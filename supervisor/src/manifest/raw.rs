@@ -88,6 +88,16 @@ pub(super) struct Agent {
     pub(super) connect: Vec<Spanned<Connect>>,
     #[serde(default)]
     pub(super) nodes: Vec<String>,
+    #[serde(default)]
+    pub(super) script: Vec<Spanned<Script>>,
+    pub(super) script_limits: Option<axon_runtime::ScriptLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Script {
+    pub(super) file: Option<PathBuf>,
+    pub(super) source: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

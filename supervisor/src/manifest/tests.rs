@@ -206,3 +206,28 @@ fn framing_and_dispatch_are_read_and_checked_at_their_line() {
     assert_eq!(e.line, 8, "{e}");
     assert!(e.message.contains("is a PUSH bind"), "{e}");
 }
+
+#[test]
+fn scripts_and_their_limits_are_read_and_a_bad_one_names_both_lines() {
+    let good = "[[agent]]\nname = \"s\"\nkind = \"agent\"\n  [agent.script_limits]\n  operations = 10\n  [[agent.script]]\n  source = \"fn f(x) { x }\"\n  [[agent.script]]\n  file = \"more.rhai\"\n";
+    let m = Manifest::parse(good, &kinds()).unwrap();
+    let a = &m.agents[0];
+    assert_eq!(a.script_limits.map(|l| l.operations), Some(10));
+    assert_eq!(a.scripts.len(), 2);
+    assert_eq!((a.scripts[0].line, a.scripts[1].line), (6, 8));
+    assert_eq!(
+        a.scripts[1].file.as_deref(),
+        Some(std::path::Path::new("more.rhai"))
+    );
+
+    let bad = "[[agent]]\nname = \"s\"\nkind = \"agent\"\n  [[agent.script]]\n  source = \"\"\"\nfn f(x) {\n  x +* 1\n}\"\"\"\n";
+    let e = Manifest::parse(bad, &kinds()).unwrap_err();
+    assert_eq!(e.line, 4, "{e}");
+    // TOML drops the newline right after `"""`: the script starts with `fn`.
+    assert!(e.message.starts_with("script: line 2, column 6"), "{e}");
+    let both = "[[agent]]\nname = \"s\"\nkind = \"agent\"\n  [[agent.script]]\n  source = \"fn f() {}\"\n  file = \"f.rhai\"\n";
+    assert!(Manifest::parse(both, &kinds()).is_err());
+    let typo =
+        "[[agent]]\nname = \"s\"\nkind = \"agent\"\n  [agent.script_limits]\n  operation = 10\n";
+    assert!(Manifest::parse(typo, &kinds()).is_err());
+}

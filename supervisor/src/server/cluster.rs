@@ -136,6 +136,7 @@ impl Server {
             attributes: entry.attributes.clone(),
             restart: Some(entry.restart),
             memory_limit: entry.memory_limit,
+            script_limits: entry.script_limits,
             ..SpawnOptions::default()
         };
         if let Err((_, why)) = self.records.claim(Some(name.clone()), None) {
@@ -264,9 +265,20 @@ impl Server {
     }
 }
 
-/// The journal that makes a deployed agent's manifest binds.
+/// The journal that makes a deployed agent's manifest scripts (inline ones:
+/// `axon deploy` refuses files) and binds.
 fn binds_of(entry: &AgentEntry) -> Journal {
     let mut journal = Journal::default();
+    for s in &entry.scripts {
+        let Ok(defined) = axon_runtime::check_script(&s.source) else {
+            continue;
+        };
+        let defined = Value::Array(defined.iter().map(|d| Value::Text(d.to_string())).collect());
+        let args = Value::Map(vec![("source".into(), Value::Text(s.source.clone()))]);
+        if let Some(change) = journal::change("load_script", &args, &defined) {
+            journal.apply(change);
+        }
+    }
     for b in &entry.binds {
         let Ok(args) = axon_runtime::codec::to_value(&Bind::new(b.kind, b.options())) else {
             continue;

@@ -191,6 +191,7 @@ impl Server {
             orphan_grace_ms: Some(self.supervision.spec.orphan_grace.as_millis() as u64),
             control_bind: self.control_bind(),
             advertise: self.advertise().map(str::to_owned),
+            script_limits: opts.script_limits.unwrap_or_default(),
         };
         let encoded = spec.to_env().map_err(StartError::Spec)?;
         let mut cmd = self.hosts.for_kind(&spec.kind).command("agent");
