@@ -60,6 +60,10 @@ enum Command {
         /// still running are adopted, not started again (e.g. under systemd).
         #[arg(long, env = "AXON_NODE_DIR")]
         node_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (IP:PORT, port 0: any free one;
+        /// `axon status` shows the bound address). Over the manifest's `[metrics] addr`.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Runs a name server in the foreground until SIGINT/SIGTERM or `axon shutdown`.
     Nameserver {
@@ -93,6 +97,9 @@ enum Command {
         /// KIND=PROGRAM: agents of KIND are hosted by PROGRAM; repeatable.
         #[arg(long = "kind-host", value_parser = parse_kind_host)]
         kind_hosts: Vec<(String, PathBuf)>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (IP:PORT; docs/metrics.md).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Stores a manifest as a cluster's desired state; returns once every agent answers.
     #[cfg(feature = "cluster")]
@@ -205,7 +212,8 @@ pub fn run(args: Args) -> Result<()> {
             manifest,
             check,
             node_dir,
-        } => up::run(&manifest, check, node_dir),
+            metrics,
+        } => up::run(&manifest, check, node_dir, metrics),
         Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
         #[cfg(feature = "cluster")]
         Command::Node {
@@ -215,6 +223,7 @@ pub fn run(args: Args) -> Result<()> {
             port,
             key_file,
             kind_hosts,
+            metrics,
         } => crate::node::run(crate::node::NodeArgs {
             name,
             registry,
@@ -222,6 +231,7 @@ pub fn run(args: Args) -> Result<()> {
             port,
             key_file,
             kind_hosts,
+            metrics,
         }),
         #[cfg(feature = "cluster")]
         Command::Deploy { manifest, registry } => {

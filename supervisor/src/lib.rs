@@ -11,6 +11,8 @@
 //!   `supervision::tree`: the supervision tree (order along it, escalation from group to
 //!   parent), `supervision::groups`: each group's parent and restart window.
 //! - `stats`: process CPU and memory (sysinfo).
+//! - `metrics`: Prometheus metrics over HTTP (`GET /metrics`): the snapshot a scrape reads,
+//!   its encoding, the agents' stats gathered off the actor's loop; `server::metrics` refreshes it.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
@@ -30,6 +32,7 @@ mod handle;
 mod hosts;
 pub mod manifest;
 mod methods;
+mod metrics;
 pub mod policy;
 mod registry;
 mod requests;
@@ -45,5 +48,6 @@ pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{
     AgentInfo, AgentStatus, GroupStatus, NodeStatus, SpawnOptions, SupervisorStatus,
 };
+pub use metrics::{METRICS_ENV, METRICS_FILE};
 pub use policy::{GroupSpec, Restart, RestartStrategy, SupervisorSpec};
 pub use server::{run_nameserver_process, GAVE_UP_EXIT};
