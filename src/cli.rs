@@ -136,6 +136,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prints the live topology: agents (coloured by state) and one edge per connection.
+    Graph {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// dot (Graphviz), svg (rendered by Graphviz's `dot`), or mermaid.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: crate::graph::Format,
+    },
     /// Calls a control method on an agent and prints the JSON result.
     Call {
         #[command(flatten)]
@@ -254,6 +262,13 @@ pub fn run(args: Args) -> Result<()> {
         Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
         Command::Ps { ns, json, .. } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
+        Command::Graph { ns, format } => {
+            let topology = connect(&ns)?
+                .topology()
+                .context("asking for the topology")?;
+            print!("{}", crate::graph::render(&topology, format)?);
+            Ok(())
+        }
         #[cfg(feature = "cluster")]
         Command::Call {
             ns: ns @ NsArgs {

@@ -317,6 +317,11 @@ impl NameServer {
         self.call("ps", ())
     }
 
+    /// The node's agents and the connections between them (`axon graph`).
+    pub fn topology(&self) -> Result<crate::topology::Topology> {
+        self.call("topology", ())
+    }
+
     /// The supervision tree's groups, the root first, with their intensity usage (`axon ps --tree`).
     pub fn groups(&self) -> Result<Vec<GroupStatus>> {
         self.call("groups", ())

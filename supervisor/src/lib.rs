@@ -17,6 +17,7 @@
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
 //!   removes the runtime directory and exits non-zero.
+//! - [`topology`]: the node's agents and their connections (`topology`, `axon graph`).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`policy`]: supervision strategies, restart types, intensity, backoff, nested groups.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
@@ -41,6 +42,7 @@ mod server;
 mod stats;
 mod store;
 mod supervision;
+pub mod topology;
 
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};

@@ -43,6 +43,7 @@ mod metrics;
 mod spawn;
 mod stop;
 mod supervise;
+mod topology;
 
 use stop::{grace_of, Leaving, Stopping};
 
@@ -590,6 +591,7 @@ impl Server {
             }),
             "ps" => self.ps(),
             "groups" => self.groups(),
+            "topology" => self.topology(),
             "status" => Ok(self.status()),
             "unregister" => {
                 self.note_goodbye(req);

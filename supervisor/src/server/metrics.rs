@@ -30,6 +30,7 @@ const METHODS: &[&str] = &[
     "status",
     "signal",
     "shutdown",
+    "topology",
 ];
 
 /// The metrics of a node that serves them.
