@@ -130,3 +130,51 @@ fn svg(dot: &str) -> Result<String> {
     }
     String::from_utf8(out.stdout).context("dot's SVG is not UTF-8")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axon_supervisor::topology::TopologyAgent;
+
+    fn agent(name: &str, state: &str) -> TopologyAgent {
+        TopologyAgent {
+            name: name.into(),
+            kind: "k".into(),
+            state: state.into(),
+            group: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn states_colour_nodes_and_quotes_are_escaped() {
+        let t = Topology {
+            agents: vec![agent("a\"b", "failed"), agent("c", "restarting")],
+            links: vec![Link {
+                from: "c".into(),
+                from_alias: "out".into(),
+                from_kind: "PUB".into(),
+                to: "a\"b".into(),
+                to_alias: "in".into(),
+                to_kind: "SUB".into(),
+                topics: vec!["x".into(), "y".into()],
+            }],
+        };
+        let dot = dot(&t);
+        assert!(
+            dot.contains("  \"a\\\"b\" [label=\"a\\\"b\\nk (failed)\", fillcolor=\"#f4a6a0\"];\n"),
+            "{dot}"
+        );
+        assert!(dot.contains("fillcolor=\"#ffe08a\""), "{dot}");
+        assert!(
+            dot.contains("  \"c\" -> \"a\\\"b\" [label=\"PUB/SUB out -> in [x, y]\"];\n"),
+            "{dot}"
+        );
+        let mermaid = mermaid(&t);
+        assert!(mermaid.contains("  a0[\"a#quot;b (k)\"]\n"), "{mermaid}");
+        assert!(
+            mermaid.contains("  a1 -->|\"PUB/SUB out -> in [x, y]\"| a0\n"),
+            "{mermaid}"
+        );
+        assert!(mermaid.contains("  style a0 fill:#f4a6a0\n"), "{mermaid}");
+    }
+}

@@ -118,7 +118,7 @@ pub(crate) fn serve(addr: &str, shared: Shared) -> crate::Result<SocketAddr> {
         .name("axon-metrics".into())
         .spawn(move || answer_all(&server, &shared))
         .map_err(|e| bad(e.to_string()))?;
-    tracing::info!(addr = %bound, "serving metrics at http://{bound}/metrics");
+    tracing::info!(addr = %bound, path = "/metrics", "serving metrics");
     Ok(bound)
 }
 
