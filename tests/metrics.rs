@@ -212,3 +212,61 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
 
     dep.stop().unwrap();
 }
+
+#[test]
+fn the_manifest_asks_for_metrics_and_axon_status_shows_where() {
+    let manifest = format!("[metrics]\naddr = \"127.0.0.1:0\"\n{MANIFEST}");
+    let dep = Deployment::start(AXON, &manifest).expect("deployment starts");
+    let addr = dep.node_status().unwrap().metrics.expect("metrics served");
+    let status = dep.cli(&["status"]).unwrap();
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        printed.contains(&format!("metrics     http://{addr}/metrics\n")),
+        "{printed}"
+    );
+    shows(
+        &addr,
+        "axon_supervisor_agents",
+        &[("state", "running")],
+        2.0,
+    )
+    .unwrap();
+    dep.stop().unwrap();
+}
+
+#[test]
+fn a_metrics_port_in_use_is_a_clear_error_and_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("axon-metrics-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("deploy.toml");
+    std::fs::write(&manifest, "[[agent]]\nname = \"e\"\nkind = \"echo\"\n").unwrap();
+    let out = Command::new(AXON)
+        .arg("up")
+        .arg(&manifest)
+        .args(["--metrics", &format!("127.0.0.1:{port}")])
+        .env("XDG_RUNTIME_DIR", &dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let left: Vec<_> = walk(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!out.status.success(), "{err}");
+    let said = format!("metrics address \"127.0.0.1:{port}\": Address already in use");
+    assert!(err.contains(&said), "{err}");
+    assert_eq!(left, vec![manifest], "no runtime directory is left");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        match e.file_type().unwrap().is_dir() {
+            true => files.extend(walk(&e.path())),
+            false => files.push(e.path()),
+        }
+    }
+    files
+}

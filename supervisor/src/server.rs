@@ -91,7 +91,11 @@ pub fn run_nameserver_process() -> Result<()> {
     let defaults = Defaults::from_env()?;
     let spec = supervisor_spec()?;
     let heart = env_var(HEART_ENV)?.is_some_and(|v| v == "1");
-    let metrics = env_var(crate::metrics::METRICS_ENV)?;
+    // Bound before the runtime directory exists: a port in use leaves nothing behind.
+    let metrics = match env_var(crate::metrics::METRICS_ENV)? {
+        Some(addr) => Some(metrics::Listening::bind(&addr)?),
+        None => None,
+    };
     let dir = match env_var(NODE_DIR_ENV)? {
         Some(dir) => rundir::open_at(std::path::Path::new(&dir))?,
         None => rundir::create()?,
@@ -161,8 +165,8 @@ struct Launch {
     taking_over: bool,
     /// A heart restarts this process if it dies.
     heart: bool,
-    /// Where to serve Prometheus metrics (`HOST:PORT`), if anywhere.
-    metrics: Option<String>,
+    /// The Prometheus metrics endpoint, bound, if the node serves one.
+    metrics: Option<metrics::Listening>,
     /// Cluster mode: the registry, this node's name, and the address other hosts reach it at.
     #[cfg(feature = "cluster")]
     cluster: Option<ClusterNode>,
@@ -300,7 +304,7 @@ impl Server {
         #[cfg(not(feature = "cluster"))]
         let node_name = None;
         let metrics = metrics
-            .map(|addr| metrics::Metrics::start(&addr, &dir, node_name))
+            .map(|listening| listening.serve(&dir, node_name))
             .transpose()?;
         let store = Store::open(&dir)?;
         let mut node = store.node()?.unwrap_or_default();

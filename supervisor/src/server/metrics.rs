@@ -49,28 +49,45 @@ pub(super) struct Metrics {
     requests: BTreeMap<&'static str, u64>,
 }
 
-impl Metrics {
-    /// Serves metrics at `addr`; the bound address goes to `<dir>/metrics` for the CLI.
-    pub(super) fn start(
-        addr: &str,
+/// A metrics endpoint bound, serving an empty snapshot until the actor refreshes it.
+#[derive(Debug)]
+pub(super) struct Listening {
+    shared: Shared,
+    addr: std::net::SocketAddr,
+}
+
+impl Listening {
+    /// Binds `addr` and serves `GET /metrics` there.
+    pub(super) fn bind(addr: &str) -> crate::Result<Listening> {
+        let shared = Shared::default();
+        let addr = crate::metrics::serve(addr, shared.clone())?;
+        Ok(Listening { shared, addr })
+    }
+
+    /// The node's metrics; the bound address goes to `<dir>/metrics` for the CLI and a revived supervisor.
+    pub(super) fn serve(
+        self,
         dir: &std::path::Path,
         node: Option<String>,
     ) -> crate::Result<Metrics> {
-        let shared = Shared::default();
-        let bound = crate::metrics::serve(addr, shared.clone())?;
-        std::fs::write(dir.join(crate::metrics::METRICS_FILE), bound.to_string())?;
+        std::fs::write(
+            dir.join(crate::metrics::METRICS_FILE),
+            self.addr.to_string(),
+        )?;
         Ok(Metrics {
-            shared,
+            shared: self.shared,
             gatherer: Gatherer::default(),
             me: Sampler::default(),
-            addr: bound,
+            addr: self.addr,
             node: node
                 .or_else(sysinfo::System::host_name)
                 .unwrap_or_else(|| "localhost".into()),
             requests: BTreeMap::new(),
         })
     }
+}
 
+impl Metrics {
     /// Counts a control request.
     pub(super) fn served(&mut self, method: &str) {
         let name = METHODS.iter().find(|m| **m == method).unwrap_or(&"other");
