@@ -62,6 +62,10 @@ enum Command {
         /// still running are adopted, not started again (e.g. under systemd).
         #[arg(long, env = "AXON_NODE_DIR")]
         node_dir: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (IP:PORT, port 0: any free one;
+        /// `axon status` shows the bound address). Over the manifest's `[metrics] addr`.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Runs a name server in the foreground until SIGINT/SIGTERM or `axon shutdown`.
     Nameserver {
@@ -95,6 +99,9 @@ enum Command {
         /// KIND=PROGRAM: agents of KIND are hosted by PROGRAM; repeatable.
         #[arg(long = "kind-host", value_parser = parse_kind_host)]
         kind_hosts: Vec<(String, PathBuf)>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (IP:PORT; docs/metrics.md).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Stores a manifest as a cluster's desired state; returns once every agent answers.
     #[cfg(feature = "cluster")]
@@ -130,6 +137,14 @@ enum Command {
         /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Prints the live topology: agents (coloured by state) and one edge per connection.
+    Graph {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// dot (Graphviz), svg (rendered by Graphviz's `dot`), or mermaid.
+        #[arg(long, value_enum, default_value = "dot")]
+        format: crate::graph::Format,
     },
     /// Calls a control method on an agent and prints the JSON result.
     Call {
@@ -220,7 +235,8 @@ pub fn run(args: Args) -> Result<()> {
             manifest,
             check,
             node_dir,
-        } => up::run(&manifest, check, node_dir),
+            metrics,
+        } => up::run(&manifest, check, node_dir, metrics),
         Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
         #[cfg(feature = "cluster")]
         Command::Node {
@@ -230,6 +246,7 @@ pub fn run(args: Args) -> Result<()> {
             port,
             key_file,
             kind_hosts,
+            metrics,
         } => crate::node::run(crate::node::NodeArgs {
             name,
             registry,
@@ -237,6 +254,7 @@ pub fn run(args: Args) -> Result<()> {
             port,
             key_file,
             kind_hosts,
+            metrics,
         }),
         #[cfg(feature = "cluster")]
         Command::Deploy { manifest, registry } => {
@@ -259,6 +277,13 @@ pub fn run(args: Args) -> Result<()> {
         Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
         Command::Ps { ns, json, .. } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
+        Command::Graph { ns, format } => {
+            let topology = connect(&ns)?
+                .topology()
+                .context("asking for the topology")?;
+            print!("{}", crate::graph::render(&topology, format)?);
+            Ok(())
+        }
         #[cfg(feature = "cluster")]
         Command::Call {
             ns: ns @ NsArgs {

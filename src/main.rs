@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod graph;
 #[cfg(feature = "cluster")]
 mod node;
 mod status;

@@ -20,6 +20,8 @@ pub struct NodeArgs {
     pub port: u16,
     pub key_file: Option<PathBuf>,
     pub kind_hosts: Vec<(String, PathBuf)>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs this host's node until SIGINT/SIGTERM or `axon shutdown`.
@@ -41,6 +43,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
     std::env::set_var(REGISTRY_ENV, &args.registry);
     std::env::set_var(NODE_NAME_ENV, &args.name);
     std::env::set_var(ADVERTISE_ENV, &advertise);
+    if let Some(addr) = args.metrics {
+        std::env::set_var(axon_supervisor::METRICS_ENV, addr.to_string());
+    }
     let bind = format!("tcp://{advertise}:{}", args.port);
     crate::commands::nameserver(Some(bind), args.kind_hosts)
 }

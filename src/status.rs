@@ -34,6 +34,9 @@ pub fn print(ns: &NameServer, json: bool) -> Result<()> {
     );
     println!("endpoint    {}", status.endpoint);
     println!("runtime dir {}", status.runtime_dir);
+    if let Some(addr) = &status.metrics {
+        println!("metrics     http://{addr}/metrics");
+    }
     println!(
         "agents      {} registered, {} supervised running",
         status.agents, status.children_running

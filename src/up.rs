@@ -80,7 +80,12 @@ pub fn load(path: &Path) -> Result<Manifest> {
 }
 
 /// Runs the deployment in `path` until a signal, or until the supervisor gives up.
-pub fn run(path: &Path, validate_only: bool, node_dir: Option<PathBuf>) -> Result<()> {
+pub fn run(
+    path: &Path,
+    validate_only: bool,
+    node_dir: Option<PathBuf>,
+    metrics: Option<std::net::SocketAddr>,
+) -> Result<()> {
     let manifest = load(path)?;
     if validate_only {
         println!(
@@ -106,11 +111,15 @@ pub fn run(path: &Path, validate_only: bool, node_dir: Option<PathBuf>) -> Resul
         kind_hosts: kind_hosts(&manifest)?,
         heart: true,
         dir: node_dir,
+        metrics: metrics.or(manifest.metrics),
         ..NodeOptions::default()
     };
     let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
     let key_file = ns.runtime_dir().map(|d| d.join("key")).unwrap_or_default();
     eprintln!("axon: name server at {}", ns.address());
+    if let Some(addr) = ns.status().ok().and_then(|s| s.metrics) {
+        eprintln!("axon: metrics at http://{addr}/metrics");
+    }
     if let Err(e) = start(&ns, &manifest) {
         let _ = ns.shutdown_timeout(Duration::from_secs(2));
         return Err(e);

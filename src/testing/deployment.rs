@@ -69,17 +69,27 @@ impl Deployment {
     /// Writes `manifest` to a private directory and runs `axon up` on it
     /// (the `axon` binary at `axon`); returns once every agent is up.
     pub fn start(axon: impl AsRef<Path>, manifest: &str) -> Result<Deployment> {
-        Self::launch(axon.as_ref(), manifest, None)
+        Self::launch(axon.as_ref(), manifest, None, &[])
+    }
+
+    /// Like [`Deployment::start`], with more arguments to `axon up` (e.g. `["--metrics", "127.0.0.1:0"]`).
+    pub fn start_with(axon: impl AsRef<Path>, manifest: &str, args: &[&str]) -> Result<Deployment> {
+        Self::launch(axon.as_ref(), manifest, None, args)
     }
 
     /// Like [`Deployment::start`], with the node's runtime directory at
     /// `node_dir` (`axon up --node-dir`): a directory whose supervisor died
     /// is taken over, and its running agents adopted.
     pub fn start_in(axon: impl AsRef<Path>, manifest: &str, node_dir: &Path) -> Result<Deployment> {
-        Self::launch(axon.as_ref(), manifest, Some(node_dir))
+        Self::launch(axon.as_ref(), manifest, Some(node_dir), &[])
     }
 
-    fn launch(axon: &Path, manifest: &str, node_dir: Option<&Path>) -> Result<Deployment> {
+    fn launch(
+        axon: &Path,
+        manifest: &str,
+        node_dir: Option<&Path>,
+        args: &[&str],
+    ) -> Result<Deployment> {
         let axon = axon.to_path_buf();
         let dir = scratch_dir()?;
         let file = dir.join("deploy.toml");
@@ -87,7 +97,7 @@ impl Deployment {
         // Every deployment of this process signs with this process's key.
         let key = auth::ensure_key()?;
         let mut cmd = Command::new(&axon);
-        cmd.arg("up").arg(&file);
+        cmd.arg("up").arg(&file).args(args);
         if let Some(node_dir) = node_dir {
             cmd.arg("--node-dir").arg(node_dir);
         }

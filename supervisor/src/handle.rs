@@ -48,6 +48,11 @@ pub struct NodeOptions {
     /// a node's supervisor died is taken over: its agents still running are
     /// adopted, and its key is used unless `AXON_KEY` names one.
     pub dir: Option<std::path::PathBuf>,
+    /// Where the name server serves Prometheus metrics (`HOST:PORT`, port 0
+    /// for any free one; see docs/metrics.md); nowhere when `None`. The bound
+    /// address is in [`NodeStatus::metrics`](crate::NodeStatus) and in the
+    /// runtime directory's `metrics` file.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for NodeOptions {
@@ -60,6 +65,7 @@ impl Default for NodeOptions {
             kind_hosts: BTreeMap::new(),
             heart: false,
             dir: None,
+            metrics: None,
         }
     }
 }
@@ -104,6 +110,9 @@ impl Launch {
         }
         if options.heart {
             cmd.env(HEART_ENV, "1");
+        }
+        if let Some(addr) = &options.metrics {
+            cmd.env(crate::metrics::METRICS_ENV, addr.to_string());
         }
         if let Some(dir) = &options.dir {
             cmd.env(NODE_DIR_ENV, dir);
@@ -203,6 +212,10 @@ impl NameServer {
         }
         let mut cmd = launch.command()?;
         cmd.env(NODE_DIR_ENV, &dir).env(BIND_ENV, &self.endpoint);
+        // Metrics at the address the dead one had bound, so that scrapers keep finding them.
+        if let Ok(addr) = std::fs::read_to_string(dir.join(crate::metrics::METRICS_FILE)) {
+            cmd.env(crate::metrics::METRICS_ENV, addr.trim());
+        }
         let (child, endpoint, _) = launch.run(cmd)?;
         if endpoint != self.endpoint {
             tracing::warn!(was = %self.endpoint, now = %endpoint, "the revived name server serves at another endpoint");
@@ -302,6 +315,11 @@ impl NameServer {
     /// Every agent with its process, state, restarts, uptime, CPU and memory (`axon ps`).
     pub fn ps(&self) -> Result<Vec<AgentStatus>> {
         self.call("ps", ())
+    }
+
+    /// The node's agents and the connections between them (`axon graph`).
+    pub fn topology(&self) -> Result<crate::topology::Topology> {
+        self.call("topology", ())
     }
 
     /// The supervision tree's groups, the root first, with their intensity usage (`axon ps --tree`).

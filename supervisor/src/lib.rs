@@ -11,10 +11,13 @@
 //!   `supervision::tree`: the supervision tree (order along it, escalation from group to
 //!   parent), `supervision::groups`: each group's parent and restart window.
 //! - `stats`: process CPU and memory (sysinfo).
+//! - `metrics`: Prometheus metrics over HTTP (`GET /metrics`): the snapshot a scrape reads,
+//!   its encoding, the agents' stats gathered off the actor's loop; `server::metrics` refreshes it.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
 //!   removes the runtime directory and exits non-zero.
+//! - [`topology`]: the node's agents and their connections (`topology`, `axon graph`).
 //! - `handle`: [`NameServer`], the blocking handle scripts and tests use.
 //! - [`policy`]: supervision strategies, restart types, intensity, backoff, nested groups.
 //! - [`manifest`]: deployments described in TOML, validated before anything starts.
@@ -30,6 +33,7 @@ mod handle;
 mod hosts;
 pub mod manifest;
 mod methods;
+mod metrics;
 pub mod policy;
 mod registry;
 mod requests;
@@ -38,6 +42,7 @@ mod server;
 mod stats;
 mod store;
 mod supervision;
+pub mod topology;
 
 pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
@@ -45,5 +50,6 @@ pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{
     AgentInfo, AgentStatus, GroupStatus, NodeStatus, SpawnOptions, SupervisorStatus,
 };
+pub use metrics::{METRICS_ENV, METRICS_FILE};
 pub use policy::{GroupSpec, Restart, RestartStrategy, SupervisorSpec};
 pub use server::{run_nameserver_process, GAVE_UP_EXIT};

@@ -7,6 +7,8 @@
 //! ```toml
 //! [nameserver]
 //! addr = "tcp://127.0.0.1:7100"
+//! [metrics]
+//! addr = "127.0.0.1:9100"        # Prometheus metrics at http://ADDR/metrics (docs/metrics.md)
 //! [supervisor]
 //! strategy = "one_for_one"       # one_for_all | rest_for_one
 //! intensity = 5
@@ -99,6 +101,8 @@ pub const ANY_KIND: &str = "*";
 pub struct Manifest {
     /// Endpoint the name server binds, when given.
     pub nameserver: Option<String>,
+    /// Where the node serves Prometheus metrics (`[metrics] addr`), when given.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Supervision settings.
     pub supervisor: SupervisorSpec,
     /// Fault injection, when asked for.
@@ -250,6 +254,20 @@ pub use script::ScriptEntry;
 use agent::{agent_entry, tcp_addr};
 
 /// Turns byte spans into line numbers.
+/// `[metrics] addr`: an `IP:PORT` to listen on (port 0: any free one).
+fn metrics_addr(
+    lines: &Lines<'_>,
+    addr: &Spanned<String>,
+) -> Result<std::net::SocketAddr, ManifestError> {
+    addr.get_ref().parse().map_err(|_| {
+        let why = format!(
+            "metrics addr {:?} is not IP:PORT (e.g. \"127.0.0.1:9100\")",
+            addr.get_ref()
+        );
+        lines.error(addr.span(), why)
+    })
+}
+
 struct Lines<'a>(&'a str);
 
 impl Lines<'_> {
@@ -276,6 +294,10 @@ impl Manifest {
         })?;
         let nameserver = match raw.nameserver.and_then(|n| n.addr) {
             Some(addr) => Some(tcp_addr(&lines, &addr)?),
+            None => None,
+        };
+        let metrics = match raw.metrics {
+            Some(m) => Some(metrics_addr(&lines, &m.addr)?),
             None => None,
         };
         let mut supervisor = supervisor(&lines, raw.supervisor)?;
@@ -310,6 +332,7 @@ impl Manifest {
         let registry = registry.map(|r| r.into_inner());
         Ok(Manifest {
             nameserver,
+            metrics,
             supervisor,
             chaos,
             agents,

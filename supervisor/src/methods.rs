@@ -202,6 +202,9 @@ pub struct NodeStatus {
     pub agents: usize,
     /// Supervised children in state `running`.
     pub children_running: usize,
+    /// Where it serves Prometheus metrics (`HOST:PORT`, path `/metrics`), if it does.
+    #[serde(default)]
+    pub metrics: Option<String>,
 }
 
 /// One line of `ps`: an agent, its process and its supervision.

@@ -149,6 +149,11 @@ impl Records {
         }
     }
 
+    /// The lease period of the registered agent `name`.
+    pub(crate) fn lease_of(&self, name: &str) -> Option<Duration> {
+        self.renewed.get(name).map(|(_, lease)| *lease)
+    }
+
     /// How long the registered agent `name` has not renewed its lease.
     pub(crate) fn silent_for(&self, name: &str, now: Instant) -> Option<Duration> {
         self.renewed

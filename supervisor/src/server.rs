@@ -39,9 +39,11 @@ mod cluster;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod logger;
+mod metrics;
 mod spawn;
 mod stop;
 mod supervise;
+mod topology;
 
 use stop::{grace_of, Leaving, Stopping};
 
@@ -89,6 +91,11 @@ pub fn run_nameserver_process() -> Result<()> {
     let defaults = Defaults::from_env()?;
     let spec = supervisor_spec()?;
     let heart = env_var(HEART_ENV)?.is_some_and(|v| v == "1");
+    // Bound before the runtime directory exists: a port in use leaves nothing behind.
+    let metrics = match env_var(crate::metrics::METRICS_ENV)? {
+        Some(addr) => Some(metrics::Listening::bind(&addr)?),
+        None => None,
+    };
     let dir = match env_var(NODE_DIR_ENV)? {
         Some(dir) => rundir::open_at(std::path::Path::new(&dir))?,
         None => rundir::create()?,
@@ -108,6 +115,7 @@ pub fn run_nameserver_process() -> Result<()> {
         spec,
         taking_over,
         heart,
+        metrics,
         #[cfg(feature = "cluster")]
         cluster: ClusterNode::from_env()?,
     };
@@ -157,6 +165,8 @@ struct Launch {
     taking_over: bool,
     /// A heart restarts this process if it dies.
     heart: bool,
+    /// The Prometheus metrics endpoint, bound, if the node serves one.
+    metrics: Option<metrics::Listening>,
     /// Cluster mode: the registry, this node's name, and the address other hosts reach it at.
     #[cfg(feature = "cluster")]
     cluster: Option<ClusterNode>,
@@ -254,6 +264,8 @@ struct Server {
     adopted: BTreeMap<u32, bool>,
     /// The children of a group restart still to stop, one at a time.
     sibling_stops: supervise::SiblingStops,
+    /// Prometheus metrics, when the node serves them.
+    metrics: Option<metrics::Metrics>,
     /// Cluster mode: where this node publishes its agents, and the address agents bind control at.
     #[cfg(feature = "cluster")]
     cluster: Option<(crate::cluster::Mirror, String)>,
@@ -283,9 +295,17 @@ impl Server {
             spec,
             taking_over,
             heart,
+            metrics,
             #[cfg(feature = "cluster")]
             cluster,
         } = launch;
+        #[cfg(feature = "cluster")]
+        let node_name = cluster.as_ref().map(|c| c.name.clone());
+        #[cfg(not(feature = "cluster"))]
+        let node_name = None;
+        let metrics = metrics
+            .map(|listening| listening.serve(&dir, node_name))
+            .transpose()?;
         let store = Store::open(&dir)?;
         let mut node = store.node()?.unwrap_or_default();
         let started = std::time::SystemTime::now();
@@ -352,6 +372,7 @@ impl Server {
                 },
                 adopted: BTreeMap::new(),
                 sibling_stops: Default::default(),
+                metrics,
                 fenced: false,
                 #[cfg(feature = "cluster")]
                 deployment: cluster::Deployment::default(),
@@ -423,7 +444,10 @@ impl Actor for Server {
             #[cfg(feature = "cluster")]
             act.relink(_ctx);
         });
-        ctx.run_interval(supervise::SAMPLE_PERIOD, |act, _| act.sample());
+        ctx.run_interval(supervise::SAMPLE_PERIOD, |act, _| {
+            act.sample();
+            act.refresh_metrics();
+        });
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
         let mut out = std::io::stdout().lock();
         // The parent waits for this line; if stdout is gone there is no one to tell.
@@ -518,6 +542,9 @@ impl Server {
     }
 
     fn serve(&mut self, req: &Request, waiter: &Waiter, ctx: &mut Context<Self>) {
+        if let Some(m) = &mut self.metrics {
+            m.served(&req.method);
+        }
         if let Some(outcome) = self.dispatch(req, waiter, ctx) {
             if !req.oneway {
                 self.answer(waiter, outcome.map_err(|r| refusal(r, &req.method)));
@@ -568,6 +595,7 @@ impl Server {
             }),
             "ps" => self.ps(),
             "groups" => self.groups(),
+            "topology" => self.topology(),
             "status" => Ok(self.status()),
             "unregister" => {
                 self.note_goodbye(req);

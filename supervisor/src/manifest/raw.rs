@@ -13,6 +13,7 @@ use super::{Restart, RestartStrategy};
 #[serde(deny_unknown_fields)]
 pub(super) struct Manifest {
     pub(super) nameserver: Option<NameServer>,
+    pub(super) metrics: Option<Metrics>,
     pub(super) supervisor: Option<Supervisor>,
     pub(super) chaos: Option<Spanned<Chaos>>,
     pub(super) cluster: Option<Cluster>,
@@ -47,6 +48,13 @@ pub(super) struct Cluster {
 #[serde(deny_unknown_fields)]
 pub(super) struct NameServer {
     pub(super) addr: Option<Spanned<String>>,
+}
+
+/// `[metrics]`: where the node serves Prometheus metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Metrics {
+    pub(super) addr: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

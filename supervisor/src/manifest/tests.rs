@@ -8,6 +8,8 @@ fn kinds() -> Vec<String> {
 const GOOD: &str = r#"
 [nameserver]
 addr = "tcp://127.0.0.1:7100"
+[metrics]
+addr = "127.0.0.1:0"
 [supervisor]
 strategy = "rest_for_one"
 intensity = 5
@@ -39,6 +41,7 @@ kind = "counter"
 fn a_good_manifest_converts_to_validated_types() {
     let m = Manifest::parse(GOOD, &kinds()).unwrap();
     assert_eq!(m.nameserver.as_deref(), Some("tcp://127.0.0.1:7100"));
+    assert_eq!(m.metrics, Some("127.0.0.1:0".parse().unwrap()));
     assert_eq!(m.supervisor.strategy, RestartStrategy::RestForOne);
     assert_eq!(m.supervisor.period, Duration::from_secs(10));
     assert_eq!(m.supervisor.heartbeat, Duration::from_millis(500));
@@ -78,6 +81,11 @@ fn duplicate_names_unknown_kinds_and_bad_addresses_name_their_line() {
     let bad = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"REP\"\ntransport = \"tcp\"\naddr = \"127.0.0.1:99999\"\n";
     assert_eq!(error(bad).line, 8);
     let e = error("[nameserver]\naddr = \"no-such-host.invalid:1\"\n");
+    assert_eq!(e.line, 2, "{e}");
+    let e = error("\n[metrics]\naddr = \"localhost\"\n");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.to_string().contains("not IP:PORT"), "{e}");
+    let e = error("[metrics]\nport = 9100\n");
     assert_eq!(e.line, 2, "{e}");
     let e = error("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.connect]]\nto = \"b.main\"\nalias = \"x\"\n");
     assert_eq!(e.line, 5, "{e}");

@@ -268,6 +268,7 @@ impl Server {
             runtime_dir: self.dir.display().to_string(),
             agents: self.records.names().len(),
             children_running: running,
+            metrics: self.metrics.as_ref().map(|m| m.addr.to_string()),
         };
         axon_runtime::codec::to_value(&status).unwrap_or(Value::Null)
     }

@@ -126,6 +126,11 @@ impl Server {
     /// `ps`: every agent this node started (in start order), then those that registered on their own.
     pub(super) fn ps(&mut self) -> Result<Value, Refusal> {
         self.sample();
+        to_value(&self.ps_lines())
+    }
+
+    /// The lines of `ps` from the last CPU and memory sample.
+    pub(super) fn ps_lines(&self) -> Vec<AgentStatus> {
         let now = Instant::now();
         let mut lines: Vec<AgentStatus> = self
             .supervision
@@ -173,7 +178,7 @@ impl Server {
                 group: Vec::new(),
             });
         }
-        to_value(&lines)
+        lines
     }
 
     /// `groups`: the supervision tree's groups with their strategy and intensity usage.

@@ -1,0 +1,272 @@
+//! Prometheus metrics of a deployment run by the real `axon up --metrics`:
+//! exact counters after real traffic, a restart after a SIGKILL, and the whole
+//! exposition checked by `promtool check metrics` (Debian package `prometheus`).
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use axon::launch::Signal;
+use axon::testing::{self, Deployment};
+
+const AXON: &str = env!("CARGO_BIN_EXE_axon");
+
+/// Deadline for anything that involves starting processes on a busy machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+const MANIFEST: &str = r#"
+[supervisor]
+intensity = 10
+period = "10s"
+heartbeat = "30s"
+
+[[agent]]
+name = "sink"
+kind = "counter"
+  [[agent.bind]]
+  alias = "in"
+  socket = "PULL"
+  transport = "tcp"
+  serializer = "raw"
+  handler = "count"
+
+[[agent]]
+name = "echo"
+kind = "echo"
+restart = "permanent"
+  [[agent.bind]]
+  alias = "main"
+  socket = "REP"
+  transport = "tcp"
+  serializer = "raw"
+  handler = "echo"
+"#;
+
+/// `GET /metrics` at `addr`: the body.
+fn scrape(addr: &str) -> String {
+    let mut conn = std::net::TcpStream::connect(addr).expect("metrics port answers");
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: axon\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
+}
+
+/// The value of the series `name` whose labels include `labels`, if it is there.
+fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(series, _)| {
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Waits until the scrape shows `name{labels}` at `want`; the last body when it does not.
+fn shows(addr: &str, name: &str, labels: &[(&str, &str)], want: f64) -> Result<(), String> {
+    let mut last = String::new();
+    let seen = testing::wait_until(PATIENCE, || {
+        last = scrape(addr);
+        value(&last, name, labels) == Some(want)
+    });
+    match seen {
+        true => Ok(()),
+        false => Err(format!("{name}{labels:?} never {want}:\n{last}")),
+    }
+}
+
+fn promtool(body: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "promtool not runnable ({e}): install it (Debian: apt-get install prometheus; .ci/run does)"
+        ),
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(body.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string()
+        + String::from_utf8_lossy(&out.stderr).as_ref();
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{body}"
+    );
+}
+
+#[test]
+fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
+    let dep = Deployment::start_with(AXON, MANIFEST, &["--metrics", "127.0.0.1:0"])
+        .expect("deployment starts");
+    let addr = dep.node_status().unwrap().metrics.expect("metrics served");
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    let printed = format!("axon: metrics at http://{addr}/metrics");
+    assert!(dep.events().contains(&printed), "{:?}", dep.events());
+
+    // 7 messages into the sink's PULL, 3 requests to echo.
+    let ctx = zmq::Context::new();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(1000).unwrap();
+    push.connect(&dep.nameserver().addr("sink", "in").unwrap().endpoint)
+        .unwrap();
+    for i in 0..7 {
+        push.send(format!("m{i}").as_bytes(), 0).unwrap();
+    }
+    let req = ctx.socket(zmq::REQ).unwrap();
+    req.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
+    req.set_linger(0).unwrap();
+    req.connect(&dep.nameserver().addr("echo", "main").unwrap().endpoint)
+        .unwrap();
+    for i in 0..3 {
+        req.send(format!("q{i}").as_bytes(), 0).unwrap();
+        assert_eq!(req.recv_bytes(0).unwrap(), format!("q{i}").as_bytes());
+    }
+
+    let sink = [("agent", "sink"), ("kind", "counter")];
+    let echo = [("agent", "echo"), ("kind", "echo")];
+    shows(&addr, "axon_agent_received_messages_total", &sink, 7.0).unwrap();
+    shows(&addr, "axon_agent_received_messages_total", &echo, 3.0).unwrap();
+    let body = scrape(&addr);
+    let at = |name: &str, labels: &[(&str, &str)]| value(&body, name, labels);
+    assert_eq!(at("axon_agent_sent_messages_total", &sink), Some(0.0));
+    assert_eq!(at("axon_agent_restarts_total", &echo), Some(0.0));
+    let running = [("agent", "echo"), ("state", "running")];
+    assert_eq!(at("axon_agent_state", &running), Some(1.0));
+    assert_eq!(
+        at(
+            "axon_agent_state",
+            &[("agent", "echo"), ("state", "failed")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        at("axon_supervisor_agents", &[("state", "running")]),
+        Some(2.0)
+    );
+    assert_eq!(at("axon_agent_stats_answered", &sink), Some(1.0));
+    let pull = [("agent", "sink"), ("alias", "in"), ("socket_kind", "PULL")];
+    assert_eq!(at("axon_socket_info", &pull), Some(1.0));
+    assert!(
+        at("axon_agent_resident_memory_bytes", &sink).is_some_and(|b| b > 1e6),
+        "{body}"
+    );
+    assert!(
+        at("axon_supervisor_resident_memory_bytes", &[]).is_some_and(|b| b > 1e6),
+        "{body}"
+    );
+    assert!(
+        at("axon_agent_heartbeat_age_seconds", &sink).is_some_and(|s| s < PATIENCE.as_secs_f64())
+    );
+    assert_eq!(at("axon_agent_lease_period_seconds", &sink), Some(30.0));
+    assert!(at(
+        "axon_supervisor_control_requests_total",
+        &[("method", "spawn")]
+    )
+    .is_some_and(|n| n >= 2.0));
+    promtool(&body);
+
+    // A SIGKILLed agent: restarted once, its new process counted from zero.
+    let old = dep.kill("echo", Signal::Kill).unwrap();
+    dep.wait_restarted("echo", old, PATIENCE).unwrap();
+    shows(&addr, "axon_agent_restarts_total", &echo, 1.0).unwrap();
+    shows(&addr, "axon_agent_received_messages_total", &echo, 0.0).unwrap();
+    let body = scrape(&addr);
+    assert_eq!(value(&body, "axon_agent_restarts_total", &sink), Some(0.0));
+    assert_eq!(
+        value(&body, "axon_agent_received_messages_total", &sink),
+        Some(7.0)
+    );
+    promtool(&body);
+
+    // A hung agent (SIGSTOP) does not hang a scrape: it shows unanswered, with its last figures.
+    dep.kill("sink", Signal::Stop).unwrap();
+    shows(&addr, "axon_agent_stats_answered", &sink, 0.0).unwrap();
+    let body = scrape(&addr);
+    assert_eq!(
+        value(&body, "axon_agent_received_messages_total", &sink),
+        Some(7.0)
+    );
+    dep.kill("sink", Signal::Cont).unwrap();
+    shows(&addr, "axon_agent_stats_answered", &sink, 1.0).unwrap();
+
+    dep.stop().unwrap();
+}
+
+#[test]
+fn the_manifest_asks_for_metrics_and_axon_status_shows_where() {
+    let manifest = format!("[metrics]\naddr = \"127.0.0.1:0\"\n{MANIFEST}");
+    let dep = Deployment::start(AXON, &manifest).expect("deployment starts");
+    let addr = dep.node_status().unwrap().metrics.expect("metrics served");
+    let status = dep.cli(&["status"]).unwrap();
+    let printed = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        printed.contains(&format!("metrics     http://{addr}/metrics\n")),
+        "{printed}"
+    );
+    shows(
+        &addr,
+        "axon_supervisor_agents",
+        &[("state", "running")],
+        2.0,
+    )
+    .unwrap();
+    dep.stop().unwrap();
+}
+
+#[test]
+fn a_metrics_port_in_use_is_a_clear_error_and_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("axon-metrics-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("deploy.toml");
+    std::fs::write(&manifest, "[[agent]]\nname = \"e\"\nkind = \"echo\"\n").unwrap();
+    let out = Command::new(AXON)
+        .arg("up")
+        .arg(&manifest)
+        .args(["--metrics", &format!("127.0.0.1:{port}")])
+        .env("XDG_RUNTIME_DIR", &dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let left: Vec<_> = walk(&dir);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!out.status.success(), "{err}");
+    let said = format!("metrics address \"127.0.0.1:{port}\": Address already in use");
+    assert!(err.contains(&said), "{err}");
+    assert_eq!(left, vec![manifest], "no runtime directory is left");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        match e.file_type().unwrap().is_dir() {
+            true => files.extend(walk(&e.path())),
+            false => files.push(e.path()),
+        }
+    }
+    files
+}
