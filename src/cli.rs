@@ -1,16 +1,19 @@
 //! Command-line interface: argument types and one function per command.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axon::launch::Signal;
-use axon::{AgentStatus, NameServer};
+use axon::AgentStatus;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
     call_args, call_on, history, kill, nameserver, print_logs, script_args, uptime,
 };
+#[cfg(feature = "cluster")]
+use crate::reach::cluster;
+use crate::reach::connect;
 use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
@@ -29,23 +32,23 @@ pub struct Args {
 /// else `AXON_KEY` (hex), else the runtime directory of a node on this
 /// machine serving that endpoint.
 #[derive(Debug, clap::Args)]
-struct NsArgs {
+pub(crate) struct NsArgs {
     /// The name server's control endpoint.
     #[arg(long, env = "AXON_NAMESERVER")]
-    ns: Option<String>,
+    pub(crate) ns: Option<String>,
     /// A manifest whose `[nameserver] addr` names the name server.
     #[arg(long, short = 'm')]
-    manifest: Option<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
     /// How long to wait for answers.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
+    pub(crate) timeout: Duration,
     /// File holding the deployment key (the name server writes `<runtime dir>/key`).
     #[arg(long, env = "AXON_KEY_FILE")]
-    key_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
     /// A cluster's registry, `etcd://HOST:PORT[,HOST:PORT...]`: ask the whole cluster.
     #[cfg(feature = "cluster")]
     #[arg(long, env = "AXON_REGISTRY")]
-    registry: Option<String>,
+    pub(crate) registry: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -369,95 +372,6 @@ fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {
         }
         _ => Err(format!("expected KIND=PROGRAM, got {s:?}")),
     }
-}
-
-/// The registry of `--registry`, with the cluster's key installed for the requests to come.
-#[cfg(feature = "cluster")]
-fn cluster(ns: &NsArgs) -> Result<&str> {
-    let registry = ns.registry.as_deref().context("no --registry given")?;
-    axon::protocol::auth::install_key(key_for(ns, registry)?);
-    Ok(registry)
-}
-
-fn connect(ns: &NsArgs) -> Result<NameServer> {
-    let endpoint = match (&ns.ns, &ns.manifest) {
-        (Some(e), _) => e.clone(),
-        (None, Some(m)) => up::load(m)?
-            .nameserver
-            .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
-        (None, None) => local_node()?.0,
-    };
-    axon::protocol::auth::install_key(key_for(ns, &endpoint)?);
-    match NameServer::connect(&endpoint, ns.timeout) {
-        Ok(node) => Ok(node),
-        Err(e @ axon::Error::Timeout(..)) => {
-            Err(e).with_context(|| format!("no name server answers at {endpoint}"))
-        }
-        Err(e) => Err(e).with_context(|| format!("talking to the name server at {endpoint}")),
-    }
-}
-
-/// The deployment key: `--key-file` / `AXON_KEY_FILE`, else `AXON_KEY`, else
-/// the key file of the node on this machine that serves `endpoint`.
-fn key_for(ns: &NsArgs, endpoint: &str) -> Result<axon::protocol::auth::Key> {
-    let read = |path: &Path| -> Result<axon::protocol::auth::Key> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading key file {}", path.display()))?;
-        axon::protocol::auth::Key::from_hex(&text)
-            .with_context(|| format!("parsing key file {}", path.display()))
-    };
-    if let Some(path) = &ns.key_file {
-        return read(path);
-    }
-    if let Some(hex) = axon::config::env_var(axon::protocol::auth::KEY_ENV)? {
-        return axon::protocol::auth::Key::from_hex(&hex).context("parsing AXON_KEY");
-    }
-    match local_nodes().into_iter().find(|(e, _)| e == endpoint) {
-        Some((_, dir)) => read(&dir.join("key")),
-        None => bail!(
-            "no deployment key for {endpoint}: give --key-file, AXON_KEY_FILE or AXON_KEY \
-             (the node writes <runtime dir>/key)"
-        ),
-    }
-}
-
-/// The one node running on this machine for this user.
-fn local_node() -> Result<(String, PathBuf)> {
-    let mut nodes = local_nodes();
-    match nodes.len() {
-        1 => Ok(nodes.remove(0)),
-        0 => bail!("no name server given (--ns or AXON_NAMESERVER) and none runs here"),
-        n => bail!(
-            "{n} nodes run here ({}); say which with --ns",
-            nodes
-                .iter()
-                .map(|(e, _)| e.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// Nodes on this machine: `(endpoint, runtime dir)` of each live name server.
-fn local_nodes() -> Vec<(String, PathBuf)> {
-    let base = axon::config::user_runtime_dir();
-    let Ok(entries) = std::fs::read_dir(&base) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let dir = e.path();
-            let name = dir.file_name()?.to_str()?.to_owned();
-            // Node directories are named `<pid>-<nanos>-<n>` after their name server.
-            let pid: u32 = name.split('-').next()?.parse().ok()?;
-            if !axon::testing::process_alive(pid) {
-                return None;
-            }
-            let endpoint = std::fs::read_to_string(dir.join("endpoint")).ok()?;
-            Some((endpoint.trim().to_owned(), dir))
-        })
-        .collect()
 }
 
 fn spawn(

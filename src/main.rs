@@ -6,6 +6,7 @@ mod commands;
 mod graph;
 #[cfg(feature = "cluster")]
 mod node;
+mod reach;
 mod status;
 mod tree;
 mod up;
