@@ -223,6 +223,20 @@ fn on_reply(msg) { set_attr("reply", msg); }
   [[agent.connect]]
   to = "peer.sink"
   alias = "to_sink"
+  [[agent.bind]]
+  alias = "bulletin"
+  socket = "PUB"
+
+[[agent]]
+name = "listener"
+kind = "script"
+  [[agent.script]]
+  source = "fn heard(msg, topic) { set_attr(\"heard\", topic + \"=\" + msg); }"
+  [[agent.connect]]
+  to = "scripted.bulletin"
+  alias = "sub"
+  handler = "heard"
+  topics = ["alerts"]
 
 [[agent]]
 name = "client"
@@ -304,6 +318,20 @@ fn a_script_kind_from_a_manifest_serves_every_pattern_with_no_compilation() {
     assert!(testing::wait_until(PATIENCE, || stats(&dep, "peer")
         .received
         == before + 2));
+    // Publishes from a script reach a SUB whose topic matches, and only those.
+    let heard = testing::wait_until(PATIENCE, || {
+        exec(
+            &dep,
+            "scripted",
+            r#"publish("bulletin", "alerts", "fire"); publish("bulletin", "sports", "goal")"#,
+        );
+        text_attr(&dep, "listener", "heard").is_some()
+    });
+    assert!(heard);
+    assert_eq!(
+        text_attr(&dep, "listener", "heard").as_deref(),
+        Some("alerts=fire")
+    );
     let handlers = cli_ok(&dep, &["call", "scripted", "handlers"]);
     assert!(
         handlers.contains("on_topic") && handlers.contains("double"),
