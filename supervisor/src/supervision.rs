@@ -210,7 +210,6 @@ impl Supervision {
             c.since = now;
             c.due = None;
             c.restarts += 1;
-            c.restart_group = None;
             c.identity = None;
             c.control = None;
         }
@@ -372,22 +371,47 @@ impl Supervision {
     }
 
     /// Children due to start now, in start order. As in OTP, the members of
-    /// a group restart (one_for_all, rest_for_one) start only once every
-    /// member of the group is down.
+    /// a group restart (one_for_all, rest_for_one, a supervision group)
+    /// start only once every member of the group is down, and then one at a
+    /// time: a member starts once the one before it serves (see [`Self::serving`]).
     pub(crate) fn due(&self, now: Instant) -> Vec<String> {
-        let still_stopping: Vec<u64> = self
+        let going_down: BTreeSet<u64> = self
             .children
             .values()
-            .filter(|c| c.pid.is_some())
+            .filter(|c| c.pid.is_some() && matches!(c.state, State::Restarting | State::Stopping))
             .filter_map(|c| c.restart_group)
             .collect();
-        self.ordered()
-            .into_iter()
-            .filter(|c| c.state == State::Restarting && c.pid.is_none())
-            .filter(|c| c.due.is_some_and(|d| d <= now))
-            .filter(|c| c.restart_group.is_none_or(|g| !still_stopping.contains(&g)))
-            .map(|c| c.name.clone())
-            .collect()
+        // Groups with a member ahead that does not serve yet.
+        let mut waiting = BTreeSet::new();
+        let mut due = Vec::new();
+        for c in self.ordered() {
+            let unstarted = c.state == State::Restarting && c.pid.is_none();
+            let ready = unstarted && c.due.is_some_and(|d| d <= now);
+            match c.restart_group {
+                None if ready => due.push(c.name.clone()),
+                None => {}
+                Some(g) => {
+                    if ready && !going_down.contains(&g) && !waiting.contains(&g) {
+                        due.push(c.name.clone());
+                    }
+                    if unstarted || c.state == State::Starting {
+                        waiting.insert(g);
+                    }
+                }
+            }
+        }
+        due
+    }
+
+    /// Process `pid` of child `name` serves (answers, its configuration
+    /// replayed): it is running, and the next member of its group restart may start.
+    pub(crate) fn serving(&mut self, name: &str, pid: u32) -> Option<&Child> {
+        let c = self.incarnation(name, pid)?;
+        if c.state == State::Starting {
+            c.state = State::Running;
+        }
+        c.restart_group = None;
+        Some(c)
     }
 
     /// Decides what follows the exit of process `pid` of child `name`.

@@ -47,7 +47,7 @@ impl Server {
             .map(|c| c.journal.entries().to_vec())
             .unwrap_or_default();
         if entries.is_empty() {
-            return self.serving(name, pid, waiter);
+            return self.serving(name, pid, waiter, ctx);
         }
         let agent = name.to_owned();
         let calls = async move {
@@ -68,20 +68,18 @@ impl Server {
             failed
         };
         let name = name.to_owned();
-        ctx.spawn(calls.into_actor(self).map(move |failed, act, _| {
+        ctx.spawn(calls.into_actor(self).map(move |failed, act, ctx| {
             for f in &failed {
                 tracing::warn!(agent = %name, failed = %f, "configuration not restored");
             }
-            act.serving(&name, pid, waiter);
+            act.serving(&name, pid, waiter, ctx);
         }));
     }
 
-    /// The process `pid` of `name` serves: it is running, and the spawn (if any) is answered.
-    fn serving(&mut self, name: &str, pid: u32, waiter: Option<Waiter>) {
-        if let Some(child) = self.supervision.incarnation(name, pid) {
-            if child.state == State::Starting {
-                child.state = State::Running;
-            }
+    /// The process `pid` of `name` serves: it is running, the spawn (if any) is answered,
+    /// and the member after it in a group restart starts.
+    fn serving(&mut self, name: &str, pid: u32, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        if let Some(child) = self.supervision.serving(name, pid) {
             if let Some(died) = child.died {
                 let ms = died.elapsed().as_secs_f64() * 1e3;
                 tracing::info!(agent = %name, pid, restarts = child.restarts, crash_to_serving_ms = format!("{ms:.1}"), "agent restarted and serving again");
@@ -89,6 +87,8 @@ impl Server {
         }
         let outcome = self.records.info(name).and_then(to_value);
         self.answer_spawn(waiter, outcome);
+        // The next member of its group restart may be waiting for it.
+        self.start_due(ctx);
     }
 
     /// `journal`: a supervised agent reports a configuring call.

@@ -27,6 +27,21 @@ fn sup(strategy: RestartStrategy, intensity: u32, restart: Restart) -> (Supervis
     (s, now)
 }
 
+/// Starts what is due, each member once the one before it serves; the start order.
+fn start_in_turn(s: &mut Supervision, now: Instant) -> Vec<String> {
+    let mut order = Vec::new();
+    loop {
+        let due = s.due(now);
+        let Some(first) = due.first().cloned() else {
+            return order;
+        };
+        let pid = 100 + order.len() as u32;
+        s.restarted(&first, pid, now);
+        s.serving(&first, pid);
+        order.push(first);
+    }
+}
+
 fn crash() -> Exit {
     Exit {
         normal: false,
@@ -80,7 +95,13 @@ fn one_for_all_and_rest_for_one_pick_their_groups() {
     // Nobody starts while "a" is still on its way down.
     assert!(s.due(now).is_empty());
     assert_eq!(s.exited("a", 10, crash(), now), Decision::Nothing);
-    assert_eq!(s.due(now), ["a", "b", "c"]);
+    // One at a time, in start order: "b" waits until "a" serves.
+    assert_eq!(s.due(now), ["a"]);
+    s.restarted("a", 20, now);
+    assert!(s.due(now).is_empty());
+    s.serving("a", 20);
+    assert_eq!(s.get("a").unwrap().state, State::Running);
+    assert_eq!(start_in_turn(&mut s, now), ["b", "c"]);
 
     let (mut s, now) = sup(RestartStrategy::RestForOne, 3, Restart::Permanent);
     let Decision::Restart { start, stop, .. } = s.exited("b", 11, crash(), now) else {
@@ -104,7 +125,7 @@ fn a_group_restart_stops_temporary_siblings_for_good() {
     assert_eq!(s.get("c").unwrap().state, State::Stopped);
     assert!(s.due(now).is_empty());
     s.exited("b", 11, crash(), now);
-    assert_eq!(s.due(now), ["a", "b"]);
+    assert_eq!(start_in_turn(&mut s, now), ["a", "b"]);
 }
 
 #[test]
@@ -116,7 +137,7 @@ fn a_temporary_sibling_still_stopping_holds_its_group() {
     // "c" is stopped with the group and never comes back, but until it is down nobody starts.
     assert!(s.due(now).is_empty());
     s.exited("c", 12, crash(), now);
-    assert_eq!(s.due(now), ["a", "b"]);
+    assert_eq!(start_in_turn(&mut s, now), ["a", "b"]);
 }
 
 #[test]
@@ -125,11 +146,12 @@ fn rest_for_one_starts_once_the_rest_is_down() {
     s.exited("b", 11, crash(), now);
     assert!(s.due(now).is_empty());
     s.exited("c", 12, crash(), now);
-    assert_eq!(s.due(now), ["b", "c"]);
-    // A later one_for_one-like restart of a single member is not held by an old group.
-    s.restarted("b", 21, now);
-    s.restarted("c", 22, now);
+    assert_eq!(start_in_turn(&mut s, now), ["b", "c"]);
     assert!(s.due(now).is_empty());
+    // A later one_for_one-like restart of a single member is not held by an old group.
+    let c = s.get("c").unwrap().pid.unwrap();
+    s.exited("c", c, crash(), now);
+    assert_eq!(s.due(now + Duration::from_secs(60)), ["c"]);
 }
 
 #[test]

@@ -65,10 +65,11 @@ fn crash_and_restart(
             assert_eq!(s.exited(n, pid, crash(), now), Decision::Nothing);
         }
     }
-    for n in s.due(now + Duration::from_secs(60)) {
+    // Members start one at a time, each once the one before it serves.
+    while let Some(n) = s.due(now + Duration::from_secs(60)).first().cloned() {
         *next_pid += 1;
         s.restarted(&n, *next_pid, now);
-        s.get_mut(&n).unwrap().state = State::Running;
+        s.serving(&n, *next_pid);
     }
     d
 }
