@@ -150,6 +150,8 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
     let body = scrape(&addr);
     let at = |name: &str, labels: &[(&str, &str)]| value(&body, name, labels);
     assert_eq!(at("axon_agent_sent_messages_total", &sink), Some(0.0));
+    // A REP's replies are messages it sent.
+    assert_eq!(at("axon_agent_sent_messages_total", &echo), Some(3.0));
     assert_eq!(at("axon_agent_restarts_total", &echo), Some(0.0));
     let running = [("agent", "echo"), ("state", "running")];
     assert_eq!(at("axon_agent_state", &running), Some(1.0));

@@ -346,10 +346,12 @@ impl<A: Agent> Host<A> {
         };
         match slot.socket.send(&slot.alias, frames) {
             Ok(Sent::Queued { start_flush: true }) => {
+                self.sockets.stats.sent += 1;
                 super::drain::start_flush(&self.sockets, ctx, index)
             }
             Ok(Sent::Dropped) => self.sockets.count_drop(index),
-            Ok(_) => {}
+            // A reply handed to libzmq (or its backlog) is a message sent, as a `send` is.
+            Ok(_) => self.sockets.stats.sent += 1,
             Err(e) => {
                 self.sockets.stats.dropped_full += 1;
                 tracing::warn!(agent = %self.sockets.spec.name, alias = %slot.alias, error = %e, "reply not sent");
