@@ -11,7 +11,7 @@ use actix::Context;
 use super::Host;
 use crate::agent::{Agent, HandlerError, HandlerErrorKind, HandlerFn, Message};
 use crate::codec::Serializer;
-use crate::error::{ErrorKind, RemoteError};
+use crate::error::{Error, ErrorKind, RemoteError};
 use crate::net::{split_single_frame, Sent, SocketKind};
 use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
 
@@ -248,10 +248,8 @@ impl<A: Agent> Host<A> {
                     self.last_handler = Some((name.clone(), f.clone()));
                     f
                 }
-                None => match self.script_arity(&name, msg.topic().is_some()) {
-                    Some(arity) => return self.run_script_handler(&name, arity, msg, ctx),
-                    None => return self.run_handler(Some(&name), msg, ctx),
-                },
+                // Not compiled: a script function, or a missing handler (run_handler tells).
+                None => return self.run_handler(Some(&name), msg, ctx),
             },
         };
         self.invoke(&name, &f, msg, ctx)
@@ -344,18 +342,18 @@ impl<A: Agent> Host<A> {
         let Some(slot) = self.sockets.slots[index].as_mut() else {
             return;
         };
-        match slot.socket.send(&slot.alias, frames) {
-            Ok(Sent::Queued { start_flush: true }) => {
-                self.sockets.stats.sent += 1;
-                super::drain::start_flush(&self.sockets, ctx, index)
-            }
-            Ok(Sent::Dropped) => self.sockets.count_drop(index),
-            // A reply handed to libzmq (or its backlog) is a message sent, as a `send` is.
-            Ok(_) => self.sockets.stats.sent += 1,
-            Err(e) => {
+        let sent = slot.socket.send(&slot.alias, frames);
+        if let Err(e) = &sent {
+            tracing::warn!(agent = %self.sockets.spec.name, alias = %slot.alias, error = %e, "reply not sent");
+            // count_send counts only a full socket; a reply lost to any other error counts there too.
+            if !matches!(e, Error::Full { .. }) {
                 self.sockets.stats.dropped_full += 1;
-                tracing::warn!(agent = %self.sockets.spec.name, alias = %slot.alias, error = %e, "reply not sent");
             }
+        }
+        // A reply is counted as a `send` is: sent, dropped at the mark, or full.
+        self.sockets.count_send(index, &sent);
+        if matches!(sent, Ok(Sent::Queued { start_flush: true })) {
+            super::drain::start_flush(&self.sockets, ctx, index)
         }
     }
 }

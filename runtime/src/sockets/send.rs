@@ -61,7 +61,8 @@ impl Sockets {
         result.map(Sent::start_flush)
     }
 
-    fn count_send(&mut self, index: usize, result: &Result<Sent>) {
+    /// Counts the outcome of a send on the socket at `index`: sent, dropped at the mark, or full.
+    pub(crate) fn count_send(&mut self, index: usize, result: &Result<Sent>) {
         match result {
             Ok(Sent::Dropped) => self.count_drop(index),
             Ok(_) => self.stats.sent += 1,
