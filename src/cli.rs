@@ -280,6 +280,17 @@ pub fn run(args: Args) -> Result<()> {
         Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
         Command::Ps { ns, json, .. } => ps(&ns, json),
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
+        #[cfg(feature = "cluster")]
+        Command::Graph {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            format,
+        } => {
+            let topology = crate::node::topology(cluster(&ns)?, ns.timeout)?;
+            print!("{}", crate::graph::render(&topology, format)?);
+            Ok(())
+        }
         Command::Graph { ns, format } => {
             let topology = connect(&ns)?
                 .topology()

@@ -60,16 +60,43 @@ fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// The agents' indices grouped by node, in first-seen order; one group named "" on one node.
+fn by_node(t: &Topology) -> Vec<(&str, Vec<usize>)> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (i, a) in t.agents.iter().enumerate() {
+        match groups.iter_mut().find(|(n, _)| *n == a.node) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((&a.node, vec![i])),
+        }
+    }
+    groups
+}
+
 fn dot(t: &Topology) -> String {
     let mut out = String::from("digraph axon {\n  rankdir=LR;\n");
     out += "  node [shape=box, style=\"rounded,filled\"];\n";
-    for a in &t.agents {
-        let (name, kind) = (esc(&a.name), esc(&a.kind));
-        let fill = colour(&a.state);
-        out += &format!(
-            "  \"{name}\" [label=\"{name}\\n{kind} ({})\", fillcolor=\"{fill}\"];\n",
-            esc(&a.state)
-        );
+    for (n, (node, members)) in by_node(t).into_iter().enumerate() {
+        let indent = match node.is_empty() {
+            true => "  ",
+            false => {
+                out += &format!(
+                    "  subgraph \"cluster_{n}\" {{\n    label=\"node {}\";\n",
+                    esc(node)
+                );
+                "    "
+            }
+        };
+        for a in members.into_iter().map(|i| &t.agents[i]) {
+            let (name, kind) = (esc(&a.name), esc(&a.kind));
+            let fill = colour(&a.state);
+            out += &format!(
+                "{indent}\"{name}\" [label=\"{name}\\n{kind} ({})\", fillcolor=\"{fill}\"];\n",
+                esc(&a.state)
+            );
+        }
+        if !node.is_empty() {
+            out += "  }\n";
+        }
     }
     for l in &t.links {
         let (from, to, text) = (esc(&l.from), esc(&l.to), esc(&label(l)));
@@ -88,8 +115,21 @@ fn mermaid(t: &Topology) -> String {
     };
     let q = |s: &str| s.replace('"', "#quot;");
     let mut out = String::from("flowchart LR\n");
-    for (i, a) in t.agents.iter().enumerate() {
-        out += &format!("  a{i}[\"{} ({})\"]\n", q(&a.name), q(&a.kind));
+    for (n, (node, members)) in by_node(t).into_iter().enumerate() {
+        let indent = match node.is_empty() {
+            true => "  ",
+            false => {
+                out += &format!("  subgraph n{n}[\"node {}\"]\n", q(node));
+                "    "
+            }
+        };
+        for i in members {
+            let a = &t.agents[i];
+            out += &format!("{indent}a{i}[\"{} ({})\"]\n", q(&a.name), q(&a.kind));
+        }
+        if !node.is_empty() {
+            out += "  end\n";
+        }
     }
     for l in &t.links {
         if let (Some(from), Some(to)) = (id(&l.from), id(&l.to)) {
@@ -142,6 +182,7 @@ mod tests {
             kind: "k".into(),
             state: state.into(),
             group: Vec::new(),
+            node: String::new(),
         }
     }
 
@@ -158,6 +199,7 @@ mod tests {
                 to_kind: "SUB".into(),
                 topics: vec!["x".into(), "y".into()],
             }],
+            ..Topology::default()
         };
         let dot = dot(&t);
         assert!(
@@ -176,5 +218,23 @@ mod tests {
             "{mermaid}"
         );
         assert!(mermaid.contains("  style a0 fill:#f4a6a0\n"), "{mermaid}");
+    }
+
+    #[test]
+    fn a_cluster_draws_one_box_per_node() {
+        let on = |name: &str, node: &str| TopologyAgent {
+            node: node.into(),
+            ..agent(name, "running")
+        };
+        let t = Topology {
+            agents: vec![on("a", "n1"), on("b", "n2"), on("c", "n1")],
+            ..Topology::default()
+        };
+        let dot = dot(&t);
+        let box1 = "  subgraph \"cluster_0\" {\n    label=\"node n1\";\n    \"a\" [";
+        assert!(dot.contains(box1), "{dot}");
+        assert!(dot.contains("    \"c\" [label=\"c\\nk (running)\", fillcolor=\"#b7e4b0\"];\n  }\n  subgraph \"cluster_1\" {\n    label=\"node n2\";\n    \"b\" ["), "{dot}");
+        let mermaid = mermaid(&t);
+        assert!(mermaid.contains("  subgraph n0[\"node n1\"]\n    a0[\"a (k)\"]\n    a2[\"c (k)\"]\n  end\n  subgraph n1[\"node n2\"]\n    a1[\"b (k)\"]\n  end\n"), "{mermaid}");
     }
 }

@@ -1,7 +1,7 @@
 //! Cluster mode on the command line: `axon node` runs one node per host in
 //! the foreground (its supervisor, publishing its agents in etcd), and
-//! `axon ps|call|kill|logs --registry` reach every agent of the cluster, from
-//! any host, by looking it up in etcd.
+//! `axon ps|call|kill|logs|graph --registry` reach every agent of the
+//! cluster, from any host, by looking it up in etcd.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +90,25 @@ pub fn ps(registry: &str, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `axon graph --registry R`: every node's topology, joined into one picture
+/// (a connect to another node's agent becomes an edge between the nodes).
+pub fn topology(registry: &str, timeout: Duration) -> Result<axon_supervisor::topology::Topology> {
+    let registry = Registry::parse(registry)?;
+    let mut parts = Vec::new();
+    for node in registry.nodes_blocking()? {
+        let ns = NameServer::connect(&node.endpoint, timeout)
+            .with_context(|| format!("reaching node {} at {}", node.name, node.endpoint))?;
+        let part = ns
+            .topology()
+            .with_context(|| format!("asking node {} for its topology", node.name))?;
+        parts.push((node.name, part));
+    }
+    if parts.is_empty() {
+        bail!("the registry lists no node: start one with `axon node`");
+    }
+    Ok(axon_supervisor::topology::Topology::merge(parts))
 }
 
 /// How long `axon deploy` waits for every agent to answer.

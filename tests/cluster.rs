@@ -357,6 +357,21 @@ nodes = ["b"]
             .is_ok_and(|n| n > 0)
     });
     assert!(heard, "no ticks across hosts");
+    // The picture joins both nodes: each connect on b is an edge to its bound end on a.
+    let registry = cluster.registry();
+    let b = cluster.net().host("b").expect("host b");
+    let dot = ok(cluster
+        .cli_on(b, &["graph", "--registry", &registry])
+        .unwrap());
+    for line in [
+        "  subgraph \"cluster_0\" {\n    label=\"node a\";\n",
+        "label=\"node b\";\n    \"asker\" [label=\"asker\\ncounter (running)\"",
+        "  \"asker\" -> \"replier\" [label=\"REQ/REP ask -> main\"];\n",
+        "  \"news\" -> \"asker\" [label=\"PUB/SUB out -> news [t]\"];\n",
+    ] {
+        assert!(dot.contains(line), "{line:?} not in:\n{dot}");
+    }
+    assert_eq!(dot.matches("\" -> \"").count(), 2, "{dot}");
     cluster.down().unwrap();
 }
 

@@ -9,6 +9,11 @@
 //! both carry the bound side's address, so both resolve by endpoint.
 //! Connects an agent's own code makes (in `on_init`, say) are not journaled,
 //! so not shown.
+//!
+//! A cluster's picture joins every node's (`merge`): a node's answer also
+//! carries its bound endpoints and the connects it could not resolve alone
+//! (their bound end is on another node), which resolve against the binds of
+//! all nodes.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +36,9 @@ pub struct TopologyAgent {
     /// Its supervision group's path; empty: the root.
     #[serde(default)]
     pub group: Vec<String>,
+    /// The node that runs it, in a cluster's picture; empty on one node.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
 }
 
 /// One connection, drawn in the direction messages (or requests) flow.
@@ -60,15 +68,76 @@ pub struct Topology {
     pub agents: Vec<TopologyAgent>,
     /// Every connection whose bound end is an agent of the node, sorted.
     pub links: Vec<Link>,
+    /// The node's bound sockets, to resolve other nodes' connects (`merge`).
+    #[serde(default)]
+    pub binds: Vec<Bound>,
+    /// Connects whose bound end is on no agent of the node: another node's, or gone.
+    #[serde(default)]
+    pub unresolved: Vec<Connected>,
+}
+
+/// One bound socket: its endpoint, the agent that bound it and the alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bound {
+    /// The endpoint, as registered.
+    pub endpoint: String,
+    /// The agent that bound it.
+    pub agent: String,
+    /// Its alias there.
+    pub alias: String,
 }
 
 /// One journaled connect: who made it, its alias, the bound address's endpoint and kind, its topics.
-struct Connected {
-    agent: String,
-    alias: String,
-    endpoint: String,
-    bound_kind: SocketKind,
-    topics: Vec<String>,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connected {
+    /// The connecting agent.
+    pub agent: String,
+    /// Its socket's alias.
+    pub alias: String,
+    /// The bound end's endpoint.
+    pub endpoint: String,
+    /// The bound end's kind.
+    pub bound_kind: SocketKind,
+    /// The topics subscribed (SUB sides), as text.
+    pub topics: Vec<String>,
+}
+
+impl Topology {
+    /// One picture of several nodes': agents tagged with their node, links
+    /// of each node, and the connects no node could resolve alone resolved
+    /// against the binds of all (those still unresolved stay in `unresolved`).
+    pub fn merge(parts: Vec<(String, Topology)>) -> Topology {
+        let mut all = Topology::default();
+        let mut pending = Vec::new();
+        for (node, part) in parts {
+            all.agents
+                .extend(part.agents.into_iter().map(|a| TopologyAgent {
+                    node: node.clone(),
+                    ..a
+                }));
+            all.links.extend(part.links);
+            all.binds.extend(part.binds);
+            pending.extend(part.unresolved);
+        }
+        let bound = by_endpoint(&all.binds);
+        for c in pending {
+            match bound.get(&c.endpoint) {
+                Some(owner) => all.links.push(link(owner, c)),
+                None => all.unresolved.push(c),
+            }
+        }
+        all.links.sort();
+        all.links.dedup();
+        all
+    }
+}
+
+/// Bound endpoint -> (agent, alias).
+fn by_endpoint(binds: &[Bound]) -> BTreeMap<String, (String, String)> {
+    binds
+        .iter()
+        .map(|b| (b.endpoint.clone(), (b.agent.clone(), b.alias.clone())))
+        .collect()
 }
 
 /// The topology from `ps`, the registered binds and the journals (by agent).
@@ -77,17 +146,23 @@ pub(crate) fn build<'a>(
     binds: impl Iterator<Item = &'a AgentInfo>,
     journals: impl Iterator<Item = (&'a str, &'a [Entry])>,
 ) -> Topology {
-    // Bound endpoint -> (agent, alias).
-    let mut bound: BTreeMap<String, (String, String)> = BTreeMap::new();
-    for info in binds {
-        for (alias, a) in &info.addrs {
-            bound.insert(a.endpoint.clone(), (info.name.clone(), alias.clone()));
+    let binds: Vec<Bound> = binds
+        .flat_map(|info| {
+            info.addrs.iter().map(|(alias, a)| Bound {
+                endpoint: a.endpoint.clone(),
+                agent: info.name.clone(),
+                alias: alias.clone(),
+            })
+        })
+        .collect();
+    let bound = by_endpoint(&binds);
+    let (mut links, mut unresolved) = (Vec::new(), Vec::new());
+    for c in journals.flat_map(|(agent, entries)| connects(agent, entries)) {
+        match bound.get(&c.endpoint) {
+            Some(owner) => links.push(link(owner, c)),
+            None => unresolved.push(c),
         }
     }
-    let mut links: Vec<Link> = journals
-        .flat_map(|(agent, entries)| connects(agent, entries))
-        .filter_map(|c| link(&bound, c))
-        .collect();
     links.sort();
     let agents = ps
         .into_iter()
@@ -96,9 +171,15 @@ pub(crate) fn build<'a>(
             kind: s.kind,
             state: s.state,
             group: s.group,
+            node: String::new(),
         })
         .collect();
-    Topology { agents, links }
+    Topology {
+        agents,
+        links,
+        binds,
+        unresolved,
+    }
 }
 
 /// The connects in one agent's journal, with the topics later subscribed on them.
@@ -140,14 +221,14 @@ fn text(topic: &[u8]) -> String {
     String::from_utf8_lossy(topic).into_owned()
 }
 
-/// The link of a connect whose bound end is known, oriented along the flow.
-fn link(bound: &BTreeMap<String, (String, String)>, c: Connected) -> Option<Link> {
-    let (owner, owner_alias) = bound.get(&c.endpoint)?.clone();
+/// The link of a connect to the socket `owner` (agent, alias) bound, oriented along the flow.
+fn link(owner: &(String, String), c: Connected) -> Link {
+    let (owner, owner_alias) = owner.clone();
     let own_kind = c.bound_kind.twin();
     let mut topics = c.topics;
     topics.sort();
     topics.dedup();
-    let link = match leads(c.bound_kind) {
+    match leads(c.bound_kind) {
         true => Link {
             from: owner,
             from_alias: owner_alias,
@@ -166,8 +247,7 @@ fn link(bound: &BTreeMap<String, (String, String)>, c: Connected) -> Option<Link
             to_kind: c.bound_kind.to_string(),
             topics,
         },
-    };
-    Some(link)
+    }
 }
 
 /// Whether messages (or requests) leave a socket of this kind toward its twin.
@@ -262,5 +342,62 @@ mod tests {
                 link("trader", "orders", "PUSH", "sink", "in", "PULL", &[]),
             ]
         );
+        assert_eq!(t.unresolved.len(), 1);
+        assert_eq!(t.unresolved[0].agent, "lost");
+    }
+
+    #[test]
+    fn a_cluster_joins_connects_to_binds_on_other_nodes() {
+        let feed = address("tcp://10.0.0.1:1", SocketKind::Pub);
+        let status = |name: &str| AgentStatus {
+            name: name.into(),
+            kind: "agent".into(),
+            pid: Some(1),
+            state: "running".into(),
+            restart: "permanent".into(),
+            restarts: 0,
+            uptime_ms: 0,
+            cpu: None,
+            rss: None,
+            last_exit: None,
+            group: Vec::new(),
+        };
+        let mut sub = Connect::new(&feed, Default::default());
+        sub.alias = Some("prices".into());
+        let trader = [entry("connect", sub)];
+        let gone = [entry(
+            "connect",
+            Connect::new(&address("tcp://x:9", SocketKind::Rep), Default::default()),
+        )];
+        let a_binds = [info("feed", "out", feed.clone())];
+        let a = build(vec![status("feed")], a_binds.iter(), std::iter::empty());
+        let b_journals = [("trader", &trader[..]), ("client", &gone[..])];
+        let b = build(
+            vec![status("trader"), status("client")],
+            std::iter::empty(),
+            b_journals.into_iter(),
+        );
+        assert!(a.links.is_empty() && b.links.is_empty());
+        assert_eq!(b.unresolved.len(), 2);
+        let all = Topology::merge(vec![("a".into(), a), ("b".into(), b)]);
+        let nodes: Vec<(&str, &str)> = all
+            .agents
+            .iter()
+            .map(|g| (g.name.as_str(), g.node.as_str()))
+            .collect();
+        assert_eq!(nodes, [("feed", "a"), ("trader", "b"), ("client", "b")]);
+        assert_eq!(all.links.len(), 1);
+        let l = &all.links[0];
+        assert_eq!(
+            (
+                l.from.as_str(),
+                l.from_kind.as_str(),
+                l.to.as_str(),
+                l.to_alias.as_str()
+            ),
+            ("feed", "PUB", "trader", "prices")
+        );
+        assert_eq!(all.unresolved.len(), 1);
+        assert_eq!(all.unresolved[0].agent, "client");
     }
 }
