@@ -12,6 +12,7 @@ use std::process::{Output, Stdio};
 use axon::launch::alive;
 use axon::testing::netns::Host;
 use axon::testing::{wait_until, Cluster};
+use common::prometheus::{promtool, scrape, value};
 use common::{TempDir, PATIENCE};
 
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
@@ -434,7 +435,9 @@ fn call_through_the_registry_reaches_an_agent_on_another_host_and_a_wrong_key_is
 
 #[test]
 fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_it() {
-    let cluster = Cluster::start(AXON, &["a", "b"]).expect("cluster");
+    // Every node also serves metrics (`axon node --metrics`), each in its own namespace.
+    let metrics = ["--metrics", "0.0.0.0:9464"];
+    let cluster = Cluster::start_with(AXON, &["a", "b"], &[], &metrics).expect("cluster");
     cluster.deploy(PINNED).expect("deployed");
     let registry = cluster.registry();
     let first = cluster.pid_of("echo").unwrap().expect("echo runs");
@@ -464,6 +467,39 @@ fn kill_through_the_registry_reaches_the_agent_s_node_whose_supervisor_restarts_
         .cli(&["call", "--registry", &registry, "echo", "ping"])
         .unwrap());
     assert!(pong.contains("pong"), "{pong}");
+
+    // Node a's metrics count the restart; node b's know nothing of echo.
+    let on = |host: &str| {
+        let h = cluster.net().host(host).unwrap();
+        let addr = format!("{}:9464", h.addr());
+        h.enter(move || scrape(&addr)).unwrap()
+    };
+    let echo = [("agent", "echo"), ("kind", "echo")];
+    let mut body = String::new();
+    let counted = wait_until(PATIENCE, || {
+        body = on("a");
+        value(&body, "axon_agent_restarts_total", &echo) == Some(1.0)
+    });
+    assert!(
+        counted,
+        "node a's metrics never counted the restart:\n{body}"
+    );
+    assert_eq!(
+        value(
+            &body,
+            "axon_agent_state",
+            &[("agent", "echo"), ("state", "running")]
+        ),
+        Some(1.0)
+    );
+    promtool(&body);
+    let b = on("b");
+    assert_eq!(value(&b, "axon_agent_restarts_total", &echo), None, "{b}");
+    assert_eq!(
+        value(&b, "axon_supervisor_agents", &[("state", "running")]),
+        Some(0.0),
+        "{b}"
+    );
 }
 
 #[test]

@@ -2,12 +2,14 @@
 //! exact counters after real traffic, a restart after a SIGKILL, and the whole
 //! exposition checked by `promtool check metrics` (Debian package `prometheus`).
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use axon::launch::Signal;
 use axon::testing::{self, Deployment};
+use common::prometheus::{promtool, scrape, value};
+
+mod common;
 
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
 
@@ -42,38 +44,6 @@ restart = "permanent"
   handler = "echo"
 "#;
 
-/// `GET /metrics` at `addr`: the body.
-fn scrape(addr: &str) -> String {
-    let mut conn = std::net::TcpStream::connect(addr).expect("metrics port answers");
-    conn.set_read_timeout(Some(PATIENCE)).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: axon\r\n\r\n")
-        .unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).unwrap();
-    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
-    assert!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "{head}"
-    );
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.to_owned()
-}
-
-/// The value of the series `name` whose labels include `labels`, if it is there.
-fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(series, _)| {
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|(_, v)| v.parse().ok())
-}
-
 /// Waits until the scrape shows `name{labels}` at `want`; the last body when it does not.
 fn shows(addr: &str, name: &str, labels: &[(&str, &str)], want: f64) -> Result<(), String> {
     let mut last = String::new();
@@ -85,31 +55,6 @@ fn shows(addr: &str, name: &str, labels: &[(&str, &str)], want: f64) -> Result<(
         true => Ok(()),
         false => Err(format!("{name}{labels:?} never {want}:\n{last}")),
     }
-}
-
-fn promtool(body: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "promtool not runnable ({e}): install it (Debian: apt-get install prometheus; .ci/run does)"
-        ),
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(body.as_bytes()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&out.stdout).to_string()
-        + String::from_utf8_lossy(&out.stderr).as_ref();
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool: {said}\n{body}"
-    );
 }
 
 #[test]

@@ -50,6 +50,8 @@ pub struct Cluster {
     axon: PathBuf,
     /// `--kind-host KIND=PROGRAM` of every node.
     kind_hosts: Vec<(String, PathBuf)>,
+    /// More arguments of every `axon node` (`--metrics ...`).
+    node_args: Vec<String>,
     nodes: BTreeMap<String, Node>,
     etcd: Option<Etcd>,
     net: Net,
@@ -95,6 +97,17 @@ impl Cluster {
         nodes: &[&str],
         kind_hosts: &[(&str, &Path)],
     ) -> Result<Cluster> {
+        Cluster::start_with(axon, nodes, kind_hosts, &[])
+    }
+
+    /// [`Cluster::start_hosting`], every `axon node` also given `node_args`
+    /// (each node is alone in its namespace, so one port serves them all).
+    pub fn start_with(
+        axon: impl AsRef<Path>,
+        nodes: &[&str],
+        kind_hosts: &[(&str, &Path)],
+        node_args: &[&str],
+    ) -> Result<Cluster> {
         let mut hosts: Vec<&str> = nodes.to_vec();
         hosts.push(ETCD_HOST);
         let net = Net::new(&hosts)?;
@@ -107,6 +120,7 @@ impl Cluster {
                 .iter()
                 .map(|(kind, program)| ((*kind).to_owned(), program.to_path_buf()))
                 .collect(),
+            node_args: node_args.iter().map(|a| (*a).to_owned()).collect(),
             nodes: BTreeMap::new(),
             etcd: Some(etcd),
             net,
@@ -132,6 +146,7 @@ impl Cluster {
                 arg.push(program);
                 arg
             }))
+            .args(&self.node_args)
             .env("AXON_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

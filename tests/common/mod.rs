@@ -8,6 +8,8 @@ use axon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+pub mod prometheus;
+
 /// Time any single condition in a test may take on a busy machine.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
