@@ -29,9 +29,15 @@ const FAILOVERS: usize = 3;
 /// Lookups timed on each side.
 const LOOKUPS: usize = 2000;
 
+/// One figure (the row of benches/common/output.rs: the pattern is the scenario, over tcp, no
+/// payload).
 #[derive(Debug, Serialize)]
 struct Row {
     bench: &'static str,
+    pattern: &'static str,
+    transport: &'static str,
+    serializer: Option<&'static str>,
+    size: Option<usize>,
     axon: f64,
     raw: Option<f64>,
     unit: &'static str,
@@ -113,6 +119,10 @@ fn row(
 ) -> Row {
     Row {
         bench,
+        pattern: "failover",
+        transport: "tcp",
+        serializer: None,
+        size: None,
         axon,
         raw: None,
         unit,
@@ -166,6 +176,10 @@ fn lookup() -> Result<Vec<Row>> {
     let (etcd_p50, ns_p50) = (p50(through_etcd), p50(embedded));
     Ok(vec![Row {
         bench: "lookup_by_name_p50",
+        pattern: "lookup",
+        transport: "tcp",
+        serializer: None,
+        size: None,
         axon: etcd_p50,
         raw: Some(ns_p50),
         unit: "us",

@@ -9,8 +9,9 @@
 //! on restart). The bench keeps making control calls (ping, stats, get_attr,
 //! set_attr, each/stop_timer) on random agents and SIGKILLs a random agent
 //! every `KILL_EVERY`. It reports the name server's and the agents' resident
-//! memory after the warm-up and at the end; figures go to stdout and to
-//! `target/axon-bench/soak.json`.
+//! memory after the warm-up and at the end; figures go to stdout, their
+//! rows to `target/axon-bench/soak.json` and the whole run with its memory
+//! series to `target/axon-bench/soak-series.json`.
 
 #[path = "common/output.rs"]
 mod output;
@@ -58,6 +59,59 @@ struct Soak {
     series: Vec<Reading>,
 }
 
+/// One figure of the run (the row of benches/common/output.rs; no peer, no payload).
+#[derive(Debug, Serialize)]
+struct Row {
+    bench: &'static str,
+    pattern: &'static str,
+    transport: &'static str,
+    serializer: Option<&'static str>,
+    size: Option<usize>,
+    axon: f64,
+    raw: Option<f64>,
+    unit: &'static str,
+    /// Agents of the run.
+    agents: usize,
+    /// Its length.
+    seconds: u64,
+}
+
+impl Soak {
+    /// The figures of the run as rows.
+    fn rows(&self) -> Vec<Row> {
+        let row = |bench, axon, unit| Row {
+            bench,
+            pattern: "soak",
+            transport: "ipc",
+            serializer: None,
+            size: None,
+            axon,
+            raw: None,
+            unit,
+            agents: self.agents,
+            seconds: self.seconds,
+        };
+        vec![
+            row("control_calls", self.control_calls as f64, "calls"),
+            row("control_errors", self.control_errors as f64, "calls"),
+            row("kills", self.kills as f64, "kills"),
+            row("restarts", self.restarts as f64, "restarts"),
+            row("nameserver_rss_start", self.start.nameserver_rss_mib, "MiB"),
+            row("nameserver_rss_end", self.end.nameserver_rss_mib, "MiB"),
+            row(
+                "agents_rss_median_start",
+                self.start.agents_rss_median_mib,
+                "MiB",
+            ),
+            row(
+                "agents_rss_median_end",
+                self.end.agents_rss_median_mib,
+                "MiB",
+            ),
+        ]
+    }
+}
+
 fn main() -> Result<()> {
     // Re-runs of this executable as an agent host or the name server stop here.
     axon::init(axon::registry()).context("starting as an axon process")?;
@@ -102,8 +156,13 @@ fn main() -> Result<()> {
         series,
     };
     println!("{soak:#?}");
-    let path = output::write_json("soak", &soak)?;
+    let path = output::write_json("soak", &soak.rows())?;
     println!("figures written to {}", path.display());
+    let path = output::write_other("soak-series", &soak)?;
+    println!(
+        "the run with its memory series written to {}",
+        path.display()
+    );
     Ok(())
 }
 

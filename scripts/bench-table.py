@@ -1,40 +1,144 @@
 #!/usr/bin/env python3
-"""Prints the README's messaging table from several runs of the messaging bench.
+"""Makes the README's performance tables from the benches' JSON rows.
 
-    for i in 1 2 3; do cargo bench --bench messaging; cp target/axon-bench/messaging.json /tmp/msg$i.json; done
-    python3 scripts/bench-table.py /tmp/msg*.json
+Every bench writes `target/axon-bench/<name>.json`, one object per row
+(benches/common/output.rs). Keep each run's directory, then table them:
 
-Each row: the median of axon and of raw libzmq over the runs, the median
-ratio, and the range of the ratio.
+    for i in 1 2 3; do
+        cargo bench --bench messaging
+        mkdir -p /tmp/run$i && cp target/axon-bench/*.json /tmp/run$i/
+    done
+    python3 scripts/bench-table.py /tmp/run1/messaging.json /tmp/run2/messaging.json ...
+        prints one markdown table
+    python3 scripts/bench-table.py --readme README.md /tmp/run1 /tmp/run2 /tmp/run3
+        rewrites every block of README.md between `<!-- bench-table NAME -->`
+        and `<!-- /bench-table -->` with the table of NAME.json over the runs
+        that have it
+
+Each row of a table: the median of axon and of the peer (`raw`) over the
+runs, the median ratio and its range; `lost` and `duplicates` (reliable
+channels) as their maximum over the runs.
 """
+import datetime
 import json
+import os
+import re
 import statistics
 import sys
 
 NAMES = {"rtt_p50": "round trip p50", "rtt_p99": "round trip p99"}
 PATTERNS = {"push-pull": "PUSH->PULL", "req-rep": "REQ/REP", "pub-4sub": "PUB->4 SUB"}
+KEY = ("scenario", "bench", "pattern", "transport", "serializer", "size")
+BLOCK = re.compile(r"(<!-- bench-table (\S+) -->\n)(.*?)(<!-- /bench-table -->)", re.S)
 
 
 def key(row):
-    return (row["bench"], row["pattern"], row["transport"], row["serializer"], row["size"])
+    return tuple(json.dumps(row.get(k)) for k in KEY)
 
 
-def main(paths):
-    runs = [json.load(open(p)) for p in paths]
-    print("| bench | pattern | transport | serializer | size | axon | raw libzmq | unit | axon/raw | range |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for first in runs[0]:
-        rows = [next(r for r in run if key(r) == key(first)) for run in runs]
-        ratios = sorted(r["ratio"] for r in rows)
-        better = " (lower is better)" if first.get("better") == "lower" else ""
-        size = "1 KiB" if first["size"] == 1024 else f"{first['size']} B"
-        unit = "µs" if first["unit"] == "us" else first["unit"]
-        print(
-            f"| {NAMES.get(first['bench'], first['bench'])} | {PATTERNS.get(first['pattern'], first['pattern'])}"
-            f" | {first['transport']} | {first['serializer']} | {size}"
-            f" | {statistics.median(r['axon'] for r in rows):.0f} | {statistics.median(r['raw'] for r in rows):.0f}"
-            f" | {unit} | {statistics.median(ratios):.2f}{better} | {ratios[0]:.2f}-{ratios[-1]:.2f} |"
-        )
+def fmt(v):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}"
+
+
+def size(v):
+    if v is None:
+        return "-"
+    return f"{v // 1024} KiB" if v >= 1024 and v % 1024 == 0 else f"{v} B"
+
+
+def ratio(row):
+    if row.get("ratio") is not None:
+        return row["ratio"]
+    if row.get("raw"):
+        return row["axon"] / row["raw"]
+    return None
+
+
+def table(runs):
+    """The markdown table of several runs of one bench (each a list of rows)."""
+    order, by_key = [], {}
+    for run in runs:
+        for row in run:
+            k = key(row)
+            if k not in by_key:
+                order.append(k)
+                by_key[k] = []
+            by_key[k].append(row)
+    reliable = any("lost" in r for run in runs for r in run)
+    head = ["bench", "pattern", "transport", "serializer", "size", "axon", "peer", "unit", "axon/peer", "range"]
+    if reliable:
+        head += ["lost", "duplicates"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in order:
+        rows = by_key[k]
+        first = rows[0]
+        ratios = sorted(r for r in map(ratio, rows) if r is not None)
+        raws = [r["raw"] for r in rows if r.get("raw") is not None]
+        better = " (lower is better)" if first.get("better") == "lower" and ratios else ""
+        cells = [
+            NAMES.get(first["bench"], first["bench"]),
+            PATTERNS.get(first["pattern"], first["pattern"]),
+            first.get("transport") or "-",
+            first.get("serializer") or "-",
+            size(first.get("size")),
+            fmt(statistics.median(r["axon"] for r in rows)),
+            fmt(statistics.median(raws)) if raws else "-",
+            "µs" if first["unit"] == "us" else first["unit"],
+            f"{statistics.median(ratios):.2f}{better}" if ratios else "-",
+            f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",
+        ]
+        if reliable:
+            for field in ("lost", "duplicates"):
+                seen = [r[field] for r in rows if r.get(field) is not None]
+                cells.append(str(max(seen)) if seen else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    stamps = sorted(r["at_ms"] for run in runs for r in run if "at_ms" in r)
+    days = sorted({datetime.datetime.fromtimestamp(s / 1000, datetime.timezone.utc).date().isoformat() for s in stamps})
+    when = f", {', '.join(days)}" if days else ""
+    lines.append("")
+    lines.append(f"_{len(runs)} run{'s' if len(runs) != 1 else ''}{when}; made by `scripts/bench-table.py`._")
+    return "\n".join(lines) + "\n"
+
+
+def load(path):
+    with open(path) as f:
+        rows = json.load(f)
+    if not isinstance(rows, list):
+        sys.exit(f"{path}: not a list of rows (an older layout? run the bench again)")
+    return rows
+
+
+def readme(path, dirs):
+    with open(path) as f:
+        text = f.read()
+
+    def block(m):
+        name = m.group(2)
+        files = [os.path.join(d, f"{name}.json") for d in dirs if os.path.exists(os.path.join(d, f"{name}.json"))]
+        if not files:
+            print(f"{name}: no runs given, block left as it is", file=sys.stderr)
+            return m.group(0)
+        print(f"{name}: {len(files)} run(s)", file=sys.stderr)
+        return m.group(1) + table([load(f) for f in files]) + m.group(4)
+
+    new = BLOCK.sub(block, text)
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def main(args):
+    if not args:
+        sys.exit(__doc__)
+    if args[0] == "--readme":
+        if len(args) < 3:
+            sys.exit("usage: bench-table.py --readme README.md RUN_DIR...")
+        readme(args[1], args[2:])
+    else:
+        print(table([load(p) for p in args]), end="")
 
 
 if __name__ == "__main__":

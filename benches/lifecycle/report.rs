@@ -1,7 +1,8 @@
 //! The figures: one `Row` per measurement, printed as a table grouped by
-//! scenario and written as JSON (the conventions of `messaging.json`: one
-//! object per figure with `bench`, `axon`, `raw`, `unit`, `ratio`, `better`,
-//! `count`; `raw` and `ratio` are `null` where there is no baseline).
+//! scenario and written as JSON (the rows of benches/common/output.rs: the
+//! pattern is the scenario, the transport the control plane's `ipc`, no
+//! serializer or size; `raw` and `ratio` are `null` where there is no
+//! baseline).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,14 @@ pub struct Row {
     /// The scenario that produced it; `cargo bench --bench lifecycle -- <scenario>` runs it alone.
     pub scenario: &'static str,
     pub bench: &'static str,
+    /// The scenario again, in the field every bench's rows share.
+    pub pattern: &'static str,
+    /// The control plane's transport.
+    pub transport: &'static str,
+    /// None: a lifecycle figure has no payload.
+    pub serializer: Option<&'static str>,
+    /// None: a lifecycle figure has no payload.
+    pub size: Option<usize>,
     /// Agents alive in the node while it was measured.
     pub agents: usize,
     pub axon: f64,
@@ -51,6 +60,10 @@ impl Row {
         Row {
             scenario,
             bench,
+            pattern: scenario,
+            transport: "ipc",
+            serializer: None,
+            size: None,
             agents,
             axon,
             raw: None,
