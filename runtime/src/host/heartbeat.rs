@@ -32,8 +32,14 @@ static ORPHANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// After an agent left because its supervisor stayed away past the grace:
 /// the last such agent of a node removes the node's runtime directory, so
 /// that nothing is left behind. "Last" means that no other process the
-/// supervisor recorded (`state/*.child.cbor`) is alive; a directory without
-/// saved state is left alone (it is not a node directory).
+/// supervisor recorded (`state/*.child.cbor.{0,1}`) is alive; a directory
+/// without saved state is left alone (it is not a node directory).
+/// The header of a supervisor's saved record slot (the supervisor crate's
+/// `store.rs`: magic `AXS1`, sequence, length, CRC-32), before its CBOR body.
+/// Either slot of a record will do here: an older version names the same
+/// process or one already gone, and a torn slot does not decode.
+const SLOT_HEADER: usize = 20;
+
 pub(super) fn clean_up_if_orphaned(dir: &std::path::Path) {
     if !ORPHANED.load(std::sync::atomic::Ordering::SeqCst) {
         return;
@@ -45,7 +51,12 @@ pub(super) fn clean_up_if_orphaned(dir: &std::path::Path) {
     let others_alive = records.flatten().any(|entry| {
         let pid = std::fs::read(entry.path())
             .ok()
-            .and_then(|bytes| ciborium::from_reader::<ciborium::Value, _>(&bytes[..]).ok())
+            .and_then(|bytes| {
+                let body = bytes
+                    .get(SLOT_HEADER..)
+                    .filter(|_| bytes.starts_with(b"AXS1"))?;
+                ciborium::from_reader::<ciborium::Value, _>(body).ok()
+            })
             .and_then(|record| recorded_pid(&record));
         pid.is_some_and(|pid| pid != me && crate::launch::alive(pid))
     });
