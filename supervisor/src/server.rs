@@ -36,6 +36,7 @@ use crate::supervision::Supervision;
 mod adopt;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod detached;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod logger;

@@ -73,7 +73,9 @@ impl Store {
     /// Whether `rundir` holds a node's saved state (a supervisor ran there).
     pub(crate) fn exists(rundir: &Path) -> bool {
         let state = rundir.join("state");
-        slots(NODE_FILE).iter().any(|slot| state.join(slot).exists())
+        slots(NODE_FILE)
+            .iter()
+            .any(|slot| state.join(slot).exists())
     }
 
     /// Saves (replaces) the record of one child.

@@ -182,7 +182,7 @@ impl Server {
         Node::started(pid);
         let name = name.to_owned();
         let ended = axon_runtime::launch::exited(pid);
-        ctx.spawn(ended.into_actor(self).map(move |(), act, ctx| {
+        super::detached::detach(ctx, ended, move |act, (), ctx| {
             // Not our child: no exit status. An agent that unregistered first left normally.
             let normal = act.adopted.remove(&pid).unwrap_or(false);
             let status = match normal {
@@ -191,7 +191,7 @@ impl Server {
             };
             act.on_exit(&name, pid, normal, status.to_owned(), ctx);
             act.save_changes();
-        }));
+        });
     }
 
     /// An adopted agent that unregisters is leaving normally: its end is not a crash.

@@ -19,6 +19,8 @@ use crate::registry::{Refusal, Waiter};
 use crate::requests::{args, refusal};
 use crate::supervision::Identity;
 
+use super::detached;
+
 impl Server {
     pub(super) fn register(&mut self, a: Register, ctx: &mut Context<Self>) -> Result<(), Refusal> {
         let (name, control, pid) = (a.name.clone(), a.control.clone(), a.pid);
@@ -36,10 +38,9 @@ impl Server {
             let ping = async move {
                 axon_runtime::client::call::call(&control, &agent, "ping", &(), START_TIMEOUT).await
             };
-            ctx.spawn(
-                ping.into_actor(self)
-                    .map(move |res, act, ctx| act.on_pinged(&name, res, ctx)),
-            );
+            detached::detach(ctx, ping, move |act, res, ctx| {
+                act.on_pinged(&name, res, ctx)
+            });
         }
         Ok(())
     }
@@ -216,11 +217,11 @@ impl Server {
         tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
         let (exited, timed_out) = (name.to_owned(), name.to_owned());
         let wait = async move { child.wait().await };
-        ctx.spawn(wait.into_actor(self).map(move |status, act, ctx| {
+        detached::detach(ctx, wait, move |act, status, ctx| {
             act.on_child_exit(&exited, pid, status, ctx);
             act.save_changes();
-        }));
-        ctx.run_later(START_TIMEOUT, move |act, _| {
+        });
+        detached::after(ctx, START_TIMEOUT, move |act, _| {
             act.start_timed_out(&timed_out, pid)
         });
         Ok((pid, identity))

@@ -68,12 +68,12 @@ impl Server {
             failed
         };
         let name = name.to_owned();
-        ctx.spawn(calls.into_actor(self).map(move |failed, act, ctx| {
+        super::detached::detach(ctx, calls, move |act, failed, ctx| {
             for f in &failed {
                 tracing::warn!(agent = %name, failed = %f, "configuration not restored");
             }
             act.serving(&name, pid, waiter, ctx);
-        }));
+        });
     }
 
     /// The process `pid` of `name` serves: it is running, the spawn (if any) is answered,
