@@ -47,7 +47,7 @@ pub use axon_runtime::{
     Value,
 };
 pub use axon_supervisor::{
-    manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
+    lifecycle, manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
     Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT,
     KIND_HOSTS_ENV,
 };

@@ -214,6 +214,8 @@ impl Server {
         self.children.insert(pid, name.to_owned());
         Node::started(pid);
         tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
+        let agent = name.to_owned();
+        self.record(crate::lifecycle::Lifecycle::Spawned { agent, pid });
         let (exited, timed_out) = (name.to_owned(), name.to_owned());
         let wait = async move { child.wait().await };
         ctx.spawn(wait.into_actor(self).map(move |status, act, ctx| {
