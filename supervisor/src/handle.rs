@@ -346,9 +346,18 @@ impl NameServer {
     }
 
     /// How the node's shutdown went (agents stopped gracefully, killed), once the name
-    /// server this handle started has ended and said so; `None` before, or if it was killed.
-    pub fn stop_report(&self) -> Option<StopReport> {
-        self.stopped.lock().ok().and_then(|r| *r)
+    /// server this handle started has ended and said so, waiting up to `patience` for
+    /// its word; `None` if it has not (still running, or killed).
+    pub fn stop_report(&self, patience: Duration) -> Option<StopReport> {
+        let mut report = None;
+        let deadline = Instant::now() + patience;
+        loop {
+            report = report.or_else(|| self.stopped.lock().ok().and_then(|r| *r));
+            if report.is_some() || Instant::now() >= deadline {
+                return report;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Sends `signal` to the process of agent `name` (fault injection); returns its pid.
@@ -411,12 +420,13 @@ impl NameServer {
     /// Shuts everything down as [`NameServer::shutdown_timeout`] does, calling `watch`
     /// with this handle every `period` meanwhile (e.g. to show progress from
     /// [`NameServer::ps`] or [`NameServer::events`]; the name server answers while it stops).
+    /// Returns how the agents stopped, when the name server said so.
     pub fn shutdown_watching(
         mut self,
         grace: Duration,
         period: Duration,
         mut watch: impl FnMut(&NameServer),
-    ) -> Result<()> {
+    ) -> Result<Option<StopReport>> {
         self.done = true;
         let endpoint = self.endpoint.clone();
         let (tx, rx) = mpsc::channel();
@@ -436,7 +446,7 @@ impl NameServer {
             }
         };
         self.reap(Duration::from_millis(400));
-        answer
+        answer.map(|()| self.stop_report(Duration::from_millis(500)))
     }
 
     /// Waits for the name server process to exit, killing it after `patience`; then
