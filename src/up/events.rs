@@ -28,14 +28,12 @@ pub struct Line {
 }
 
 impl Feed {
-    /// The events since the last call; none if the name server does not answer now
+    /// The events since the last call; `None` if the name server does not answer now
     /// (it may be restarting: the next call catches up).
-    pub fn poll(&mut self, ns: &NameServer) -> Vec<Lifecycle> {
+    pub fn poll(&mut self, ns: &NameServer) -> Option<Vec<Lifecycle>> {
         let after = self.last;
-        match ns.events(after) {
-            Ok(page) => self.take(page, after),
-            Err(_) => Vec::new(),
-        }
+        let page = ns.events(after).ok()?;
+        Some(self.take(page, after))
     }
 
     /// The events of `page` (asked after `after`) not seen yet.
@@ -55,7 +53,9 @@ impl Feed {
 /// How `event` reads, and at which verbosity it shows.
 pub fn line(event: &Lifecycle) -> Line {
     let (level, text) = match event {
-        Lifecycle::Spawned { agent, pid } => (Verbosity::Verbose, format!("{agent} started (pid {pid})")),
+        Lifecycle::Spawned { agent, pid } => {
+            (Verbosity::Verbose, format!("{agent} started (pid {pid})"))
+        }
         Lifecycle::Exited {
             agent,
             pid,
@@ -91,7 +91,10 @@ pub fn line(event: &Lifecycle) -> Line {
                 false => format!("the supervisor gave up ({why}); its agents are stopped"),
             },
         ),
-        Lifecycle::TookOver { incarnation, agents } => (
+        Lifecycle::TookOver {
+            incarnation,
+            agents,
+        } => (
             Verbosity::Quiet,
             format!("supervisor #{incarnation} took over {agents} agents"),
         ),
@@ -104,9 +107,18 @@ pub fn line(event: &Lifecycle) -> Line {
 
 fn exited(agent: &str, pid: u32, reason: &str, normal: bool, asked: bool) -> (Verbosity, String) {
     match (asked, normal) {
-        (true, _) => (Verbosity::Verbose, format!("{agent} stopped (pid {pid}): {reason}")),
-        (false, true) => (Verbosity::Quiet, format!("{agent} exited (pid {pid}): {reason}")),
-        (false, false) => (Verbosity::Quiet, format!("{agent} crashed (pid {pid}): {reason}")),
+        (true, _) => (
+            Verbosity::Verbose,
+            format!("{agent} stopped (pid {pid}): {reason}"),
+        ),
+        (false, true) => (
+            Verbosity::Quiet,
+            format!("{agent} exited (pid {pid}): {reason}"),
+        ),
+        (false, false) => (
+            Verbosity::Quiet,
+            format!("{agent} crashed (pid {pid}): {reason}"),
+        ),
     }
 }
 
@@ -185,7 +197,10 @@ mod tests {
             delay_ms: 0,
         };
         let g = line(&group);
-        assert_eq!((g.level, g.text.as_str()), (Verbosity::Quiet, "axon: restarting s, t (after t) in 0 ms"));
+        assert_eq!(
+            (g.level, g.text.as_str()),
+            (Verbosity::Quiet, "axon: restarting s, t (after t) in 0 ms")
+        );
         let stopped = Lifecycle::Exited {
             agent: "t".into(),
             pid: 8,

@@ -84,7 +84,9 @@ pub fn supervise(ns: &mut NameServer, chaos: Option<&Chaos>, watch: &mut Watch) 
                 watch.console.error(&note);
                 return Ok(Ended::HeartGaveUp(status));
             }
-            let note = format!("axon: the supervisor died ({status}); starting another, which adopts the agents");
+            let note = format!(
+                "axon: the supervisor died ({status}); starting another, which adopts the agents"
+            );
             watch.console.say(Verbosity::Quiet, &note);
             ns.revive().context("restarting the supervisor")?;
             revived.push_back(Instant::now());

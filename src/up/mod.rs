@@ -40,8 +40,8 @@ mod status;
 mod summary;
 mod watch;
 
-pub use console::Verbosity;
 use console::Console;
+pub use console::Verbosity;
 use heart::Ended;
 use summary::Reason;
 use watch::Watch;
@@ -52,6 +52,10 @@ pub const READY_LINE: &str = "AXON-UP-READY";
 
 /// Grace the agents get to stop when `up` is asked to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long `up` waits for the name server while watching it: it answers
+/// in milliseconds, and one that died is noticed (and revived) sooner.
+const WATCH_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// How often progress is looked at while the node stops.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
@@ -145,6 +149,8 @@ pub fn run(args: UpArgs) -> Result<()> {
         }
     };
     announce(&ns, &count, since, &mut console);
+    // A supervisor that dies must not hold the loop (and so the heart) for long.
+    ns.set_timeout(WATCH_TIMEOUT);
     let fleet = status::Fleet::new(manifest.status.clone());
     let mut watch = Watch::new(console, fleet, since);
     let outcome = heart::supervise(&mut ns, manifest.chaos.as_ref(), &mut watch);
@@ -187,7 +193,9 @@ fn finish(ns: NameServer, outcome: Result<Ended>, mut watch: Watch) -> Result<()
         }
         Ended::NameServer(status) => {
             let report = ns.stop_report(Duration::from_millis(500));
-            let reason = match report.is_some_and(|r| r.gave_up) || status.code() == Some(axon::GAVE_UP_EXIT) {
+            let reason = match report.is_some_and(|r| r.gave_up)
+                || status.code() == Some(axon::GAVE_UP_EXIT)
+            {
                 true => Reason::GaveUp,
                 false => Reason::Ended(status.to_string()),
             };
@@ -210,7 +218,10 @@ fn finish(ns: NameServer, outcome: Result<Ended>, mut watch: Watch) -> Result<()
 
 /// Shuts the node down gracefully, with a bar for many agents on a terminal.
 fn stop(ns: NameServer, watch: &mut Watch) -> (Option<StopReport>, Result<()>) {
-    let total = ns.ps().map(|rows| rows.iter().filter(|r| r.pid.is_some()).count()).unwrap_or(0);
+    let total = ns
+        .ps()
+        .map(|rows| rows.iter().filter(|r| r.pid.is_some()).count())
+        .unwrap_or(0);
     let bar = progress::agents(total, "stopped", watch.console.is_tty());
     let stopped = ns.shutdown_watching(SHUTDOWN_GRACE, SHUTDOWN_POLL, |ns| {
         watch.show_events(ns);

@@ -14,7 +14,8 @@ pub fn agents(len: usize, what: &str, tty: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stdout());
     let template = format!("{{bar:30}} {{pos}}/{{len}} agents {what} {{wide_msg}}");
-    let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
 }

@@ -71,7 +71,10 @@ fn spawn(ns: &NameServer, agent: &AgentEntry, console: &mut Console) -> Result<(
         let addr = proxy
             .bind_with(b.kind, opts)
             .with_context(|| format!("binding {}", b.alias))?;
-        let bound = format!("axon: {}.{} bound at {}", agent.name, b.alias, addr.endpoint);
+        let bound = format!(
+            "axon: {}.{} bound at {}",
+            agent.name, b.alias, addr.endpoint
+        );
         console.say(Verbosity::Verbose, &bound);
     }
     Ok(())

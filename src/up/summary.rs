@@ -77,7 +77,12 @@ impl std::fmt::Display for Reason {
 }
 
 /// The final summary: how long it ran, why it ended, how the agents stopped, restarts.
-pub fn finished(reason: &Reason, ran: Duration, report: Option<StopReport>, restarts: u64) -> String {
+pub fn finished(
+    reason: &Reason,
+    ran: Duration,
+    report: Option<StopReport>,
+    restarts: u64,
+) -> String {
     let stopped = match report {
         Some(r) => format!(
             "{} agents stopped gracefully, {} killed",
@@ -106,7 +111,12 @@ mod tests {
             killed: 1,
             gave_up: false,
         };
-        let text = finished(&Reason::Signal("SIGTERM"), Duration::from_secs(75), Some(report), 2);
+        let text = finished(
+            &Reason::Signal("SIGTERM"),
+            Duration::from_secs(75),
+            Some(report),
+            2,
+        );
         assert_eq!(
             text,
             "axon: stopped after 1m15s (SIGTERM received): 3 agents stopped gracefully, 1 killed; 2 restarts in all"
@@ -124,7 +134,10 @@ mod tests {
             metrics: Some("127.0.0.1:9100"),
         };
         let text = started(&s);
-        assert!(text.starts_with("axon: 2 agents started in 1.2s\n"), "{text}");
+        assert!(
+            text.starts_with("axon: 2 agents started in 1.2s\n"),
+            "{text}"
+        );
         assert!(text.contains("  logs      /run/x/axon.log"), "{text}");
         assert!(text.contains("http://127.0.0.1:9100/metrics"), "{text}");
         assert!(text.contains("axon top | axon ps | axon logs -f"), "{text}");

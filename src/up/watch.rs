@@ -44,7 +44,10 @@ impl Watch {
     pub fn tick(&mut self, ns: &NameServer, now: Instant) {
         if self.events_at.is_none_or(|t| now >= t + EVENTS_PERIOD) {
             self.events_at = Some(now);
-            self.show_events(ns);
+            if !self.show_events(ns) {
+                // No answer: the supervisor may be dead; the heart looks first.
+                return;
+            }
         }
         if self.status_at.is_none_or(|t| now >= t + STATUS_PERIOD) {
             self.status_at = Some(now);
@@ -55,13 +58,17 @@ impl Watch {
         }
     }
 
-    /// Prints the events the supervisor recorded since the last call.
-    pub fn show_events(&mut self, ns: &NameServer) {
-        for event in self.feed.poll(ns) {
+    /// Prints the events the supervisor recorded since the last call; false if it did not answer.
+    pub fn show_events(&mut self, ns: &NameServer) -> bool {
+        let Some(events) = self.feed.poll(ns) else {
+            return false;
+        };
+        for event in events {
             self.note(&event);
             let line = events::line(&event);
             self.console.say(line.level, &line.text);
         }
+        true
     }
 
     /// Keeps the restart count current between samples.

@@ -230,7 +230,9 @@ impl NameServer {
         if endpoint != self.endpoint {
             tracing::warn!(was = %self.endpoint, now = %endpoint, "the revived name server serves at another endpoint");
         }
-        *self.proxy.borrow_mut() = Proxy::open("nameserver", endpoint.clone())?;
+        let mut proxy = Proxy::open("nameserver", endpoint.clone())?;
+        proxy.set_timeout(self.proxy.borrow().timeout());
+        *self.proxy.borrow_mut() = proxy;
         self.endpoint = endpoint;
         self.child = Some(child);
         self.done = false;
@@ -258,6 +260,12 @@ impl NameServer {
             launch: None,
             stopped: Stopped::default(),
         })
+    }
+
+    /// Sets how long a call through this handle waits for the name server
+    /// (spawn and shutdown have their own); a revived name server keeps it.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.proxy.borrow_mut().set_timeout(timeout);
     }
 
     /// The name server's control endpoint.
@@ -432,7 +440,8 @@ impl NameServer {
         let (tx, rx) = mpsc::channel();
         // A second connection asks, so that this handle's stays free for `watch`.
         std::thread::spawn(move || {
-            let answer = Proxy::open("nameserver", endpoint).and_then(|mut p| ask_shutdown(&mut p, grace));
+            let answer =
+                Proxy::open("nameserver", endpoint).and_then(|mut p| ask_shutdown(&mut p, grace));
             // The receiver waits for this unless it panicked in `watch`.
             let _ = tx.send(answer);
         });

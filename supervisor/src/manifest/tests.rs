@@ -242,9 +242,13 @@ fn scripts_and_their_limits_are_read_and_a_bad_one_names_both_lines() {
 
 #[test]
 fn the_status_table_names_an_agent_of_the_manifest() {
-    let named = "[status]\nagent = \"a\"\nattribute = \"line\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let named =
+        "[status]\nagent = \"a\"\nattribute = \"line\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
     let status = Manifest::parse(named, &kinds()).unwrap().status.unwrap();
-    assert_eq!((status.agent.as_str(), status.attribute.as_str()), ("a", "line"));
+    assert_eq!(
+        (status.agent.as_str(), status.attribute.as_str()),
+        ("a", "line")
+    );
     let default = "[status]\nagent = \"a\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
     let status = Manifest::parse(default, &kinds()).unwrap().status.unwrap();
     assert_eq!(status.attribute, STATUS_ATTRIBUTE);
@@ -252,6 +256,7 @@ fn the_status_table_names_an_agent_of_the_manifest() {
     let stranger = error("[status]\nagent = \"b\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
     assert_eq!(stranger.line, 2, "{stranger}");
     assert!(stranger.message.contains("\"b\""), "{stranger}");
-    let typo = error("[status]\nagent = \"a\"\ncolumn = 3\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
+    let typo =
+        error("[status]\nagent = \"a\"\ncolumn = 3\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
     assert_eq!(typo.line, 3, "{typo}");
 }

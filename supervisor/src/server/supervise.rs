@@ -10,11 +10,11 @@ use axon_runtime::protocol::journal::Entry;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, DEFAULT_GRACE, GAVE_UP};
+use crate::lifecycle::Lifecycle;
 use crate::methods::{AgentStatus, Journaled, SignalArgs};
 use crate::policy::HEARTBEAT_MISSES;
 use crate::registry::{Refusal, Waiter};
 use crate::requests::to_value;
-use crate::lifecycle::Lifecycle;
 use crate::supervision::{Decision, Exit, State};
 
 /// How often CPU and memory of the agents are sampled.
