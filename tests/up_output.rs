@@ -165,10 +165,11 @@ fn events_keep_coming_after_the_heart_restarts_the_supervisor() {
         l == "axon: supervisor #2 took over 3 agents"
     })
     .unwrap();
-    // The new supervisor numbers its events afresh; up still sees the next crash.
+    // The new supervisor numbers its events afresh; up still sees the next crash
+    // (of an adopted agent, not its child: the exit status is not known).
     let pid = dep.kill("echo", Signal::Kill).unwrap();
-    let crash = format!("axon: echo crashed (pid {pid}): signal: 9 (SIGKILL)");
-    dep.wait_output("the crash", PATIENCE, |l| l == crash)
+    let crash = format!("axon: echo crashed (pid {pid}): ");
+    dep.wait_output("the crash", PATIENCE, |l| l.starts_with(&crash))
         .unwrap();
     dep.wait_output("the restart", PATIENCE, |l| {
         l.starts_with("axon: echo restarted (pid ")
