@@ -184,3 +184,33 @@ fn events_keep_coming_after_the_heart_restarts_the_supervisor() {
     assert_eq!(count(&out, |l| l.contains(" took over ")), 1, "{out:#?}");
     assert!(dep.terminate().unwrap().success());
 }
+
+#[test]
+fn a_supervisor_that_gives_up_ends_up_with_its_reason_and_a_final_summary() {
+    let manifest = "[supervisor]\nintensity = 0\n\n[[agent]]\nname = \"a\"\nkind = \"counter\"\nrestart = \"permanent\"\n\n[[agent]]\nname = \"b\"\nkind = \"counter\"\nrestart = \"permanent\"\n";
+    let mut dep = Deployment::start(AXON, manifest).unwrap();
+    dep.kill("a", Signal::Kill).unwrap();
+    let status = dep.wait_exit(PATIENCE).unwrap();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    dep.wait_output("the final summary", PATIENCE, |l| {
+        l.starts_with("axon: stopped after ")
+    })
+    .unwrap();
+    let out = dep.output();
+    assert_eq!(
+        count(&out, |l| l.starts_with("axon: a crashed (pid ")),
+        1,
+        "{out:#?}"
+    );
+    let gave_up = |l: &str| {
+        l.starts_with("axon: the supervisor gave up (") && l.ends_with("); stopping the deployment")
+    };
+    assert_eq!(count(&out, gave_up), 1, "{out:#?}");
+    let last = out.last().unwrap();
+    assert!(
+        last.ends_with(
+            "(the supervisor gave up): 1 agent stopped gracefully, 0 killed; 0 restarts in all"
+        ),
+        "{out:#?}"
+    );
+}

@@ -121,7 +121,8 @@ impl Console {
 
     fn draw(&mut self, line: &str) {
         let width = self.term.size_checked().map_or(80, |(_, w)| w as usize);
-        let fitted = console::truncate_str(line, width.saturating_sub(1), "…");
+        // Room for the cursor and a `^C` the terminal echoes, so that the line never wraps.
+        let fitted = console::truncate_str(line, width.saturating_sub(3), "…");
         let mut out = std::io::stdout().lock();
         // See `say`: a closed stdout stops nothing.
         let _ = write!(out, "\r\x1b[2K{fitted}").and_then(|()| out.flush());

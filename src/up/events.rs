@@ -36,6 +36,16 @@ impl Feed {
         Some(self.take(page, after))
     }
 
+    /// The events of a supervisor's last word (its last events as it ended) not seen yet.
+    pub fn rest(&mut self, last: EventsPage) -> Vec<Lifecycle> {
+        let after = match last.incarnation == self.incarnation {
+            true => self.last,
+            false => 0,
+        };
+        let unseen = last.events.into_iter().filter(|e| e.seq > after);
+        unseen.map(|e| e.what).collect()
+    }
+
     /// The events of `page` (asked after `after`) not seen yet.
     fn take(&mut self, page: EventsPage, after: u64) -> Vec<Lifecycle> {
         let changed = self.incarnation != 0 && page.incarnation != self.incarnation;
@@ -171,6 +181,18 @@ mod tests {
         assert_eq!(feed.take(page(2, 5..=6), 4).len(), 0);
         assert_eq!(feed.last, 0, "asks again from its first event");
         assert_eq!(feed.take(page(2, 1..=6), 0).len(), 6);
+    }
+
+    #[test]
+    fn the_last_word_adds_only_what_was_not_seen() {
+        let mut feed = Feed::default();
+        feed.take(page(1, 1..=3), 0);
+        assert_eq!(feed.rest(page(1, 2..=5)).len(), 2, "4 and 5");
+        assert_eq!(
+            feed.rest(page(2, 1..=2)).len(),
+            2,
+            "a new supervisor's, all"
+        );
     }
 
     #[test]

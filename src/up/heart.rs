@@ -110,7 +110,8 @@ fn hit(ns: &NameServer, c: &Chaos, rng: &mut Rng, watch: &mut Watch) {
         Ok(pid) => format!("axon: chaos: SIG{} to {target} (pid {pid})", c.signal),
         Err(e) => format!("axon: chaos: {target} not hit: {e}"),
     };
-    watch.console.say(Verbosity::Normal, &note);
+    // The crash and the restart that follow are the events that matter; the cause is detail.
+    watch.console.say(Verbosity::Verbose, &note);
 }
 
 /// A small xorshift generator: chaos needs variety, not quality.

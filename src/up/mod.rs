@@ -193,7 +193,7 @@ fn finish(ns: NameServer, outcome: Result<Ended>, mut watch: Watch) -> Result<()
         }
         Ended::NameServer(status) => {
             let report = ns.stop_report(Duration::from_millis(500));
-            let reason = match report.is_some_and(|r| r.gave_up)
+            let reason = match report.as_ref().is_some_and(|r| r.gave_up)
                 || status.code() == Some(axon::GAVE_UP_EXIT)
             {
                 true => Reason::GaveUp,
@@ -203,6 +203,9 @@ fn finish(ns: NameServer, outcome: Result<Ended>, mut watch: Watch) -> Result<()
         }
         Ended::HeartGaveUp(status) => (Reason::HeartGaveUp, None, Err(anyhow::anyhow!("{status}"))),
     };
+    if let Some(r) = &report {
+        watch.show_last(r.last.clone());
+    }
     let ran = watch.since.elapsed();
     let restarts = watch.fleet.last.restarts;
     let text = summary::finished(&reason, ran, report, restarts);

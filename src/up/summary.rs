@@ -85,19 +85,25 @@ pub fn finished(
 ) -> String {
     let stopped = match report {
         Some(r) => format!(
-            "{} agents stopped gracefully, {} killed",
-            r.graceful, r.killed
+            "{} stopped gracefully, {} killed",
+            counted(r.graceful.into(), "agent"),
+            r.killed
         ),
         None => "agents left to end by themselves (no report from the supervisor)".into(),
     };
-    let restarts = match restarts {
-        1 => "1 restart".to_owned(),
-        n => format!("{n} restarts"),
-    };
+    let restarts = counted(restarts, "restart");
     format!(
         "axon: stopped after {} ({reason}): {stopped}; {restarts} in all",
         crate::commands::uptime(ran.as_millis() as u64)
     )
+}
+
+/// `1 agent`, `2 agents`.
+fn counted(n: u64, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
 }
 
 #[cfg(test)]
@@ -109,7 +115,7 @@ mod tests {
         let report = StopReport {
             graceful: 3,
             killed: 1,
-            gave_up: false,
+            ..StopReport::default()
         };
         let text = finished(
             &Reason::Signal("SIGTERM"),

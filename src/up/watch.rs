@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use axon::lifecycle::Lifecycle;
+use axon::lifecycle::{EventsPage, Lifecycle};
 use axon::NameServer;
 
 use super::console::Console;
@@ -63,12 +63,22 @@ impl Watch {
         let Some(events) = self.feed.poll(ns) else {
             return false;
         };
+        self.show(events);
+        true
+    }
+
+    /// Prints the events of the supervisor's last word that were not printed yet.
+    pub fn show_last(&mut self, last: EventsPage) {
+        let events = self.feed.rest(last);
+        self.show(events);
+    }
+
+    fn show(&mut self, events: Vec<Lifecycle>) {
         for event in events {
             self.note(&event);
             let line = events::line(&event);
             self.console.say(line.level, &line.text);
         }
-        true
     }
 
     /// Keeps the restart count current between samples.

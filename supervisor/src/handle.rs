@@ -360,7 +360,7 @@ impl NameServer {
         let mut report = None;
         let deadline = Instant::now() + patience;
         loop {
-            report = report.or_else(|| self.stopped.lock().ok().and_then(|r| *r));
+            report = report.or_else(|| self.stopped.lock().ok().and_then(|r| r.clone()));
             if report.is_some() || Instant::now() >= deadline {
                 return report;
             }

@@ -98,7 +98,7 @@ pub struct LifecycleEvent {
 }
 
 /// The answer of `events`: what happened after the sequence number asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventsPage {
     /// The node's supervisor count: when it changes, a new supervisor numbers from 1 again.
     pub incarnation: u32,
@@ -112,7 +112,7 @@ pub struct EventsPage {
 
 /// What a node's shutdown did to its agents: the supervisor tells its
 /// parent on stdout as it ends ([`STOPPED_LINE`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StopReport {
     /// Agents that exited with status 0 when asked to stop.
     pub graceful: u32,
@@ -120,7 +120,13 @@ pub struct StopReport {
     pub killed: u32,
     /// The supervisor gave up (restart intensity exceeded) and escalated.
     pub gave_up: bool,
+    /// The supervisor's last events (at most [`LAST_EVENTS`]), which a reader
+    /// polling `events` may not have had the time to ask for.
+    pub last: EventsPage,
 }
+
+/// How many of its last events a supervisor puts in its [`StopReport`].
+pub const LAST_EVENTS: usize = 64;
 
 /// The line a name server prints on stdout as it ends, followed by its [`StopReport`] as JSON.
 pub const STOPPED_LINE: &str = "AXON-NS-STOPPED";
@@ -145,6 +151,12 @@ impl Ring {
             time_ms,
             what,
         });
+    }
+
+    /// The last [`LAST_EVENTS`] events.
+    pub(crate) fn last_events(&self, incarnation: u32) -> EventsPage {
+        let after = self.last.saturating_sub(LAST_EVENTS as u64);
+        self.after(after, LAST_EVENTS, incarnation)
     }
 
     /// The events after `after`, at most `limit`, with what the ring no longer holds of them.

@@ -240,9 +240,11 @@ impl Server {
             return;
         };
         let waiter = leaving.waiter.take();
+        let last = self.lifecycle.last_events(self.me.node.incarnation);
         let report = StopReport {
             gave_up: super::GAVE_UP.get().is_some(),
-            ..leaving.report
+            last,
+            ..leaving.report.clone()
         };
         rundir::remove(&self.dir);
         tracing::info!(
