@@ -118,9 +118,7 @@ fn up_prints_a_summary_status_lines_events_and_a_final_summary() {
         })
         .unwrap();
     assert!(
-        last.ends_with(
-            "(SIGTERM received): 3 agents stopped gracefully, 0 killed; 1 restart in all"
-        ),
+        last.ends_with("(SIGTERM): 3 agents stopped gracefully, 0 killed, 1 restart"),
         "{last}"
     );
 }
@@ -209,7 +207,7 @@ fn a_supervisor_that_gives_up_ends_up_with_its_reason_and_a_final_summary() {
     let last = out.last().unwrap();
     assert!(
         last.ends_with(
-            "(the supervisor gave up): 1 agent stopped gracefully, 0 killed; 0 restarts in all"
+            "(the supervisor gave up): 1 agent stopped gracefully, 0 killed, 0 restarts"
         ),
         "{out:#?}"
     );

@@ -34,6 +34,8 @@ pub struct Fleet {
     received: BTreeMap<String, (u32, u64)>,
     sampled_at: Option<Instant>,
     source: Option<StatusSource>,
+    /// Each agent's restarts, from `ps` and from the supervisor's events, whichever is newer.
+    restarts: BTreeMap<String, u32>,
     /// The last snapshot, for the final summary.
     pub last: Snapshot,
 }
@@ -62,14 +64,24 @@ impl Fleet {
         let text = self.text(ns);
         self.received = received;
         self.sampled_at = Some(now);
+        for row in &rows {
+            self.restarted(&row.name, row.restarts);
+        }
         self.last = Snapshot {
             running: rows.iter().filter(|r| r.state == "running").count(),
             total: rows.len(),
-            restarts: rows.iter().map(|r| u64::from(r.restarts)).sum(),
+            restarts: self.restarts.values().copied().map(u64::from).sum(),
             rate,
             text,
         };
         Some(&self.last)
+    }
+
+    /// `agent` was restarted `restarts` times so far (a sample or an event, in any order).
+    pub fn restarted(&mut self, agent: &str, restarts: u32) {
+        let known = self.restarts.entry(agent.to_owned()).or_default();
+        *known = restarts.max(*known);
+        self.last.restarts = self.restarts.values().copied().map(u64::from).sum();
     }
 
     /// Messages per second since the last sample; an agent in a new process counts from 0.

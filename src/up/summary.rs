@@ -25,7 +25,8 @@ pub struct Started<'a> {
     pub metrics: Option<&'a str>,
 }
 
-/// The start summary, a few lines.
+/// The start summary, a few lines. The CLI finds the node on this machine by
+/// itself; elsewhere, `AXON_NAMESERVER` and `AXON_KEY_FILE` take the `node` and `key` shown.
 pub fn started(s: &Started<'_>) -> String {
     let adopted = match s.adopted {
         0 => String::new(),
@@ -38,17 +39,13 @@ pub fn started(s: &Started<'_>) -> String {
             s.took.as_secs_f64()
         ),
         format!("  node      {}", s.endpoint),
+        format!("  key       {}", s.dir.join("key").display()),
         format!("  logs      {}", s.dir.join(LOG_FILE).display()),
     ];
     if let Some(addr) = s.metrics {
         lines.push(format!("  metrics   http://{addr}/metrics"));
     }
     lines.push("  look      axon top | axon ps | axon logs -f   (Ctrl-C stops everything)".into());
-    lines.push(format!(
-        "  elsewhere export AXON_NAMESERVER={} AXON_KEY_FILE={}",
-        s.endpoint,
-        s.dir.join("key").display()
-    ));
     lines.join("\n")
 }
 
@@ -68,7 +65,7 @@ pub enum Reason {
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Reason::Signal(name) => write!(f, "{name} received"),
+            Reason::Signal(name) => f.write_str(name),
             Reason::GaveUp => f.write_str("the supervisor gave up"),
             Reason::HeartGaveUp => f.write_str("the supervisor kept dying"),
             Reason::Ended(status) => write!(f, "the name server ended ({status})"),
@@ -93,7 +90,7 @@ pub fn finished(
     };
     let restarts = counted(restarts, "restart");
     format!(
-        "axon: stopped after {} ({reason}): {stopped}; {restarts} in all",
+        "axon: stopped after {} ({reason}): {stopped}, {restarts}",
         crate::commands::uptime(ran.as_millis() as u64)
     )
 }
@@ -125,7 +122,7 @@ mod tests {
         );
         assert_eq!(
             text,
-            "axon: stopped after 1m15s (SIGTERM received): 3 agents stopped gracefully, 1 killed; 2 restarts in all"
+            "axon: stopped after 1m15s (SIGTERM): 3 agents stopped gracefully, 1 killed, 2 restarts"
         );
     }
 
@@ -145,6 +142,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("  logs      /run/x/axon.log"), "{text}");
+        assert!(text.contains("  key       /run/x/key"), "{text}");
         assert!(text.contains("http://127.0.0.1:9100/metrics"), "{text}");
         assert!(text.contains("axon top | axon ps | axon logs -f"), "{text}");
     }

@@ -83,8 +83,11 @@ impl Watch {
 
     /// Keeps the restart count current between samples.
     fn note(&mut self, event: &Lifecycle) {
-        if let Lifecycle::Restarted { .. } = event {
-            self.fleet.last.restarts += 1;
+        if let Lifecycle::Restarted {
+            agent, restarts, ..
+        } = event
+        {
+            self.fleet.restarted(agent, *restarts);
         }
     }
 }
