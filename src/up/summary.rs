@@ -34,8 +34,8 @@ pub fn started(s: &Started<'_>) -> String {
     };
     let mut lines = vec![
         format!(
-            "axon: {} agents started in {:.1}s{adopted}",
-            s.started,
+            "axon: {} started in {:.1}s{adopted}",
+            counted(s.started as u64, "agent"),
             s.took.as_secs_f64()
         ),
         format!("  node      {}", s.endpoint),
