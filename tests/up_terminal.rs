@@ -85,13 +85,16 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        // Ctrl-C stops the deployment gracefully; then the server goes, whatever is left.
-        self.tmux(&["send-keys", "C-c"]);
-        let _ = wait_until(PATIENCE, || {
+        // Ctrl-C stops the deployment gracefully (if the test did not); then the server goes.
+        let stopped = || {
             self.lines()
                 .iter()
                 .any(|l| l.starts_with("axon: stopped after "))
-        });
+        };
+        if !stopped() {
+            self.tmux(&["send-keys", "C-c"]);
+            let _ = wait_until(PATIENCE, stopped);
+        }
         self.tmux(&["kill-server"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
