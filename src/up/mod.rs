@@ -172,7 +172,8 @@ fn announce(ns: &NameServer, count: &start::Count, since: Instant, console: &mut
     console.say(Verbosity::Normal, &summary::started(&started));
     if !console.is_tty() {
         let key_file = dir.join("key");
-        println!("{READY_LINE} {} {}", ns.address(), key_file.display());
+        let ready = format!("{READY_LINE} {} {}", ns.address(), key_file.display());
+        console.say(Verbosity::Quiet, &ready);
     }
 }
 
