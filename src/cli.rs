@@ -69,6 +69,13 @@ enum Command {
         /// `axon status` shows the bound address). Over the manifest's `[metrics] addr`.
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// Say less: only errors, the lifecycle events that matter (crash, restart,
+        /// give-up) and the final summary; no start summary, no status line.
+        #[arg(long, short = 'q', conflicts_with = "verbose")]
+        quiet: bool,
+        /// Say more: every lifecycle event (spawns, stops), each agent's binds.
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
     /// Runs a name server in the foreground until SIGINT/SIGTERM or `axon shutdown`.
     Nameserver {
@@ -239,7 +246,15 @@ pub fn run(args: Args) -> Result<()> {
             check,
             node_dir,
             metrics,
-        } => up::run(&manifest, check, node_dir, metrics),
+            quiet,
+            verbose,
+        } => up::run(up::UpArgs {
+            manifest,
+            check,
+            node_dir,
+            metrics,
+            verbosity: up::Verbosity::from_flags(quiet, verbose),
+        }),
         Command::Nameserver { bind, kind_hosts } => nameserver(bind, kind_hosts),
         #[cfg(feature = "cluster")]
         Command::Node {

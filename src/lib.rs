@@ -47,9 +47,9 @@ pub use axon_runtime::{
     Value,
 };
 pub use axon_supervisor::{
-    manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
-    Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus, GAVE_UP_EXIT,
-    KIND_HOSTS_ENV,
+    lifecycle, manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions,
+    NodeStatus, Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus,
+    GAVE_UP_EXIT, KIND_HOSTS_ENV,
 };
 pub use init::{
     init, install_nameserver_tracing, install_tracing, registry, run_nameserver,

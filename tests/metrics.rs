@@ -66,8 +66,8 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
         addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
         "{addr}"
     );
-    let printed = format!("axon: metrics at http://{addr}/metrics");
-    assert!(dep.events().contains(&printed), "{:?}", dep.events());
+    let printed = format!("  metrics   http://{addr}/metrics");
+    assert!(dep.output().contains(&printed), "{:?}", dep.output());
 
     // 7 messages into the sink's PULL, 3 requests to echo.
     let ctx = zmq::Context::new();

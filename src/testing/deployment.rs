@@ -55,6 +55,8 @@ pub struct Deployment {
     key_file: PathBuf,
     /// Every line `axon up` (and its name server) wrote to stderr so far.
     events: Arc<Mutex<Vec<String>>>,
+    /// Every line `axon up` wrote to stdout so far.
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -118,11 +120,12 @@ impl Deployment {
         if let Some(err) = up.stderr.take() {
             keep_events(err, Arc::clone(&events));
         }
+        let output = Arc::new(Mutex::new(Vec::new()));
         let ready = up
             .stdout
             .take()
             .ok_or_else(|| Error::Config("axon up stdout not captured".into()))
-            .and_then(|out| wait_ready(out, UP_TIMEOUT));
+            .and_then(|out| wait_ready(out, UP_TIMEOUT, Arc::clone(&output)));
         let (endpoint, key_file) = match ready {
             Ok(r) => r,
             Err(e) => {
@@ -143,6 +146,7 @@ impl Deployment {
             endpoint,
             key_file,
             events,
+            output,
         })
     }
 
@@ -156,6 +160,27 @@ impl Deployment {
     /// agent=a`, ...) in the order the supervisor acted.
     pub fn events(&self) -> Vec<String> {
         self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// The lines `axon up` wrote to stdout so far, in order (the start summary,
+    /// status lines, lifecycle events, the final summary; the ready line too).
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Waits until a line `axon up` wrote to stdout passes `check`; returns it.
+    pub fn wait_output(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let mut found = None;
+        super::wait_until(timeout, || {
+            found = self.output().into_iter().find(|l| check(l));
+            found.is_some()
+        });
+        found.ok_or_else(|| Error::Timeout(timeout, format!("axon up to print {what}")))
     }
 
     /// The name server's endpoint.
@@ -305,7 +330,9 @@ impl Deployment {
         self.terminate()
     }
 
-    fn terminate(&mut self) -> Result<ExitStatus> {
+    /// Stops the deployment as Ctrl-C does (SIGTERM), keeping the handle: what
+    /// `axon up` printed stays readable ([`Deployment::output`]).
+    pub fn terminate(&mut self) -> Result<ExitStatus> {
         let Some(up) = self.up.as_ref() else {
             return Err(Error::Config("the deployment was already stopped".into()));
         };
@@ -357,13 +384,21 @@ fn keep_events(err: std::process::ChildStderr, events: Arc<Mutex<Vec<String>>>) 
     });
 }
 
-/// Reads `axon up`'s stdout until its ready line; the rest goes to our stdout.
-fn wait_ready(out: std::process::ChildStdout, timeout: Duration) -> Result<(String, PathBuf)> {
+/// Reads `axon up`'s stdout until its ready line; every line is kept in `output`,
+/// the others go to our stdout too.
+fn wait_ready(
+    out: std::process::ChildStdout,
+    timeout: Duration,
+    output: Arc<Mutex<Vec<String>>>,
+) -> Result<(String, PathBuf)> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(out).lines();
         let mut sent = false;
         for line in lines.by_ref().map_while(std::io::Result::ok) {
+            if let Ok(mut output) = output.lock() {
+                output.push(line.clone());
+            }
             if !sent {
                 if let Some(rest) = line.strip_prefix(READY_LINE) {
                     let mut parts = rest.split_whitespace();

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axon_runtime::launch::{HostCommand, Signal, HOST_ENV};
@@ -16,6 +16,7 @@ use axon_runtime::protocol::auth;
 use axon_runtime::{Address, Error, Proxy, Result, Value};
 
 use crate::hosts::{Hosts, KIND_HOSTS_ENV};
+use crate::lifecycle::{EventsArgs, EventsPage, StopReport, STOPPED_LINE};
 use crate::methods::{AgentInfo, AgentStatus, GroupStatus, SpawnOptions};
 use crate::policy::SupervisorSpec;
 use crate::server::{BIND_ENV, HEART_ENV, NODE_DIR_ENV, READY_LINE, SUPERVISOR_ENV};
@@ -86,7 +87,12 @@ pub struct NameServer {
     done: bool,
     /// How this handle started its name server, to start it again ([`NameServer::revive`]).
     launch: Option<Launch>,
+    /// What the name server said of its shutdown as it ended ([`STOPPED_LINE`]).
+    stopped: Stopped,
 }
+
+/// Where the thread reading a name server's stdout leaves its [`StopReport`].
+type Stopped = Arc<Mutex<Option<StopReport>>>;
 
 /// What starts a name server process.
 #[derive(Debug, Clone)]
@@ -127,16 +133,18 @@ impl Launch {
     }
 
     /// Starts the process and waits for its ready line: endpoint and runtime directory.
+    /// Its [`StopReport`], when it ends, goes to `stopped`.
     fn run(
         &self,
         mut cmd: std::process::Command,
+        stopped: &Stopped,
     ) -> Result<(Child, String, Option<std::path::PathBuf>)> {
         let mut child = cmd.spawn()?;
         let stdout = child
             .stdout
             .take()
             .ok_or_else(|| Error::Config("name server stdout not captured".into()))?;
-        match wait_ready(stdout, self.options.start_timeout) {
+        match wait_ready(stdout, self.options.start_timeout, Arc::clone(stopped)) {
             Ok((endpoint, dir)) => Ok((child, endpoint, dir)),
             Err(e) => {
                 // Not serving: make sure it is gone, and say how it ended when it ended by itself.
@@ -181,8 +189,10 @@ impl NameServer {
             options,
             key: auth::ensure_key()?,
         };
-        let (child, endpoint, runtime_dir) = launch.run(launch.command()?)?;
+        let stopped = Stopped::default();
+        let (child, endpoint, runtime_dir) = launch.run(launch.command()?, &stopped)?;
         let mut ns = NameServer::attach(endpoint)?;
+        ns.stopped = stopped;
         ns.child = Some(child);
         ns.runtime_dir = runtime_dir;
         ns.launch = Some(launch);
@@ -216,11 +226,13 @@ impl NameServer {
         if let Ok(addr) = std::fs::read_to_string(dir.join(crate::metrics::METRICS_FILE)) {
             cmd.env(crate::metrics::METRICS_ENV, addr.trim());
         }
-        let (child, endpoint, _) = launch.run(cmd)?;
+        let (child, endpoint, _) = launch.run(cmd, &self.stopped)?;
         if endpoint != self.endpoint {
             tracing::warn!(was = %self.endpoint, now = %endpoint, "the revived name server serves at another endpoint");
         }
-        *self.proxy.borrow_mut() = Proxy::open("nameserver", endpoint.clone())?;
+        let mut proxy = Proxy::open("nameserver", endpoint.clone())?;
+        proxy.set_timeout(self.proxy.borrow().timeout());
+        *self.proxy.borrow_mut() = proxy;
         self.endpoint = endpoint;
         self.child = Some(child);
         self.done = false;
@@ -246,7 +258,14 @@ impl NameServer {
             runtime_dir: None,
             done: false,
             launch: None,
+            stopped: Stopped::default(),
         })
+    }
+
+    /// Sets how long a call through this handle waits for the name server
+    /// (spawn and shutdown have their own); a revived name server keeps it.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.proxy.borrow_mut().set_timeout(timeout);
     }
 
     /// The name server's control endpoint.
@@ -327,6 +346,28 @@ impl NameServer {
         self.call("groups", ())
     }
 
+    /// The supervisor's lifecycle events after sequence number `after` (0: all it keeps):
+    /// exits, restarts, give-ups, a takeover (see [`crate::lifecycle`]).
+    pub fn events(&self, after: u64) -> Result<EventsPage> {
+        let args = EventsArgs { after, limit: None };
+        self.call("events", args)
+    }
+
+    /// How the node's shutdown went (agents stopped gracefully, killed), once the name
+    /// server this handle started has ended and said so, waiting up to `patience` for
+    /// its word; `None` if it has not (still running, or killed).
+    pub fn stop_report(&self, patience: Duration) -> Option<StopReport> {
+        let mut report = None;
+        let deadline = Instant::now() + patience;
+        loop {
+            report = report.or_else(|| self.stopped.lock().ok().and_then(|r| r.clone()));
+            if report.is_some() || Instant::now() >= deadline {
+                return report;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Sends `signal` to the process of agent `name` (fault injection); returns its pid.
     pub fn signal(&self, name: &str, signal: Signal) -> Result<u32> {
         #[derive(serde::Serialize)]
@@ -379,14 +420,42 @@ impl NameServer {
 
     fn stop(&mut self, grace: Duration) -> Result<()> {
         self.done = true;
-        let args = BTreeMap::from([("timeout_ms", millis(grace))]);
-        let answer: Result<Value> = self.proxy.borrow_mut().call_timeout(
-            "shutdown",
-            args,
-            grace + Duration::from_millis(1500),
-        );
+        let answer = ask_shutdown(&mut self.proxy.borrow_mut(), grace);
         self.reap(Duration::from_millis(400));
-        answer.map(|_| ())
+        answer
+    }
+
+    /// Shuts everything down as [`NameServer::shutdown_timeout`] does, calling `watch`
+    /// with this handle every `period` meanwhile (e.g. to show progress from
+    /// [`NameServer::ps`] or [`NameServer::events`]; the name server answers while it stops).
+    /// Returns how the agents stopped, when the name server said so.
+    pub fn shutdown_watching(
+        mut self,
+        grace: Duration,
+        period: Duration,
+        mut watch: impl FnMut(&NameServer),
+    ) -> Result<Option<StopReport>> {
+        self.done = true;
+        let endpoint = self.endpoint.clone();
+        let (tx, rx) = mpsc::channel();
+        // A second connection asks, so that this handle's stays free for `watch`.
+        std::thread::spawn(move || {
+            let answer =
+                Proxy::open("nameserver", endpoint).and_then(|mut p| ask_shutdown(&mut p, grace));
+            // The receiver waits for this unless it panicked in `watch`.
+            let _ = tx.send(answer);
+        });
+        let answer = loop {
+            match rx.recv_timeout(period) {
+                Ok(answer) => break answer,
+                Err(mpsc::RecvTimeoutError::Timeout) => watch(&self),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(Error::Config("the shutdown request was lost".into()))
+                }
+            }
+        };
+        self.reap(Duration::from_millis(400));
+        answer.map(|()| self.stop_report(Duration::from_millis(500)))
     }
 
     /// Waits for the name server process to exit, killing it after `patience`; then
@@ -430,6 +499,14 @@ impl Drop for NameServer {
     }
 }
 
+/// Asks the name server behind `proxy` to shut the node down, giving agents `grace`.
+fn ask_shutdown(proxy: &mut Proxy, grace: Duration) -> Result<()> {
+    let args = BTreeMap::from([("timeout_ms", millis(grace))]);
+    let wait = grace + Duration::from_millis(1500);
+    let _: Value = proxy.call_timeout("shutdown", args, wait)?;
+    Ok(())
+}
+
 fn millis(d: Duration) -> u64 {
     d.as_millis().min(u64::MAX as u128) as u64
 }
@@ -442,16 +519,25 @@ enum Unready {
     Exited,
 }
 
-/// Reads the name server's stdout until its ready line; forwards the rest to ours.
+/// Reads the name server's stdout until its ready line; forwards the rest to ours, but for
+/// its [`STOPPED_LINE`], whose report goes to `stopped`.
 fn wait_ready(
     stdout: std::process::ChildStdout,
     timeout: Duration,
+    stopped: Stopped,
 ) -> Result<(String, Option<std::path::PathBuf>), Unready> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(json) = line.strip_prefix(STOPPED_LINE) {
+                let report = serde_json::from_str(json.trim()).ok();
+                if let Ok(mut slot) = stopped.lock() {
+                    *slot = report;
+                }
+                continue;
+            }
             match (line.strip_prefix(READY_LINE), tx.as_ref()) {
                 (Some(rest), Some(ready)) => {
                     let mut words = rest.split_whitespace();

@@ -10,6 +10,8 @@
 //! - `supervision`: the supervisor's rules as plain data (strategies, intensity, backoff);
 //!   `supervision::tree`: the supervision tree (order along it, escalation from group to
 //!   parent), `supervision::groups`: each group's parent and restart window.
+//! - [`lifecycle`]: lifecycle events (exits, restarts, give-ups, takeovers) as data, kept in a
+//!   bounded ring the `events` method reads (`axon up` prints them).
 //! - `stats`: process CPU and memory (sysinfo).
 //! - `metrics`: Prometheus metrics over HTTP (`GET /metrics`): the snapshot a scrape reads,
 //!   its encoding, the agents' stats gathered off the actor's loop; `server::metrics` refreshes it.
@@ -31,6 +33,7 @@ pub mod error;
 mod guard;
 mod handle;
 mod hosts;
+pub mod lifecycle;
 pub mod manifest;
 mod methods;
 mod metrics;

@@ -21,6 +21,9 @@
 //! [cluster]                      # cluster mode (`axon deploy`)
 //! registry = "etcd://10.0.0.1:2379"
 //! curve = true                   # every bind secure
+//! [status]                       # `axon up` shows this agent's text in its status line
+//! agent = "monitor"
+//! attribute = "status"           # the attribute holding it (default `status`)
 //! [chaos]                        # optional fault injection
 //! every = "3s"
 //! targets = ["echo"]
@@ -112,9 +115,25 @@ pub struct Manifest {
     pub agents: Vec<AgentEntry>,
     /// Cluster mode: the registry (`[cluster] registry = "etcd://..."`), when given.
     pub registry: Option<String>,
+    /// Whose status text `axon up` shows in its status line (`[status]`), when given.
+    pub status: Option<StatusSource>,
     /// Deprecated spellings that were read anyway, each with its line: show them to the user.
     pub warnings: Vec<String>,
 }
+
+/// The `[status]` table: an agent attribute holding a short status text
+/// (e.g. the trading floor's monitor line) that `axon up` shows at the end of
+/// its status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSource {
+    /// The agent, one of the manifest's.
+    pub agent: String,
+    /// The attribute holding the text.
+    pub attribute: String,
+}
+
+/// The attribute `[status]` reads unless it names another.
+pub const STATUS_ATTRIBUTE: &str = "status";
 
 /// The `[chaos]` table: fault injection while the deployment runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,6 +347,10 @@ impl Manifest {
                 bind.secure = true;
             }
         }
+        let status = match &raw.status {
+            Some(s) => Some(status_source(&lines, s, &agents)?),
+            None => None,
+        };
         let registry = raw.cluster.and_then(|c| c.registry);
         let registry = registry.map(|r| r.into_inner());
         Ok(Manifest {
@@ -337,6 +360,7 @@ impl Manifest {
             chaos,
             agents,
             registry,
+            status,
             warnings,
         })
     }
@@ -405,6 +429,24 @@ fn supervisor(
         escalate: raw.escalate.unwrap_or(defaults.escalate),
         orphan_grace: duration(&raw.orphan_grace, defaults.orphan_grace)?,
         groups: Vec::new(),
+    })
+}
+
+/// `[status]`: its agent must be one of the manifest's.
+fn status_source(
+    lines: &Lines<'_>,
+    raw: &raw::Status,
+    agents: &[AgentEntry],
+) -> Result<StatusSource, ManifestError> {
+    let agent = raw.agent.get_ref();
+    if !agents.iter().any(|a| &a.name == agent) {
+        let message = format!("status agent {agent:?} is not an agent of this manifest");
+        return Err(lines.error(raw.agent.span(), message));
+    }
+    let attribute = raw.attribute.as_deref().unwrap_or(STATUS_ATTRIBUTE);
+    Ok(StatusSource {
+        agent: agent.clone(),
+        attribute: attribute.to_owned(),
     })
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{Error, Result};
 use crate::guard::Node;
 use crate::hosts::Hosts;
+use crate::lifecycle::{EventsArgs, Lifecycle, Ring};
 use crate::methods::{Register, SetAddr, Stop};
 use crate::policy::SupervisorSpec;
 use crate::registry::{Records, Refusal, Waiter};
@@ -267,6 +268,8 @@ struct Server {
     sibling_stops: supervise::SiblingStops,
     /// Prometheus metrics, when the node serves them.
     metrics: Option<metrics::Metrics>,
+    /// The latest lifecycle events, for `events`.
+    lifecycle: Ring,
     /// Cluster mode: where this node publishes its agents, and the address agents bind control at.
     #[cfg(feature = "cluster")]
     cluster: Option<(crate::cluster::Mirror, String)>,
@@ -374,6 +377,7 @@ impl Server {
                 adopted: BTreeMap::new(),
                 sibling_stops: Default::default(),
                 metrics,
+                lifecycle: Ring::default(),
                 fenced: false,
                 #[cfg(feature = "cluster")]
                 deployment: cluster::Deployment::default(),
@@ -598,6 +602,7 @@ impl Server {
             "groups" => self.groups(),
             "topology" => self.topology(),
             "status" => Ok(self.status()),
+            "events" => args::<EventsArgs>(req).and_then(|a| self.events(a)),
             "unregister" => {
                 self.note_goodbye(req);
                 requests::query(&mut self.records, req)
@@ -648,6 +653,20 @@ impl Server {
         self.check_heartbeats();
         self.settle_stops();
         self.save_changes();
+    }
+
+    /// Records a lifecycle event for `events`.
+    fn record(&mut self, what: Lifecycle) {
+        self.lifecycle.push(what);
+    }
+
+    /// `events`: the lifecycle events after the sequence number asked for.
+    fn events(&self, a: EventsArgs) -> Result<Value, Refusal> {
+        let limit = a.limit.unwrap_or(crate::lifecycle::RING_SIZE);
+        let page = self
+            .lifecycle
+            .after(a.after, limit, self.me.node.incarnation);
+        requests::to_value(&page)
     }
 
     fn answer(&self, waiter: &Waiter, outcome: Result<Value, RemoteError>) {

@@ -1,6 +1,5 @@
-//! `monitor`: one summary line per period on stdout.
+//! `monitor`: one summary line per period, for `axon up`'s status line.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use axon::{Agent, AgentSpec, Ctx, ErrorKind, HandlerResult, Handlers, Message, Value};
@@ -13,7 +12,7 @@ use crate::wire::Verdict;
 /// Alias of the reporting timer.
 const TIMER: &str = "report";
 
-/// Every `period_ms` prints one line on stdout, e.g.
+/// Every `period_ms` writes one line to its `line` attribute, e.g.
 ///
 /// ```text
 /// [trading] ticks/s 398 | orders 57 (+3/s) | rejected 4 | restarts 2 | agents 8/8 running
@@ -30,9 +29,13 @@ const TIMER: &str = "report";
 /// monitor for at most its proxy's timeout; the counters it misses meanwhile
 /// wait in its sockets.
 ///
+/// `axon up` shows the line at the end of its status line: the floor's
+/// manifest names it (`[status] agent = "monitor"`, `attribute = "line"`).
+/// It is also logged at debug level.
+///
 /// Attributes: `period_ms` (default 1000), the counters `ticks`, `orders`,
 /// `approved`, `rejected`, what `ps` said (`restarts`, `running`, `agents`;
-/// null when unknown) and `line`, the latest line printed.
+/// null when unknown) and `line`, the latest line.
 #[derive(Debug)]
 pub struct Monitor {
     attributes: Attributes,
@@ -191,13 +194,12 @@ impl Monitor {
         }
     }
 
-    /// Records what is known of the fleet and prints the summary line.
+    /// Records what is known of the fleet and the summary line.
     fn print(&mut self, fleet: Fleet, tick_rate: f64, order_rate: f64) {
         let a = &mut self.attributes;
         (a.restarts, a.running, a.agents) = (fleet.restarts, fleet.running, fleet.agents);
         a.line = line(a, tick_rate, order_rate);
-        // A closed stdout must not take the monitor down; the line stays in `line`.
-        let _ = writeln!(std::io::stdout().lock(), "{}", a.line);
+        tracing::debug!(line = %a.line, "monitor");
     }
 }
 

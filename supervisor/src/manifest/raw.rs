@@ -17,6 +17,7 @@ pub(super) struct Manifest {
     pub(super) supervisor: Option<Supervisor>,
     pub(super) chaos: Option<Spanned<Chaos>>,
     pub(super) cluster: Option<Cluster>,
+    pub(super) status: Option<Status>,
     #[serde(default)]
     pub(super) agent: Vec<Spanned<Agent>>,
     #[serde(default)]
@@ -35,6 +36,14 @@ pub(super) struct Group {
     pub(super) agent: Vec<Spanned<Agent>>,
     #[serde(default)]
     pub(super) group: Vec<Spanned<Group>>,
+}
+
+/// `[status]`: whose status text `axon up` shows in its status line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Status {
+    pub(super) agent: Spanned<String>,
+    pub(super) attribute: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -239,3 +239,24 @@ fn scripts_and_their_limits_are_read_and_a_bad_one_names_both_lines() {
         "[[agent]]\nname = \"s\"\nkind = \"agent\"\n  [agent.script_limits]\n  operation = 10\n";
     assert!(Manifest::parse(typo, &kinds()).is_err());
 }
+
+#[test]
+fn the_status_table_names_an_agent_of_the_manifest() {
+    let named =
+        "[status]\nagent = \"a\"\nattribute = \"line\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let status = Manifest::parse(named, &kinds()).unwrap().status.unwrap();
+    assert_eq!(
+        (status.agent.as_str(), status.attribute.as_str()),
+        ("a", "line")
+    );
+    let default = "[status]\nagent = \"a\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n";
+    let status = Manifest::parse(default, &kinds()).unwrap().status.unwrap();
+    assert_eq!(status.attribute, STATUS_ATTRIBUTE);
+    assert_eq!(Manifest::parse(GOOD, &kinds()).unwrap().status, None);
+    let stranger = error("[status]\nagent = \"b\"\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
+    assert_eq!(stranger.line, 2, "{stranger}");
+    assert!(stranger.message.contains("\"b\""), "{stranger}");
+    let typo =
+        error("[status]\nagent = \"a\"\ncolumn = 3\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
+    assert_eq!(typo.line, 3, "{typo}");
+}

@@ -31,6 +31,12 @@ impl Server {
     /// Takes back what the supervisor before this one saved: adopts the agents still running,
     /// restarts (by policy) those that died meanwhile.
     pub(super) fn take_over(&mut self, inherited: Vec<ChildRecord>, ctx: &mut Context<Self>) {
+        if self.me.node.incarnation > 1 {
+            self.record(crate::lifecycle::Lifecycle::TookOver {
+                incarnation: self.me.node.incarnation,
+                agents: inherited.len(),
+            });
+        }
         if inherited.is_empty() {
             return;
         }

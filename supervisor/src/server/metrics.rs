@@ -31,6 +31,7 @@ const METHODS: &[&str] = &[
     "signal",
     "shutdown",
     "topology",
+    "events",
 ];
 
 /// The metrics of a node that serves them.

@@ -215,6 +215,8 @@ impl Server {
         self.children.insert(pid, name.to_owned());
         Node::started(pid);
         tracing::info!(agent = %name, pid, kind = %spec.kind, "agent spawned");
+        let agent = name.to_owned();
+        self.record(crate::lifecycle::Lifecycle::Spawned { agent, pid });
         let (exited, timed_out) = (name.to_owned(), name.to_owned());
         let wait = async move { child.wait().await };
         detached::detach(ctx, wait, move |act, status, ctx| {

@@ -10,6 +10,7 @@ use axon_runtime::{ErrorKind, Value};
 use tokio::sync::oneshot;
 
 use super::{Server, DEFAULT_GRACE};
+use crate::lifecycle::{StopReport, STOPPED_LINE};
 use crate::methods::Stop;
 use crate::registry::{Refusal, Waiter};
 use crate::requests::{args, refusal, reply_frames};
@@ -25,6 +26,18 @@ pub(super) struct Leaving {
     queue: Vec<(String, u32)>,
     /// The child asked last, which must be gone before the next is asked.
     current: Option<u32>,
+    /// How the children ended, for the [`StopReport`].
+    report: StopReport,
+}
+
+impl Leaving {
+    /// A child ended during the shutdown: gracefully (status 0), or not.
+    pub(super) fn stopped(&mut self, normal: bool) {
+        match normal {
+            true => self.report.graceful += 1,
+            false => self.report.killed += 1,
+        }
+    }
 }
 
 /// A `shutdown_agent` caller waiting for the agent `name` (process `pid`) to be gone.
@@ -147,6 +160,7 @@ impl Server {
             waiter,
             queue,
             current: None,
+            report: StopReport::default(),
         });
         let others: Vec<(String, String)> = self
             .records
@@ -226,8 +240,20 @@ impl Server {
             return;
         };
         let waiter = leaving.waiter.take();
+        let last = self.lifecycle.last_events(self.me.node.incarnation);
+        let report = StopReport {
+            gave_up: super::GAVE_UP.get().is_some(),
+            last,
+            ..leaving.report.clone()
+        };
         rundir::remove(&self.dir);
-        tracing::info!(malformed = self.malformed, "name server stopped");
+        tracing::info!(
+            malformed = self.malformed,
+            graceful = report.graceful,
+            killed = report.killed,
+            "name server stopped"
+        );
+        tell_parent(&report);
         let Some(waiter) = waiter else {
             System::current().stop();
             return;
@@ -243,6 +269,18 @@ impl Server {
                 .map(|_, _, _| System::current().stop()),
         );
     }
+}
+
+/// Tells the process that started this one (a [`NameServer`](crate::NameServer) handle) how
+/// the shutdown went, on stdout: [`STOPPED_LINE`] and the report as JSON.
+fn tell_parent(report: &StopReport) {
+    use std::io::Write;
+    let Ok(json) = serde_json::to_string(report) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    // No one reading stdout (a name server run by hand, its output closed): nothing to tell.
+    let _ = writeln!(out, "{STOPPED_LINE} {json}").and_then(|()| out.flush());
 }
 
 /// The agent to stop and its grace, from `shutdown_agent` arguments.

@@ -10,6 +10,7 @@ use axon_runtime::protocol::journal::Entry;
 use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, DEFAULT_GRACE, GAVE_UP};
+use crate::lifecycle::Lifecycle;
 use crate::methods::{AgentStatus, Journaled, SignalArgs};
 use crate::policy::HEARTBEAT_MISSES;
 use crate::registry::{Refusal, Waiter};
@@ -79,11 +80,16 @@ impl Server {
     /// The process `pid` of `name` serves: it is running, the spawn (if any) is answered,
     /// and the member after it in a group restart starts.
     fn serving(&mut self, name: &str, pid: u32, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
-        if let Some(child) = self.supervision.serving(name, pid) {
-            if let Some(died) = child.died {
-                let ms = died.elapsed().as_secs_f64() * 1e3;
-                tracing::info!(agent = %name, pid, restarts = child.restarts, crash_to_serving_ms = format!("{ms:.1}"), "agent restarted and serving again");
-            }
+        let child = self.supervision.serving(name, pid);
+        if let Some((died, restarts)) = child.and_then(|c| Some((c.died?, c.restarts))) {
+            let ms = died.elapsed().as_secs_f64() * 1e3;
+            tracing::info!(agent = %name, pid, restarts, crash_to_serving_ms = format!("{ms:.1}"), "agent restarted and serving again");
+            let agent = name.to_owned();
+            self.record(Lifecycle::Restarted {
+                agent,
+                pid,
+                restarts,
+            });
         }
         let outcome = self.records.info(name).and_then(to_value);
         self.answer_spawn(waiter, outcome);
@@ -264,12 +270,32 @@ impl Server {
         if self.leaving.is_some() {
             self.supervision.stopping(name);
         }
+        let asked = self
+            .supervision
+            .get(name)
+            .is_some_and(|c| c.pid == Some(pid) && c.state == State::Stopping);
         let now = Instant::now();
         let exit = Exit {
             normal,
-            reason: status,
+            reason: status.clone(),
         };
-        match self.supervision.exited(name, pid, exit, now) {
+        let decision = self.supervision.exited(name, pid, exit, now);
+        let reason = self
+            .supervision
+            .get(name)
+            .and_then(|c| c.last_exit.clone())
+            .unwrap_or(status);
+        if let Some(leaving) = self.leaving.as_mut() {
+            leaving.stopped(normal);
+        }
+        self.record(Lifecycle::Exited {
+            agent: name.to_owned(),
+            pid,
+            reason,
+            normal,
+            asked,
+        });
+        match decision {
             Decision::Nothing => {}
             Decision::Restart {
                 start,
@@ -277,8 +303,9 @@ impl Server {
                 due,
                 escalated,
             } => {
-                for why in &escalated {
+                for why in escalated {
                     tracing::error!(reason = %why, "supervision group gave up; its parent restarts it");
+                    self.record(Lifecycle::GroupEscalated { why });
                 }
                 let reason = self
                     .supervision
@@ -287,14 +314,24 @@ impl Server {
                     .unwrap_or_default();
                 let delay_ms = due.saturating_duration_since(now).as_millis() as u64;
                 tracing::warn!(agent = %name, reason = %reason, restart = ?start, delay_ms, "restart scheduled");
+                self.record(Lifecycle::RestartScheduled {
+                    agent: name.to_owned(),
+                    restart: start,
+                    delay_ms,
+                });
                 self.stop_siblings(stop, ctx);
                 ctx.run_later(due.saturating_duration_since(now), |act, ctx| {
                     act.start_due(ctx)
                 });
             }
             Decision::GiveUp { stop, why } => {
-                tracing::error!(reason = %why, escalate = self.supervision.spec.escalate, "supervisor gave up");
-                if self.supervision.spec.escalate {
+                let escalate = self.supervision.spec.escalate;
+                tracing::error!(reason = %why, escalate, "supervisor gave up");
+                self.record(Lifecycle::GaveUp {
+                    why: why.clone(),
+                    escalate,
+                });
+                if escalate {
                     let _ = GAVE_UP.set(why);
                     self.shutdown(DEFAULT_GRACE, None, ctx);
                 } else {
@@ -380,6 +417,10 @@ impl Server {
                 Err(e) => {
                     self.records.finish_start(&name);
                     tracing::error!(agent = %name, error = %e, "restart failed");
+                    self.record(Lifecycle::RestartFailed {
+                        agent: name.clone(),
+                        error: e.to_string(),
+                    });
                     if let Some(c) = self.supervision.get_mut(&name) {
                         c.state = State::Failed;
                         c.last_exit = Some(format!("restart failed: {e}"));
