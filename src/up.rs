@@ -112,9 +112,11 @@ pub fn run(
         heart: true,
         dir: node_dir,
         metrics: metrics.or(manifest.metrics),
+        detach_logs: true,
         ..NodeOptions::default()
     };
     let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
+    let _logs = attach_logs(&ns, axon::logging::Terminal::Normal);
     let key_file = ns.runtime_dir().map(|d| d.join("key")).unwrap_or_default();
     eprintln!("axon: name server at {}", ns.address());
     if let Some(addr) = ns.status().ok().and_then(|s| s.metrics) {
@@ -147,6 +149,18 @@ pub fn run(
         Err(e) => {
             let _ = ns.shutdown_timeout(Duration::from_secs(2));
             Err(e)
+        }
+    }
+}
+
+/// `up`'s own events go to the node's log file too, and `terminal` decides what the terminal shows.
+fn attach_logs(ns: &NameServer, terminal: axon::logging::Terminal) -> Option<axon::logging::Echo> {
+    let dir = ns.runtime_dir()?;
+    match axon::logging::attach(dir, terminal) {
+        Ok(echo) => Some(echo),
+        Err(e) => {
+            tracing::warn!(error = %e, "up's own events will not reach the node's log file");
+            None
         }
     }
 }
