@@ -157,7 +157,8 @@ fn install_process(name: &str, log: Option<&str>, logger: Option<&str>, shown: &
     let detached = detached();
     // Once a logger takes the events, it prints them: stderr would say everything twice.
     let quiet = tracing_subscriber::filter::filter_fn(move |_| {
-        !is_connected() && !(detached && writes_file())
+        let elsewhere = is_connected() || (detached && writes_file());
+        !elsewhere
     });
     let terminal = TerminalLayer::new(name)
         .with_filter(env_filter(&filter_for(name, &env, shown), shown))

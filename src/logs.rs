@@ -43,7 +43,10 @@ fn from_file(dir: &Path, select: &Select, follow: bool, lines: usize) -> Result<
     for r in &picked[picked.len().saturating_sub(lines)..] {
         println!("{}", r.line());
     }
-    while follow {
+    if !follow {
+        return Ok(());
+    }
+    loop {
         std::thread::sleep(FILE_PERIOD);
         let new = tail
             .poll()
@@ -54,10 +57,9 @@ fn from_file(dir: &Path, select: &Select, follow: bool, lines: usize) -> Result<
         }
         if tail.gone() && !dir.exists() {
             eprintln!("axon: the node ended (its runtime directory is gone)");
-            break;
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Source 3: the deployment's logger agent.

@@ -176,7 +176,7 @@ fn logs_pick_one_agent_from_a_level_since_a_time_exactly() {
     let out = cli_ok(&dep, &["logs", "a", "-n", "1"]);
     let time = out.split_whitespace().next().unwrap();
     assert_eq!(
-        axon::logging::parse_since(time, 0).map(|t| axon::clock::rfc3339(t)),
+        axon::logging::parse_since(time, 0).map(axon::clock::rfc3339),
         Ok(time.to_owned())
     );
     assert_eq!(time.len(), "2026-12-07T22:41:03.127Z".len(), "{out}");
@@ -266,6 +266,26 @@ fn follow_prints_what_is_logged_after_it_started_also_after_a_restart() {
         exited.iter().any(|r| r.fields["pid"] == old.to_string()),
         "{exited:?}"
     );
+    dep.stop().unwrap();
+}
+
+#[test]
+fn after_a_supervisor_takeover_the_new_supervisor_and_the_adopted_agents_log_to_the_same_file() {
+    let dep = up();
+    let a = dep.pid("a").unwrap();
+    let old = dep.node_status().unwrap().supervisor.pid;
+    let new = dep.kill_supervisor(PATIENCE).unwrap().supervisor.pid;
+    // The adopted agent (same process) still writes the file it opened.
+    assert_eq!(dep.pid("a"), Some(a));
+    log(&dep, "a", "warn", "adopted");
+    let adopted = records_saying(&dep, "adopted", 1);
+    assert_eq!((adopted.len(), adopted[0].pid), (1, a));
+    // Both supervisors' events are in it, each under its own pid.
+    let serving: Vec<u32> = records_saying(&dep, "name server serving", 2)
+        .iter()
+        .map(|r| r.pid)
+        .collect();
+    assert_eq!(serving, [old, new]);
     dep.stop().unwrap();
 }
 
