@@ -8,9 +8,7 @@ use axon::launch::Signal;
 use axon::AgentStatus;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{
-    call_args, call_on, history, kill, nameserver, print_logs, script_args, uptime,
-};
+use crate::commands::{call_args, call_on, kill, nameserver, script_args, uptime};
 #[cfg(feature = "cluster")]
 use crate::reach::cluster;
 use crate::reach::connect;
@@ -180,18 +178,26 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Prints the log events the deployment's logger agent collected.
+    /// Prints a deployment's log events: from the node's log file when the node
+    /// runs on this machine, else from its logger agent (docs/logging.md).
     Logs {
         #[command(flatten)]
         ns: NsArgs,
-        /// Only this agent's events (`nameserver` for lifecycle events).
+        /// Only this agent's events (`nameserver` for lifecycle events, `up` for `axon up`'s).
         agent: Option<String>,
-        /// Keep printing new events until interrupted.
+        /// Keep printing new events until interrupted (across the file's rotation).
         #[arg(long, short = 'f')]
         follow: bool,
         /// How many past events to print.
         #[arg(long, short = 'n', default_value_t = 100)]
         lines: usize,
+        /// Only events at least this severe: error, warn, info, debug or trace.
+        #[arg(long, value_parser = parse_level)]
+        level: Option<tracing::Level>,
+        /// Only events since then: a duration back from now (30s, 5m, 2h, 1d) or an
+        /// RFC 3339 time (2026-12-07T22:41:03Z).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
     },
     /// Starts an agent on the node and waits until it answers (osBrain's run_agent).
     Spawn {
@@ -227,6 +233,14 @@ enum Command {
 }
 
 impl Args {
+    /// How this process signs its log events: `up` for `axon up`, else `axon`.
+    pub fn process_name(&self) -> &'static str {
+        match &self.command {
+            Command::Up { .. } => "up",
+            _ => "axon",
+        }
+    }
+
     /// Whether the command runs a name server in this process (`nameserver`, `node`).
     pub fn runs_a_name_server(&self) -> bool {
         match &self.command {
@@ -352,21 +366,21 @@ pub fn run(args: Args) -> Result<()> {
             let (method, args) = script_args(&file, name.as_deref())?;
             call(&ns, &agent, method, args)
         }
-        #[cfg(feature = "cluster")]
-        Command::Logs {
-            ns: ns @ NsArgs {
-                registry: Some(_), ..
-            },
-            agent,
-            follow,
-            lines,
-        } => crate::node::logs(cluster(&ns)?, agent.as_deref(), follow, lines, ns.timeout),
         Command::Logs {
             ns,
             agent,
             follow,
             lines,
-        } => logs(&ns, agent.as_deref(), follow, lines),
+            level,
+            since,
+        } => {
+            let select = axon::logging::Select {
+                agent,
+                level,
+                since_ms: since,
+            };
+            crate::logs::print(&ns, &select, follow, lines)
+        }
         #[cfg(feature = "cluster")]
         Command::Kill {
             ns: ns @ NsArgs {
@@ -389,6 +403,14 @@ pub fn run(args: Args) -> Result<()> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     axon_supervisor::manifest::parse_duration(s)
+}
+
+fn parse_level(s: &str) -> Result<tracing::Level, String> {
+    axon::logging::parse_level(s)
+}
+
+fn parse_since(s: &str) -> Result<u64, String> {
+    axon::logging::parse_since(s, axon::clock::now_ms())
 }
 
 fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {
@@ -489,20 +511,6 @@ fn call(ns: &NsArgs, agent: &str, method: &str, args: serde_json::Value) -> Resu
         .proxy(agent)
         .with_context(|| format!("finding agent {agent}"))?;
     call_on(proxy, method, args, ns.timeout)
-}
-
-fn logs(ns: &NsArgs, agent: Option<&str>, follow: bool, lines: usize) -> Result<()> {
-    let node = connect(ns)?;
-    let logger = node
-        .ps()?
-        .into_iter()
-        .find(|s| s.kind == "logger" && s.pid.is_some())
-        .context(
-            "this deployment has no logger agent; add one (an [[agent]] with kind = \"logger\")",
-        )?;
-    let mut proxy = node.proxy(&logger.name)?;
-    proxy.set_timeout(ns.timeout);
-    print_logs(|limit| history(&mut proxy, agent, limit), follow, lines)
 }
 
 #[cfg(test)]

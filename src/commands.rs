@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axon::launch::Signal;
-use axon::logging::LogRecord;
+use axon::logging::{LogRecord, Select};
 use axon::{NameServer, Value};
 
 pub fn nameserver(bind: Option<String>, kind_hosts: Vec<(String, PathBuf)>) -> Result<()> {
@@ -102,13 +102,21 @@ pub fn history(
     Ok(logger.execute("history", &query)?)
 }
 
-/// Prints the last `lines` events `fetch(limit)` returns (oldest first), then, with `follow`,
-/// asks again every [`FOLLOW_PERIOD`] and prints what is new, until interrupted.
+/// Prints the last `lines` events `select` picks of those `fetch(limit)` returns (oldest first),
+/// then, with `follow`, asks again every [`FOLLOW_PERIOD`] and prints what is new, until interrupted.
 pub fn print_logs(
     mut fetch: impl FnMut(usize) -> Result<Vec<LogRecord>>,
+    select: &Select,
     follow: bool,
     lines: usize,
 ) -> Result<()> {
+    // A level or a time picks among all the logger holds, not only its last `lines`.
+    let filtering = select.level.is_some() || select.since_ms.is_some();
+    let mut fetch = |limit: usize| -> Result<Vec<LogRecord>> {
+        let mut records = fetch(if filtering { usize::MAX } else { limit })?;
+        records.retain(|r| select.matches(r));
+        Ok(records.split_off(records.len().saturating_sub(limit)))
+    };
     let mut seen: Option<(u64, usize)> = None;
     let mut print_new = |records: Vec<LogRecord>| {
         // Records arrive oldest first; skip those printed before (same time, same position).

@@ -28,6 +28,8 @@
 //!
 //! # Layout
 //! - `init`: role dispatch at the top of `main` (agent host, name server, or script).
+//! - [`logging`]: where log events go (the node's log file, the terminal,
+//!   a logger agent) and reading them back; [`logging::Terminal`] for `axon up`.
 //! - [`testing`]: helpers for tests that spawn agents from a test binary, and for
 //!   fault-injection tests against deployments run by the `axon` binary, hosts in
 //!   network namespaces (`testing::netns`) and a throw-away etcd.
@@ -37,10 +39,11 @@
 #![deny(missing_docs)]
 
 mod init;
+pub mod logging;
 pub mod testing;
 
 pub use axon_runtime::{
-    attrs, client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
+    attrs, client, clock, codec, config, launch, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Dispatch, Error, ErrorKind, Framing,
     HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError,
     RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport,
@@ -51,10 +54,8 @@ pub use axon_supervisor::{
     NodeStatus, Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus,
     GAVE_UP_EXIT, KIND_HOSTS_ENV,
 };
-pub use init::{
-    init, install_nameserver_tracing, install_tracing, registry, run_nameserver,
-    run_nameserver_with,
-};
+pub use init::{init, registry, run_nameserver, run_nameserver_with};
+pub use logging::{install_nameserver_tracing, install_tracing};
 
 /// The names a script or an agent crate needs.
 pub mod prelude {

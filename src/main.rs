@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod graph;
+mod logs;
 #[cfg(feature = "cluster")]
 mod node;
 mod reach;
@@ -23,7 +24,7 @@ fn main() -> std::process::ExitCode {
     // A name server run here forwards its events to the deployment's logger, as a spawned one does.
     match args.runs_a_name_server() {
         true => axon::install_nameserver_tracing(),
-        false => axon::install_tracing("axon"),
+        false => axon::install_tracing(args.process_name()),
     }
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,

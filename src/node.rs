@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axon::launch::Signal;
-use axon::logging::LogRecord;
+use axon::logging::{LogRecord, Select};
 use axon::NameServer;
 use axon_supervisor::cluster::{AgentEntry, Registry, ADVERTISE_ENV, NODE_NAME_ENV, REGISTRY_ENV};
 
@@ -288,12 +288,13 @@ pub fn kill(registry: &str, agent: &str, signal: Signal, timeout: Duration) -> R
 /// node's logger collects its own node's agents), merged by time.
 pub fn logs(
     registry: &str,
-    agent: Option<&str>,
+    select: &Select,
     follow: bool,
     lines: usize,
     timeout: Duration,
 ) -> Result<()> {
     let registry = Registry::parse(registry)?;
+    let agent = select.agent.as_deref();
     let fetch = |limit: usize| -> Result<Vec<LogRecord>> {
         // Looked up every time: a logger may have moved to another node since.
         let loggers: Vec<AgentEntry> = registry
@@ -318,7 +319,7 @@ pub fn logs(
         }
         Ok(merged(records, limit))
     };
-    crate::commands::print_logs(fetch, follow, lines)
+    crate::commands::print_logs(fetch, select, follow, lines)
 }
 
 /// The kind of logger agents.
@@ -344,6 +345,7 @@ mod tests {
             message: "m".to_owned(),
             fields: Default::default(),
             time_ms,
+            pid: 1,
         }
     }
 

@@ -19,12 +19,9 @@ pub(crate) fn cluster(ns: &NsArgs) -> Result<&str> {
 }
 
 pub(crate) fn connect(ns: &NsArgs) -> Result<NameServer> {
-    let endpoint = match (&ns.ns, &ns.manifest) {
-        (Some(e), _) => e.clone(),
-        (None, Some(m)) => up::load(m)?
-            .nameserver
-            .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
-        (None, None) => local_node()?.0,
+    let endpoint = match named(ns)? {
+        Some(e) => e,
+        None => local_node()?.0,
     };
     axon::protocol::auth::install_key(key_for(ns, &endpoint)?);
     match NameServer::connect(&endpoint, ns.timeout) {
@@ -34,6 +31,30 @@ pub(crate) fn connect(ns: &NsArgs) -> Result<NameServer> {
         }
         Err(e) => Err(e).with_context(|| format!("talking to the name server at {endpoint}")),
     }
+}
+
+/// The name server's endpoint `--ns` / `AXON_NAMESERVER` or `--manifest` names, if any.
+fn named(ns: &NsArgs) -> Result<Option<String>> {
+    Ok(match (&ns.ns, &ns.manifest) {
+        (Some(e), _) => Some(e.clone()),
+        (None, Some(m)) => Some(
+            up::load(m)?
+                .nameserver
+                .with_context(|| format!("{} has no [nameserver] addr; use --ns", m.display()))?,
+        ),
+        (None, None) => None,
+    })
+}
+
+/// The runtime directory of the node `ns` names (`--ns`, `AXON_NAMESERVER`,
+/// `--manifest`, else the one node running here) when it runs on this
+/// machine; `None` when the named name server is not one of this machine's.
+pub(crate) fn local_dir(ns: &NsArgs) -> Result<Option<PathBuf>> {
+    let Some(endpoint) = named(ns)? else {
+        return Ok(Some(local_node()?.1));
+    };
+    let here = local_nodes().into_iter().find(|(e, _)| *e == endpoint);
+    Ok(here.map(|(_, dir)| dir))
 }
 
 /// The deployment key: `--key-file` / `AXON_KEY_FILE`, else `AXON_KEY`, else

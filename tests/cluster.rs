@@ -543,10 +543,10 @@ nodes = ["b"]
         out.status.success()
             && text
                 .lines()
-                .any(|l| l.contains("echo:") && l.contains("refused"))
+                .any(|l| l.contains(" echo[") && l.contains("refused"))
             && text
                 .lines()
-                .any(|l| l.contains("echo-b:") && l.contains("refused"))
+                .any(|l| l.contains(" echo-b[") && l.contains("refused"))
     });
     assert!(
         both,
@@ -558,7 +558,7 @@ nodes = ["b"]
         .cli(&["logs", "--registry", &registry, "echo-b"])
         .unwrap());
     assert!(
-        !only.is_empty() && only.lines().all(|l| l.contains("echo-b:")),
+        !only.is_empty() && only.lines().all(|l| l.contains(" echo-b[")),
         "{only}"
     );
 }

@@ -155,13 +155,13 @@ fn an_inner_group_over_its_intensity_escalates_through_two_levels_to_a_clean_shu
     assert_eq!(status.code(), Some(1), "{status:?}");
     // A clean shutdown: the others asked to stop one at a time, in reverse start order.
     assert_eq!(
-        events_after(&dep, "supervisor gave up reason=", "agent exited"),
+        events_after(&dep, "]: supervisor gave up ", "agent exited"),
         ["z", "d", "b", "a"]
     );
     let gave_up = dep
         .events()
         .into_iter()
-        .find(|e| e.contains("supervisor gave up"));
+        .find(|e| e.contains("]: supervisor gave up "));
     let why = gave_up.expect("the reason is logged");
     assert!(
         why.contains("last: group middle (more than 1 restarts within 60s; last: group inner"),

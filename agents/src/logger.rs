@@ -10,7 +10,8 @@ use serde::Deserialize;
 const DEFAULT_CAPACITY: usize = 10_000;
 
 /// Binds a SUB socket `logs` that every agent's log events reach, prints
-/// them as readable lines on stderr and keeps the latest in a history that
+/// them as readable lines on stderr (unless its node logs only to its file,
+/// as under `axon up`) and keeps the latest in a history that
 /// the `history` handler answers (`execute("history", {agent?, level?, limit?})`).
 #[derive(Debug)]
 pub struct Logger {
@@ -57,7 +58,10 @@ impl Agent for Logger {
 impl Logger {
     fn log(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
         let record: LogRecord = msg.decode()?;
-        eprintln!("{}", record.line());
+        // A detached node's stderr is a file beside the log file, which has this record already.
+        if !axon_runtime::logging::detached() {
+            eprintln!("{}", record.line());
+        }
         remember(&mut self.history, self.capacity, record);
         Ok(())
     }
@@ -101,6 +105,7 @@ mod tests {
             message: n.to_string(),
             fields: Default::default(),
             time_ms: n,
+            pid: 1,
         }
     }
 

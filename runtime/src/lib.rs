@@ -24,7 +24,7 @@
 //! - [`client`]: talking to agents from outside: the async call core and the
 //!   blocking [`Proxy`] over it.
 //! - [`launch`]: how a process learns which agent it hosts, and spawning.
-//! - [`logging`], `stats`: log set-up and forwarding; an agent's counters.
+//! - [`logging`], `stats`: log records, the node's log file, terminal and logger-agent layers; an agent's counters.
 //!
 //! A message sent with `ctx.send` goes: `agent::Ctx::send` →
 //! `sockets::Sockets::send` (encode) → `net::Socket::send` (libzmq, or the

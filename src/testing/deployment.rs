@@ -28,6 +28,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use axon_runtime::launch::{die_with_parent, signal, Signal};
+use axon_runtime::logging::LogRecord;
 use axon_runtime::protocol::auth;
 use axon_runtime::{Error, Proxy, Result};
 use axon_supervisor::{AgentStatus, NameServer, NodeStatus};
@@ -53,10 +54,12 @@ pub struct Deployment {
     ns: NameServer,
     endpoint: String,
     key_file: PathBuf,
-    /// Every line `axon up` (and its name server) wrote to stderr so far.
+    /// Every line `axon up` wrote to stderr, and every event of the node's log file, so far.
     events: Arc<Mutex<Vec<String>>>,
     /// Every line `axon up` wrote to stdout so far.
     output: Arc<Mutex<Vec<String>>>,
+    /// The node's log file, copied into `events` when they are asked for.
+    log: Option<LogCopy>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -138,7 +141,11 @@ impl Deployment {
             }
         };
         let ns = NameServer::connect(&endpoint, Duration::from_secs(10))?;
+        let log = key_file
+            .parent()
+            .map(|dir| LogCopy::start(&dir.join(axon_runtime::logging::LOG_FILE), &events));
         Ok(Deployment {
+            log,
             axon,
             up: Some(up),
             dir,
@@ -155,11 +162,19 @@ impl Deployment {
         Ok(self.ps()?.into_iter().map(|s| (s.name, s.pid)).collect())
     }
 
-    /// The lines `axon up` and its name server wrote to stderr so far, in
-    /// order: lifecycle events (`agent spawned agent=a`, `agent exited
-    /// agent=a`, ...) in the order the supervisor acted.
+    /// The lines `axon up` wrote to stderr and the events of the node's log
+    /// file (in their human form, [`LogRecord::line`](axon_runtime::logging::LogRecord::line))
+    /// so far, each source in order: the name server's lifecycle events
+    /// (`agent spawned agent=a`, `agent exited agent=a`, ...) in the order
+    /// the supervisor acted; also after `axon up` ended and removed the file.
     pub fn events(&self) -> Vec<String> {
-        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+        let Ok(mut events) = self.events.lock() else {
+            return Vec::new();
+        };
+        if let Some(log) = &self.log {
+            events.extend(log.poll());
+        }
+        events.clone()
     }
 
     /// The lines `axon up` wrote to stdout so far, in order (the start summary,
@@ -191,6 +206,11 @@ impl Deployment {
     /// The deployment key file (for `AXON_KEY_FILE`).
     pub fn key_file(&self) -> &Path {
         &self.key_file
+    }
+
+    /// The node's runtime directory (its log file is `axon.log` there).
+    pub fn runtime_dir(&self) -> Option<&Path> {
+        self.key_file.parent()
     }
 
     /// The pid of the `axon up` process, which runs the name server
@@ -382,6 +402,33 @@ fn keep_events(err: std::process::ChildStderr, events: Arc<Mutex<Vec<String>>>) 
             }
         }
     });
+}
+
+/// The node's log file, read into a deployment's events whenever they are asked for.
+///
+/// Opened at once (the node removes the file when it ends; the open file stays readable).
+struct LogCopy(Mutex<axon_runtime::logging::Tail>);
+
+impl LogCopy {
+    /// Opens the file at `path`; its events so far go to `events`.
+    fn start(path: &Path, events: &Mutex<Vec<String>>) -> LogCopy {
+        let copy = LogCopy(Mutex::new(axon_runtime::logging::Tail::new(path)));
+        let first = copy.poll();
+        if let Ok(mut events) = events.lock() {
+            events.extend(first);
+        }
+        copy
+    }
+
+    /// The events logged since the last poll, in their human form.
+    fn poll(&self) -> Vec<String> {
+        let Ok(mut tail) = self.0.lock() else {
+            return Vec::new();
+        };
+        let lines = tail.poll().unwrap_or_default();
+        let records = lines.iter().filter_map(|l| LogRecord::from_json(l));
+        records.map(|r| r.line()).collect()
+    }
 }
 
 /// Reads `axon up`'s stdout until its ready line; every line is kept in `output`,

@@ -136,11 +136,14 @@ pub fn run(args: UpArgs) -> Result<()> {
         heart: true,
         dir: args.node_dir,
         metrics: args.metrics.or(manifest.metrics),
+        // The node's processes write their events to its log file, not to this terminal.
+        detach_logs: true,
         ..NodeOptions::default()
     };
     let since = Instant::now();
     let mut console = Console::new(args.verbosity);
     let mut ns = axon::run_nameserver_with(options).context("starting the name server")?;
+    let _logs = attach_logs(&ns, args.verbosity);
     let count = match start::start(&ns, &manifest, &mut console) {
         Ok(count) => count,
         Err(e) => {
@@ -259,4 +262,22 @@ fn kind_hosts(manifest: &Manifest) -> Result<BTreeMap<String, HostCommand>> {
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     Ok(std::env::current_dir()?.join(path))
+}
+
+/// `up`'s own events go to the node's log file too; `verbosity` decides what of the log stream
+/// the terminal shows (`-v`: everyone's INFO events, echoed from the file).
+fn attach_logs(ns: &NameServer, verbosity: Verbosity) -> Option<axon::logging::Echo> {
+    let terminal = match verbosity {
+        Verbosity::Quiet => axon::logging::Terminal::Quiet,
+        Verbosity::Normal => axon::logging::Terminal::Normal,
+        Verbosity::Verbose => axon::logging::Terminal::Verbose,
+    };
+    let dir = ns.runtime_dir()?;
+    match axon::logging::attach(dir, terminal) {
+        Ok(echo) => Some(echo),
+        Err(e) => {
+            tracing::warn!(error = %e, "up's own events will not reach the node's log file");
+            None
+        }
+    }
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use axon::lifecycle::StopReport;
 
-/// The log file of a node, in its runtime directory.
-pub const LOG_FILE: &str = "axon.log";
+use axon_runtime::logging::LOG_FILE;
 
 /// What the start summary tells.
 pub struct Started<'a> {

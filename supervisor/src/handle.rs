@@ -54,6 +54,12 @@ pub struct NodeOptions {
     /// address is in [`NodeStatus::metrics`](crate::NodeStatus) and in the
     /// runtime directory's `metrics` file.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Whether the name server and its agents log only to the node's log
+    /// file (`<runtime dir>/axon.log`), with their stderr in
+    /// `<runtime dir>/stderr.log`, as under `axon up`; when `false` they
+    /// also print warnings (or what `AXON_LOG` asks) on this process's
+    /// stderr. See docs/logging.md.
+    pub detach_logs: bool,
 }
 
 impl Default for NodeOptions {
@@ -67,6 +73,7 @@ impl Default for NodeOptions {
             heart: false,
             dir: None,
             metrics: None,
+            detach_logs: false,
         }
     }
 }
@@ -116,6 +123,10 @@ impl Launch {
         }
         if options.heart {
             cmd.env(HEART_ENV, "1");
+        }
+        if options.detach_logs {
+            // Inherited by every agent it starts.
+            cmd.env(axon_runtime::logging::DETACHED_ENV, "1");
         }
         if let Some(addr) = &options.metrics {
             cmd.env(crate::metrics::METRICS_ENV, addr.to_string());

@@ -102,6 +102,7 @@ pub fn run_nameserver_process() -> Result<()> {
         Some(dir) => rundir::open_at(std::path::Path::new(&dir))?,
         None => rundir::create()?,
     };
+    log_to_dir(&dir);
     let taking_over = Store::exists(&dir);
     // From here on, whatever ends this process stops its agents and removes
     // `dir`; under a heart, only a clean end does.
@@ -196,6 +197,19 @@ impl ClusterNode {
             name: env_var(NODE_NAME_ENV)?.ok_or_else(|| missing(NODE_NAME_ENV))?,
             advertise: env_var(ADVERTISE_ENV)?.ok_or_else(|| missing(ADVERTISE_ENV))?,
         }))
+    }
+}
+
+/// The name server's events go to the node's log file from now on; a
+/// detached node's stderr (and so its agents') goes to `stderr.log` beside it.
+fn log_to_dir(dir: &std::path::Path) {
+    if let Err(e) = axon_runtime::logging::to_file(dir) {
+        tracing::warn!(error = %e, dir = %dir.display(), "cannot write the node's log file");
+    }
+    if axon_runtime::logging::detached() {
+        if let Err(e) = axon_runtime::logging::redirect_stderr(dir) {
+            tracing::warn!(error = %e, "stderr stays where it was");
+        }
     }
 }
 
