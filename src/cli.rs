@@ -133,6 +133,14 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         tree: bool,
     },
+    /// A live view of every agent: rates, restarts, sockets, logs; keys sort, filter, kill (`q` quits).
+    Top {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// How often to refresh, e.g. 1s or 500ms.
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
+        interval: Duration,
+    },
     /// The node at a glance: its supervisor (pid, uptime, takeovers) and agents.
     Status {
         #[command(flatten)]
@@ -279,6 +287,20 @@ pub fn run(args: Args) -> Result<()> {
         },
         Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
         Command::Ps { ns, json, .. } => ps(&ns, json),
+        #[cfg(feature = "cluster")]
+        Command::Top {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            interval,
+        } => {
+            let registry = axon_supervisor::cluster::Registry::parse(cluster(&ns)?)?;
+            crate::top::run(crate::top::Source::Cluster(registry), interval)
+        }
+        Command::Top { ns, interval } => {
+            let source = crate::top::Source::node(connect(&ns)?.address());
+            crate::top::run(source, interval)
+        }
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
         Command::Graph { ns, format } => {
             let topology = connect(&ns)?
@@ -363,6 +385,13 @@ pub fn run(args: Args) -> Result<()> {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     axon_supervisor::manifest::parse_duration(s)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d < Duration::from_millis(100) => Err(format!("{s:?} is too short: 100ms at least")),
+        d => Ok(d),
+    }
 }
 
 fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {

@@ -8,6 +8,7 @@ mod graph;
 mod node;
 mod reach;
 mod status;
+mod top;
 mod tree;
 mod up;
 
