@@ -348,12 +348,18 @@ fn top_lists_sorts_filters_details_and_kills_agents_and_quits_with_q() {
     dep.stop().unwrap();
 }
 
-#[test]
-fn sigint_ends_top_and_gives_the_terminal_back() {
+/// A deployment, and `axon top` showing its agents; its pid.
+fn top_showing_agents() -> (Deployment, Tmux, u32) {
     let dep = Deployment::start(AXON, MANIFEST).expect("deployment starts");
     let tmux = Tmux::top(&dep);
     tmux.wait_for("the agents", |s| names(s).len() == 4);
     let pid = tmux.top_pid();
+    (dep, tmux, pid)
+}
+
+#[test]
+fn sigint_ends_top_and_gives_the_terminal_back() {
+    let (dep, tmux, pid) = top_showing_agents();
     // SAFETY: a plain kill(2) of the child this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
     let (status, screen) = tmux.wait_exit();
@@ -365,10 +371,7 @@ fn sigint_ends_top_and_gives_the_terminal_back() {
 
 #[test]
 fn a_terminal_that_goes_away_ends_top() {
-    let dep = Deployment::start(AXON, MANIFEST).expect("deployment starts");
-    let tmux = Tmux::top(&dep);
-    tmux.wait_for("the agents", |s| names(s).len() == 4);
-    let pid = tmux.top_pid();
+    let (dep, tmux, pid) = top_showing_agents();
     // The server goes, and the terminal with it: top gets SIGHUP and must not linger.
     drop(tmux);
     let gone = testing::wait_until(PATIENCE, || !testing::process_alive(pid));
