@@ -331,7 +331,11 @@ impl Poller {
         let read = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
             let mut proxy = axon::Proxy::open(logger, control.unwrap_or_default())?;
             proxy.set_timeout(AGENT_TIMEOUT);
-            let records = crate::commands::history(&mut proxy, Some(&agent), LOG_LINES)?;
+            let mut records = crate::commands::history(&mut proxy, Some(&agent), LOG_LINES)?;
+            // Every line is this agent's: its name once (the line's prefix) is enough.
+            for r in &mut records {
+                r.fields.remove("agent");
+            }
             Ok(records.iter().map(|r| r.line()).collect())
         });
         match read.await {

@@ -76,13 +76,18 @@ impl Screen {
             previous(info);
         }));
         terminal::enable_raw_mode().context("the terminal has no raw mode (is it a terminal?)")?;
-        // From here on, whatever fails gives the terminal back as it unwinds.
-        let screen = Screen {
-            terminal: Terminal::new(CrosstermBackend::new(stdout()))?,
-        };
-        execute!(stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
-        silence_stderr();
-        Ok(screen)
+        let taken = execute!(stdout(), terminal::EnterAlternateScreen, cursor::Hide)
+            .and_then(|()| Terminal::new(CrosstermBackend::new(stdout())));
+        match taken {
+            Ok(terminal) => {
+                silence_stderr();
+                Ok(Screen { terminal })
+            }
+            Err(e) => {
+                give_back();
+                Err(e).context("setting up the terminal")
+            }
+        }
     }
 }
 
