@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use axon::launch::Signal;
 use axon::testing::{self, Deployment};
 
 const AXON: &str = env!("CARGO_BIN_EXE_axon");
@@ -21,6 +22,8 @@ const MANIFEST: &str = r#"
 [supervisor]
 intensity = 10
 period = "10s"
+# A SIGSTOPped agent stays hung (not restarted) while the test looks at it.
+heartbeat = "30s"
 
 [[agent]]
 name = "logger"
@@ -246,6 +249,18 @@ fn top_lists_sorts_filters_details_and_kills_agents_and_quits_with_q() {
         let rate = |name: &str, col: &str| row(s, name).and_then(|r| r[col].parse::<f64>().ok());
         rate("sink", "IN/s").is_some_and(|r| r > 0.0)
             && rate("ticker", "OUT/s").is_some_and(|r| r > 0.0)
+    });
+
+    // A hung agent shows `-` for its counters, and the others still refresh.
+    dep.kill("sink", Signal::Stop).unwrap();
+    tmux.wait_for("sink unanswered, ticker answered", |s| {
+        let cell = |name: &str, col: &str| row(s, name).map(|r| r[col].clone());
+        cell("sink", "IN/s").as_deref() == Some("-")
+            && cell("ticker", "OUT/s").is_some_and(|v| v != "-")
+    });
+    dep.kill("sink", Signal::Cont).unwrap();
+    tmux.wait_for("sink answering again", |s| {
+        row(s, "sink").is_some_and(|r| r["IN/s"] != "-")
     });
 
     // Sorting by PID (three columns right of NAME), then reversed.
