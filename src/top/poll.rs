@@ -172,7 +172,11 @@ impl Poller {
         let mut places = BTreeMap::new();
         for (node, ps) in listed {
             match ps {
-                Ok(statuses) => agents.extend(self.seen(node, statuses, &mut places)),
+                Ok(statuses) => {
+                    let seen = self.seen(node, statuses, &mut places);
+                    self.last_seen.insert(node.name.clone(), seen.clone());
+                    agents.extend(seen);
+                }
                 Err(e) => {
                     unreachable.push(format!("{}: {e:#}", node.name));
                     let kept = self.last_seen.get(&node.name).cloned().unwrap_or_default();
@@ -187,7 +191,6 @@ impl Poller {
         for (seen, stats) in agents.iter_mut().zip(stats) {
             seen.stats = stats;
         }
-        self.remember(&agents);
         let sample = Sample {
             at: Instant::now(),
             agents,
@@ -240,15 +243,6 @@ impl Poller {
     fn places_on(&self, ns: &str) -> Vec<(String, Place)> {
         let on = self.places.iter().filter(|(_, p)| p.ns == ns);
         on.map(|(n, p)| (n.clone(), p.clone())).collect()
-    }
-
-    /// Keeps each node's agents, for a round in which it does not answer.
-    fn remember(&mut self, agents: &[Seen]) {
-        let mut by_node: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-        for a in agents {
-            by_node.entry(a.node.clone()).or_default().push(a.clone());
-        }
-        self.last_seen.extend(by_node);
     }
 
     /// Asks the name servers for the control endpoints not known yet, all at once.
