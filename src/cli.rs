@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{call_args, call_on, kill, nameserver, script_args, uptime};
 #[cfg(feature = "cluster")]
 use crate::reach::cluster;
-use crate::reach::connect;
+use crate::reach::{connect, local_dir};
 use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
@@ -137,6 +137,14 @@ enum Command {
         /// Show the supervision tree: groups with strategy and intensity usage, agents under them.
         #[arg(long, conflicts_with = "json")]
         tree: bool,
+    },
+    /// A live view of every agent: rates, restarts, sockets, logs; keys sort, filter, kill (`q` quits).
+    Top {
+        #[command(flatten)]
+        ns: NsArgs,
+        /// How often to refresh, e.g. 1s or 500ms.
+        #[arg(long, default_value = "1s", value_parser = parse_interval)]
+        interval: Duration,
     },
     /// The node at a glance: its supervisor (pid, uptime, takeovers) and agents.
     Status {
@@ -308,6 +316,20 @@ pub fn run(args: Args) -> Result<()> {
         },
         Command::Ps { ns, tree: true, .. } => crate::tree::print(&connect(&ns)?),
         Command::Ps { ns, json, .. } => ps(&ns, json),
+        #[cfg(feature = "cluster")]
+        Command::Top {
+            ns: ns @ NsArgs {
+                registry: Some(_), ..
+            },
+            interval,
+        } => {
+            let registry = axon_supervisor::cluster::Registry::parse(cluster(&ns)?)?;
+            crate::top::run(crate::top::Source::Cluster(registry), interval)
+        }
+        Command::Top { ns, interval } => {
+            let source = crate::top::Source::node(connect(&ns)?.address(), local_dir(&ns)?);
+            crate::top::run(source, interval)
+        }
         Command::Status { ns, json } => crate::status::print(&connect(&ns)?, json),
         #[cfg(feature = "cluster")]
         Command::Graph {
@@ -411,6 +433,13 @@ fn parse_level(s: &str) -> Result<tracing::Level, String> {
 
 fn parse_since(s: &str) -> Result<u64, String> {
     axon::logging::parse_since(s, axon::clock::now_ms())
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d < Duration::from_millis(100) => Err(format!("{s:?} is too short: 100ms at least")),
+        d => Ok(d),
+    }
 }
 
 fn parse_kind_host(s: &str) -> Result<(String, PathBuf), String> {

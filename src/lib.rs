@@ -46,8 +46,8 @@ pub use axon_runtime::{
     attrs, client, clock, codec, config, launch, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Dispatch, Error, ErrorKind, Framing,
     HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError,
-    RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport,
-    Value,
+    RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, SocketStats, Stats,
+    Transport, Value,
 };
 pub use axon_supervisor::{
     lifecycle, manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions,

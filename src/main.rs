@@ -9,6 +9,7 @@ mod logs;
 mod node;
 mod reach;
 mod status;
+mod top;
 mod tree;
 mod up;
 

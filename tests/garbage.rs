@@ -217,6 +217,7 @@ const AGENT_METHODS: &[&str] = &[
     "aliases",
     "handlers",
     "list_timers",
+    "attrs",
     "get_attr",
     "set_attr",
     "addr",

@@ -24,6 +24,13 @@ fn spawn_time_attributes_are_read_back_and_reserved_names_refused() {
     assert_eq!(a.get_attr::<i64>("x").unwrap(), 1);
     assert_eq!(a.get_attr::<String>("y").unwrap(), "a");
     assert_eq!(a.get_attr::<String>("name").unwrap(), "a");
+    // `attrs` lists them by name with their values now, a free-form one set later too.
+    a.set_attr("z", &true).unwrap();
+    let all = a.attrs().unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["x", "y", "z"]);
+    assert_eq!(all["x"].deserialized::<i64>().unwrap(), 1);
+    assert_eq!(all["y"].deserialized::<String>().unwrap(), "a");
+    assert!(all["z"].deserialized::<bool>().unwrap());
     let clash = SpawnOptions::default()
         .name("b")
         .attribute("name", "oops")

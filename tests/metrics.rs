@@ -78,6 +78,8 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
     for i in 0..7 {
         push.send(format!("m{i}").as_bytes(), 0).unwrap();
     }
+    // Two frames on a PULL: malformed, counted on the agent and on its socket `in`.
+    push.send_multipart([&b"a"[..], &b"b"[..]], 0).unwrap();
     let req = ctx.socket(zmq::REQ).unwrap();
     req.set_rcvtimeo(PATIENCE.as_millis() as i32).unwrap();
     req.set_linger(0).unwrap();
@@ -92,8 +94,32 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
     let echo = [("agent", "echo"), ("kind", "echo")];
     shows(&addr, "axon_agent_received_messages_total", &sink, 7.0).unwrap();
     shows(&addr, "axon_agent_received_messages_total", &echo, 3.0).unwrap();
+    let in_ = [("agent", "sink"), ("alias", "in"), ("socket_kind", "PULL")];
+    let bad = [&in_[..], &[("error", "malformed")]].concat();
+    shows(&addr, "axon_socket_errors_total", &bad, 1.0).unwrap();
     let body = scrape(&addr);
     let at = |name: &str, labels: &[(&str, &str)]| value(&body, name, labels);
+    // Per socket: the sink's PULL and echo's REP, each with exactly its own traffic.
+    let main = [("agent", "echo"), ("alias", "main"), ("socket_kind", "REP")];
+    let sockets = [
+        ("axon_socket_received_messages_total", &in_, 7.0),
+        ("axon_socket_sent_messages_total", &in_, 0.0),
+        ("axon_socket_backlog_messages", &in_, 0.0),
+        ("axon_socket_received_messages_total", &main, 3.0),
+        ("axon_socket_sent_messages_total", &main, 3.0),
+        ("axon_socket_backlog_messages", &main, 0.0),
+    ];
+    for (name, labels, want) in sockets {
+        assert_eq!(at(name, labels), Some(want), "{name}{labels:?}\n{body}");
+    }
+    for cause in ["full", "hwm", "oversized", "unhandled"] {
+        let labels = [&main[..], &[("cause", cause)]].concat();
+        assert_eq!(at("axon_socket_dropped_messages_total", &labels), Some(0.0));
+    }
+    let decode = [&in_[..], &[("error", "decode")]].concat();
+    assert_eq!(at("axon_socket_errors_total", &decode), Some(0.0));
+    let agent_bad = [("agent", "sink"), ("error", "malformed")];
+    assert_eq!(at("axon_agent_errors_total", &agent_bad), Some(1.0));
     assert_eq!(at("axon_agent_sent_messages_total", &sink), Some(0.0));
     // A REP's replies are messages it sent.
     assert_eq!(at("axon_agent_sent_messages_total", &echo), Some(3.0));

@@ -65,4 +65,4 @@ pub use net::{Address, BindTarget, Framing, OnFull, Role, SocketKind, Transport}
 pub use protocol::{BindOptions, ConnectOptions, Dispatch, RequestOptions};
 pub use script::{check_script, ScriptError, ScriptLimits, Signature};
 pub use sockets::{safe_name, SocketKey, SocketRef};
-pub use stats::Stats;
+pub use stats::{SocketStats, Stats};

@@ -278,6 +278,11 @@ impl Proxy {
         self.call("list_timers", ())
     }
 
+    /// The attributes given at spawn and the free-form ones, with their values now.
+    pub fn attrs(&mut self) -> Result<std::collections::BTreeMap<String, crate::codec::Value>> {
+        self.call("attrs", ())
+    }
+
     /// Whether the agent is serving.
     pub fn is_running(&mut self) -> Result<bool> {
         self.call("is_running", ())

@@ -18,6 +18,7 @@ use super::Host;
 use crate::agent::Agent;
 use crate::net::Frames;
 use crate::sockets::Sockets;
+use crate::stats::Count;
 
 /// Most messages drained from one socket per wake-up before other work gets a turn.
 const DRAIN_BUDGET: usize = 256;
@@ -122,11 +123,18 @@ fn drain_batch<A: Agent>(
                 frames.with_views(|parts| act.on_control(parts, ctx))
             }
             (Poll::Ready(Some(Ok(()))), Source::Data { index, .. }) => {
-                frames.with_views(|parts| act.on_data(index, parts, ctx))
+                // What the message comes to is counted on this socket as well as in total.
+                act.sockets.serving = Some(index);
+                frames.with_views(|parts| act.on_data(index, parts, ctx));
+                act.sockets.serving = None;
             }
-            (Poll::Ready(Some(Err(e))), _) => {
+            (Poll::Ready(Some(Err(e))), source) => {
                 tracing::warn!(agent = %act.sockets.name(), error = %e, "receive failed");
-                act.sockets.stats.malformed += 1;
+                let index = match source {
+                    Source::Data { index, .. } => Some(index),
+                    Source::Control => None,
+                };
+                act.sockets.count_on(index, Count::Malformed);
             }
             (Poll::Ready(None), _) => return Poll::Ready(()),
             (Poll::Pending, _) => return Poll::Pending,

@@ -14,6 +14,7 @@ use crate::codec::Serializer;
 use crate::error::{Error, ErrorKind, RemoteError};
 use crate::net::{split_single_frame, Sent, SocketKind};
 use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
+use crate::stats::Count;
 
 /// What a handler call came to.
 pub(crate) enum Handled {
@@ -68,8 +69,7 @@ impl<A: Agent> Host<A> {
         size: usize,
     ) {
         let limit = self.sockets.spec.defaults.max_message;
-        self.sockets.stats.oversized += 1;
-        let count = self.sockets.stats.oversized;
+        let count = self.sockets.count(Count::Oversized);
         if worth_logging(count) {
             tracing::warn!(agent = %self.sockets.name(), alias, size, limit, count, "message over the size limit dropped");
         }
@@ -153,9 +153,8 @@ impl<A: Agent> Host<A> {
         };
         let body = frames.len() - delim - 1;
         if body != 1 {
-            self.sockets.stats.malformed += 1;
+            let count = self.sockets.count(Count::Malformed);
             let message = format!("expected one payload frame, got {body}");
-            let count = self.sockets.stats.malformed;
             if worth_logging(count) {
                 tracing::warn!(agent = %self.sockets.name(), alias = %alias, body, count, "malformed request");
             }
@@ -264,7 +263,7 @@ impl<A: Agent> Host<A> {
     ) -> Handled {
         let alias = msg.alias();
         let Some(name) = handler else {
-            self.sockets.stats.unhandled += 1;
+            self.sockets.count(Count::Unhandled);
             tracing::warn!(agent = %self.sockets.spec.name, alias, "message with no handler dropped");
             return Handled::Missing(self.sockets.remote_error(
                 ErrorKind::NotFound,
@@ -276,7 +275,7 @@ impl<A: Agent> Host<A> {
             if let Some(arity) = self.script_arity(name, msg.topic().is_some()) {
                 return self.run_script_handler(name, arity, msg, ctx);
             }
-            self.sockets.stats.unhandled += 1;
+            self.sockets.count(Count::Unhandled);
             tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, "unknown handler");
             return Handled::Missing(self.sockets.remote_error(
                 ErrorKind::NotFound,
@@ -295,7 +294,7 @@ impl<A: Agent> Host<A> {
         msg: Message<'_>,
         ctx: &mut Context<Self>,
     ) -> Handled {
-        self.sockets.stats.received += 1;
+        self.sockets.count(Count::Received);
         let result = self.with_ctx(ctx, |agent, c| f(agent, c, msg));
         match result {
             Ok(reply) => Handled::Ok(reply),
@@ -314,14 +313,13 @@ impl<A: Agent> Host<A> {
     ) -> RemoteError {
         let alias = msg.alias();
         if e.kind() == HandlerErrorKind::Decode {
-            self.sockets.stats.decode_errors += 1;
-            let count = self.sockets.stats.decode_errors;
+            let count = self.sockets.count(Count::DecodeError);
             if worth_logging(count) {
                 tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, serializer = %msg.serializer(), error = %e, count, "message does not decode");
             }
             self.sockets.remote_error(ErrorKind::BadRequest, name, e)
         } else {
-            self.sockets.stats.handler_errors += 1;
+            self.sockets.count(Count::HandlerError);
             tracing::warn!(agent = %self.sockets.spec.name, alias, handler = name, error = %e, "handler failed");
             self.sockets.remote_error(ErrorKind::Handler, name, e)
         }
@@ -330,8 +328,7 @@ impl<A: Agent> Host<A> {
     #[cold]
     #[inline(never)]
     pub(super) fn malformed(&mut self, alias: &str, what: &'static str, frames: usize) {
-        self.sockets.stats.malformed += 1;
-        let count = self.sockets.stats.malformed;
+        let count = self.sockets.count(Count::Malformed);
         if worth_logging(count) {
             tracing::warn!(agent = %self.sockets.spec.name, alias, frames, count, "malformed message dropped: {what}");
         }
@@ -347,7 +344,7 @@ impl<A: Agent> Host<A> {
             tracing::warn!(agent = %self.sockets.spec.name, alias = %slot.alias, error = %e, "reply not sent");
             // count_send counts only a full socket; a reply lost to any other error counts there too.
             if !matches!(e, Error::Full { .. }) {
-                self.sockets.stats.dropped_full += 1;
+                self.sockets.count_on(Some(index), Count::DroppedFull);
             }
         }
         // A reply is counted as a `send` is: sent, dropped at the mark, or full.

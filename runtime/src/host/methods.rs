@@ -94,6 +94,7 @@ impl<A: Agent> Host<A> {
             }
             "list_timers" => to_value(&self.state.timers.aliases()),
             "get_attr" => args::<Attr>(req).and_then(|a| self.get_attr(&a.name)),
+            "attrs" => to_value(&self.named_attrs()),
             "set_attr" => args(req).and_then(|a| self.set_attr_method(a)),
             "stats" => to_value(&self.stats()),
             _ if self.is_script(method) => self.call_script_method(method, req.args.clone(), actor),
@@ -324,6 +325,21 @@ impl<A: Agent> Host<A> {
         })
     }
 
+    /// The attributes that have names here, with their values now: those
+    /// given at spawn or by `set_attr` (typed fields of the kind included),
+    /// and the free-form ones.
+    fn named_attrs(&self) -> std::collections::BTreeMap<&str, Value> {
+        let given = self.sockets.spec.attributes.keys();
+        given
+            .chain(&self.state.set_names)
+            .chain(self.state.attrs.keys())
+            .filter_map(|name| {
+                let value = attrs::read(&self.agent, &self.state.attrs, name)?;
+                Some((name.as_str(), value))
+            })
+            .collect()
+    }
+
     /// The attributes the runtime answers itself.
     fn reserved_attr(&self, name: &str) -> Result<Option<Value>> {
         Ok(Some(match name {
@@ -348,14 +364,17 @@ impl<A: Agent> Host<A> {
             .value
             .ok_or_else(|| Error::invalid("arguments", "set_attr", "missing field `value`"))?;
         attrs::write(&mut self.agent, &mut self.state.attrs, &a.name, value)
-            .map(|()| Value::Null)
-            .map_err(|e| Error::invalid("attribute", a.name, e.to_string()))
+            .map_err(|e| Error::invalid("attribute", &a.name, e.to_string()))?;
+        // Unbounded only in names a signed caller chose to set.
+        self.state.set_names.insert(a.name);
+        Ok(Value::Null)
     }
 
     /// The agent's counters, with those kept outside its socket table.
     fn stats(&self) -> crate::stats::Stats {
         crate::stats::Stats {
             logs_not_forwarded: crate::logging::not_forwarded(),
+            sockets: self.sockets.socket_stats(),
             ..self.sockets.stats.clone()
         }
     }

@@ -95,6 +95,8 @@ struct HostState<A: Agent> {
     unserved: Vec<(usize, u64)>,
     /// The free-form attributes, beside the kind's typed ones.
     attrs: attrs::Free,
+    /// Names written by `set_attr` (a typed field of the kind among them), for `attrs`.
+    set_names: std::collections::BTreeSet<String>,
     /// The script functions loaded into the agent.
     scripts: Scripts,
 }
@@ -178,6 +180,7 @@ impl<A: Agent> Host<A> {
                 serving: false,
                 unserved: Vec::new(),
                 attrs: free,
+                set_names: Default::default(),
                 scripts,
             },
             control: None,

@@ -22,6 +22,7 @@ use crate::codec::{Serializer, Value};
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::protocol::{decode_body, encode_body, ERROR_MARKER};
 use crate::sockets::{Sockets, Waiter};
+use crate::stats::Count;
 
 /// Gives up on request `id` of `alias` if no reply came within `wait`.
 pub(super) fn expire_after<A: Agent>(
@@ -96,7 +97,7 @@ impl<A: Agent> Host<A> {
             return;
         };
         let Some(waiter) = slot.waiting.remove(&id) else {
-            self.sockets.stats.unhandled += 1;
+            self.sockets.count(Count::Unhandled);
             tracing::warn!(agent = %self.sockets.spec.name, alias = %alias, id, "reply to an unknown request dropped");
             return;
         };
@@ -117,7 +118,7 @@ impl<A: Agent> Host<A> {
                     );
                 }
                 Err(e) => {
-                    self.sockets.stats.handler_errors += 1;
+                    self.sockets.count(Count::HandlerError);
                     tracing::warn!(agent = %self.sockets.spec.name, alias = %alias, error = %e, "request failed at the replier");
                 }
             },

@@ -213,7 +213,7 @@ impl<A: Agent> Host<A> {
         msg: Message<'_>,
         actor: &mut Context<Self>,
     ) -> Handled {
-        self.sockets.stats.received += 1;
+        self.sockets.count(crate::stats::Count::Received);
         let value = match msg.decode::<Value>() {
             Ok(v) => v,
             Err(e) => return Handled::Failed(self.handler_failed(name, &msg, e.into())),

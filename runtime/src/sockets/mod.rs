@@ -6,6 +6,7 @@
 //! - `open`: binds and connects, and where ipc files go.
 //! - `slot`: one open socket and what the host needs to serve it.
 //! - `send`: sending values and requests.
+//! - `counts`: counting what a message came to, per agent and per socket.
 //! - `socket_ref`: naming a socket by alias or by a handle resolved once.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::launch::AgentSpec;
 use crate::net::{Address, Io, Role, Socket, SocketKind};
 use crate::stats::Stats;
 
+mod counts;
 mod open;
 mod send;
 mod slot;
@@ -42,6 +44,9 @@ pub(crate) struct Sockets {
     /// Slot index by alias; an ordered map: a few short keys compare faster than they hash.
     pub(crate) aliases: BTreeMap<Rc<str>, usize>,
     pub(crate) stats: Stats,
+    /// The socket whose message the host is handling now, if any: what counts
+    /// made on the way (received, handler and decode errors, ...) are for.
+    pub(crate) serving: Option<usize>,
     /// Where sockets were bound or closed since the host last looked, oldest first.
     addr_changes: Vec<AddrChange>,
     pub(crate) encode_buf: Vec<u8>,
@@ -56,6 +61,7 @@ impl Sockets {
             slots: Vec::new(),
             aliases: BTreeMap::new(),
             stats: Stats::default(),
+            serving: None,
             addr_changes: Vec::new(),
             encode_buf: Vec::with_capacity(256),
             next_generation: 1,
@@ -196,6 +202,7 @@ impl Sockets {
             reply_topic: Vec::new(),
             dispatch: crate::protocol::Dispatch::Longest,
             framing: crate::net::Framing::Multipart,
+            counts: crate::stats::Counts::default(),
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -347,6 +354,10 @@ mod tests {
             // Nobody is connected: the message waits in libzmq's queue or the backlog.
             assert!(core.send((&out).into(), None, "hello").is_ok());
             assert_eq!(core.stats.sent, 1);
+            // Counted on the socket too, with the message still waiting (no peer).
+            let out_stats = &core.socket_stats()["out"];
+            assert_eq!((out_stats.kind.as_str(), out_stats.bound), ("PUSH", true));
+            assert_eq!(out_stats.sent, 1);
 
             core.close("out").unwrap();
             assert!(matches!(core.send((&out).into(), None, "x"), Err(Error::UnknownAlias(a)) if a == "out"));

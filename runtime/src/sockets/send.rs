@@ -6,6 +6,7 @@ use super::{Sockets, Waiter};
 use crate::error::{Error, Result};
 use crate::net::{Framing, Sent, SocketKind};
 use crate::sockets::SocketKey;
+use crate::stats::Count;
 
 impl Sockets {
     /// Encodes `value` with the socket's serializer and sends it.
@@ -65,19 +66,23 @@ impl Sockets {
     pub(crate) fn count_send(&mut self, index: usize, result: &Result<Sent>) {
         match result {
             Ok(Sent::Dropped) => self.count_drop(index),
-            Ok(_) => self.stats.sent += 1,
-            Err(Error::Full { .. }) => self.stats.dropped_full += 1,
+            Ok(_) => {
+                self.count_on(Some(index), Count::Sent);
+            }
+            Err(Error::Full { .. }) => {
+                self.count_on(Some(index), Count::DroppedFull);
+            }
             Err(_) => {}
         }
     }
 
     /// Counts a message dropped at the high-water mark of the socket at `index`.
     pub(crate) fn count_drop(&mut self, index: usize) {
-        self.stats.dropped_hwm += 1;
+        let dropped = self.count_on(Some(index), Count::DroppedHwm);
         // Counted always; logged at powers of two so a flood does not flood the log.
-        if self.stats.dropped_hwm.is_power_of_two() {
+        if dropped.is_power_of_two() {
             let alias = self.slots[index].as_ref().map(|s| s.alias.clone());
-            tracing::warn!(agent = %self.spec.name, alias = ?alias, dropped = self.stats.dropped_hwm, "messages dropped at the high-water mark");
+            tracing::warn!(agent = %self.spec.name, alias = ?alias, dropped, "messages dropped at the high-water mark");
         }
     }
 

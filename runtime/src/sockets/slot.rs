@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::{Address, Framing, Role, Socket};
 use crate::protocol::Dispatch;
+use crate::stats::Counts;
 
 /// Who waits for the answer to a request.
 pub(crate) enum Waiter {
@@ -110,6 +111,8 @@ pub(crate) struct Slot {
     pub(crate) dispatch: Dispatch,
     /// PUB: how a message is laid out in frames.
     pub(crate) framing: Framing,
+    /// What its messages came to (`Sockets::count`).
+    pub(crate) counts: Counts,
 }
 
 impl Drop for Slot {
@@ -197,6 +200,7 @@ mod tests {
             reply_topic: Vec::new(),
             dispatch: Dispatch::All,
             framing: Framing::Multipart,
+            counts: Counts::default(),
         }
     }
 

@@ -5,10 +5,13 @@
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use super::{AgentFigures, Snapshot};
-use axon_runtime::Stats;
+use axon_runtime::{SocketStats, Stats};
 
 /// Labels of every per-agent series.
 const AGENT: &[&str] = &["agent", "kind", "node", "group"];
+
+/// Labels of every per-socket series (those of `axon_socket_info`, so the two join).
+const SOCKET: &[&str] = &["agent", "alias", "socket_kind", "node"];
 
 /// The states an agent can be in (`ps`), each a series of `axon_agent_state`.
 const STATES: &[&str] = &[
@@ -60,7 +63,17 @@ struct Families {
     forgotten: IntCounterVec,
     logs_lost: IntCounterVec,
     socket: GaugeVec,
+    sockets: SocketFamilies,
     sup: SupervisorFamilies,
+}
+
+/// The per-socket counters' families.
+struct SocketFamilies {
+    received: IntCounterVec,
+    sent: IntCounterVec,
+    dropped: IntCounterVec,
+    errors: IntCounterVec,
+    backlog: GaugeVec,
 }
 
 /// The supervisor's own families.
@@ -91,6 +104,39 @@ impl Families {
             journal: gauge(&r, "axon_supervisor_journal_entries", "Journal entries kept for restarts, over all agents", &["node"]),
             adopted: gauge(&r, "axon_supervisor_adopted_agents", "Agents adopted from a previous supervisor that still run", &["node"]),
         };
+        let socket = |extra: &[&'static str]| [SOCKET, extra].concat();
+        let sockets = SocketFamilies {
+            received: counter(
+                &r,
+                "axon_socket_received_messages_total",
+                "Messages received on the socket and handed to a handler",
+                SOCKET,
+            ),
+            sent: counter(
+                &r,
+                "axon_socket_sent_messages_total",
+                "Messages sent on the socket",
+                SOCKET,
+            ),
+            dropped: counter(
+                &r,
+                "axon_socket_dropped_messages_total",
+                "Messages of the socket dropped, by cause",
+                &socket(&["cause"]),
+            ),
+            errors: counter(
+                &r,
+                "axon_socket_errors_total",
+                "Errors on the socket's messages, by kind",
+                &socket(&["error"]),
+            ),
+            backlog: gauge(
+                &r,
+                "axon_socket_backlog_messages",
+                "Messages waiting in the socket's send backlog",
+                SOCKET,
+            ),
+        };
         Families {
             state: gauge(&r, "axon_agent_state", "1 for the agent's current state, 0 for the others", &with(&["state"])),
             restarts: counter(&r, "axon_agent_restarts_total", "How often the supervisor restarted the agent", AGENT),
@@ -107,7 +153,8 @@ impl Families {
             control: counter(&r, "axon_agent_control_requests_total", "Control requests the agent served", AGENT),
             forgotten: counter(&r, "axon_agent_requests_forgotten_total", "Requests forgotten unanswered (too old, or too many waiting)", AGENT),
             logs_lost: counter(&r, "axon_agent_logs_not_forwarded_total", "Log events the logger could not take, written to stderr instead", AGENT),
-            socket: gauge(&r, "axon_socket_info", "1 for each socket an agent bound", &["agent", "alias", "socket_kind", "node"]),
+            socket: gauge(&r, "axon_socket_info", "1 for each socket an agent bound", SOCKET),
+            sockets,
             sup,
             registry: r,
         }
@@ -148,6 +195,9 @@ impl Families {
                 .with_label_values(&l)
                 .set(f64::from(u8::from(*answered)));
             self.counters(&l, stats);
+            for (alias, s) in &stats.sockets {
+                self.sockets.counters(&[l[0], alias, &s.kind, node], s);
+            }
         }
     }
 
@@ -155,12 +205,7 @@ impl Families {
         let with = |extra: &'static str| [l[0], l[1], l[2], l[3], extra];
         self.received.with_label_values(l).inc_by(s.received);
         self.sent.with_label_values(l).inc_by(s.sent);
-        let drops = [
-            ("full", s.dropped_full),
-            ("hwm", s.dropped_hwm),
-            ("oversized", s.oversized),
-            ("unhandled", s.unhandled),
-        ];
+        let drops = drop_causes(s.dropped_full, s.dropped_hwm, s.oversized, s.unhandled);
         for (cause, n) in drops {
             self.dropped.with_label_values(&with(cause)).inc_by(n);
         }
@@ -208,6 +253,37 @@ impl Families {
             .set(f.journal_entries as f64);
         sup.adopted.with_label_values(&n).set(f.adopted as f64);
     }
+}
+
+impl SocketFamilies {
+    /// One socket's series, labelled `l` (agent, alias, kind, node).
+    fn counters(&self, l: &[&str; 4], s: &SocketStats) {
+        let with = |extra: &'static str| [l[0], l[1], l[2], l[3], extra];
+        self.received.with_label_values(l).inc_by(s.received);
+        self.sent.with_label_values(l).inc_by(s.sent);
+        for (cause, n) in drop_causes(s.dropped_full, s.dropped_hwm, s.oversized, s.unhandled) {
+            self.dropped.with_label_values(&with(cause)).inc_by(n);
+        }
+        let errors = [
+            ("handler", s.handler_errors),
+            ("decode", s.decode_errors),
+            ("malformed", s.malformed),
+        ];
+        for (kind, n) in errors {
+            self.errors.with_label_values(&with(kind)).inc_by(n);
+        }
+        self.backlog.with_label_values(l).set(s.backlog as f64);
+    }
+}
+
+/// The `cause` label of each dropped-messages count, agents' and sockets' alike.
+fn drop_causes(full: u64, hwm: u64, oversized: u64, unhandled: u64) -> [(&'static str, u64); 4] {
+    [
+        ("full", full),
+        ("hwm", hwm),
+        ("oversized", oversized),
+        ("unhandled", unhandled),
+    ]
 }
 
 /// A gauge family registered in `r`; the names are constants checked by the tests.

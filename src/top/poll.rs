@@ -1,0 +1,392 @@
+//! The poller: a thread of its own that asks the deployment what `axon top`
+//! shows, once per interval, and sends each round to the UI. Every call is
+//! bounded (the name servers by [`NS_TIMEOUT`], agents by [`AGENT_TIMEOUT`])
+//! and the agents are asked all at once, so a hung agent costs a round at
+//! most half a second and never the UI anything: it just shows `-`.
+//!
+//! It also carries out what the UI asks: kill an agent (through the name
+//! server that supervises it, as `axon kill` does), and, while the detail
+//! view is open, fetch that agent's timers, attributes and last log lines.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axon::launch::Signal;
+use axon::{AgentStatus, Stats, Value};
+use futures::future::join_all;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::model::{Sample, Seen};
+use super::source::{ask, NodeRef, Source, NAMESERVER};
+
+/// How long a name server may take to answer `ps`.
+pub const NS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long an agent may take to answer `stats` (and the detail view's calls).
+pub const AGENT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How many log lines the detail view asks for.
+const LOG_LINES: usize = 200;
+
+/// The kind of logger agents (`axon logs` reads theirs).
+const LOGGER_KIND: &str = "logger";
+
+/// What the UI asks of the poller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// SIGKILL this agent's process.
+    Kill(String),
+    /// Fetch this agent's details every round (`None`: stop).
+    Focus(Option<String>),
+}
+
+/// What the poller sends the UI.
+#[derive(Debug)]
+pub enum Update {
+    /// A round of every agent.
+    Round(Sample),
+    /// The details of the agent in focus.
+    Detail(Detail),
+    /// Something to tell the user in the status bar (a kill's outcome).
+    Notice(String),
+}
+
+/// The parts of one agent's detail view that need calls of their own.
+#[derive(Debug, Clone)]
+pub struct Detail {
+    /// The agent.
+    pub name: String,
+    /// Its timers' aliases, or why they are not known.
+    pub timers: std::result::Result<Vec<String>, String>,
+    /// Its named attributes, or why they are not known.
+    pub attrs: std::result::Result<BTreeMap<String, Value>, String>,
+    /// Its last log lines.
+    pub logs: Logs,
+}
+
+/// An agent's last log lines, as the deployment's logger keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Logs {
+    /// The deployment runs no logger agent.
+    NoLogger,
+    /// The lines, oldest first.
+    Lines(Vec<String>),
+    /// The logger did not answer.
+    Failed(String),
+}
+
+/// Where an agent is: its node's name server, and its own control endpoint once known.
+#[derive(Debug, Clone)]
+struct Place {
+    ns: String,
+    pid: Option<u32>,
+    kind: String,
+    control: Option<String>,
+}
+
+/// The poller's state between rounds.
+struct Poller {
+    source: Source,
+    interval: Duration,
+    updates: mpsc::Sender<Update>,
+    focus: Option<String>,
+    /// Every agent of the last round, by name.
+    places: BTreeMap<String, Place>,
+    /// What each node showed last: kept (without counters) while it does not answer.
+    last_seen: BTreeMap<String, Vec<Seen>>,
+}
+
+/// Starts the poller on a thread of its own; it ends when the UI drops its receiver or sender.
+pub fn spawn(
+    source: Source,
+    interval: Duration,
+) -> Result<(UnboundedSender<Command>, mpsc::Receiver<Update>)> {
+    let (commands, inbox) = unbounded_channel();
+    let (updates, rx) = mpsc::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the poller's runtime")?;
+    let poller = Poller {
+        source,
+        interval,
+        updates,
+        focus: None,
+        places: BTreeMap::new(),
+        last_seen: BTreeMap::new(),
+    };
+    std::thread::Builder::new()
+        .name("axon-top-poll".into())
+        .spawn(move || runtime.block_on(poller.run(inbox)))
+        .context("starting the poller")?;
+    Ok((commands, rx))
+}
+
+impl Poller {
+    /// Rounds every interval, and commands as they come, until the UI is gone.
+    async fn run(mut self, mut inbox: UnboundedReceiver<Command>) {
+        let mut next = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(next) => {
+                    if !self.round().await {
+                        return;
+                    }
+                    // A round that overran the interval is followed at once, never by a burst.
+                    next = (next + self.interval).max(tokio::time::Instant::now());
+                }
+                command = inbox.recv() => match command {
+                    // The UI ended.
+                    None => return,
+                    Some(Command::Kill(name)) => {
+                        let notice = self.kill(&name).await;
+                        if self.updates.send(Update::Notice(notice)).is_err() {
+                            return;
+                        }
+                        // Show the restart as soon as the supervisor makes it.
+                        next = tokio::time::Instant::now();
+                    }
+                    Some(Command::Focus(name)) => {
+                        self.focus = name;
+                        next = tokio::time::Instant::now();
+                    }
+                },
+            }
+        }
+    }
+
+    /// One round: every node's `ps`, every agent's `stats`, the focus's details; false once the UI is gone.
+    async fn round(&mut self) -> bool {
+        let (mut unreachable, nodes) = match self.source.nodes().await {
+            Ok(nodes) => (Vec::new(), nodes),
+            Err(e) => (vec![format!("{e:#}")], Vec::new()),
+        };
+        let listed = join_all(nodes.iter().map(|n| async move {
+            let ps = ask::<Vec<AgentStatus>>(&n.endpoint, NAMESERVER, "ps", &(), NS_TIMEOUT).await;
+            (n, ps)
+        }))
+        .await;
+        let mut agents = Vec::new();
+        let mut places = BTreeMap::new();
+        for (node, ps) in listed {
+            match ps {
+                Ok(statuses) => {
+                    let seen = self.seen(node, statuses, &mut places);
+                    self.last_seen.insert(node.name.clone(), seen.clone());
+                    agents.extend(seen);
+                }
+                Err(e) => {
+                    unreachable.push(format!("{}: {e:#}", node.name));
+                    let kept = self.last_seen.get(&node.name).cloned().unwrap_or_default();
+                    agents.extend(kept.into_iter().map(|s| Seen { stats: None, ..s }));
+                    places.extend(self.places_on(&node.endpoint));
+                }
+            }
+        }
+        self.places = places;
+        self.find_controls().await;
+        let stats = self.all_stats(&agents).await;
+        for (seen, stats) in agents.iter_mut().zip(stats) {
+            seen.stats = stats;
+        }
+        let sample = Sample {
+            at: Instant::now(),
+            agents,
+            unreachable,
+        };
+        if self.updates.send(Update::Round(sample)).is_err() {
+            return false;
+        }
+        match self.focus.clone() {
+            Some(name) => self
+                .updates
+                .send(Update::Detail(self.detail(&name).await))
+                .is_ok(),
+            None => true,
+        }
+    }
+
+    /// The agents `node` listed, and where each is.
+    fn seen(
+        &self,
+        node: &NodeRef,
+        statuses: Vec<AgentStatus>,
+        places: &mut BTreeMap<String, Place>,
+    ) -> Vec<Seen> {
+        statuses
+            .into_iter()
+            .map(|status| {
+                // The control endpoint is asked once per process.
+                let known = self
+                    .places
+                    .get(&status.name)
+                    .filter(|p| p.pid == status.pid);
+                let place = Place {
+                    ns: node.endpoint.clone(),
+                    pid: status.pid,
+                    kind: status.kind.clone(),
+                    control: known.and_then(|p| p.control.clone()),
+                };
+                places.insert(status.name.clone(), place);
+                Seen {
+                    node: node.name.clone(),
+                    status,
+                    stats: None,
+                }
+            })
+            .collect()
+    }
+
+    /// The places of the last round on the node at `ns` (a node that did not answer now).
+    fn places_on(&self, ns: &str) -> Vec<(String, Place)> {
+        let on = self.places.iter().filter(|(_, p)| p.ns == ns);
+        on.map(|(n, p)| (n.clone(), p.clone())).collect()
+    }
+
+    /// Asks the name servers for the control endpoints not known yet, all at once.
+    async fn find_controls(&mut self) {
+        let missing: Vec<(String, String)> = self
+            .places
+            .iter()
+            .filter(|(_, p)| p.pid.is_some() && p.control.is_none())
+            .map(|(name, p)| (name.clone(), p.ns.clone()))
+            .collect();
+        let found = join_all(missing.iter().map(|(name, ns)| async move {
+            let args = Named { name };
+            let info = ask::<axon::AgentInfo>(ns, NAMESERVER, "info", &args, NS_TIMEOUT).await;
+            (name, info)
+        }))
+        .await;
+        for (name, info) in found {
+            if let (Ok(info), Some(place)) = (info, self.places.get_mut(name)) {
+                place.control = (place.pid == Some(info.pid)).then_some(info.control);
+            }
+        }
+    }
+
+    /// Every agent's `stats`, all at once, each within [`AGENT_TIMEOUT`]; `None` where not answered.
+    async fn all_stats(&self, agents: &[Seen]) -> Vec<Option<Stats>> {
+        join_all(agents.iter().map(|a| async move {
+            let control = self.control_of(&a.status.name)?;
+            let stats = ask(control, &a.status.name, "stats", &(), AGENT_TIMEOUT).await;
+            stats.ok()
+        }))
+        .await
+    }
+
+    fn control_of(&self, name: &str) -> Option<&str> {
+        self.places.get(name)?.control.as_deref()
+    }
+
+    /// SIGKILLs `name` through its node's name server; what happened, for the status bar.
+    async fn kill(&self, name: &str) -> String {
+        let Some(place) = self.places.get(name) else {
+            return format!("kill {name}: no such agent any more");
+        };
+        let args = SignalArgs {
+            name,
+            signal: Signal::Kill,
+        };
+        match ask::<u32>(&place.ns, NAMESERVER, "signal", &args, NS_TIMEOUT).await {
+            Ok(pid) => format!("SIGKILL sent to {name} (pid {pid})"),
+            Err(e) => format!("kill {name}: {e:#}"),
+        }
+    }
+
+    /// The calls of `name`'s detail view: timers, attributes and log lines, at once.
+    async fn detail(&self, name: &str) -> Detail {
+        let control = self.control_of(name);
+        let (timers, attrs, logs) = tokio::join!(
+            ask_agent(control, name, "list_timers"),
+            ask_agent(control, name, "attrs"),
+            self.logs(name)
+        );
+        Detail {
+            name: name.to_owned(),
+            timers,
+            attrs,
+            logs,
+        }
+    }
+
+    /// `name`'s last log lines, from where `axon logs` reads them: the node's log file when it
+    /// runs here, else the deployment's logger.
+    async fn logs(&self, name: &str) -> Logs {
+        if let Some(path) = self.source.log_file() {
+            let agent = name.to_owned();
+            let read = tokio::task::spawn_blocking(move || from_file(&path, &agent));
+            return match read.await {
+                Ok(Ok(lines)) => Logs::Lines(lines),
+                Ok(Err(e)) => Logs::Failed(format!("{e:#}")),
+                Err(e) => Logs::Failed(e.to_string()),
+            };
+        }
+        let logger = self
+            .places
+            .iter()
+            .find(|(_, p)| p.kind == LOGGER_KIND && p.control.is_some());
+        let Some((logger, place)) = logger else {
+            return Logs::NoLogger;
+        };
+        let (logger, control, agent) = (logger.clone(), place.control.clone(), name.to_owned());
+        // `history` drives a blocking proxy: on a thread of the blocking pool, not this runtime's.
+        let read = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+            let mut proxy = axon::Proxy::open(logger, control.unwrap_or_default())?;
+            proxy.set_timeout(AGENT_TIMEOUT);
+            let mut records = crate::commands::history(&mut proxy, Some(&agent), LOG_LINES)?;
+            // Every line is this agent's: its name once (the line's prefix) is enough.
+            for r in &mut records {
+                r.fields.remove("agent");
+            }
+            Ok(records.iter().map(|r| r.line()).collect())
+        });
+        match read.await {
+            Ok(Ok(lines)) => Logs::Lines(lines),
+            Ok(Err(e)) => Logs::Failed(format!("{e:#}")),
+            Err(e) => Logs::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The last `LOG_LINES` events of `agent` in the log file at `path`, in their human form.
+fn from_file(path: &std::path::Path, agent: &str) -> Result<Vec<String>> {
+    let (records, _) =
+        axon::logging::read_all(path).with_context(|| format!("reading {}", path.display()))?;
+    let mine: Vec<String> = records
+        .into_iter()
+        .filter(|r| r.agent == agent)
+        .map(|mut r| {
+            // Every line is this agent's: its name once (the line's prefix) is enough.
+            r.fields.remove("agent");
+            r.line()
+        })
+        .collect();
+    Ok(mine[mine.len().saturating_sub(LOG_LINES)..].to_vec())
+}
+
+/// Calls `method` on agent `name` at `control` (none: it has no process now); the error as text.
+async fn ask_agent<R: serde::de::DeserializeOwned>(
+    control: Option<&str>,
+    name: &str,
+    method: &str,
+) -> std::result::Result<R, String> {
+    let control = control.ok_or_else(|| "no process answers".to_owned())?;
+    ask(control, name, method, &(), AGENT_TIMEOUT)
+        .await
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// The argument of `info`.
+#[derive(serde::Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+/// The arguments of `signal`.
+#[derive(serde::Serialize)]
+struct SignalArgs<'a> {
+    name: &'a str,
+    signal: Signal,
+}
