@@ -42,9 +42,9 @@ pub mod testing;
 pub use axon_runtime::{
     attrs, client, clock, codec, config, launch, logging, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Dispatch, Error, ErrorKind, Framing,
-    HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError,
-    RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, Stats, Transport,
-    Value,
+    HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, Reliability,
+    ReliableStats, RemoteError, RequestOptions, Result, Role, Serializer, SocketKey, SocketKind,
+    SocketRef, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
     manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions, NodeStatus,
@@ -61,7 +61,7 @@ pub mod prelude {
     pub use crate::{
         Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
         Dispatch, ErrorKind, Framing, HandlerError, HandlerResult, Handlers, Message, NameServer,
-        OnFull, Proxy, Registry, Role, Serializer, SocketKind, SocketRef, SpawnOptions, Stats,
-        Transport, Value,
+        OnFull, Proxy, Registry, Reliability, Role, Serializer, SocketKind, SocketRef,
+        SpawnOptions, Stats, Transport, Value,
     };
 }

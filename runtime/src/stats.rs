@@ -1,5 +1,7 @@
 //! `Stats`: what an agent counts about itself, answered by the `stats` control method.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Counters of one agent since it started.
@@ -42,4 +44,42 @@ pub struct Stats {
     /// Log events the logger agent could not take (its queue was full), written to stderr instead.
     #[serde(default)]
     pub logs_not_forwarded: u64,
+    /// The at-least-once sockets (`reliable = true`), by alias.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reliable: BTreeMap<String, ReliableStats>,
+}
+
+/// Counters of one at-least-once socket (docs/guarantees.md); a sender moves
+/// the outbox ones, a receiver the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReliableStats {
+    /// Sender: the incarnation its messages are numbered in.
+    pub incarnation: u64,
+    /// Sender: messages kept until acknowledged, now.
+    pub outbox_messages: u64,
+    /// Sender: their payload bytes.
+    pub outbox_bytes: u64,
+    /// Sender: of them, sent and awaiting an acknowledgement.
+    pub in_flight: u64,
+    /// Sender: messages acknowledged.
+    pub acked: u64,
+    /// Sender: messages sent again (after a timeout or a negative acknowledgement).
+    pub redelivered: u64,
+    /// Sender: negative acknowledgements received (the receiver's handler failed).
+    pub nacked: u64,
+    /// Sender: messages given up after `max_attempts` handler failures.
+    pub dead_lettered: u64,
+    /// Sender: acknowledgements that were malformed, of another incarnation or out of range; ignored.
+    pub garbage_acks: u64,
+    /// Sender (durable): damaged records found at the end of the outbox file and cut off.
+    pub truncated_records: u64,
+    /// Receiver: messages handed to the handler.
+    pub handled: u64,
+    /// Receiver: messages seen before and dropped (acknowledged again).
+    pub duplicates: u64,
+    /// Receiver: acknowledgement frames sent.
+    pub acks_sent: u64,
+    /// Either end: messages that were not in the reliable framing (a plain peer), dropped.
+    pub plain_frames: u64,
 }

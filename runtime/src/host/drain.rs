@@ -35,6 +35,13 @@ pub(super) fn serve<A: Agent>(
     if slot.generation != generation {
         return;
     }
+    if let Some(reliable) = &slot.reliable {
+        actor.spawn(super::reliable::Ticker::new(
+            index,
+            generation,
+            reliable.tick(),
+        ));
+    }
     for index in std::iter::once(index).chain(slot.partner) {
         if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
             if slot.socket.receives() {
@@ -94,6 +101,10 @@ impl<A: Agent> ActorFuture<Host<A>> for Drain {
         let mut frames = std::mem::take(&mut act.frames);
         let outcome = drain_batch(source, act, ctx, task, &mut frames);
         act.frames = frames;
+        // A reliable PULL acknowledges what this batch handled.
+        if let Source::Data { index, .. } = source {
+            act.sockets.send_acks(index);
+        }
         outcome
     }
 }

@@ -14,6 +14,7 @@ use crate::codec::Serializer;
 use crate::error::{Error, ErrorKind, RemoteError};
 use crate::net::{split_single_frame, Sent, SocketKind};
 use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
+use crate::sockets::is_header;
 
 /// What a handler call came to.
 pub(crate) enum Handled {
@@ -32,16 +33,23 @@ impl<A: Agent> Host<A> {
         let Some(slot) = self.sockets.slots.get(index).and_then(Option::as_ref) else {
             return;
         };
-        let (kind, alias, serializer) = (
+        let (kind, alias, serializer, reliable, companion) = (
             slot.address.kind,
             slot.alias.clone(),
             slot.address.serializer,
+            slot.reliable.is_some(),
+            slot.companion,
         );
         let size: usize = frames.iter().map(|f| f.len()).sum();
         if size > self.sockets.spec.defaults.max_message {
             return self.drop_oversized(index, frames, kind, &alias, size);
         }
         match kind {
+            // A reliable PUSH or PULL's companion carries acknowledgements (or garbage).
+            SocketKind::Push | SocketKind::Pull if companion => self.on_acks(index, frames, ctx),
+            SocketKind::Pull if reliable => {
+                self.on_reliable_pull(index, &alias, serializer, frames, ctx)
+            }
             SocketKind::Pull => self.on_pull(index, &alias, serializer, frames, ctx),
             SocketKind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
             SocketKind::Rep | SocketKind::AsyncRep => {
@@ -89,6 +97,11 @@ impl<A: Agent> Host<A> {
         ctx: &mut Context<Self>,
     ) {
         if frames.len() != 1 {
+            if frames.len() == 2 && is_header(frames[0]) {
+                let what =
+                    "a reliable message on a plain PULL (connect or bind it with reliable = true)";
+                return self.malformed(alias, what, frames.len());
+            }
             return self.malformed(alias, "expected one frame", frames.len());
         }
         let handler = self.sockets.slots[index]

@@ -356,6 +356,7 @@ impl<A: Agent> Host<A> {
     fn stats(&self) -> crate::stats::Stats {
         crate::stats::Stats {
             logs_not_forwarded: crate::logging::not_forwarded(),
+            reliable: self.sockets.reliable_stats(),
             ..self.sockets.stats.clone()
         }
     }

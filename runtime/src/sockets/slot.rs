@@ -110,6 +110,8 @@ pub(crate) struct Slot {
     pub(crate) dispatch: Dispatch,
     /// PUB: how a message is laid out in frames.
     pub(crate) framing: Framing,
+    /// PUSH / PULL with `reliable`: the outbox or the dedupe state (its companion carries acks).
+    pub(crate) reliable: Option<Box<super::reliable::Reliable>>,
 }
 
 impl Drop for Slot {
@@ -170,7 +172,7 @@ mod tests {
             Duration::ZERO,
             1024,
             crate::net::DEFAULT_HWM,
-            None,
+            crate::net::Identity::default(),
         )
         .unwrap();
         Slot {
@@ -197,6 +199,7 @@ mod tests {
             reply_topic: Vec::new(),
             dispatch: Dispatch::All,
             framing: Framing::Multipart,
+            reliable: None,
         }
     }
 
