@@ -400,3 +400,47 @@ fn plain_and_reliable_ends_do_not_mix_silently() {
     assert!(e.to_string().contains("only PUSH and PULL"), "{e}");
     ns.shutdown().unwrap();
 }
+
+#[test]
+fn a_message_whose_handler_keeps_failing_is_dead_lettered_after_max_attempts() {
+    let ns = axon::testing::node().unwrap();
+    let mut sink = ns.run_agent("sink").unwrap();
+    let dead = sink
+        .bind_handler(SocketKind::Pull, "dead", "tally")
+        .unwrap();
+    let mut tx = ns.run_agent("tx").unwrap();
+    tx.connect(&dead, "dead", None).unwrap();
+    let policy = Reliability {
+        max_attempts: 3,
+        dead_letter: Some("dead".into()),
+        ..quick()
+    };
+    let push = tx
+        .bind_with(SocketKind::Push, BindOptions::alias("out").reliable(policy))
+        .unwrap();
+    let mut rx = ns.run_agent("rx").unwrap();
+    let pull = ConnectOptions::alias("in")
+        .handler("fail")
+        .reliable(quick());
+    rx.connect_with(&push, pull).unwrap();
+
+    tx.execute::<_, Value>("blast", &10).unwrap();
+    common::eventually("10 dead letters", || {
+        (sink.get_attr::<i64>("count").ok()? == 10).then_some(())
+    });
+    let out = reliable_stats(&mut tx, "out");
+    assert_eq!(
+        (
+            out.dead_lettered,
+            out.nacked,
+            out.acked,
+            out.outbox_messages
+        ),
+        (10, 30, 0, 0)
+    );
+    // Each was tried three times: the first delivery and two redeliveries.
+    assert_eq!(out.redelivered, 20);
+    assert_eq!(rx.stats().unwrap().handler_errors, 30);
+    assert_eq!(reliable_stats(&mut rx, "in").handled, 0);
+    ns.shutdown().unwrap();
+}

@@ -35,12 +35,8 @@ pub(super) fn serve<A: Agent>(
     if slot.generation != generation {
         return;
     }
-    if let Some(reliable) = &slot.reliable {
-        actor.spawn(super::reliable::Ticker::new(
-            index,
-            generation,
-            reliable.tick(),
-        ));
+    if let Some(period) = slot.reliable.as_ref().and_then(|r| r.tick()) {
+        actor.spawn(super::reliable::Ticker::new(index, generation, period));
     }
     for index in std::iter::once(index).chain(slot.partner) {
         if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
@@ -183,7 +179,7 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
     }
 }
 
-/// Ready once no socket has a backlog.
+/// Ready once no socket has a backlog and every reliable outbox is acknowledged.
 pub(super) struct AllFlushed;
 
 impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
@@ -199,6 +195,9 @@ impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
         for slot in act.sockets.slots.iter_mut().flatten() {
             pending |= matches!(slot.socket.poll_flush(task), Poll::Pending);
         }
+        // Reliable outboxes wait for their acknowledgements (whose drains wake the actor,
+        // which polls this again).
+        pending |= act.sockets.unacked() > 0;
         if pending {
             Poll::Pending
         } else {

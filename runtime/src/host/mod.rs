@@ -333,7 +333,8 @@ impl<A: Agent> Host<A> {
             .iter()
             .flatten()
             .map(|s| s.socket.backlog_len())
-            .sum()
+            .sum::<usize>()
+            + self.sockets.unacked()
     }
 }
 

@@ -51,8 +51,8 @@ impl<A: Agent> Host<A> {
     }
 }
 
-/// Looks at a reliable socket every tick: a sender sends again what timed out and syncs its
-/// file, a receiver sends the acknowledgements still pending. Ends when the socket closes.
+/// Looks at a reliable sender every tick: sends again what timed out, syncs its file.
+/// Ends when the socket closes.
 pub(super) struct Ticker {
     index: usize,
     generation: u64,
@@ -86,7 +86,6 @@ impl<A: Agent> ActorFuture<Host<A>> for Ticker {
                 return Poll::Ready(());
             }
             act.sockets.reliable_tick(self.index);
-            act.sockets.send_acks(self.index);
         }
         Poll::Pending
     }

@@ -265,7 +265,7 @@ impl Sockets {
             self.slots[partner] = None;
         }
         if let Some(reliable) = slot.as_mut().and_then(|s| s.reliable.take()) {
-            reliable.close();
+            reliable.close(&self.spec.name, alias);
         }
         if slot.is_some_and(|s| s.address.role == Role::Server) {
             self.addr_changes.push(AddrChange::Closed(alias.to_owned()));

@@ -73,13 +73,23 @@ impl Reliable {
         }
     }
 
-    /// How often its timer looks at it: a quarter of the sender's timeout, within 5-250 ms.
-    pub(crate) fn tick(&self) -> std::time::Duration {
-        let ms = match self {
-            Reliable::Sender(s) => (s.opts.ack_timeout_ms / 4).clamp(5, 250),
-            Reliable::Receiver(_) => 50,
-        };
-        std::time::Duration::from_millis(ms)
+    /// How often a sender's timer looks for timed-out messages: a quarter of its timeout,
+    /// within 5-250 ms. A receiver needs none: it acknowledges at the end of each batch.
+    pub(crate) fn tick(&self) -> Option<std::time::Duration> {
+        match self {
+            Reliable::Sender(s) => Some(std::time::Duration::from_millis(
+                (s.opts.ack_timeout_ms / 4).clamp(5, 250),
+            )),
+            Reliable::Receiver(_) => None,
+        }
+    }
+
+    /// Messages a sender still waits to see acknowledged.
+    pub(crate) fn unacked(&self) -> usize {
+        match self {
+            Reliable::Sender(s) => s.outbox.len(),
+            Reliable::Receiver(_) => 0,
+        }
     }
 
     /// The routing id a connecting sender's companion takes.
@@ -90,15 +100,18 @@ impl Reliable {
         }
     }
 
-    /// Leaves the durable file behind only when it still holds messages.
-    pub(crate) fn close(self) {
-        if let Reliable::Sender(Sender {
-            log: Some(log),
-            outbox,
-            ..
-        }) = self
-        {
-            log.remove_if_empty(&outbox);
+    /// Leaves the durable file behind only when it still holds messages; says what a
+    /// memory-only outbox loses.
+    pub(crate) fn close(self, agent: &str, alias: &str) {
+        let Reliable::Sender(Sender { log, outbox, .. }) = self else {
+            return;
+        };
+        match log {
+            Some(log) => log.remove_if_empty(&outbox),
+            None if outbox.len() > 0 => {
+                tracing::warn!(agent, alias, unacknowledged = outbox.len(), "reliable socket closed with unacknowledged messages (not durable: they are gone)");
+            }
+            None => {}
         }
     }
 }
@@ -163,6 +176,16 @@ impl Sockets {
     /// The reliable state of the main socket at `index`.
     pub(crate) fn reliable_mut(&mut self, index: usize) -> Option<&mut Reliable> {
         self.slots.get_mut(index)?.as_mut()?.reliable.as_deref_mut()
+    }
+
+    /// Messages every reliable sender still waits to see acknowledged.
+    pub(crate) fn unacked(&self) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.reliable.as_ref())
+            .map(|r| r.unacked())
+            .sum()
     }
 
     /// Every reliable socket's counters, by alias.
