@@ -1,7 +1,7 @@
 //! The futures that move messages between libzmq and the host: a drain
 //! per receiving socket (messages in, in batches), a flush per backlog
-//! (messages out, as room appears), and the wait for every backlog on a
-//! graceful stop.
+//! (messages out, as room appears), the wait for every backlog on a
+//! graceful stop; and the tick of a reliable sender (timed-out messages out again).
 //!
 //! Sockets are drained by these hand-written futures rather than by a
 //! `StreamHandler` per socket: one wake-up reads a batch of up to
@@ -36,7 +36,7 @@ pub(super) fn serve<A: Agent>(
         return;
     }
     if let Some(period) = slot.reliable.as_ref().and_then(|r| r.tick()) {
-        actor.spawn(super::reliable::Ticker::new(index, generation, period));
+        actor.spawn(Ticker::new(index, generation, period));
     }
     for index in std::iter::once(index).chain(slot.partner) {
         if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
@@ -203,5 +203,45 @@ impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
         } else {
             Poll::Ready(())
         }
+    }
+}
+
+/// Looks at a reliable sender every tick: sends again what timed out, syncs its file.
+/// Ends when the socket closes.
+pub(super) struct Ticker {
+    index: usize,
+    generation: u64,
+    interval: actix_rt::time::Interval,
+}
+
+impl Ticker {
+    /// A ticker for the reliable socket at `index` (as of `generation`).
+    pub(super) fn new(index: usize, generation: u64, period: std::time::Duration) -> Self {
+        let mut interval = actix_rt::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticker {
+            index,
+            generation,
+            interval,
+        }
+    }
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Ticker {
+    type Output = ();
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        _: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        while self.interval.poll_tick(task).is_ready() {
+            if act.sockets.live_slot(self.index, self.generation).is_none() {
+                return Poll::Ready(());
+            }
+            act.sockets.reliable_tick(self.index);
+        }
+        Poll::Pending
     }
 }

@@ -257,7 +257,12 @@ fn reliable_and_durable_are_read_checked_and_reach_the_options() {
     let m = Manifest::parse(&bind("PULL", table), &kinds()).unwrap();
     let r = m.agents[0].binds[0].reliable.clone().unwrap();
     assert_eq!(
-        (r.ack_timeout_ms, r.max_attempts, r.dead_letter.as_deref(), r.durable),
+        (
+            r.ack_timeout_ms,
+            r.max_attempts,
+            r.dead_letter.as_deref(),
+            r.durable
+        ),
         (300, 2, Some("dl"), false)
     );
     let m = Manifest::parse(&bind("PULL", "reliable = false\n"), &kinds()).unwrap();
