@@ -207,7 +207,9 @@ fn a_durable_sender_sigkilled_mid_stream_loses_nothing() {
         .reliable(quick());
     rx.connect_with(&push, pull).unwrap();
 
-    tx.execute::<_, Value>("blast", &N).unwrap();
+    // All of them into the outbox (and its file) at once: a send that returned is kept.
+    tx.execute::<_, Value>("flood", &N).unwrap();
+    assert_eq!(tx.get_attr::<i64>("full").unwrap(), 0);
     for at in [20_000, 60_000] {
         kill_when(&ns, "tx", &path, at);
     }

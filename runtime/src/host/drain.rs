@@ -233,7 +233,7 @@ impl<A: Agent> ActorFuture<Host<A>> for Ticker {
     fn poll(
         mut self: Pin<&mut Self>,
         act: &mut Host<A>,
-        _: &mut Context<Host<A>>,
+        ctx: &mut Context<Host<A>>,
         task: &mut TaskContext<'_>,
     ) -> Poll<()> {
         while self.interval.poll_tick(task).is_ready() {
@@ -241,6 +241,7 @@ impl<A: Agent> ActorFuture<Host<A>> for Ticker {
                 return Poll::Ready(());
             }
             act.sockets.reliable_tick(self.index);
+            act.when_sent(self.index, ctx);
         }
         Poll::Pending
     }

@@ -46,5 +46,22 @@ impl<A: Agent> Host<A> {
         for flush in self.sockets.on_acks(index, frames) {
             drain::start_flush(&self.sockets, ctx, flush);
         }
+        if let Some(main) = self.sockets.slots[index].as_ref().and_then(|s| s.partner) {
+            self.when_sent(main, ctx);
+        }
+    }
+
+    /// Runs what waits for the reliable sender at `index` to have sent its backlog
+    /// ([`crate::agent::Ctx::when_drained`]), once it has.
+    pub(super) fn when_sent(&mut self, index: usize, ctx: &mut Context<Self>) {
+        let Some(slot) = self.sockets.slots[index].as_ref() else {
+            return;
+        };
+        if slot.backlog() > 0 {
+            return;
+        }
+        for f in self.state.timers.drained(index, slot.generation) {
+            self.run_code(&*f, ctx);
+        }
     }
 }

@@ -123,6 +123,12 @@ impl Drop for Slot {
 }
 
 impl Slot {
+    /// Messages sent on it that wait for room: its backlog, and a reliable sender's messages
+    /// beyond its window.
+    pub(crate) fn backlog(&self) -> usize {
+        self.socket.backlog_len() + self.reliable.as_ref().map_or(0, |r| r.waiting())
+    }
+
     /// The handler for a message on `topic`: the longest matching subscription wins.
     pub(crate) fn handler_for(&self, topic: &[u8]) -> Option<Rc<str>> {
         let best = self

@@ -84,6 +84,14 @@ impl Reliable {
         }
     }
 
+    /// Messages a sender has not sent yet: its share of the socket's backlog.
+    pub(crate) fn waiting(&self) -> usize {
+        match self {
+            Reliable::Sender(s) => s.outbox.waiting(),
+            Reliable::Receiver(_) => 0,
+        }
+    }
+
     /// Messages a sender still waits to see acknowledged.
     pub(crate) fn unacked(&self) -> usize {
         match self {

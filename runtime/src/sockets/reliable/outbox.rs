@@ -72,6 +72,11 @@ impl Outbox {
         self.bytes
     }
 
+    /// Messages waiting to be sent (the window is full, or libzmq is at its mark).
+    pub(crate) fn waiting(&self) -> usize {
+        self.live - self.in_flight
+    }
+
     /// Messages sent and not yet acknowledged.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
