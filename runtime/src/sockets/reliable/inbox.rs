@@ -45,6 +45,11 @@ impl Dedupe {
     /// Records that (incarnation, seq) was handled.
     pub(crate) fn handled(&mut self, incarnation: u64, seq: u64) {
         let seen = self.entry(incarnation);
+        // In order, nothing above: the common case moves the floor only.
+        if seq == seen.floor && seen.above.is_empty() {
+            seen.floor += 1;
+            return;
+        }
         if seq < seen.floor {
             return;
         }

@@ -128,13 +128,13 @@ impl Outbox {
         if self.in_flight >= window {
             return None;
         }
-        let from = (self.cursor - self.base) as usize;
+        let from = ((self.cursor - self.base) as usize).min(self.entries.len());
+        // `range`, not `skip`: the messages in flight before the cursor are not walked.
         self.entries
-            .iter()
+            .range(from..)
             .enumerate()
-            .skip(from)
             .find_map(|(i, e)| match e {
-                Some(e) if e.sent.is_none() => Some((self.base + i as u64, &e.payload[..])),
+                Some(e) if e.sent.is_none() => Some((self.cursor + i as u64, &e.payload[..])),
                 _ => None,
             })
     }
