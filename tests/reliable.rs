@@ -140,6 +140,20 @@ fn check_complete(path: &Path) -> usize {
     total - N as usize
 }
 
+/// Waits until every number was handled and the sender's outbox `out` is empty; checks
+/// [`check_complete`]; returns the duplicates and the sender's counters.
+fn all_handled(path: &Path, tx: &mut Proxy) -> (usize, ReliableStats) {
+    common::eventually("every message handled", || {
+        (distinct(path) == N as usize).then_some(())
+    });
+    let duplicates = check_complete(path);
+    let out = common::eventually("the outbox empty", || {
+        let s = reliable_stats(tx, "out");
+        (s.outbox_messages == 0).then_some(s)
+    });
+    (duplicates, out)
+}
+
 #[test]
 fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
     let dir = TempDir::new("reliable-receiver");
@@ -161,15 +175,8 @@ fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
     for at in [15_000, 40_000, 65_000] {
         kill_when(&ns, "rx", &path, at);
     }
-    common::eventually("every message handled", || {
-        (distinct(&path) == N as usize).then_some(())
-    });
-    let duplicates = check_complete(&path);
     // Every message is acknowledged once, and the outbox empties.
-    let out = common::eventually("the outbox empty", || {
-        let s = reliable_stats(&mut tx, "out");
-        (s.outbox_messages == 0).then_some(s)
-    });
+    let (duplicates, out) = all_handled(&path, &mut tx);
     assert_eq!(
         (out.acked, out.dead_lettered, out.garbage_acks),
         (N as u64, 0, 0)
@@ -213,14 +220,7 @@ fn a_durable_sender_sigkilled_mid_stream_loses_nothing() {
     for at in [20_000, 60_000] {
         kill_when(&ns, "tx", &path, at);
     }
-    common::eventually("every message handled", || {
-        (distinct(&path) == N as usize).then_some(())
-    });
-    let duplicates = check_complete(&path);
-    let out = common::eventually("the outbox empty", || {
-        let s = reliable_stats(&mut tx, "out");
-        (s.outbox_messages == 0).then_some(s)
-    });
+    let (duplicates, out) = all_handled(&path, &mut tx);
     assert_eq!((out.dead_lettered, out.garbage_acks), (0, 0));
     // One receiver saw every copy: each one past the first it dropped, and counted.
     let seen = reliable_stats(&mut rx, "in");

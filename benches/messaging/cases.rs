@@ -290,7 +290,9 @@ impl Agents {
     /// One axon PUSH -> PULL run of `case`, as metered by the receiving agent.
     pub fn throughput(&mut self, case: &Case) -> Result<Metered> {
         let (inbound, outbound) = self.aliases();
-        self.push_pull(case, &inbound, &outbound, None)
+        let metered = self.push_pull_open(case, &inbound, &outbound, None)?;
+        self.close(&inbound, &outbound)?;
+        Ok(metered)
     }
 
     /// One at-least-once PUSH -> PULL run of `case`: the receiver's meter, and what the
@@ -314,19 +316,6 @@ impl Agents {
             lost: total.saturating_sub(received.handled),
             duplicates: received.duplicates + received.handled.saturating_sub(total),
         })
-    }
-
-    /// A PUSH -> PULL run, plain or `reliable`, closed after.
-    fn push_pull(
-        &mut self,
-        case: &Case,
-        inbound: &str,
-        outbound: &str,
-        reliable: Option<Reliability>,
-    ) -> Result<Metered> {
-        let metered = self.push_pull_open(case, inbound, outbound, reliable)?;
-        self.close(inbound, outbound)?;
-        Ok(metered)
     }
 
     /// A PUSH -> PULL run whose sockets stay open.

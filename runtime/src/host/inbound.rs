@@ -104,11 +104,24 @@ impl<A: Agent> Host<A> {
             }
             return self.malformed(alias, "expected one frame", frames.len());
         }
+        self.run_pull_handler(index, alias, serializer, frames[0], ctx);
+    }
+
+    /// Runs the handler of the PULL at `index` on `payload`.
+    #[inline]
+    pub(super) fn run_pull_handler(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        payload: &[u8],
+        ctx: &mut Context<Self>,
+    ) -> Handled {
         let handler = self.sockets.slots[index]
             .as_ref()
             .and_then(|s| s.handler.clone());
-        let msg = Message::new(alias, None, frames[0], serializer);
-        self.run_slot_handler(handler, msg, ctx);
+        let msg = Message::new(alias, None, payload, serializer);
+        self.run_slot_handler(handler, msg, ctx)
     }
 
     #[inline]

@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::inbound::Handled;
 use super::{drain, Host};
-use crate::agent::{Agent, Message};
+use crate::agent::Agent;
 use crate::codec::Serializer;
 use crate::sockets::{Incoming, Verdict};
 
@@ -30,11 +30,7 @@ impl<A: Agent> Host<A> {
         else {
             return;
         };
-        let handler = self.sockets.slots[index]
-            .as_ref()
-            .and_then(|s| s.handler.clone());
-        let msg = Message::new(alias, None, payload, serializer);
-        let verdict = match self.run_slot_handler(handler, msg, ctx) {
+        let verdict = match self.run_pull_handler(index, alias, serializer, payload, ctx) {
             Handled::Ok(_) => Verdict::Ack,
             Handled::Failed(_) | Handled::Missing(_) => Verdict::Nack,
         };

@@ -37,7 +37,7 @@ impl Sockets {
             .reliable
             .map(|r| self.reliable_state(kind, &alias, r, true))
             .transpose()?;
-        let io = self.open(kind, &endpoint, true, opts.hwm, opts.secure)?;
+        let io = self.open(kind, &endpoint, true, opts.hwm, opts.secure, None)?;
         // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream; a reliable
         // PUSH or PULL takes or sends acknowledgements there.
         let requests = match kind == SocketKind::SyncPub || reliable.is_some() {
@@ -46,7 +46,7 @@ impl Sockets {
                     Some(at) => at,
                     None => self.companion_endpoint(transport, &alias, opts.addr.as_deref())?,
                 };
-                let router = self.open(SocketKind::Rep, &at, true, opts.hwm, opts.secure)?;
+                let router = self.open(SocketKind::Rep, &at, true, opts.hwm, opts.secure, None)?;
                 // A restarted sender reconnects under its old routing id: it takes over.
                 router.raw().set_router_handover(true)?;
                 Some(router)
@@ -87,20 +87,9 @@ impl Sockets {
     }
 
     /// Opens a socket; a `secure` one is a CURVE server (bind) or client (connect) with the
-    /// deployment's keys, or an error on a build without CURVE (never plain text instead).
+    /// deployment's keys, or an error on a build without CURVE (never plain text instead);
+    /// `identity` is its routing id (a DEALER that a ROUTER addresses by name).
     fn open(
-        &self,
-        kind: SocketKind,
-        endpoint: &str,
-        bind: bool,
-        hwm: Option<i32>,
-        secure: bool,
-    ) -> Result<Io> {
-        self.open_as(kind, endpoint, bind, hwm, secure, None)
-    }
-
-    /// [`Sockets::open`], under a routing id of its own.
-    fn open_as(
         &self,
         kind: SocketKind,
         endpoint: &str,
@@ -221,7 +210,7 @@ impl Sockets {
         if let Some(reliable) = reliable {
             return self.connect_reliable(to, own, alias, handler, reliable, &opts);
         }
-        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure)?;
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure, None)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
@@ -242,7 +231,14 @@ impl Sockets {
                 "a SYNC_PUB address names its requests endpoint",
             )
         })?;
-        let requests = self.open(SocketKind::Req, &requests_at, false, opts.hwm, to.secure)?;
+        let requests = self.open(
+            SocketKind::Req,
+            &requests_at,
+            false,
+            opts.hwm,
+            to.secure,
+            None,
+        )?;
         let reply_topic = format!("\u{0}axon-reply/{}/{alias}", self.spec.name).into_bytes();
         io.raw().set_subscribe(&reply_topic)?;
         let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);
@@ -276,7 +272,7 @@ impl Sockets {
         })?;
         let reliable = self.reliable_state(own.kind, &alias, reliability, false)?;
         let identity = reliable.identity();
-        let companion = self.open_as(
+        let companion = self.open(
             SocketKind::Req,
             &acks_at,
             false,
@@ -284,7 +280,7 @@ impl Sockets {
             to.secure,
             identity.as_ref().map(|id| &id[..]),
         )?;
-        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure)?;
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure, None)?;
         let (index, generation) = self.insert(alias, own.clone(), io, handler, Vec::new());
         self.set_on_full(index, opts.on_full);
         if let Some(slot) = self.slots[index].as_mut() {

@@ -16,16 +16,11 @@ impl Sockets {
     ///
     /// A full outbox refuses with [`Error::Full`], handing the message back.
     pub(crate) fn send_reliable(slot: &mut Slot, payload: &[u8]) -> Result<Sent> {
-        let Slot {
-            socket,
-            reliable,
-            alias,
-            ..
-        } = slot;
-        let Some(Reliable::Sender(s)) = reliable.as_deref_mut() else {
+        let alias_now = slot.alias.clone();
+        let Some((s, socket, alias)) = sender_of(slot) else {
             return Err(Error::invalid(
                 "reliable",
-                &**alias,
+                &*alias_now,
                 "not a reliable sender",
             ));
         };
@@ -89,16 +84,7 @@ impl Sockets {
     /// Sends on again, oldest first, what waited too long for its acknowledgement, and
     /// makes a durable outbox's writes durable.
     pub(crate) fn reliable_tick(&mut self, index: usize) {
-        let Some(slot) = self.slots[index].as_mut() else {
-            return;
-        };
-        let Slot {
-            socket,
-            reliable,
-            alias,
-            ..
-        } = slot;
-        let Some(Reliable::Sender(s)) = reliable.as_deref_mut() else {
+        let Some((s, socket, alias)) = self.slots[index].as_mut().and_then(sender_of) else {
             return;
         };
         s.outbox.expire(Instant::now(), s.opts.ack_timeout());
@@ -219,6 +205,14 @@ fn pump(s: &mut Sender, socket: &Socket, alias: &str) {
                 return;
             }
         }
+    }
+}
+
+/// The sending end of a reliable PUSH, with its socket and alias.
+fn sender_of(slot: &mut Slot) -> Option<(&mut Sender, &Socket, &str)> {
+    match slot.reliable.as_deref_mut() {
+        Some(Reliable::Sender(s)) => Some((s, &slot.socket, &slot.alias)),
+        _ => None,
     }
 }
 
