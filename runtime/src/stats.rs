@@ -70,7 +70,8 @@ pub struct ReliableStats {
     pub nacked: u64,
     /// Sender: messages given up after `max_attempts` handler failures.
     pub dead_lettered: u64,
-    /// Sender: acknowledgements that were malformed, of another incarnation or out of range; ignored.
+    /// Acknowledgements that were malformed, of another incarnation or out of range, ignored;
+    /// at a receiver, anything that arrives on its acknowledgement socket.
     pub garbage_acks: u64,
     /// Sender (durable): damaged records found at the end of the outbox file and cut off.
     pub truncated_records: u64,
