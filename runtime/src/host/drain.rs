@@ -240,7 +240,9 @@ impl<A: Agent> ActorFuture<Host<A>> for Ticker {
             if act.sockets.live_slot(self.index, self.generation).is_none() {
                 return Poll::Ready(());
             }
-            act.sockets.reliable_tick(self.index);
+            if act.sockets.reliable_tick(self.index) {
+                start_flush(&act.sockets, ctx, self.index);
+            }
             act.when_sent(self.index, ctx);
         }
         Poll::Pending

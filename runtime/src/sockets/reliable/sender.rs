@@ -37,8 +37,10 @@ impl Sockets {
             log.message(s.outbox.next_seq(), payload)?;
         }
         s.outbox.push(payload.to_vec());
-        pump(s, socket, alias);
-        Ok(Sent::Now)
+        Ok(match pump(s, socket, alias) {
+            true => Sent::Queued { start_flush: true },
+            false => Sent::Now,
+        })
     }
 
     /// Applies what arrived on the companion at `index` of a reliable socket; returns the
@@ -56,6 +58,7 @@ impl Sockets {
             alias,
             ..
         } = slot;
+        let flush;
         // A ROUTER's message opens with its sender's routing id; a DEALER's does not.
         let frame = match frames {
             [ack] | [_, ack] => Ack::parse(ack),
@@ -64,7 +67,7 @@ impl Sockets {
         let dead = match reliable.as_deref_mut() {
             Some(Reliable::Sender(s)) => match frame.and_then(|ack| s.apply(&ack)) {
                 Ok(dead) => {
-                    pump(s, socket, alias);
+                    flush = pump(s, socket, alias);
                     dead
                 }
                 Err(why) => return garbage(&self.spec.name, alias, &mut s.stats.garbage_acks, why),
@@ -76,24 +79,30 @@ impl Sockets {
             None => return Vec::new(),
         };
         let (alias, to) = (alias.clone(), dead_letter_alias(reliable));
-        dead.into_iter()
+        let mut flushes: Vec<usize> = dead
+            .into_iter()
             .filter_map(|(seq, payload)| self.dead_letter(&alias, to.as_deref(), seq, &payload))
-            .collect()
+            .collect();
+        if flush {
+            flushes.push(main);
+        }
+        flushes
     }
 
     /// Sends on again, oldest first, what waited too long for its acknowledgement, and
-    /// makes a durable outbox's writes durable.
-    pub(crate) fn reliable_tick(&mut self, index: usize) {
+    /// makes a durable outbox's writes durable; true when the socket's backlog needs a flush.
+    pub(crate) fn reliable_tick(&mut self, index: usize) -> bool {
         let Some((s, socket, alias)) = self.slots[index].as_mut().and_then(sender_of) else {
-            return;
+            return false;
         };
         s.outbox.expire(Instant::now(), s.opts.ack_timeout());
-        pump(s, socket, alias);
+        let flush = pump(s, socket, alias);
         if let Some(log) = &mut s.log {
             if let Err(e) = log.sync(&s.outbox) {
                 tracing::warn!(agent = %self.spec.name, alias = %alias, error = %e, "durable outbox not synced");
             }
         }
+        flush
     }
 
     /// Gives up a message: sends it on the dead-letter socket `to`, else logs it in hex.
@@ -181,10 +190,16 @@ impl Sender {
     }
 }
 
-/// Sends the outbox's waiting messages, oldest first, while the window and libzmq take them.
-fn pump(s: &mut Sender, socket: &Socket, alias: &str) {
+/// Sends the outbox's waiting messages, oldest first, while the window has room; true when
+/// the socket's backlog needs a flush.
+///
+/// Through the socket's own backlog at the high-water mark: libzmq reports room again only
+/// through its readiness, which the backlog's flush waits on (an acknowledgement may not come
+/// before it, when everything sent was acknowledged).
+fn pump(s: &mut Sender, socket: &mut Socket, alias: &str) -> bool {
     let (window, now) = (s.opts.window as usize, Instant::now());
     let (incarnation, floor) = (s.outbox.incarnation, s.outbox.floor());
+    let mut flush = false;
     while let Some((seq, payload)) = s.outbox.next_to_send(window) {
         let header = Header {
             incarnation,
@@ -192,26 +207,28 @@ fn pump(s: &mut Sender, socket: &Socket, alias: &str) {
             floor,
         }
         .encode();
-        match socket.try_send_now(&[&header, payload]) {
-            Ok(true) => {
+        match socket.send(alias, &[&header, payload]) {
+            Ok(sent) => {
+                flush |= sent.start_flush();
                 if s.outbox.mark_sent(seq, now) {
                     s.stats.redelivered += 1;
                 }
             }
-            // At the high-water mark: the next acknowledgement or tick tries again.
-            Ok(false) => return,
+            // The backlog is full too: the next acknowledgement or tick tries again.
+            Err(Error::Full { .. }) => return flush,
             Err(e) => {
                 tracing::warn!(alias, error = %e, "reliable send failed; it will be tried again");
-                return;
+                return flush;
             }
         }
     }
+    flush
 }
 
 /// The sending end of a reliable PUSH, with its socket and alias.
-fn sender_of(slot: &mut Slot) -> Option<(&mut Sender, &Socket, &str)> {
+fn sender_of(slot: &mut Slot) -> Option<(&mut Sender, &mut Socket, &str)> {
     match slot.reliable.as_deref_mut() {
-        Some(Reliable::Sender(s)) => Some((s, &slot.socket, &slot.alias)),
+        Some(Reliable::Sender(s)) => Some((s, &mut slot.socket, &slot.alias)),
         _ => None,
     }
 }
