@@ -16,6 +16,10 @@
 //!   reaches them; aggregate delivered msg/s, and every message accounted
 //!   for: accepted, refused and counted at the high-water mark, delivered,
 //!   or lost silently (`fanout` module).
+//! - reliable PUSH -> PULL over ipc, 16 B and 1 KiB cbor, against plain axon
+//!   PUSH -> PULL in the same run (`raw` in its row is that plain run,
+//!   `baseline = "axon-plain"`), with `lost` and `duplicates` from the
+//!   channel's counters: `cargo bench --bench messaging -- reliable`.
 //!
 //! The baseline re-runs this executable as raw peers (`raw` module). Figures
 //! go to a table on stdout and to `target/axon-bench/messaging.json`.

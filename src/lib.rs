@@ -45,9 +45,9 @@ pub mod testing;
 pub use axon_runtime::{
     attrs, client, clock, codec, config, launch, net, protocol, Address, Agent, AgentSpec,
     BasicAgent, BindOptions, ConnectOptions, Ctx, Defaults, Dispatch, Error, ErrorKind, Framing,
-    HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, RemoteError,
-    RequestOptions, Result, Role, Serializer, SocketKey, SocketKind, SocketRef, SocketStats, Stats,
-    Transport, Value,
+    HandlerError, HandlerResult, Handlers, Message, OnFull, Proxy, Registry, Reliability,
+    ReliableStats, RemoteError, RequestOptions, Result, Role, Serializer, SocketKey, SocketKind,
+    SocketRef, SocketStats, Stats, Transport, Value,
 };
 pub use axon_supervisor::{
     lifecycle, manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions,
@@ -62,7 +62,7 @@ pub mod prelude {
     pub use crate::{
         Address, Agent, AgentInfo, AgentSpec, BasicAgent, BindOptions, ConnectOptions, Ctx,
         Dispatch, ErrorKind, Framing, HandlerError, HandlerResult, Handlers, Message, NameServer,
-        OnFull, Proxy, Registry, Role, Serializer, SocketKind, SocketRef, SpawnOptions, Stats,
-        Transport, Value,
+        OnFull, Proxy, Registry, Reliability, Role, Serializer, SocketKind, SocketRef,
+        SpawnOptions, Stats, Transport, Value,
     };
 }

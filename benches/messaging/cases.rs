@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use axon::prelude::*;
+use axon::Reliability;
 use serde::de::DeserializeOwned;
 
 use crate::agent::{Expect, Latency, Metered, Pump, Trips};
@@ -61,6 +62,8 @@ pub enum Pattern {
     ReqRep,
     /// PUB -> 4 SUB fan-out, delivered messages counted at every subscriber.
     PubSub,
+    /// At-least-once PUSH -> PULL against plain axon PUSH -> PULL, same traffic.
+    Reliable,
 }
 
 impl Pattern {
@@ -69,6 +72,7 @@ impl Pattern {
             Pattern::PushPull => "push-pull",
             Pattern::ReqRep => "req-rep",
             Pattern::PubSub => "pub-4sub",
+            Pattern::Reliable => "reliable",
         }
     }
 }
@@ -140,6 +144,17 @@ pub fn cases(settings: &Settings) -> Vec<Case> {
         warm: 0,
         count: settings.scaled(1_000_000),
     });
+    for (size, count) in [(16, 300_000), (1024, 100_000)] {
+        let count = settings.scaled(count);
+        all.push(Case {
+            pattern: Pattern::Reliable,
+            transport: Transport::Ipc,
+            serializer: Serializer::Cbor,
+            size,
+            warm: (count / 10).max(MIN_COUNT),
+            count,
+        });
+    }
     all
 }
 
@@ -179,6 +194,18 @@ pub fn measure(case: &Case, agents: &mut Agents, dir: &IpcDir, reps: usize) -> R
             }
             let (axon, raw) = (Delivery::median(axon)?, Delivery::median(raw)?);
             Ok(vec![Row::delivered(case, axon, raw)])
+        }
+        Pattern::Reliable => {
+            let (mut plain, mut reliable, mut lost, mut duplicates) =
+                (Vec::new(), Vec::new(), 0, 0);
+            for _ in 0..reps {
+                plain.push(checked(agents.throughput(case))?.rate());
+                let run = agents.reliable_throughput(case)?;
+                reliable.push(checked(Ok(run.metered))?.rate());
+                (lost, duplicates) = (lost + run.lost, duplicates + run.duplicates);
+            }
+            let (reliable, plain) = (median(&mut reliable), median(&mut plain));
+            Ok(vec![Row::reliable(case, reliable, plain, lost, duplicates)])
         }
     }
 }
@@ -263,10 +290,52 @@ impl Agents {
     /// One axon PUSH -> PULL run of `case`, as metered by the receiving agent.
     pub fn throughput(&mut self, case: &Case) -> Result<Metered> {
         let (inbound, outbound) = self.aliases();
-        let bound = self
-            .receiver
-            .bind_with(SocketKind::Pull, bind_options(case, &inbound, Some("sink")))?;
-        self.sender.connect(&bound, &outbound, None)?;
+        let metered = self.push_pull_open(case, &inbound, &outbound, None)?;
+        self.close(&inbound, &outbound)?;
+        Ok(metered)
+    }
+
+    /// One at-least-once PUSH -> PULL run of `case`: the receiver's meter, and what the
+    /// channel's counters say was lost (never handled) and handled twice.
+    pub fn reliable_throughput(&mut self, case: &Case) -> Result<ReliableRun> {
+        let (inbound, outbound) = self.aliases();
+        let metered = self.push_pull_open(case, &inbound, &outbound, Some(Reliability::new()))?;
+        let total = case.warm + case.count;
+        // Every acknowledgement back before the sockets close (a closed outbox loses its messages).
+        let until = Instant::now() + case.deadline();
+        while reliable(&mut self.sender, &outbound)?.outbox_messages > 0 {
+            if Instant::now() >= until {
+                bail!("the reliable outbox never emptied; {}", self.errors());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let received = reliable(&mut self.receiver, &inbound)?;
+        self.close(&inbound, &outbound)?;
+        Ok(ReliableRun {
+            metered,
+            lost: total.saturating_sub(received.handled),
+            duplicates: received.duplicates + received.handled.saturating_sub(total),
+        })
+    }
+
+    /// A PUSH -> PULL run whose sockets stay open.
+    fn push_pull_open(
+        &mut self,
+        case: &Case,
+        inbound: &str,
+        outbound: &str,
+        reliable: Option<Reliability>,
+    ) -> Result<Metered> {
+        let bind = BindOptions {
+            reliable: reliable.clone(),
+            ..bind_options(case, inbound, Some("sink"))
+        };
+        let bound = self.receiver.bind_with(SocketKind::Pull, bind)?;
+        let connect = ConnectOptions {
+            reliable,
+            ..ConnectOptions::alias(outbound)
+        };
+        self.sender.connect_with(&bound, connect)?;
         let expect = Expect {
             warm: case.warm,
             count: case.count,
@@ -274,15 +343,13 @@ impl Agents {
         };
         self.receiver.execute::<_, Value>("expect", &expect)?;
         let pump = Pump {
-            alias: outbound.clone(),
+            alias: outbound.to_owned(),
             total: case.warm + case.count,
             size: case.size,
             topic: None,
         };
         self.sender.execute::<_, Value>("pump", &pump)?;
-        let metered = self.wait_for(Side::Receiver, "metered", case.deadline())?;
-        self.close(&inbound, &outbound)?;
-        Ok(metered)
+        self.wait_for(Side::Receiver, "metered", case.deadline())
     }
 
     /// One axon REQ -> REP run of `case`, as timed by the requesting agent.
@@ -351,6 +418,23 @@ impl Agents {
         };
         format!("{}; {}", note(&mut self.sender), note(&mut self.receiver))
     }
+}
+
+/// An at-least-once run: its meter, and messages never handled or handled twice.
+pub struct ReliableRun {
+    pub metered: Metered,
+    pub lost: u64,
+    pub duplicates: u64,
+}
+
+/// The counters of the reliable socket `alias` of `agent`.
+fn reliable(agent: &mut Proxy, alias: &str) -> Result<axon::ReliableStats> {
+    let stats = agent.stats()?;
+    stats
+        .reliable
+        .get(alias)
+        .cloned()
+        .with_context(|| format!("{} has no reliable socket {alias}", agent.name()))
 }
 
 #[derive(Clone, Copy)]

@@ -29,6 +29,17 @@ pub struct Row {
     /// Fan-out rows only: where the messages of the run shown went, each side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drops: Option<Drops>,
+    /// Reliable rows only: what `raw` is instead of raw libzmq (`axon-plain`: plain axon
+    /// PUSH/PULL, same traffic, same run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<&'static str>,
+    /// Reliable rows only: messages never handled, over every repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    /// Reliable rows only: messages handled more than once, or dropped as copies, over every
+    /// repetition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u64>,
 }
 
 /// The delivery figures of a fan-out row: the median-rate run of each side.
@@ -60,6 +71,25 @@ impl Row {
         }
     }
 
+    /// An at-least-once row: reliable against plain axon PUSH/PULL (messages per second), with
+    /// what was lost and duplicated.
+    pub fn reliable(case: &Case, reliable: f64, plain: f64, lost: u64, duplicates: u64) -> Row {
+        Row {
+            pattern: "push-pull",
+            baseline: Some("axon-plain"),
+            lost: Some(lost),
+            duplicates: Some(duplicates),
+            ..Row::new(
+                case,
+                "reliable",
+                reliable / 1e3,
+                plain / 1e3,
+                "kmsg/s",
+                "higher",
+            )
+        }
+    }
+
     /// A latency row from nanoseconds on each side.
     pub fn latency(case: &Case, bench: &'static str, axon_ns: f64, raw_ns: f64) -> Row {
         Row::new(case, bench, axon_ns / 1e3, raw_ns / 1e3, "us", "lower")
@@ -86,6 +116,9 @@ impl Row {
             better,
             count: case.count,
             drops: None,
+            baseline: None,
+            lost: None,
+            duplicates: None,
         }
     }
 }
@@ -121,6 +154,19 @@ pub fn print(rows: &[Row]) {
         );
     }
     println!("axon/raw: higher is better for throughput, lower is better for latency (the `better` column).");
+    for r in rows.iter().filter(|r| r.baseline.is_some()) {
+        println!(
+            "reliable {} {} {} B: {:.1} kmsg/s against plain axon's {:.1} ({:.2}); lost {}, duplicates {}",
+            r.transport,
+            r.serializer,
+            r.size,
+            r.axon,
+            r.raw,
+            r.ratio,
+            r.lost.unwrap_or(0),
+            r.duplicates.unwrap_or(0)
+        );
+    }
     for r in rows {
         if let Some(d) = &r.drops {
             print_drops(r, d);

@@ -53,6 +53,9 @@ pub struct Stats {
     /// answer (a reader from before it finds it empty); empty in `Ctx::stats`.
     #[serde(default)]
     pub sockets: BTreeMap<String, SocketStats>,
+    /// The at-least-once sockets (`reliable = true`), by alias.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reliable: BTreeMap<String, ReliableStats>,
 }
 
 /// Counters of one open socket since it was opened (a SYNC pair's hidden
@@ -85,6 +88,42 @@ pub struct SocketStats {
     pub unhandled: u64,
     /// Messages waiting in its send backlog now (a gauge, not a counter).
     pub backlog: u64,
+}
+
+/// Counters of one at-least-once socket (docs/guarantees.md); a sender moves
+/// the outbox ones, a receiver the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReliableStats {
+    /// Sender: the incarnation its messages are numbered in.
+    pub incarnation: u64,
+    /// Sender: messages kept until acknowledged, now.
+    pub outbox_messages: u64,
+    /// Sender: their payload bytes.
+    pub outbox_bytes: u64,
+    /// Sender: of them, sent and awaiting an acknowledgement.
+    pub in_flight: u64,
+    /// Sender: messages acknowledged.
+    pub acked: u64,
+    /// Sender: messages sent again (after a timeout or a negative acknowledgement).
+    pub redelivered: u64,
+    /// Sender: negative acknowledgements received (the receiver's handler failed).
+    pub nacked: u64,
+    /// Sender: messages given up after `max_attempts` handler failures.
+    pub dead_lettered: u64,
+    /// Acknowledgements that were malformed, of another incarnation or out of range, ignored;
+    /// at a receiver, anything that arrives on its acknowledgement socket.
+    pub garbage_acks: u64,
+    /// Sender (durable): damaged records found at the end of the outbox file and cut off.
+    pub truncated_records: u64,
+    /// Receiver: messages handed to the handler.
+    pub handled: u64,
+    /// Receiver: messages seen before and dropped (acknowledged again).
+    pub duplicates: u64,
+    /// Receiver: acknowledgement frames sent.
+    pub acks_sent: u64,
+    /// Either end: messages that were not in the reliable framing (a plain peer), dropped.
+    pub plain_frames: u64,
 }
 
 /// One thing a message can come to, counted per agent and per socket.

@@ -61,12 +61,17 @@
 //!   on_full = "block"              # block | drop (PUB: drop only)
 //!   secure = true                  # ZeroMQ CURVE with the deployment's keys (a CURVE build)
 //!   framing = "multipart"          # PUB only: multipart | osbrain (one frame, docs/osbrain.md)
+//!   reliable = true                # PUSH/PULL: at-least-once (docs/guarantees.md); both ends;
+//!                                  # or a table: { ack_timeout_ms = 2000, window = 1000, max_attempts = 5,
+//!                                  #   dead_letter = "dead", outbox_messages = 100000, outbox_bytes = 67108864 }
+//!   durable = true                 # PUSH: the outbox survives a crash (implies reliable)
 //!   [[agent.connect]]
 //!   to = "other.main"
 //!   alias = "out"
 //!   handler = "count"
 //!   topics = ["foo"]
 //!   dispatch = "longest"           # SUB: longest | all (every matching topic's handler)
+//!   reliable = true                # and durable: as on a bind
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -198,6 +203,8 @@ pub struct BindEntry {
     pub secure: bool,
     /// PUB: how messages are laid out in frames; multipart when `None`.
     pub framing: Option<axon_runtime::Framing>,
+    /// PUSH, PULL: at-least-once delivery (`reliable = true`, `durable = true`).
+    pub reliable: Option<axon_runtime::Reliability>,
 }
 
 /// The high-water mark of a bound or connected socket and what a send does at it.
@@ -226,6 +233,8 @@ pub struct ConnectEntry {
     pub socket: SocketSettings,
     /// SUB: which matching topics' handlers a message goes to; longest when `None`.
     pub dispatch: Option<axon_runtime::Dispatch>,
+    /// PUSH, PULL: at-least-once delivery (`reliable = true`, `durable = true`).
+    pub reliable: Option<axon_runtime::Reliability>,
 }
 
 impl BindEntry {
@@ -241,6 +250,7 @@ impl BindEntry {
             on_full: self.socket.on_full,
             secure: self.secure,
             framing: self.framing,
+            reliable: self.reliable.clone(),
         }
     }
 }
@@ -259,6 +269,7 @@ impl ConnectEntry {
             hwm: self.socket.hwm,
             on_full: self.socket.on_full,
             dispatch: self.dispatch,
+            reliable: self.reliable.clone(),
         }
     }
 }

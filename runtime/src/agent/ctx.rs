@@ -216,7 +216,7 @@ impl<A: Agent> Ctx<'_, A> {
         f: impl Fn(&mut A, &mut Ctx<'_, A>) + 'static,
     ) -> Result<()> {
         let (index, slot) = self.sockets.find(socket.into())?;
-        let (generation, pending) = (slot.generation, slot.socket.backlog_len() > 0);
+        let (generation, pending) = (slot.generation, slot.backlog() > 0);
         match pending {
             true => self.host.when_drained(index, generation, Rc::new(f)),
             false => self.host.run_soon(Rc::new(f)),
@@ -250,13 +250,14 @@ impl<A: Agent> Ctx<'_, A> {
         Ok(self.sockets.slot(alias)?.address.clone())
     }
 
-    /// Messages sent on `alias` still waiting for high-water-mark room (0: libzmq took them all).
+    /// Messages sent on `alias` still waiting for high-water-mark room (0: libzmq took them all);
+    /// on a reliable PUSH, also those waiting for room in its window of unacknowledged messages.
     ///
     /// A handler that sends in bulk stops while this is non-zero and
     /// resumes in [`Ctx::when_drained`], so the backlog drains instead of
     /// growing to its limit.
     pub fn backlog<'s>(&self, socket: impl Into<SocketKey<'s>>) -> Result<usize> {
-        Ok(self.sockets.slot_of(socket.into())?.socket.backlog_len())
+        Ok(self.sockets.slot_of(socket.into())?.backlog())
     }
 
     /// Calls `method` on the name server with `args`; `then` runs with the

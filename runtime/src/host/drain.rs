@@ -1,7 +1,7 @@
 //! The futures that move messages between libzmq and the host: a drain
 //! per receiving socket (messages in, in batches), a flush per backlog
-//! (messages out, as room appears), and the wait for every backlog on a
-//! graceful stop.
+//! (messages out, as room appears), the wait for every backlog on a
+//! graceful stop; and the tick of a reliable sender (timed-out messages out again).
 //!
 //! Sockets are drained by these hand-written futures rather than by a
 //! `StreamHandler` per socket: one wake-up reads a batch of up to
@@ -35,6 +35,9 @@ pub(super) fn serve<A: Agent>(
     };
     if slot.generation != generation {
         return;
+    }
+    if let Some(period) = slot.reliable.as_ref().and_then(|r| r.tick()) {
+        actor.spawn(Ticker::new(index, generation, period));
     }
     for index in std::iter::once(index).chain(slot.partner) {
         if let Some(slot) = sockets.slots.get(index).and_then(Option::as_ref) {
@@ -95,6 +98,10 @@ impl<A: Agent> ActorFuture<Host<A>> for Drain {
         let mut frames = std::mem::take(&mut act.frames);
         let outcome = drain_batch(source, act, ctx, task, &mut frames);
         act.frames = frames;
+        // A reliable PULL acknowledges what this batch handled.
+        if let Source::Data { index, .. } = source {
+            act.sockets.send_acks(index);
+        }
         outcome
     }
 }
@@ -180,7 +187,7 @@ impl<A: Agent> ActorFuture<Host<A>> for Flush {
     }
 }
 
-/// Ready once no socket has a backlog.
+/// Ready once no socket has a backlog and every reliable outbox is acknowledged.
 pub(super) struct AllFlushed;
 
 impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
@@ -196,10 +203,56 @@ impl<A: Agent> ActorFuture<Host<A>> for AllFlushed {
         for slot in act.sockets.slots.iter_mut().flatten() {
             pending |= matches!(slot.socket.poll_flush(task), Poll::Pending);
         }
+        // Reliable outboxes wait for their acknowledgements (whose drains wake the actor,
+        // which polls this again).
+        pending |= act.sockets.unacked() > 0;
         if pending {
             Poll::Pending
         } else {
             Poll::Ready(())
         }
+    }
+}
+
+/// Looks at a reliable sender every tick: sends again what timed out, syncs its file.
+/// Ends when the socket closes.
+pub(super) struct Ticker {
+    index: usize,
+    generation: u64,
+    interval: actix_rt::time::Interval,
+}
+
+impl Ticker {
+    /// A ticker for the reliable socket at `index` (as of `generation`).
+    pub(super) fn new(index: usize, generation: u64, period: std::time::Duration) -> Self {
+        let mut interval = actix_rt::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticker {
+            index,
+            generation,
+            interval,
+        }
+    }
+}
+
+impl<A: Agent> ActorFuture<Host<A>> for Ticker {
+    type Output = ();
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        act: &mut Host<A>,
+        ctx: &mut Context<Host<A>>,
+        task: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        while self.interval.poll_tick(task).is_ready() {
+            if act.sockets.live_slot(self.index, self.generation).is_none() {
+                return Poll::Ready(());
+            }
+            if act.sockets.reliable_tick(self.index) {
+                start_flush(&act.sockets, ctx, self.index);
+            }
+            act.when_sent(self.index, ctx);
+        }
+        Poll::Pending
     }
 }

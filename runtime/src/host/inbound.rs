@@ -14,6 +14,7 @@ use crate::codec::Serializer;
 use crate::error::{Error, ErrorKind, RemoteError};
 use crate::net::{split_single_frame, Sent, SocketKind};
 use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
+use crate::sockets::is_header;
 use crate::stats::Count;
 
 /// What a handler call came to.
@@ -33,16 +34,23 @@ impl<A: Agent> Host<A> {
         let Some(slot) = self.sockets.slots.get(index).and_then(Option::as_ref) else {
             return;
         };
-        let (kind, alias, serializer) = (
+        let (kind, alias, serializer, reliable, companion) = (
             slot.address.kind,
             slot.alias.clone(),
             slot.address.serializer,
+            slot.reliable.is_some(),
+            slot.companion,
         );
         let size: usize = frames.iter().map(|f| f.len()).sum();
         if size > self.sockets.spec.defaults.max_message {
             return self.drop_oversized(index, frames, kind, &alias, size);
         }
         match kind {
+            // A reliable PUSH or PULL's companion carries acknowledgements (or garbage).
+            SocketKind::Push | SocketKind::Pull if companion => self.on_acks(index, frames, ctx),
+            SocketKind::Pull if reliable => {
+                self.on_reliable_pull(index, &alias, serializer, frames, ctx)
+            }
             SocketKind::Pull => self.on_pull(index, &alias, serializer, frames, ctx),
             SocketKind::Sub => self.on_sub(index, &alias, serializer, frames, ctx),
             SocketKind::Rep | SocketKind::AsyncRep => {
@@ -89,13 +97,31 @@ impl<A: Agent> Host<A> {
         ctx: &mut Context<Self>,
     ) {
         if frames.len() != 1 {
+            if frames.len() == 2 && is_header(frames[0]) {
+                let what =
+                    "a reliable message on a plain PULL (connect or bind it with reliable = true)";
+                return self.malformed(alias, what, frames.len());
+            }
             return self.malformed(alias, "expected one frame", frames.len());
         }
+        self.run_pull_handler(index, alias, serializer, frames[0], ctx);
+    }
+
+    /// Runs the handler of the PULL at `index` on `payload`.
+    #[inline]
+    pub(super) fn run_pull_handler(
+        &mut self,
+        index: usize,
+        alias: &Rc<str>,
+        serializer: Serializer,
+        payload: &[u8],
+        ctx: &mut Context<Self>,
+    ) -> Handled {
         let handler = self.sockets.slots[index]
             .as_ref()
             .and_then(|s| s.handler.clone());
-        let msg = Message::new(alias, None, frames[0], serializer);
-        self.run_slot_handler(handler, msg, ctx);
+        let msg = Message::new(alias, None, payload, serializer);
+        self.run_slot_handler(handler, msg, ctx)
     }
 
     #[inline]

@@ -375,6 +375,7 @@ impl<A: Agent> Host<A> {
         crate::stats::Stats {
             logs_not_forwarded: crate::logging::not_forwarded(),
             sockets: self.sockets.socket_stats(),
+            reliable: self.sockets.reliable_stats(),
             ..self.sockets.stats.clone()
         }
     }

@@ -41,6 +41,7 @@ mod link;
 mod methods;
 mod nameserver;
 mod registry;
+mod reliable;
 mod requests;
 mod scripts;
 mod timers;
@@ -300,7 +301,7 @@ impl<A: Agent> Host<A> {
             linger,
             CONTROL_MAX_MESSAGE,
             hwm,
-            None,
+            crate::net::Identity::default(),
         )?;
         self.control = Some(Control {
             endpoint: io.last_endpoint()?,
@@ -335,7 +336,8 @@ impl<A: Agent> Host<A> {
             .iter()
             .flatten()
             .map(|s| s.socket.backlog_len())
-            .sum()
+            .sum::<usize>()
+            + self.sockets.unacked()
     }
 }
 

@@ -13,6 +13,16 @@ use crate::error::{Error, Result};
 /// libzmq's own size limit is this many times the agent's, as a memory guard.
 pub const HARD_LIMIT_FACTOR: usize = 4;
 
+/// Who a socket is to its peers: its CURVE keys, and its routing id (a DEALER a ROUTER
+/// addresses by name). None of either by default.
+#[derive(Default)]
+pub(crate) struct Identity<'a> {
+    /// CURVE server or client keys.
+    pub(crate) curve: Option<super::curve::Curve<'a>>,
+    /// `ZMQ_ROUTING_ID`.
+    pub(crate) routing_id: Option<&'a [u8]>,
+}
+
 /// The tmq socket underneath an axon socket kind.
 pub(crate) enum Io {
     /// REQ (and clients of the control plane): a DEALER, so requests never block the actor.
@@ -38,8 +48,9 @@ impl Io {
         linger: Duration,
         max_message: usize,
         hwm: i32,
-        curve: Option<super::curve::Curve<'_>>,
+        who: Identity<'_>,
     ) -> Result<Io> {
+        let Identity { curve, routing_id } = who;
         super::check_endpoint(endpoint)?;
         let ctx = crate::net::zmq_context();
         let linger = linger.as_millis().min(i32::MAX as u128) as i32;
@@ -52,6 +63,10 @@ impl Io {
                     .set_maxmsgsize(hard_limit)
                     .set_sndhwm(hwm)
                     .set_rcvhwm(hwm);
+                let b = match routing_id {
+                    Some(id) => b.set_identity(id),
+                    None => b,
+                };
                 let b = match curve {
                     None => b,
                     Some(super::curve::Curve::Server { secret }) => {

@@ -21,7 +21,7 @@ pub(crate) use frames::Frames;
 pub(crate) use framing::prepend_topic;
 pub use framing::{split as split_single_frame, Framing, TOPIC_SEPARATOR};
 pub use io::HARD_LIMIT_FACTOR;
-pub(crate) use io::{report_the_mark, Io};
+pub(crate) use io::{report_the_mark, Identity, Io};
 pub use kind::{Role, SocketKind, Transport};
 pub use socket::{OnFull, BACKLOG_BYTES, BACKLOG_LIMIT, DEFAULT_HWM};
 pub(crate) use socket::{Sent, Socket};

@@ -293,7 +293,7 @@ mod tests {
                 Duration::ZERO,
                 1 << 30,
                 1,
-                None,
+                crate::net::Identity::default(),
             )
             .unwrap();
             let mut socket = Socket::new(io);

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::options::{BindOptions, ConnectOptions, Dispatch};
+use super::Reliability;
 use crate::codec::{Serializer, Value};
 use crate::net::{Address, Framing, OnFull, SocketKind, Transport};
 
@@ -79,6 +80,9 @@ pub struct Bind {
     /// PUB: `multipart` (two frames, the default) or `osbrain` (one frame).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framing: Option<Framing>,
+    /// PUSH, PULL: at-least-once delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliable: Option<Reliability>,
 }
 
 impl Bind {
@@ -95,6 +99,7 @@ impl Bind {
             on_full: opts.on_full,
             secure: opts.secure,
             framing: opts.framing,
+            reliable: opts.reliable,
         }
     }
 
@@ -110,6 +115,7 @@ impl Bind {
             on_full: self.on_full,
             secure: self.secure,
             framing: self.framing,
+            reliable: self.reliable,
         };
         (self.kind, opts)
     }
@@ -146,6 +152,9 @@ pub struct Connect {
     /// SUB: `longest` (one handler per message, the default) or `all` (every matching topic's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch: Option<Dispatch>,
+    /// PUSH, PULL: at-least-once delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliable: Option<Reliability>,
 }
 
 impl Connect {
@@ -169,6 +178,7 @@ impl Connect {
             hwm: opts.hwm,
             on_full: opts.on_full,
             dispatch: opts.dispatch,
+            reliable: opts.reliable,
         }
     }
 
@@ -188,6 +198,7 @@ impl Connect {
             hwm: self.hwm,
             on_full: self.on_full,
             dispatch: self.dispatch,
+            reliable: self.reliable,
         };
         (self.address, opts)
     }

@@ -10,9 +10,11 @@ mod envelope;
 pub mod journal;
 pub mod methods;
 mod options;
+mod reliability;
 
 pub use envelope::{
     decode_body, encode_body, open_reply, open_request, reply_frames, Outcome, Reply, Request,
     Unparsed, ERROR_MARKER, NAMESERVER, PROTOCOL,
 };
 pub use options::{BindOptions, ConnectOptions, Dispatch, RequestOptions};
+pub use reliability::{Reliability, DEFAULT_ACK_TIMEOUT};

@@ -1,5 +1,6 @@
 //! What a bind, a connect and a request can be asked for.
 
+use super::Reliability;
 use crate::codec::Serializer;
 use crate::net::{Framing, OnFull, Transport};
 
@@ -35,6 +36,8 @@ pub struct BindOptions {
     pub secure: bool,
     /// PUB only: frames as axon lays them out (two) or as osBrain does (one); multipart when `None`.
     pub framing: Option<Framing>,
+    /// PUSH and PULL only: at-least-once delivery (docs/guarantees.md); both ends must ask.
+    pub reliable: Option<Reliability>,
 }
 
 impl BindOptions {
@@ -49,6 +52,12 @@ impl BindOptions {
     /// Sends what the socket receives to `handler`.
     pub fn handler(mut self, handler: &str) -> Self {
         self.handler = Some(handler.to_owned());
+        self
+    }
+
+    /// Makes the channel at-least-once (PUSH, PULL).
+    pub fn reliable(mut self, reliability: Reliability) -> Self {
+        self.reliable = Some(reliability);
         self
     }
 }
@@ -70,6 +79,8 @@ pub struct ConnectOptions {
     /// SUB only: which handlers a message whose topic matches several subscriptions goes to;
     /// [`Dispatch::Longest`] when `None`.
     pub dispatch: Option<Dispatch>,
+    /// PUSH and PULL only: at-least-once delivery (docs/guarantees.md); both ends must ask.
+    pub reliable: Option<Reliability>,
 }
 
 /// Which handlers of a SUB socket a message goes to when its topic matches several subscriptions.
@@ -125,6 +136,12 @@ impl ConnectOptions {
     /// Sends what the socket receives to `handler` (`None`: no socket-wide handler).
     pub fn handler<'h>(mut self, handler: impl Into<Option<&'h str>>) -> Self {
         self.handler = handler.into().map(str::to_owned);
+        self
+    }
+
+    /// Makes the channel at-least-once (PUSH, PULL).
+    pub fn reliable(mut self, reliability: Reliability) -> Self {
+        self.reliable = Some(reliability);
         self
     }
 

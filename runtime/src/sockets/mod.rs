@@ -19,11 +19,13 @@ use crate::stats::Stats;
 
 mod counts;
 mod open;
+mod reliable;
 mod send;
 mod slot;
 mod socket_ref;
 
 pub use open::safe_name;
+pub(crate) use reliable::{is_header, Incoming, Verdict};
 pub(crate) use slot::{Slot, Waiter, Waiting};
 use socket_ref::unknown_socket;
 pub use socket_ref::{SocketKey, SocketRef};
@@ -203,6 +205,7 @@ impl Sockets {
             dispatch: crate::protocol::Dispatch::Longest,
             framing: crate::net::Framing::Multipart,
             counts: crate::stats::Counts::default(),
+            reliable: None,
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => {
@@ -263,10 +266,13 @@ impl Sockets {
     pub(crate) fn close(&mut self, alias: &str) -> Result<()> {
         let index = self.index(alias)?;
         self.aliases.remove(alias);
-        let slot = self.slots[index].take();
-        // The hidden requests side of a SYNC pair goes with it.
+        let mut slot = self.slots[index].take();
+        // The hidden requests side of a SYNC pair (or acknowledgements side) goes with it.
         if let Some(partner) = slot.as_ref().and_then(|s| s.partner) {
             self.slots[partner] = None;
+        }
+        if let Some(reliable) = slot.as_mut().and_then(|s| s.reliable.take()) {
+            reliable.close(&self.spec.name, alias);
         }
         if slot.is_some_and(|s| s.address.role == Role::Server) {
             self.addr_changes.push(AddrChange::Closed(alias.to_owned()));

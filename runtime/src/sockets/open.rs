@@ -33,17 +33,25 @@ impl Sockets {
             Some(prev) => prev.endpoint.clone(),
             None => self.bind_endpoint(transport, &alias, opts.addr.as_deref())?,
         };
-        let io = self.open(kind, &endpoint, true, opts.hwm, opts.secure)?;
-        // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream.
-        let requests = match kind {
-            SocketKind::SyncPub => {
+        let reliable = opts
+            .reliable
+            .map(|r| self.reliable_state(kind, &alias, r, true))
+            .transpose()?;
+        let io = self.open(kind, &endpoint, true, opts.hwm, opts.secure, None)?;
+        // A SYNC_PUB takes requests on a ROUTER of its own, next to its stream; a reliable
+        // PUSH or PULL takes or sends acknowledgements there.
+        let requests = match kind == SocketKind::SyncPub || reliable.is_some() {
+            true => {
                 let at = match previous.and_then(|p| p.requests.clone()) {
                     Some(at) => at,
                     None => self.companion_endpoint(transport, &alias, opts.addr.as_deref())?,
                 };
-                Some(self.open(SocketKind::Rep, &at, true, opts.hwm, opts.secure)?)
+                let router = self.open(SocketKind::Rep, &at, true, opts.hwm, opts.secure, None)?;
+                // A restarted sender reconnects under its old routing id: it takes over.
+                router.raw().set_router_handover(true)?;
+                Some(router)
             }
-            _ => None,
+            false => None,
         };
         let address = Address {
             endpoint: self.advertised(io.last_endpoint()?),
@@ -65,6 +73,7 @@ impl Sockets {
         self.set_on_full(index, opts.on_full);
         if let Some(slot) = self.slots[index].as_mut() {
             slot.framing = opts.framing.unwrap_or_default();
+            slot.reliable = reliable.map(Box::new);
         }
         if let Some(requests) = requests {
             let endpoint = address.requests.clone().unwrap_or_default();
@@ -78,7 +87,8 @@ impl Sockets {
     }
 
     /// Opens a socket; a `secure` one is a CURVE server (bind) or client (connect) with the
-    /// deployment's keys, or an error on a build without CURVE (never plain text instead).
+    /// deployment's keys, or an error on a build without CURVE (never plain text instead);
+    /// `identity` is its routing id (a DEALER that a ROUTER addresses by name).
     fn open(
         &self,
         kind: SocketKind,
@@ -86,6 +96,7 @@ impl Sockets {
         bind: bool,
         hwm: Option<i32>,
         secure: bool,
+        identity: Option<&[u8]>,
     ) -> Result<Io> {
         let d = &self.spec.defaults;
         let hwm = hwm.unwrap_or(d.hwm);
@@ -103,7 +114,18 @@ impl Sockets {
                 secret: &k.client_secret,
             },
         });
-        Io::open(kind, endpoint, bind, d.linger, d.max_message, hwm, curve)
+        Io::open(
+            kind,
+            endpoint,
+            bind,
+            d.linger,
+            d.max_message,
+            hwm,
+            crate::net::Identity {
+                curve,
+                routing_id: identity,
+            },
+        )
     }
 
     /// Sets what the socket at `index` does at its high-water mark (checked by [`check_on_full`]).
@@ -167,7 +189,8 @@ impl Sockets {
             handler,
             mut topics,
             ..
-        } = opts;
+        } = opts.clone();
+        let reliable = opts.reliable.clone();
         let handled = handler.is_some() || topics.iter().any(|(_, h)| h.is_some());
         if matches!(
             own.kind,
@@ -184,7 +207,10 @@ impl Sockets {
         check_on_full(own.kind, opts.on_full)?;
         check_dispatch(own.kind, opts.dispatch)?;
         let alias = self.claim_alias(alias, own.kind)?;
-        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure)?;
+        if let Some(reliable) = reliable {
+            return self.connect_reliable(to, own, alias, handler, reliable, &opts);
+        }
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure, None)?;
         for (topic, _) in &topics {
             io.raw().set_subscribe(topic)?;
         }
@@ -205,7 +231,14 @@ impl Sockets {
                 "a SYNC_PUB address names its requests endpoint",
             )
         })?;
-        let requests = self.open(SocketKind::Req, &requests_at, false, opts.hwm, to.secure)?;
+        let requests = self.open(
+            SocketKind::Req,
+            &requests_at,
+            false,
+            opts.hwm,
+            to.secure,
+            None,
+        )?;
         let reply_topic = format!("\u{0}axon-reply/{}/{alias}", self.spec.name).into_bytes();
         io.raw().set_subscribe(&reply_topic)?;
         let (index, generation) = self.insert(alias, own.clone(), io, handler, topics);
@@ -218,6 +251,46 @@ impl Sockets {
             ..own
         };
         self.attach_companion(index, side, requests, None);
+        Ok((index, generation))
+    }
+
+    /// Connects a reliable PUSH or PULL and its companion, which carries acknowledgements
+    /// to or from the bound side's `requests` endpoint.
+    fn connect_reliable(
+        &mut self,
+        to: &Address,
+        own: Address,
+        alias: String,
+        handler: Option<String>,
+        reliability: crate::protocol::Reliability,
+        opts: &ConnectOptions,
+    ) -> Result<(usize, u64)> {
+        let acks_at = to.requests.clone().ok_or_else(|| {
+            let why =
+                "the bound side is not reliable (its address names no acknowledgement endpoint)";
+            Error::invalid("reliable", &to.endpoint, why)
+        })?;
+        let reliable = self.reliable_state(own.kind, &alias, reliability, false)?;
+        let identity = reliable.identity();
+        let companion = self.open(
+            SocketKind::Req,
+            &acks_at,
+            false,
+            opts.hwm,
+            to.secure,
+            identity.as_ref().map(|id| &id[..]),
+        )?;
+        let io = self.open(own.kind, &to.endpoint, false, opts.hwm, to.secure, None)?;
+        let (index, generation) = self.insert(alias, own.clone(), io, handler, Vec::new());
+        self.set_on_full(index, opts.on_full);
+        if let Some(slot) = self.slots[index].as_mut() {
+            slot.reliable = Some(Box::new(reliable));
+        }
+        let side = Address {
+            endpoint: acks_at,
+            ..own
+        };
+        self.attach_companion(index, side, companion, None);
         Ok((index, generation))
     }
 

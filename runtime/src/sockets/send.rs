@@ -43,6 +43,7 @@ impl Sockets {
         };
         slot.address.serializer.encode_into(value, buf)?;
         let result = match slot.address.kind {
+            SocketKind::Push if slot.reliable.is_some() => Self::send_reliable(slot, buf),
             SocketKind::Push => slot.socket.send(&slot.alias, &[buf]),
             SocketKind::Pub if slot.framing == Framing::Osbrain => {
                 let serializer = slot.address.serializer;

@@ -113,6 +113,8 @@ pub(crate) struct Slot {
     pub(crate) framing: Framing,
     /// What its messages came to (`Sockets::count`).
     pub(crate) counts: Counts,
+    /// PUSH / PULL with `reliable`: the outbox or the dedupe state (its companion carries acks).
+    pub(crate) reliable: Option<Box<super::reliable::Reliable>>,
 }
 
 impl Drop for Slot {
@@ -124,6 +126,12 @@ impl Drop for Slot {
 }
 
 impl Slot {
+    /// Messages sent on it that wait for room: its backlog, and a reliable sender's messages
+    /// beyond its window.
+    pub(crate) fn backlog(&self) -> usize {
+        self.socket.backlog_len() + self.reliable.as_ref().map_or(0, |r| r.waiting())
+    }
+
     /// The handler for a message on `topic`: the longest matching subscription wins.
     pub(crate) fn handler_for(&self, topic: &[u8]) -> Option<Rc<str>> {
         let best = self
@@ -173,7 +181,7 @@ mod tests {
             Duration::ZERO,
             1024,
             crate::net::DEFAULT_HWM,
-            None,
+            crate::net::Identity::default(),
         )
         .unwrap();
         Slot {
@@ -201,6 +209,7 @@ mod tests {
             dispatch: Dispatch::All,
             framing: Framing::Multipart,
             counts: Counts::default(),
+            reliable: None,
         }
     }
 

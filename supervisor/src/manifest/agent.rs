@@ -139,7 +139,45 @@ pub(super) fn bind_entry(
         socket: socket_settings(lines, Some(kind), &b.hwm, &b.on_full)?,
         secure: b.secure.unwrap_or(false),
         framing,
+        reliable: reliability(lines, Some(kind), &b.reliable, &b.durable)?,
     })
+}
+
+/// `reliable` and `durable` (which implies it) as the runtime takes them; only PUSH and
+/// PULL are at-least-once (a connect's kind is checked when it connects).
+pub(super) fn reliability(
+    lines: &Lines<'_>,
+    kind: Option<SocketKind>,
+    reliable: &Option<Spanned<raw::Reliable>>,
+    durable: &Option<Spanned<bool>>,
+) -> Result<Option<axon_runtime::Reliability>, ManifestError> {
+    let wanted = match reliable.as_ref().map(|r| r.get_ref()) {
+        Some(raw::Reliable::Table(r)) => Some(r.clone()),
+        Some(raw::Reliable::Flag(true)) => Some(axon_runtime::Reliability::default()),
+        Some(raw::Reliable::Flag(false)) | None => None,
+    };
+    let durable_asked = durable.as_ref().is_some_and(|d| *d.get_ref());
+    let wanted = match (wanted, durable_asked) {
+        (Some(r), true) => Some(axon_runtime::Reliability { durable: true, ..r }),
+        (None, true) => Some(axon_runtime::Reliability::durable()),
+        (r, false) => r,
+    };
+    let Some(wanted) = wanted else {
+        return Ok(None);
+    };
+    let span = reliable
+        .as_ref()
+        .map(|r| r.span())
+        .or_else(|| durable.as_ref().map(|d| d.span()))
+        .unwrap_or_default();
+    if let Some(kind) = kind.filter(|k| !matches!(k, SocketKind::Push | SocketKind::Pull)) {
+        let why = format!("only PUSH and PULL sockets are at-least-once, not {kind}");
+        return Err(lines.error(span, why));
+    }
+    wanted
+        .check()
+        .map_err(|e| lines.error(span, e.to_string()))?;
+    Ok(Some(wanted))
 }
 
 /// A high-water mark in range, and an `on_full` the socket kind can do (PUB never blocks).
@@ -198,6 +236,7 @@ pub(super) fn connect_entry(
         socket: socket_settings(lines, None, &c.hwm, &c.on_full)?,
         // Like `on_full`, checked against the connecting side's kind when connecting.
         dispatch: parsed(lines, &c.dispatch)?,
+        reliable: reliability(lines, None, &c.reliable, &c.durable)?,
     })
 }
 

@@ -133,6 +133,16 @@ pub(super) struct Bind {
     pub(super) on_full: Option<Spanned<String>>,
     pub(super) secure: Option<bool>,
     pub(super) framing: Option<Spanned<String>>,
+    pub(super) reliable: Option<Spanned<Reliable>>,
+    pub(super) durable: Option<Spanned<bool>>,
+}
+
+/// `reliable = true`, or a table of its settings (`reliable = { ack_timeout_ms = 500 }`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Reliable {
+    Flag(bool),
+    Table(axon_runtime::Reliability),
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,4 +156,6 @@ pub(super) struct Connect {
     pub(super) hwm: Option<Spanned<i64>>,
     pub(super) on_full: Option<Spanned<String>>,
     pub(super) dispatch: Option<Spanned<String>>,
+    pub(super) reliable: Option<Spanned<Reliable>>,
+    pub(super) durable: Option<Spanned<bool>>,
 }

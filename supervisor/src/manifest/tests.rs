@@ -260,3 +260,45 @@ fn the_status_table_names_an_agent_of_the_manifest() {
         error("[status]\nagent = \"a\"\ncolumn = 3\n[[agent]]\nname = \"a\"\nkind = \"echo\"\n");
     assert_eq!(typo.line, 3, "{typo}");
 }
+
+#[test]
+fn reliable_and_durable_are_read_checked_and_reach_the_options() {
+    let bind = |socket: &str, extra: &str| {
+        format!("[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"{socket}\"\n{extra}")
+    };
+    let m = Manifest::parse(&bind("PUSH", "reliable = true\n"), &kinds()).unwrap();
+    let opts = m.agents[0].binds[0].options();
+    assert_eq!(opts.reliable, Some(axon_runtime::Reliability::default()));
+    let m = Manifest::parse(&bind("PUSH", "durable = true\n"), &kinds()).unwrap();
+    assert_eq!(
+        m.agents[0].binds[0].reliable,
+        Some(axon_runtime::Reliability::durable())
+    );
+    let table = "reliable = { ack_timeout_ms = 300, max_attempts = 2, dead_letter = \"dl\" }\n";
+    let m = Manifest::parse(&bind("PULL", table), &kinds()).unwrap();
+    let r = m.agents[0].binds[0].reliable.clone().unwrap();
+    assert_eq!(
+        (
+            r.ack_timeout_ms,
+            r.max_attempts,
+            r.dead_letter.as_deref(),
+            r.durable
+        ),
+        (300, 2, Some("dl"), false)
+    );
+    let m = Manifest::parse(&bind("PULL", "reliable = false\n"), &kinds()).unwrap();
+    assert_eq!(m.agents[0].binds[0].reliable, None);
+
+    let e = error(&bind("PUB", "reliable = true\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("only PUSH and PULL"), "{e}");
+    let e = error(&bind("PUSH", "reliable = { window = 0 }\n"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("window"), "{e}");
+    assert_eq!(error(&bind("PUSH", "reliable = { colour = 1 }\n")).line, 7);
+
+    let connect = "[[agent]]\nname = \"a\"\nkind = \"echo\"\n[[agent.bind]]\nalias = \"m\"\nsocket = \"PUSH\"\nreliable = true\n[[agent]]\nname = \"b\"\nkind = \"echo\"\n[[agent.connect]]\nto = \"a.m\"\nalias = \"in\"\nhandler = \"h\"\ndurable = true\n";
+    let m = Manifest::parse(connect, &kinds()).unwrap();
+    let opts = m.agents[1].connects[0].options();
+    assert_eq!(opts.reliable, Some(axon_runtime::Reliability::durable()));
+}

@@ -14,16 +14,19 @@ use super::key::{insecure, process_key, FRESHNESS};
 pub fn next_stamp() -> (u64, u64) {
     static SESSION: OnceLock<u64> = OnceLock::new();
     static SEQ: AtomicU64 = AtomicU64::new(1);
-    let session = *SESSION.get_or_init(|| {
-        let mut bytes = [0u8; 8];
-        let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-        match random {
-            Ok(()) => u64::from_le_bytes(bytes),
-            // No urandom: distinct enough across processes (pid) and restarts (time).
-            Err(_) => (u64::from(std::process::id()) << 32) ^ crate::clock::now_ms(),
-        }
-    });
+    let session = *SESSION.get_or_init(random_u64);
     (session, SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// 64 random bits from the kernel (a session, a reliable sender's incarnation).
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    match random {
+        Ok(()) => u64::from_le_bytes(bytes),
+        // No urandom: distinct enough across processes (pid) and restarts (time).
+        Err(_) => (u64::from(std::process::id()) << 32) ^ crate::clock::now_ms(),
+    }
 }
 
 /// Why a control request was refused.

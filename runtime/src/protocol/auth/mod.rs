@@ -16,7 +16,7 @@ mod guard;
 mod key;
 
 pub(crate) use curve::curve_keys;
-pub use guard::{next_stamp, Guard, Rejection};
+pub use guard::{next_stamp, random_u64, Guard, Rejection};
 pub use key::{
     allow_insecure, ensure_key, install_key, process_key, signature, Key, FRESHNESS, INSECURE_ENV,
     KEY_ENV, KEY_FILE_ENV, KEY_MISMATCH,
