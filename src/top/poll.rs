@@ -96,7 +96,23 @@ struct Poller {
     places: BTreeMap<String, Place>,
     /// What each node showed last: kept (without counters) while it does not answer.
     last_seen: BTreeMap<String, Vec<Seen>>,
+    /// An agent killed from the screen, watched closely until it serves again.
+    following: Option<Following>,
 }
+
+/// A killed agent, polled for every `FOLLOW_EVERY` until a new process of it serves (or
+/// `FOLLOW_FOR` is over), so that its restart shows at once rather than at the next interval.
+struct Following {
+    name: String,
+    killed: u32,
+    until: tokio::time::Instant,
+}
+
+/// How often a killed agent is looked at while it restarts.
+const FOLLOW_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a killed agent is looked at that closely.
+const FOLLOW_FOR: Duration = Duration::from_secs(3);
 
 /// Starts the poller on a thread of its own; it ends when the UI drops its receiver or sender.
 pub fn spawn(
@@ -116,6 +132,7 @@ pub fn spawn(
         focus: None,
         places: BTreeMap::new(),
         last_seen: BTreeMap::new(),
+        following: None,
     };
     std::thread::Builder::new()
         .name("axon-top-poll".into())
@@ -136,17 +153,25 @@ impl Poller {
                     }
                     // A round that overran the interval is followed at once, never by a burst.
                     next = (next + self.interval).max(tokio::time::Instant::now());
+                    if self.still_following() {
+                        next = next.min(tokio::time::Instant::now() + FOLLOW_EVERY);
+                    }
                 }
                 command = inbox.recv() => match command {
                     // The UI ended.
                     None => return,
                     Some(Command::Kill(name)) => {
-                        let notice = self.kill(&name).await;
+                        let (notice, killed) = self.kill(&name).await;
                         if self.updates.send(Update::Notice(notice)).is_err() {
                             return;
                         }
                         // Show the restart as soon as the supervisor makes it.
                         next = tokio::time::Instant::now();
+                        self.following = killed.map(|killed| Following {
+                            name,
+                            killed,
+                            until: next + FOLLOW_FOR,
+                        });
                     }
                     Some(Command::Focus(name)) => {
                         self.focus = name;
@@ -281,18 +306,34 @@ impl Poller {
     }
 
     /// SIGKILLs `name` through its node's name server; what happened, for the status bar.
-    async fn kill(&self, name: &str) -> String {
+    async fn kill(&self, name: &str) -> (String, Option<u32>) {
         let Some(place) = self.places.get(name) else {
-            return format!("kill {name}: no such agent any more");
+            return (format!("kill {name}: no such agent any more"), None);
         };
         let args = SignalArgs {
             name,
             signal: Signal::Kill,
         };
         match ask::<u32>(&place.ns, NAMESERVER, "signal", &args, NS_TIMEOUT).await {
-            Ok(pid) => format!("SIGKILL sent to {name} (pid {pid})"),
-            Err(e) => format!("kill {name}: {e:#}"),
+            Ok(pid) => (format!("SIGKILL sent to {name} (pid {pid})"), Some(pid)),
+            Err(e) => (format!("kill {name}: {e:#}"), None),
         }
+    }
+
+    /// Whether the agent killed from the screen is still to be watched closely: not yet
+    /// serving as a new process, and not for too long.
+    fn still_following(&mut self) -> bool {
+        let Some(f) = &self.following else {
+            return false;
+        };
+        let serving = self
+            .places
+            .get(&f.name)
+            .is_some_and(|p| p.pid.is_some_and(|pid| pid != f.killed) && p.control.is_some());
+        if serving || tokio::time::Instant::now() > f.until {
+            self.following = None;
+        }
+        self.following.is_some()
     }
 
     /// The calls of `name`'s detail view: timers, attributes and log lines, at once.
