@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::{call_args, call_on, kill, nameserver, script_args, uptime};
 #[cfg(feature = "cluster")]
 use crate::reach::cluster;
-use crate::reach::{connect, local_dir};
+use crate::reach::{connect, local_dir, NsArgs};
 use crate::up;
 
 /// axon: agents as OS processes over ZeroMQ.
@@ -20,33 +20,6 @@ use crate::up;
 pub struct Args {
     #[command(subcommand)]
     command: Command,
-}
-
-/// Where the name server is, and the key that lets us in.
-///
-/// The name server is found through `--ns`, else `AXON_NAMESERVER`, else the
-/// `[nameserver] addr` of `--manifest`, else the one node running on this
-/// machine for this user. The key comes from `--key-file` / `AXON_KEY_FILE`,
-/// else `AXON_KEY` (hex), else the runtime directory of a node on this
-/// machine serving that endpoint.
-#[derive(Debug, clap::Args)]
-pub(crate) struct NsArgs {
-    /// The name server's control endpoint.
-    #[arg(long, env = "AXON_NAMESERVER")]
-    pub(crate) ns: Option<String>,
-    /// A manifest whose `[nameserver] addr` names the name server.
-    #[arg(long, short = 'm')]
-    pub(crate) manifest: Option<PathBuf>,
-    /// How long to wait for answers.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub(crate) timeout: Duration,
-    /// File holding the deployment key (the name server writes `<runtime dir>/key`).
-    #[arg(long, env = "AXON_KEY_FILE")]
-    pub(crate) key_file: Option<PathBuf>,
-    /// A cluster's registry, `etcd://HOST:PORT[,HOST:PORT...]`: ask the whole cluster.
-    #[cfg(feature = "cluster")]
-    #[arg(long, env = "AXON_REGISTRY")]
-    pub(crate) registry: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

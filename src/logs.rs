@@ -14,9 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axon::logging::{read_all, LogRecord, Select, LOG_FILE};
 
-use crate::cli::NsArgs;
 use crate::commands::{history, print_logs};
-use crate::reach::{connect, local_dir};
+use crate::reach::{connect, local_dir, NsArgs};
 
 /// How often `logs -f` looks at the log file.
 const FILE_PERIOD: Duration = Duration::from_millis(200);

@@ -8,6 +8,7 @@ mod logs;
 #[cfg(feature = "cluster")]
 mod node;
 mod reach;
+mod signals;
 mod status;
 mod top;
 mod tree;

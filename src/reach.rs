@@ -3,12 +3,39 @@
 //! cluster's registry (`--registry`), and the deployment key for either.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axon::NameServer;
 
-use crate::cli::NsArgs;
 use crate::up;
+
+/// Where the name server is, and the key that lets us in.
+///
+/// The name server is found through `--ns`, else `AXON_NAMESERVER`, else the
+/// `[nameserver] addr` of `--manifest`, else the one node running on this
+/// machine for this user. The key comes from `--key-file` / `AXON_KEY_FILE`,
+/// else `AXON_KEY` (hex), else the runtime directory of a node on this
+/// machine serving that endpoint.
+#[derive(Debug, clap::Args)]
+pub(crate) struct NsArgs {
+    /// The name server's control endpoint.
+    #[arg(long, env = "AXON_NAMESERVER")]
+    pub(crate) ns: Option<String>,
+    /// A manifest whose `[nameserver] addr` names the name server.
+    #[arg(long, short = 'm')]
+    pub(crate) manifest: Option<PathBuf>,
+    /// How long to wait for answers.
+    #[arg(long, default_value = "5s", value_parser = axon_supervisor::manifest::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// File holding the deployment key (the name server writes `<runtime dir>/key`).
+    #[arg(long, env = "AXON_KEY_FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// A cluster's registry, `etcd://HOST:PORT[,HOST:PORT...]`: ask the whole cluster.
+    #[cfg(feature = "cluster")]
+    #[arg(long, env = "AXON_REGISTRY")]
+    pub(crate) registry: Option<String>,
+}
 
 /// The registry of `--registry`, with the cluster's key installed for the requests to come.
 #[cfg(feature = "cluster")]

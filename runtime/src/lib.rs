@@ -40,6 +40,7 @@ pub mod config;
 pub mod error;
 pub mod net;
 pub mod protocol;
+pub mod saved;
 
 mod sockets;
 

@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use ratatui::style::{Color, Style};
+
 use super::model::Row;
 
 /// One column of the agent list.
@@ -197,6 +199,16 @@ pub fn bytes(n: u64) -> String {
         n if n >= 1e9 => format!("{:.1}G", n / 1073741824.0),
         n if n >= 1e6 => format!("{:.1}M", n / 1048576.0),
         n => format!("{:.0}K", n / 1024.0),
+    }
+}
+
+/// A state in a colour that says whether all is well.
+pub fn state_style(state: &str) -> Style {
+    match state {
+        "running" | "registered" => Style::new().fg(Color::Green),
+        "starting" | "restarting" | "stopping" => Style::new().fg(Color::Yellow),
+        "failed" | "exited" => Style::new().fg(Color::Red),
+        _ => Style::new(),
     }
 }
 

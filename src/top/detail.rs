@@ -68,7 +68,7 @@ fn title_lines(name: &str, row: Option<&Row>) -> Vec<Line<'static>> {
             r.node,
             cell(Column::Pid)
         )),
-        Span::from(r.state.clone()).style(super::view::state_style(&r.state)),
+        Span::from(r.state.clone()).style(super::columns::state_style(&r.state)),
         Span::from(format!("  restarts {}", r.restarts)),
     ]);
     let second = format!(

@@ -14,7 +14,7 @@
 
 use std::io::{stdout, Stdout};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
@@ -22,18 +22,11 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
 
-/// Set by SIGINT, SIGTERM or SIGHUP.
-static STOP: AtomicBool = AtomicBool::new(false);
-
 /// The real stderr while it points at /dev/null; -1 when it is in place.
 static SAVED_STDERR: AtomicI32 = AtomicI32::new(-1);
 
 /// The terminal's modes before raw mode, for the SIGHUP handler.
 static SAVED_MODES: OnceLock<libc::termios> = OnceLock::new();
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
 
 extern "C" fn on_hangup(_: libc::c_int) {
     const LEAVE: &[u8] = b"\x1b[?1049l\x1b[?25h";
@@ -50,7 +43,7 @@ extern "C" fn on_hangup(_: libc::c_int) {
 
 /// Whether a signal asked `axon top` to end.
 pub fn stop_requested() -> bool {
-    STOP.load(Ordering::SeqCst)
+    crate::signals::stop_signal().is_some()
 }
 
 /// The terminal while `axon top` runs; dropping it gives the terminal back.
@@ -63,11 +56,9 @@ impl Screen {
     /// Takes the terminal: signals caught, panic hook set, raw mode, alternate screen, no cursor.
     pub fn take() -> Result<Screen> {
         save_modes();
-        // SAFETY: the handlers only store to an atomic, or make async-signal-safe calls.
+        crate::signals::catch_stop_signals();
+        // SAFETY: the handler makes only async-signal-safe calls.
         unsafe {
-            for sig in [libc::SIGINT, libc::SIGTERM] {
-                libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-            }
             libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
         }
         let previous = std::panic::take_hook();

@@ -10,7 +10,7 @@ use ratatui::widgets::{Cell, Paragraph, Row as TableRow, Sparkline, Table, Table
 use ratatui::Frame;
 
 use super::app::{App, Prompt, Screen};
-use super::columns::{self, Column};
+use super::columns::{self, state_style, Column};
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
@@ -102,16 +102,6 @@ fn aligned(c: Column, text: String) -> Line<'static> {
     match c.numeric() {
         true => Line::from(text).right_aligned(),
         false => Line::from(text),
-    }
-}
-
-/// A state in a colour that says whether all is well.
-pub fn state_style(state: &str) -> Style {
-    match state {
-        "running" | "registered" => Style::new().fg(Color::Green),
-        "starting" | "restarting" | "stopping" => Style::new().fg(Color::Yellow),
-        "failed" | "exited" => Style::new().fg(Color::Red),
-        _ => Style::new(),
     }
 }
 

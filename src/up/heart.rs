@@ -2,7 +2,6 @@
 //! dies is started again, and adopts the agents), chaos, and the watch.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,31 +19,6 @@ const HEART_INTENSITY: usize = 5;
 
 /// ... within this period; one more crash and `up` gives up.
 const HEART_PERIOD: Duration = Duration::from_secs(60);
-
-/// The signal that asked `up` to stop (0: none yet).
-static STOP: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(signal: libc::c_int) {
-    STOP.store(signal, Ordering::SeqCst);
-}
-
-/// SIGINT and SIGTERM ask the loop to stop.
-pub fn catch_signals() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-}
-
-/// The signal received, by name, once there is one.
-fn stop_signal() -> Option<&'static str> {
-    match STOP.load(Ordering::SeqCst) {
-        0 => None,
-        libc::SIGINT => Some("SIGINT"),
-        _ => Some("SIGTERM"),
-    }
-}
 
 /// How the loop ended.
 pub enum Ended {
@@ -64,7 +38,7 @@ pub fn supervise(ns: &mut NameServer, chaos: Option<&Chaos>, watch: &mut Watch) 
     let mut next_hit = chaos.map(|c| Instant::now() + c.every);
     let mut revived: VecDeque<Instant> = VecDeque::new();
     loop {
-        if let Some(signal) = stop_signal() {
+        if let Some(signal) = crate::signals::stop_signal() {
             return Ok(Ended::Signal(signal));
         }
         // Agents orphaned by a supervisor crash are ours to reap; the supervisor is waited for below.

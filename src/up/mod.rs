@@ -125,7 +125,7 @@ pub fn run(args: UpArgs) -> Result<()> {
         );
         return Ok(());
     }
-    heart::catch_signals();
+    crate::signals::catch_stop_signals();
     if let Err(e) = axon::launch::become_subreaper() {
         tracing::warn!(error = %e, "not the agents' subreaper: agents orphaned by a supervisor crash go to init");
     }

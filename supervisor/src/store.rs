@@ -25,6 +25,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use axon_runtime::saved;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::supervision::{ChildRecord, GroupRecord};
@@ -45,12 +46,6 @@ pub(crate) struct Store {
     /// The newest sequence written (or found) of each record file, by file name.
     written: Mutex<HashMap<String, u64>>,
 }
-
-/// The start of every slot file.
-const MAGIC: &[u8; 4] = b"AXS1";
-
-/// Magic, sequence (u64), body length (u32), body CRC-32 (u32), little-endian.
-const HEADER: usize = 4 + 8 + 4 + 4;
 
 const NODE_FILE: &str = "node.cbor";
 const GROUPS_FILE: &str = "groups.cbor";
@@ -150,7 +145,7 @@ impl Store {
 
     /// Writes `value` over the older slot of `file`.
     fn write<T: Serialize>(&self, file: &str, value: &T) -> std::io::Result<()> {
-        let mut bytes = vec![0; HEADER];
+        let mut bytes = saved::unsealed();
         ciborium::into_writer(value, &mut bytes).map_err(std::io::Error::other)?;
         let mut written = self.lock();
         let seq = match written.get(file) {
@@ -158,12 +153,7 @@ impl Store {
             // The first save of this process: a predecessor's slots may be there.
             None => newest(&self.dir, file).map_or(0, |(seq, _)| seq + 1),
         };
-        let body = (bytes.len() - HEADER) as u32;
-        let crc = crc32fast::hash(&bytes[HEADER..]);
-        bytes[..4].copy_from_slice(MAGIC);
-        bytes[4..12].copy_from_slice(&seq.to_le_bytes());
-        bytes[12..16].copy_from_slice(&body.to_le_bytes());
-        bytes[16..HEADER].copy_from_slice(&crc.to_le_bytes());
+        saved::seal(&mut bytes, seq);
         let slot = &slots(file)[(seq % 2) as usize];
         let mut out = std::fs::OpenOptions::new()
             .write(true)
@@ -208,21 +198,8 @@ fn newest(dir: &Path, file: &str) -> Option<(u64, Vec<u8>)> {
     slots(file)
         .iter()
         .filter_map(|slot| std::fs::read(dir.join(slot)).ok())
-        .filter_map(|bytes| whole(&bytes).map(|(seq, body)| (seq, body.to_vec())))
+        .filter_map(|bytes| saved::whole(&bytes).map(|(seq, body)| (seq, body.to_vec())))
         .max_by_key(|(seq, _)| *seq)
-}
-
-/// A slot's sequence and body, if the slot is whole (magic, length and CRC-32 agree).
-fn whole(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let header = bytes.get(..HEADER)?;
-    if &header[..4] != MAGIC {
-        return None;
-    }
-    let seq = u64::from_le_bytes(header[4..12].try_into().ok()?);
-    let len = u32::from_le_bytes(header[12..16].try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(header[16..HEADER].try_into().ok()?);
-    let body = bytes.get(HEADER..HEADER.checked_add(len)?)?;
-    (bytes.len() == HEADER + len && crc32fast::hash(body) == crc).then_some((seq, body))
 }
 
 fn child_file(name: &str) -> String {

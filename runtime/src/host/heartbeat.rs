@@ -34,12 +34,6 @@ static ORPHANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// that nothing is left behind. "Last" means that no other process the
 /// supervisor recorded (`state/*.child.cbor.{0,1}`) is alive; a directory
 /// without saved state is left alone (it is not a node directory).
-/// The header of a supervisor's saved record slot (the supervisor crate's
-/// `store.rs`: magic `AXS1`, sequence, length, CRC-32), before its CBOR body.
-/// Either slot of a record will do here: an older version names the same
-/// process or one already gone, and a torn slot does not decode.
-const SLOT_HEADER: usize = 20;
-
 pub(super) fn clean_up_if_orphaned(dir: &std::path::Path) {
     if !ORPHANED.load(std::sync::atomic::Ordering::SeqCst) {
         return;
@@ -52,9 +46,9 @@ pub(super) fn clean_up_if_orphaned(dir: &std::path::Path) {
         let pid = std::fs::read(entry.path())
             .ok()
             .and_then(|bytes| {
-                let body = bytes
-                    .get(SLOT_HEADER..)
-                    .filter(|_| bytes.starts_with(b"AXS1"))?;
+                // Either slot of a record will do: an older version names the same process
+                // or one already gone.
+                let (_, body) = crate::saved::whole(&bytes)?;
                 ciborium::from_reader::<ciborium::Value, _>(body).ok()
             })
             .and_then(|record| recorded_pid(&record));
