@@ -172,7 +172,8 @@ impl Net {
     }
 
     /// SIGKILLs every process in `host`'s namespace, as if the host
-    /// crashed, and waits until none is left; returns the pids killed.
+    /// crashed, and waits until none is left and each has finished exiting
+    /// (a zombie counts as finished); returns the pids killed.
     ///
     /// A killed child of this process stays a zombie until its `Child` is
     /// waited for: this does not reap it, so that its owner still can
@@ -493,7 +494,8 @@ fn kill_netns(netns: &str) -> Result<Vec<u32>> {
                     killed.push(pid);
                 }
             }
-            pids.is_empty()
+            // Leaving the namespace comes before the end of exiting: wait for both.
+            pids.is_empty() && killed.iter().all(|&p| !alive(p))
         }
         Err(e) => {
             failed = Some(e);
