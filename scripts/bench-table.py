@@ -17,7 +17,9 @@ Every bench writes `target/axon-bench/<name>.json`, one object per row
 
 Each row of a table: the median of axon and of the peer (`raw`) over the
 runs, the median ratio and its range; `lost` and `duplicates` (reliable
-channels) as their maximum over the runs.
+channels) as their maximum over the runs. Rows that say what they measure
+(`measures`, as the lifecycle and scale benches' rows do) are tabled by
+scenario and figure, with what each figure times written under the table.
 """
 import datetime
 import json
@@ -58,8 +60,8 @@ def ratio(row):
     return None
 
 
-def table(runs):
-    """The markdown table of several runs of one bench (each a list of rows)."""
+def grouped(runs):
+    """Rows of every run grouped by what they measured, in first-seen order."""
     order, by_key = [], {}
     for run in runs:
         for row in run:
@@ -68,39 +70,87 @@ def table(runs):
                 order.append(k)
                 by_key[k] = []
             by_key[k].append(row)
+    return [by_key[k] for k in order]
+
+
+def summary(rows):
+    """Median axon, median peer, sorted ratios of one row over the runs."""
+    ratios = sorted(r for r in map(ratio, rows) if r is not None)
+    raws = [r["raw"] for r in rows if r.get("raw") is not None]
+    axon = statistics.median(r["axon"] for r in rows)
+    return axon, (statistics.median(raws) if raws else None), ratios
+
+
+def ratio_cells(first, ratios):
+    better = " (lower is better)" if first.get("better") == "lower" and ratios else ""
+    return [
+        f"{statistics.median(ratios):.2f}{better}" if ratios else "-",
+        f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",
+    ]
+
+
+def footer(runs):
+    stamps = sorted(r["at_ms"] for run in runs for r in run if "at_ms" in r)
+    days = sorted({datetime.datetime.fromtimestamp(s / 1000, datetime.timezone.utc).date().isoformat() for s in stamps})
+    when = f", {', '.join(days)}" if days else ""
+    return f"_{len(runs)} run{'s' if len(runs) != 1 else ''}{when}; made by `scripts/bench-table.py`._"
+
+
+def figures(runs):
+    """The table of figures that say what they measure (lifecycle, scale)."""
+    head = ["scenario", "figure", "agents", "axon", "baseline", "unit", "axon/baseline", "range"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    legend = []
+    for rows in grouped(runs):
+        first = rows[0]
+        axon, raw, ratios = summary(rows)
+        agents = first.get("agents")
+        lines.append("| " + " | ".join([
+            first.get("scenario") or first["pattern"],
+            first["bench"].replace("_", " "),
+            str(agents) if agents is not None else "-",
+            fmt(axon),
+            fmt(raw),
+            "µs" if first["unit"] == "us" else first["unit"],
+            *ratio_cells(first, ratios),
+        ]) + " |")
+        text = first["measures"] + (f"; baseline: {first['baseline']}" if first.get("baseline") else "")
+        entry = f"- {first.get('scenario') or first['pattern']}: {text}"
+        if entry not in legend:
+            legend.append(entry)
+    return "\n".join(lines + [""] + legend + ["", footer(runs)]) + "\n"
+
+
+def table(runs):
+    """The markdown table of several runs of one bench (each a list of rows)."""
+    if all("measures" in r for run in runs for r in run):
+        return figures(runs)
     reliable = any("lost" in r for run in runs for r in run)
     head = ["bench", "pattern", "transport", "serializer", "size", "axon", "peer", "unit", "axon/peer", "range"]
     if reliable:
         head += ["lost", "duplicates"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for k in order:
-        rows = by_key[k]
+    for rows in grouped(runs):
         first = rows[0]
-        ratios = sorted(r for r in map(ratio, rows) if r is not None)
-        raws = [r["raw"] for r in rows if r.get("raw") is not None]
-        better = " (lower is better)" if first.get("better") == "lower" and ratios else ""
+        axon, raw, ratios = summary(rows)
         cells = [
             NAMES.get(first["bench"], first["bench"]),
             PATTERNS.get(first["pattern"], first["pattern"]),
             first.get("transport") or "-",
             first.get("serializer") or "-",
             size(first.get("size")),
-            fmt(statistics.median(r["axon"] for r in rows)),
-            fmt(statistics.median(raws)) if raws else "-",
+            fmt(axon),
+            fmt(raw),
             "µs" if first["unit"] == "us" else first["unit"],
-            f"{statistics.median(ratios):.2f}{better}" if ratios else "-",
-            f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",
+            *ratio_cells(first, ratios),
         ]
         if reliable:
             for field in ("lost", "duplicates"):
                 seen = [r[field] for r in rows if r.get(field) is not None]
                 cells.append(str(max(seen)) if seen else "-")
         lines.append("| " + " | ".join(cells) + " |")
-    stamps = sorted(r["at_ms"] for run in runs for r in run if "at_ms" in r)
-    days = sorted({datetime.datetime.fromtimestamp(s / 1000, datetime.timezone.utc).date().isoformat() for s in stamps})
-    when = f", {', '.join(days)}" if days else ""
     lines.append("")
-    lines.append(f"_{len(runs)} run{'s' if len(runs) != 1 else ''}{when}; made by `scripts/bench-table.py`._")
+    lines.append(footer(runs))
     return "\n".join(lines) + "\n"
 
 
