@@ -51,7 +51,7 @@ pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
 pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{
-    AgentInfo, AgentStatus, GroupStatus, NodeStatus, SpawnOptions, SupervisorStatus,
+    AgentInfo, AgentStatus, GroupStatus, NodeStatus, PsArgs, SpawnOptions, SupervisorStatus,
 };
 pub use metrics::{METRICS_ENV, METRICS_FILE};
 pub use policy::{GroupSpec, Restart, RestartStrategy, SupervisorSpec};

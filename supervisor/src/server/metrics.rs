@@ -104,7 +104,7 @@ impl Server {
         };
         let now = Instant::now();
         let agents: Vec<AgentFigures> = self
-            .ps_lines()
+            .ps_lines(false)
             .into_iter()
             .map(|status| self.figures(status, now))
             .collect();
