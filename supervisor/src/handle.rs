@@ -348,7 +348,7 @@ impl NameServer {
     }
 
     /// `ps` with each agent's counters as it last reported them with a lease renewal (at most
-    /// a lease period old): one call, however many agents the node has.
+    /// a second old): one call, however many agents the node has.
     pub fn ps_with_stats(&self) -> Result<Vec<AgentStatus>> {
         self.call("ps", crate::methods::PsArgs { stats: true })
     }

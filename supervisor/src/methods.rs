@@ -229,8 +229,9 @@ pub struct AgentStatus {
     /// Its supervision group's path from the top (`["middle", "inner"]`); empty: the root.
     #[serde(default)]
     pub group: Vec<String>,
-    /// The counters its process reported with its last lease renewal (at most a lease period
-    /// old), when `ps` was asked for them ([`PsArgs::stats`]) and it reported any.
+    /// The counters its process reported with its last lease renewal (at most a second old),
+    /// when `ps` was asked for them ([`PsArgs::stats`]), it reported any, and it did not miss
+    /// its last three renewals (a hung agent shows none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<axon_runtime::Stats>,
 }

@@ -161,9 +161,20 @@ impl Records {
         }
     }
 
-    /// The counters the registered agent `name` last reported, and its process.
-    pub(crate) fn counters_of(&self, name: &str) -> Option<(u32, &Stats)> {
+    /// The counters the registered agent `name` last reported, and its process; `None` also
+    /// when it has not renewed for `misses` renewal periods (hung: they are no longer current).
+    pub(crate) fn counters_of(
+        &self,
+        name: &str,
+        misses: u32,
+        now: Instant,
+    ) -> Option<(u32, &Stats)> {
         let pid = self.agents.get(name)?.pid;
+        let (at, lease) = self.renewed.get(name)?;
+        let period = axon_runtime::protocol::lease::renewal_period(*lease);
+        if now.saturating_duration_since(*at) > period.saturating_mul(misses) {
+            return None;
+        }
         self.counters.get(name).map(|s| (pid, s))
     }
 

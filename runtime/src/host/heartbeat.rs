@@ -112,8 +112,8 @@ impl Default for Heartbeat {
 }
 
 impl<A: Agent> Host<A> {
-    /// The lease period's tick: leave if the supervisor is gone past the
-    /// grace, else renew (or register again with a name server that forgot us).
+    /// The renewal period's tick (the lease period, at most a second): leave if the supervisor
+    /// is gone past the grace, else renew (or register again with a name server that forgot us).
     pub(super) fn renew(&mut self, actor: &mut Context<Self>) {
         if self.state.nameserver.is_none() || self.leaving != super::Leaving::No {
             return;
@@ -166,12 +166,10 @@ impl<A: Agent> Host<A> {
         );
     }
 
+    /// One renewal period (at least 100 ms): a renewal older than that is replaced by the next.
     fn renewal_timeout(&self) -> Duration {
-        self.sockets
-            .spec
-            .defaults
-            .lease
-            .max(Duration::from_millis(100))
+        let lease = self.sockets.spec.defaults.lease;
+        crate::protocol::lease::renewal_period(lease).max(Duration::from_millis(100))
     }
 
     fn renewed(&mut self, answer: Result<Value>) {

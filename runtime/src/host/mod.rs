@@ -268,9 +268,8 @@ impl<A: Agent> Host<A> {
         }
         actor.spawn(Drain::control());
         if self.state.nameserver.is_some() {
-            actor.run_interval(self.sockets.spec.defaults.lease, |host, actor| {
-                host.renew(actor)
-            });
+            let period = crate::protocol::lease::renewal_period(self.sockets.spec.defaults.lease);
+            actor.run_interval(period, |host, actor| host.renew(actor));
         }
         let endpoint = self.control.as_ref().map_or("", |c| &c.endpoint);
         tracing::info!(agent = %self.sockets.name(), control = %endpoint, "agent serving");

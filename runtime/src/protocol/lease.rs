@@ -13,6 +13,8 @@
 //! sender's address as a datagram of the same layout whose body is a
 //! [`Reply`] with the renewal's id.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Guard, Key};
@@ -26,6 +28,15 @@ pub const LEASE_SOCKET: &str = "leases.sock";
 
 /// The destination renewal datagrams are signed for.
 pub const LEASES: &str = "nameserver/leases";
+
+/// The longest time between two renewals of an agent, whatever its lease: its counters in
+/// `ps` are at most this old, and an agent that stops renewing (hung) is seen within a few.
+pub const REPORT_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often an agent with `lease` renews: every lease period, and at least every [`REPORT_PERIOD`].
+pub fn renewal_period(lease: Duration) -> Duration {
+    lease.min(REPORT_PERIOD)
+}
 
 /// The largest datagram either side sends or reads.
 pub const MAX_DATAGRAM: usize = 64 * 1024;

@@ -193,7 +193,8 @@ impl Server {
         }
         if with_stats {
             for line in &mut lines {
-                let reported = self.records.counters_of(&line.name);
+                let misses = axon_runtime::config::LEASE_MISSES;
+                let reported = self.records.counters_of(&line.name, misses, now);
                 line.stats = reported
                     .filter(|(pid, _)| Some(*pid) == line.pid)
                     .map(|(_, stats)| stats.clone());
