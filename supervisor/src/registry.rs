@@ -161,21 +161,19 @@ impl Records {
         }
     }
 
-    /// The counters the registered agent `name` last reported, and its process; `None` also
-    /// when it has not renewed for `misses` renewal periods (hung: they are no longer current).
+    /// The counters the registered agent `name` last reported, its process, and whether they
+    /// are current: it renewed within its last `misses` renewal periods (a hung agent's are not).
     pub(crate) fn counters_of(
         &self,
         name: &str,
         misses: u32,
         now: Instant,
-    ) -> Option<(u32, &Stats)> {
+    ) -> Option<(u32, &Stats, bool)> {
         let pid = self.agents.get(name)?.pid;
         let (at, lease) = self.renewed.get(name)?;
         let period = axon_runtime::protocol::lease::renewal_period(*lease);
-        if now.saturating_duration_since(*at) > period.saturating_mul(misses) {
-            return None;
-        }
-        self.counters.get(name).map(|s| (pid, s))
+        let current = now.saturating_duration_since(*at) <= period.saturating_mul(misses);
+        self.counters.get(name).map(|s| (pid, s, current))
     }
 
     /// The lease period of the registered agent `name`.

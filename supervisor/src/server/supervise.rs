@@ -196,8 +196,8 @@ impl Server {
                 let misses = axon_runtime::config::LEASE_MISSES;
                 let reported = self.records.counters_of(&line.name, misses, now);
                 line.stats = reported
-                    .filter(|(pid, _)| Some(*pid) == line.pid)
-                    .map(|(_, stats)| stats.clone());
+                    .filter(|(pid, _, current)| Some(*pid) == line.pid && *current)
+                    .map(|(_, stats, _)| stats.clone());
             }
         }
         lines
