@@ -458,19 +458,16 @@ struct PsLine {
     msgs_out: Option<u64>,
 }
 
+/// Every agent with its counters, from one call: each agent reports them to the name server
+/// with its lease renewals, so `ps` asks no agent (docs/cli.md).
 fn ps(ns: &NsArgs, json: bool) -> Result<()> {
     let ns = connect(ns)?;
-    let statuses = ns.ps().context("listing agents")?;
+    let statuses = ns.ps_with_stats().context("listing agents")?;
     let lines: Vec<PsLine> = statuses
         .into_iter()
-        .map(|status| {
-            let stats = status
-                .pid
-                .and_then(|_| ns.proxy(&status.name).ok())
-                .and_then(|mut p| {
-                    p.set_timeout(Duration::from_millis(500));
-                    p.stats().ok()
-                });
+        .map(|mut status| {
+            // Shown as two columns (and fields of their own in JSON).
+            let stats = status.stats.take();
             PsLine {
                 msgs_in: stats.as_ref().map(|s| s.received),
                 msgs_out: stats.as_ref().map(|s| s.sent),

@@ -51,7 +51,7 @@ pub use axon_runtime::{
 };
 pub use axon_supervisor::{
     lifecycle, manifest, AgentInfo, AgentStatus, GroupSpec, GroupStatus, NameServer, NodeOptions,
-    NodeStatus, Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus,
+    NodeStatus, PsArgs, Restart, RestartStrategy, SpawnOptions, SupervisorSpec, SupervisorStatus,
     GAVE_UP_EXIT, KIND_HOSTS_ENV,
 };
 pub use init::{init, registry, run_nameserver, run_nameserver_with};

@@ -160,6 +160,7 @@ mod tests {
             rss: None,
             last_exit: None,
             group: group.iter().map(|g| (*g).to_owned()).collect(),
+            stats: None,
         }
     }
 

@@ -380,13 +380,25 @@ fn p7_ps_shows_pid_state_restarts_uptime_cpu_and_memory() {
     let old = dep.kill("echo", Signal::Kill).unwrap();
     dep.wait_restarted("echo", old, PATIENCE).unwrap();
 
-    let out = dep.cli(&["ps", "--json"]).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ps_json = || {
+        let out = dep.cli(&["ps", "--json"]).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    };
+    // The message counters are the ones each agent reported with its last lease renewal.
+    let counted = |list: &[serde_json::Value]| {
+        list.iter()
+            .any(|a| a["name"] == "counter" && a["msgs_in"].as_u64().is_some_and(|n| n > 0))
+    };
+    let mut list = ps_json();
+    assert!(testing::wait_until(PATIENCE, || {
+        list = ps_json();
+        counted(&list)
+    }));
     let names: Vec<&str> = list.iter().filter_map(|a| a["name"].as_str()).collect();
     assert_eq!(names, ["ticker", "counter", "echo"]);
     for a in &list {

@@ -29,7 +29,8 @@ pub struct Defaults {
     pub linger: Duration,
     /// Largest accepted message in bytes (`AXON_MAX_MESSAGE`, else 16 MiB).
     pub max_message: usize,
-    /// How often an agent renews its registration (`AXON_LEASE_MS`, else 1 s);
+    /// How often an agent renews its registration (`AXON_LEASE_MS`, else 1 s; a
+    /// longer lease still renews every second, carrying its counters for `ps`);
     /// the name server forgets an agent silent for three periods.
     #[serde(default = "default_lease")]
     pub lease: Duration,

@@ -274,6 +274,7 @@ mod tests {
                 rss: None,
                 last_exit: None,
                 group: Vec::new(),
+                stats: None,
             },
             stats: None,
         }

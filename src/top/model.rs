@@ -296,6 +296,7 @@ mod tests {
             rss: Some(1 << 20),
             last_exit: None,
             group: Vec::new(),
+            stats: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The poller: a thread of its own that asks the deployment what `axon top`
-//! shows, once per interval, and sends each round to the UI. Every call is
-//! bounded (the name servers by [`NS_TIMEOUT`], agents by [`AGENT_TIMEOUT`])
-//! and the agents are asked all at once, so a hung agent costs a round at
-//! most half a second and never the UI anything: it just shows `-`.
+//! shows, once per interval, and sends each round to the UI. A round is one
+//! `ps` call per node: the agents' counters come with it (each agent reports
+//! them with its lease renewals), so a round costs the same few calls with
+//! ten agents or ten thousand. Every call is bounded (the name servers by
+//! [`NS_TIMEOUT`], agents by [`AGENT_TIMEOUT`]); an agent that reported no
+//! counters just shows `-`.
 //!
 //! It also carries out what the UI asks: kill an agent (through the name
 //! server that supervises it, as `axon kill` does), and, while the detail
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axon::launch::Signal;
-use axon::{AgentStatus, Stats, Value};
+use axon::{AgentStatus, PsArgs, Value};
 use futures::future::join_all;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
@@ -83,6 +85,8 @@ struct Place {
     ns: String,
     pid: Option<u32>,
     kind: String,
+    /// In state `running`.
+    running: bool,
     control: Option<String>,
 }
 
@@ -182,14 +186,16 @@ impl Poller {
         }
     }
 
-    /// One round: every node's `ps`, every agent's `stats`, the focus's details; false once the UI is gone.
+    /// One round: every node's `ps` with the agents' counters, the focus's details; false once the UI is gone.
     async fn round(&mut self) -> bool {
         let (mut unreachable, nodes) = match self.source.nodes().await {
             Ok(nodes) => (Vec::new(), nodes),
             Err(e) => (vec![format!("{e:#}")], Vec::new()),
         };
         let listed = join_all(nodes.iter().map(|n| async move {
-            let ps = ask::<Vec<AgentStatus>>(&n.endpoint, NAMESERVER, "ps", &(), NS_TIMEOUT).await;
+            let args = PsArgs { stats: true };
+            let ps =
+                ask::<Vec<AgentStatus>>(&n.endpoint, NAMESERVER, "ps", &args, NS_TIMEOUT).await;
             (n, ps)
         }))
         .await;
@@ -211,11 +217,6 @@ impl Poller {
             }
         }
         self.places = places;
-        self.find_controls().await;
-        let stats = self.all_stats(&agents).await;
-        for (seen, stats) in agents.iter_mut().zip(stats) {
-            seen.stats = stats;
-        }
         let sample = Sample {
             at: Instant::now(),
             agents,
@@ -225,10 +226,10 @@ impl Poller {
             return false;
         }
         match self.focus.clone() {
-            Some(name) => self
-                .updates
-                .send(Update::Detail(self.detail(&name).await))
-                .is_ok(),
+            Some(name) => {
+                let detail = self.detail(&name).await;
+                self.updates.send(Update::Detail(detail)).is_ok()
+            }
             None => true,
         }
     }
@@ -242,8 +243,8 @@ impl Poller {
     ) -> Vec<Seen> {
         statuses
             .into_iter()
-            .map(|status| {
-                // The control endpoint is asked once per process.
+            .map(|mut status| {
+                // The control endpoint is asked once per process, when it is needed.
                 let known = self
                     .places
                     .get(&status.name)
@@ -252,13 +253,14 @@ impl Poller {
                     ns: node.endpoint.clone(),
                     pid: status.pid,
                     kind: status.kind.clone(),
+                    running: status.state == "running",
                     control: known.and_then(|p| p.control.clone()),
                 };
                 places.insert(status.name.clone(), place);
                 Seen {
                     node: node.name.clone(),
+                    stats: status.stats.take(),
                     status,
-                    stats: None,
                 }
             })
             .collect()
@@ -270,39 +272,20 @@ impl Poller {
         on.map(|(n, p)| (n.clone(), p.clone())).collect()
     }
 
-    /// Asks the name servers for the control endpoints not known yet, all at once.
-    async fn find_controls(&mut self) {
-        let missing: Vec<(String, String)> = self
-            .places
-            .iter()
-            .filter(|(_, p)| p.pid.is_some() && p.control.is_none())
-            .map(|(name, p)| (name.clone(), p.ns.clone()))
-            .collect();
-        let found = join_all(missing.iter().map(|(name, ns)| async move {
-            let args = Named { name };
-            let info = ask::<axon::AgentInfo>(ns, NAMESERVER, "info", &args, NS_TIMEOUT).await;
-            (name, info)
-        }))
-        .await;
-        for (name, info) in found {
-            if let (Ok(info), Some(place)) = (info, self.places.get_mut(name)) {
-                place.control = (place.pid == Some(info.pid)).then_some(info.control);
-            }
+    /// The control endpoint of `name`'s current process, asked of its name server once per process.
+    async fn find_control(&mut self, name: &str) -> Option<String> {
+        let place = self.places.get(name)?;
+        if place.control.is_some() || place.pid.is_none() {
+            return place.control.clone();
         }
-    }
-
-    /// Every agent's `stats`, all at once, each within [`AGENT_TIMEOUT`]; `None` where not answered.
-    async fn all_stats(&self, agents: &[Seen]) -> Vec<Option<Stats>> {
-        join_all(agents.iter().map(|a| async move {
-            let control = self.control_of(&a.status.name)?;
-            let stats = ask(control, &a.status.name, "stats", &(), AGENT_TIMEOUT).await;
-            stats.ok()
-        }))
-        .await
-    }
-
-    fn control_of(&self, name: &str) -> Option<&str> {
-        self.places.get(name)?.control.as_deref()
+        let args = Named { name };
+        let info = ask::<axon::AgentInfo>(&place.ns, NAMESERVER, "info", &args, NS_TIMEOUT).await;
+        let place = self.places.get_mut(name)?;
+        place.control = info
+            .ok()
+            .filter(|i| place.pid == Some(i.pid))
+            .map(|i| i.control);
+        place.control.clone()
     }
 
     /// SIGKILLs `name` through its node's name server; what happened, for the status bar.
@@ -329,7 +312,7 @@ impl Poller {
         let serving = self
             .places
             .get(&f.name)
-            .is_some_and(|p| p.pid.is_some_and(|pid| pid != f.killed) && p.control.is_some());
+            .is_some_and(|p| p.pid.is_some_and(|pid| pid != f.killed) && p.running);
         if serving || tokio::time::Instant::now() > f.until {
             self.following = None;
         }
@@ -337,12 +320,13 @@ impl Poller {
     }
 
     /// The calls of `name`'s detail view: timers, attributes and log lines, at once.
-    async fn detail(&self, name: &str) -> Detail {
-        let control = self.control_of(name);
+    async fn detail(&mut self, name: &str) -> Detail {
+        let control = self.find_control(name).await;
+        let logger = self.find_logger().await;
         let (timers, attrs, logs) = tokio::join!(
-            ask_agent(control, name, "list_timers"),
-            ask_agent(control, name, "attrs"),
-            self.logs(name)
+            ask_agent(control.as_deref(), name, "list_timers"),
+            ask_agent(control.as_deref(), name, "attrs"),
+            self.logs(name, logger)
         );
         Detail {
             name: name.to_owned(),
@@ -352,9 +336,23 @@ impl Poller {
         }
     }
 
+    /// The deployment's logger agent and its control endpoint, if it runs one.
+    async fn find_logger(&mut self) -> Option<(String, String)> {
+        if self.source.log_file().is_some() {
+            return None;
+        }
+        let logger = self
+            .places
+            .iter()
+            .find(|(_, p)| p.kind == LOGGER_KIND && p.pid.is_some());
+        let logger = logger.map(|(name, _)| name.clone())?;
+        let control = self.find_control(&logger).await?;
+        Some((logger, control))
+    }
+
     /// `name`'s last log lines, from where `axon logs` reads them: the node's log file when it
-    /// runs here, else the deployment's logger.
-    async fn logs(&self, name: &str) -> Logs {
+    /// runs here, else the deployment's `logger`.
+    async fn logs(&self, name: &str, logger: Option<(String, String)>) -> Logs {
         if let Some(path) = self.source.log_file() {
             let agent = name.to_owned();
             let read = tokio::task::spawn_blocking(move || from_file(&path, &agent));
@@ -364,17 +362,13 @@ impl Poller {
                 Err(e) => Logs::Failed(e.to_string()),
             };
         }
-        let logger = self
-            .places
-            .iter()
-            .find(|(_, p)| p.kind == LOGGER_KIND && p.control.is_some());
-        let Some((logger, place)) = logger else {
+        let Some((logger, control)) = logger else {
             return Logs::NoLogger;
         };
-        let (logger, control, agent) = (logger.clone(), place.control.clone(), name.to_owned());
+        let agent = name.to_owned();
         // `history` drives a blocking proxy: on a thread of the blocking pool, not this runtime's.
         let read = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
-            let mut proxy = axon::Proxy::open(logger, control.unwrap_or_default())?;
+            let mut proxy = axon::Proxy::open(logger, control)?;
             proxy.set_timeout(AGENT_TIMEOUT);
             let mut records = crate::commands::history(&mut proxy, Some(&agent), LOG_LINES)?;
             // Every line is this agent's: its name once (the line's prefix) is enough.

@@ -28,7 +28,7 @@ pub struct Snapshot {
 /// The deployment as `up` samples it once a second.
 #[derive(Default)]
 pub struct Fleet {
-    /// A proxy per agent, for the process it was opened to.
+    /// A proxy to the `[status]` agent, for the process it was opened to.
     proxies: BTreeMap<String, (u32, Proxy)>,
     /// Each agent's messages received at the last sample, with its process.
     received: BTreeMap<String, (u32, u64)>,
@@ -51,12 +51,11 @@ impl Fleet {
 
     /// Asks the node and its agents; `None` when the name server does not answer now.
     pub fn sample(&mut self, ns: &NameServer, now: Instant) -> Option<&Snapshot> {
-        let rows = ns.ps().ok()?;
+        // One call: the counters come with `ps` (each agent reports them with its renewals).
+        let rows = ns.ps_with_stats().ok()?;
         let mut received = BTreeMap::new();
         for row in rows.iter().filter(|r| r.state == "running") {
-            let Some(pid) = row.pid else { continue };
-            let counted = self.proxy(ns, &row.name, pid).and_then(|p| p.stats().ok());
-            if let Some(stats) = counted {
+            if let (Some(pid), Some(stats)) = (row.pid, &row.stats) {
                 received.insert(row.name.clone(), (pid, stats.received));
             }
         }

@@ -347,6 +347,12 @@ impl NameServer {
         self.call("ps", ())
     }
 
+    /// `ps` with each agent's counters as it last reported them with a lease renewal (at most
+    /// a second old): one call, however many agents the node has.
+    pub fn ps_with_stats(&self) -> Result<Vec<AgentStatus>> {
+        self.call("ps", crate::methods::PsArgs { stats: true })
+    }
+
     /// The node's agents and the connections between them (`axon graph`).
     pub fn topology(&self) -> Result<crate::topology::Topology> {
         self.call("topology", ())

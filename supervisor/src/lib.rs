@@ -12,9 +12,9 @@
 //!   parent), `supervision::groups`: each group's parent and restart window.
 //! - [`lifecycle`]: lifecycle events (exits, restarts, give-ups, takeovers) as data, kept in a
 //!   bounded ring the `events` method reads (`axon up` prints them).
-//! - `stats`: process CPU and memory (sysinfo).
-//! - `metrics`: Prometheus metrics over HTTP (`GET /metrics`): the snapshot a scrape reads,
-//!   its encoding, the agents' stats gathered off the actor's loop; `server::metrics` refreshes it.
+//! - `stats`: process CPU and memory (read from `/proc/<pid>/stat`, no file kept open).
+//! - `metrics`: Prometheus metrics over HTTP (`GET /metrics`): the snapshot a scrape reads and
+//!   its encoding; `server::metrics` refreshes it from the records and the agents' renewals.
 //! - `rundir`: the node's runtime directory (ipc files).
 //! - `hosts`: which program hosts which agent kind, fixed when the node starts.
 //! - `guard`: each control request under `catch_unwind`; a panic outside one stops the agents,
@@ -51,7 +51,7 @@ pub use error::{Error, Result};
 pub use handle::{NameServer, NodeOptions};
 pub use hosts::KIND_HOSTS_ENV;
 pub use methods::{
-    AgentInfo, AgentStatus, GroupStatus, NodeStatus, SpawnOptions, SupervisorStatus,
+    AgentInfo, AgentStatus, GroupStatus, NodeStatus, PsArgs, SpawnOptions, SupervisorStatus,
 };
 pub use metrics::{METRICS_ENV, METRICS_FILE};
 pub use policy::{GroupSpec, Restart, RestartStrategy, SupervisorSpec};

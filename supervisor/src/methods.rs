@@ -130,14 +130,6 @@ fn default_lease_ms() -> u64 {
     axon_runtime::config::DEFAULT_LEASE.as_millis() as u64
 }
 
-/// `renew` arguments.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Renew {
-    pub(crate) name: String,
-    pub(crate) pid: u32,
-}
-
 /// Arguments naming one agent.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +197,10 @@ pub struct NodeStatus {
     /// Where it serves Prometheus metrics (`HOST:PORT`, path `/metrics`), if it does.
     #[serde(default)]
     pub metrics: Option<String>,
+    /// Datagrams on the lease channel refused since the supervisor started: not renewals,
+    /// unsigned or wrongly signed, stale or replayed (docs/protocol.md).
+    #[serde(default)]
+    pub lease_datagrams_refused: u64,
 }
 
 /// One line of `ps`: an agent, its process and its supervision.
@@ -233,6 +229,20 @@ pub struct AgentStatus {
     /// Its supervision group's path from the top (`["middle", "inner"]`); empty: the root.
     #[serde(default)]
     pub group: Vec<String>,
+    /// The counters its process reported with its last lease renewal (at most a second old),
+    /// when `ps` was asked for them ([`PsArgs::stats`]), it reported any, and it did not miss
+    /// its last three renewals (a hung agent shows none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<axon_runtime::Stats>,
+}
+
+/// `ps` arguments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsArgs {
+    /// Each line with the agent's counters ([`AgentStatus::stats`]).
+    #[serde(default)]
+    pub stats: bool,
 }
 
 /// One supervisor of the node's tree, as `groups` (and `axon ps --tree`) shows it.
@@ -385,7 +395,7 @@ mod props {
                     let _ = records.silent_for(&name, std::time::Instant::now());
                 }
             }
-            let _ = args::<Renew>(&req);
+            let _ = args::<axon_runtime::protocol::lease::Renewal>(&req);
             let _ = args::<Named>(&req);
             let _ = args::<SetAddr>(&req);
             let _ = args::<AliasOf>(&req);

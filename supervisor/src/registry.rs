@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use axon_runtime::{Address, ErrorKind};
+use axon_runtime::{Address, ErrorKind, Stats};
 
 use crate::methods::{AgentInfo, Register};
 
@@ -36,6 +36,8 @@ pub(crate) struct Records {
     starting: BTreeMap<String, Starting>,
     /// When each registered agent last renewed its lease, and its lease period.
     renewed: BTreeMap<String, (Instant, Duration)>,
+    /// The counters each registered process last reported with a renewal (for `ps`).
+    counters: BTreeMap<String, Stats>,
     next_unnamed: u64,
     /// Agents registered, changed or gone since the last [`Records::take_changed`] (for a cluster's registry).
     changed: BTreeSet<String>,
@@ -123,17 +125,27 @@ impl Records {
         };
         let lease = Duration::from_millis(r.lease_ms);
         self.renewed.insert(r.name.clone(), (Instant::now(), lease));
+        // Another process's counters, if it had the name before.
+        self.counters.remove(&r.name);
         self.changed.insert(r.name.clone());
         self.agents.insert(r.name, info);
         Ok(())
     }
 
-    /// Renews the lease of `name`, if it is the process `pid`.
-    pub(crate) fn renew(&mut self, name: &str, pid: u32) -> Result<(), Refusal> {
+    /// Renews the lease of `name`, if it is the process `pid`, and keeps the counters it reports.
+    pub(crate) fn renew(
+        &mut self,
+        name: &str,
+        pid: u32,
+        stats: Option<Stats>,
+    ) -> Result<(), Refusal> {
         match self.agents.get(name) {
             Some(info) if info.pid == pid => {
                 if let Some((at, _)) = self.renewed.get_mut(name) {
                     *at = Instant::now();
+                }
+                if let Some(stats) = stats {
+                    self.counters.insert(name.to_owned(), stats);
                 }
                 Ok(())
             }
@@ -147,6 +159,21 @@ impl Records {
         for (at, _) in self.renewed.values_mut() {
             *at = (*at + stalled).min(now);
         }
+    }
+
+    /// The counters the registered agent `name` last reported, its process, and whether they
+    /// are current: it renewed within its last `misses` renewal periods (a hung agent's are not).
+    pub(crate) fn counters_of(
+        &self,
+        name: &str,
+        misses: u32,
+        now: Instant,
+    ) -> Option<(u32, &Stats, bool)> {
+        let pid = self.agents.get(name)?.pid;
+        let (at, lease) = self.renewed.get(name)?;
+        let period = axon_runtime::protocol::lease::renewal_period(*lease);
+        let current = now.saturating_duration_since(*at) <= period.saturating_mul(misses);
+        self.counters.get(name).map(|s| (pid, s, current))
     }
 
     /// The lease period of the registered agent `name`.
@@ -189,6 +216,7 @@ impl Records {
     fn remove(&mut self, name: &str) -> Option<AgentInfo> {
         self.changed.insert(name.to_owned());
         self.renewed.remove(name);
+        self.counters.remove(name);
         self.agents.remove(name)
     }
 
@@ -404,9 +432,9 @@ mod tests {
             ["quick"]
         );
         assert_eq!(r.names(), ["child", "quiet"]);
-        assert!(r.renew("quick", 3).is_err());
-        r.renew("child", 2).unwrap();
-        assert!(r.renew("child", 3).is_err());
+        assert!(r.renew("quick", 3, None).is_err());
+        r.renew("child", 2, None).unwrap();
+        assert!(r.renew("child", 3, None).is_err());
     }
 
     #[test]

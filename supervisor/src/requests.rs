@@ -8,7 +8,9 @@ use axon_runtime::{ErrorKind, RemoteError, Value};
 use serde::de::DeserializeOwned;
 use tmq::Multipart;
 
-use crate::methods::{AliasOf, Named, Renew};
+use axon_runtime::protocol::lease::Renewal;
+
+use crate::methods::{AliasOf, Named};
 use crate::registry::{Records, Refusal, Waiter};
 
 /// The name the name server answers as, and requests to it are signed for.
@@ -82,8 +84,8 @@ pub(crate) fn query(r: &mut Records, req: &Request) -> Result<Value, Refusal> {
         "del_addr" => args::<AliasOf>(req)
             .and_then(|a| r.del_addr(&a.name, &a.alias))
             .map(|()| Value::Null),
-        "renew" => args::<Renew>(req)
-            .and_then(|a| r.renew(&a.name, a.pid))
+        "renew" => args::<Renewal>(req)
+            .and_then(|a| r.renew(&a.name, a.pid, a.stats))
             .map(|()| Value::Null),
         "unregister" => args::<Named>(req)
             .and_then(|a| r.unregister(&a.name))

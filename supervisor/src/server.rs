@@ -40,6 +40,8 @@ mod cluster;
 mod detached;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod leases;
+mod limits;
 mod logger;
 mod metrics;
 mod spawn;
@@ -103,6 +105,7 @@ pub fn run_nameserver_process() -> Result<()> {
         None => rundir::create()?,
     };
     log_to_dir(&dir);
+    limits::raise_open_files();
     let taking_over = Store::exists(&dir);
     // From here on, whatever ends this process stops its agents and removes
     // `dir`; under a heart, only a clean end does.
@@ -261,6 +264,9 @@ struct Server {
     guard: Guard,
     /// Messages that were not control requests, since start.
     malformed: u64,
+    /// The lease channel agents renew over; `None` if its socket could not be bound
+    /// (agents then renew with control calls).
+    leases: Option<leases::Leases>,
     /// `shutdown_agent` callers waiting for their agent to be gone.
     stopping: Vec<Stopping>,
     leaving: Option<Leaving>,
@@ -269,6 +275,8 @@ struct Server {
     sampler: Sampler,
     /// The last CPU and memory sample, by pid.
     usage: BTreeMap<u32, Usage>,
+    /// When every agent was last sampled.
+    sampled: Option<Instant>,
     /// When leases and heartbeats were last checked: a long gap means this process was stalled.
     last_check: Instant,
     /// Where the children are saved for a supervisor that takes over.
@@ -362,6 +370,9 @@ impl Server {
         let endpoint_for_mirror = endpoint.clone();
         Server::create(move |ctx| {
             ctx.add_stream(stream);
+            let leases = leases::Leases::open(&dir, ctx.address())
+                .inspect_err(|e| tracing::error!(error = %e, "no lease channel: agents renew with control calls"))
+                .ok();
             let mut server = Server {
                 endpoint,
                 dir,
@@ -375,11 +386,13 @@ impl Server {
                 key,
                 guard: Guard::new(requests::NAMESERVER),
                 malformed: 0,
+                leases,
                 stopping: Vec::new(),
                 leaving: None,
                 supervision: Supervision::new(spec),
                 sampler: Sampler::default(),
                 usage: BTreeMap::new(),
+                sampled: None,
                 last_check: Instant::now(),
                 store,
                 me: Incarnation {
@@ -464,7 +477,7 @@ impl Actor for Server {
             act.relink(_ctx);
         });
         ctx.run_interval(supervise::SAMPLE_PERIOD, |act, _| {
-            act.sample();
+            act.sample(act.metrics.is_some());
             act.refresh_metrics();
         });
         tracing::info!(endpoint = %self.endpoint, dir = %self.dir.display(), "name server serving");
@@ -612,7 +625,7 @@ impl Server {
                         .start_failed(&a.name, a.pid, a.reason, a.bad_arguments),
                 )
             }),
-            "ps" => self.ps(),
+            "ps" => args::<crate::methods::PsArgs>(req).and_then(|a| self.ps(a)),
             "groups" => self.groups(),
             "topology" => self.topology(),
             "status" => Ok(self.status()),

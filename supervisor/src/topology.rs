@@ -361,6 +361,7 @@ mod tests {
             rss: None,
             last_exit: None,
             group: Vec::new(),
+            stats: None,
         };
         let mut sub = Connect::new(&feed, Default::default());
         sub.alias = Some("prices".into());

@@ -4,7 +4,11 @@
 //!
 //! - A renewal is a call: its answer is how the agent knows its supervisor is
 //!   there. One is in flight at most, so a stalled name server never has
-//!   renewals pile up behind it.
+//!   renewals pile up behind it. A supervised agent renews over the lease
+//!   channel (`lease.rs`, one datagram each way, no connection kept); one
+//!   that registered by itself, whose name server may be on another host,
+//!   renews with a control call. A renewal carries the agent's counters when
+//!   they changed since the name server last took them (`ps` shows them).
 //! - A supervised agent (one with a token) that has heard nothing from its
 //!   supervisor for longer than its orphan grace leaves gracefully, so that
 //!   nothing is orphaned. Until then it keeps serving its data sockets.
@@ -24,7 +28,9 @@ use crate::agent::Agent;
 use crate::codec::{hex, to_value, Value};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::auth::Key;
+use crate::protocol::lease::Renewal;
 use crate::protocol::methods::{Adopt, Adopted, ADOPT_NONCE_MIN};
+use crate::stats::Stats;
 
 /// Set when this process's agent leaves because its supervisor stayed away.
 static ORPHANED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -87,6 +93,10 @@ pub(super) struct Heartbeat {
     in_flight: bool,
     /// The name server answered that it does not know this agent.
     unknown: bool,
+    /// The counters the renewal in flight carries.
+    offered: Option<Stats>,
+    /// The counters the name server last took: a renewal carries them again only once they changed.
+    reported: Option<Stats>,
 }
 
 impl Default for Heartbeat {
@@ -95,13 +105,15 @@ impl Default for Heartbeat {
             last_heard: Instant::now(),
             in_flight: false,
             unknown: false,
+            offered: None,
+            reported: None,
         }
     }
 }
 
 impl<A: Agent> Host<A> {
-    /// The lease period's tick: leave if the supervisor is gone past the
-    /// grace, else renew (or register again with a name server that forgot us).
+    /// The renewal period's tick (the lease period, at most a second): leave if the supervisor
+    /// is gone past the grace, else renew (or register again with a name server that forgot us).
     pub(super) fn renew(&mut self, actor: &mut Context<Self>) {
         if self.state.nameserver.is_none() || self.leaving != super::Leaving::No {
             return;
@@ -126,22 +138,27 @@ impl<A: Agent> Host<A> {
         if unknown && self.sockets.spec.token.is_none() {
             return self.register_again(actor);
         }
-        let args = Value::Map(vec![
-            (
-                Value::Text("name".into()),
-                Value::Text(self.sockets.name().into()),
-            ),
-            (
-                Value::Text("pid".into()),
-                Value::Integer(std::process::id().into()),
-            ),
-        ]);
-        let Some(ns) = self.state.nameserver.as_ref() else {
-            return;
+        let stats =
+            Some(self.stats()).filter(|s| Some(s) != self.state.heartbeat.reported.as_ref());
+        let renewal = Renewal {
+            name: self.sockets.name().to_owned(),
+            pid: std::process::id(),
+            stats,
         };
         // A renewal older than a lease period is stale: the next one replaces it.
-        let answer = ns.call_within("renew", args, self.renewal_timeout());
+        let timeout = self.renewal_timeout();
+        let answer = match (&mut self.state.leases, &self.state.nameserver) {
+            (Some(leases), _) => leases.renew(&renewal, timeout),
+            (None, Some(ns)) => match to_value(&renewal) {
+                Ok(args) => ns.call_within("renew", args, timeout),
+                Err(e) => {
+                    return tracing::warn!(agent = %self.sockets.name(), error = %e, "renewal not encoded")
+                }
+            },
+            (None, None) => return,
+        };
         self.state.heartbeat.in_flight = true;
+        self.state.heartbeat.offered = renewal.stats;
         actor.spawn(
             answer
                 .into_actor(self)
@@ -149,19 +166,24 @@ impl<A: Agent> Host<A> {
         );
     }
 
+    /// One renewal period (at least 100 ms): a renewal older than that is replaced by the next.
     fn renewal_timeout(&self) -> Duration {
-        self.sockets
-            .spec
-            .defaults
-            .lease
-            .max(Duration::from_millis(100))
+        let lease = self.sockets.spec.defaults.lease;
+        crate::protocol::lease::renewal_period(lease).max(Duration::from_millis(100))
     }
 
     fn renewed(&mut self, answer: Result<Value>) {
         let heartbeat = &mut self.state.heartbeat;
         heartbeat.in_flight = false;
+        let offered = heartbeat.offered.take();
         match answer {
-            Ok(_) => heartbeat.last_heard = Instant::now(),
+            Ok(_) => {
+                heartbeat.last_heard = Instant::now();
+                // The name server holds these counters now: the next renewal carries them only if they change.
+                if offered.is_some() {
+                    heartbeat.reported = offered;
+                }
+            }
             Err(Error::Remote(e)) if e.kind == ErrorKind::NotFound => {
                 if !heartbeat.unknown {
                     tracing::info!(agent = %self.sockets.name(), "the name server does not know this agent (a new one?)");
@@ -200,6 +222,8 @@ impl<A: Agent> Host<A> {
             match answer {
                 Ok(_) => {
                     host.state.heartbeat.last_heard = Instant::now();
+                    // A new name server: it has none of this agent's counters yet.
+                    host.state.heartbeat.reported = None;
                     tracing::info!(agent = %host.sockets.name(), "registered again with the name server");
                     host.sockets.report_binds_again();
                     host.report_addrs();
@@ -243,6 +267,8 @@ impl<A: Agent> Host<A> {
         };
         self.state.heartbeat.last_heard = Instant::now();
         self.state.heartbeat.unknown = false;
+        // A new supervisor: it has none of this agent's counters yet.
+        self.state.heartbeat.reported = None;
         tracing::info!(agent = %adopted.name, "adopted by a restarted supervisor");
         to_value(&adopted)
     }

@@ -371,7 +371,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// The agent's counters, with those kept outside its socket table.
-    fn stats(&self) -> crate::stats::Stats {
+    pub(super) fn stats(&self) -> crate::stats::Stats {
         crate::stats::Stats {
             logs_not_forwarded: crate::logging::not_forwarded(),
             sockets: self.sockets.socket_stats(),

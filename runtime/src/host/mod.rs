@@ -15,6 +15,7 @@
 //! - `timers`: `each` / `after` by alias.
 //! - `nameserver`: the agent's non-blocking line to the name server.
 //! - `heartbeat`: lease renewals, the orphan grace, adoption by a restarted supervisor.
+//! - `lease`: the agent's end of the lease channel (renewals as signed datagrams).
 //! - `link`: what `Ctx` asks of the host.
 //! - `registry`: the kinds a program can host, and hosting one.
 
@@ -37,6 +38,7 @@ mod control;
 mod drain;
 mod heartbeat;
 mod inbound;
+mod lease;
 mod link;
 mod methods;
 mod nameserver;
@@ -88,6 +90,8 @@ struct Control {
 struct HostState<A: Agent> {
     timers: Timers<A>,
     nameserver: Option<NameServerLink>,
+    /// The lease channel a supervised agent renews over; `None`: renewals are control calls.
+    leases: Option<lease::LeaseChannel>,
     /// What the answers to lease renewals say about the name server.
     heartbeat: Heartbeat,
     /// Registered and serving: new sockets are drained at once.
@@ -177,6 +181,7 @@ impl<A: Agent> Host<A> {
             state: HostState {
                 timers: Timers::default(),
                 nameserver: None,
+                leases: None,
                 heartbeat: Heartbeat::default(),
                 serving: false,
                 unserved: Vec::new(),
@@ -226,6 +231,7 @@ impl<A: Agent> Host<A> {
             return Ok(());
         };
         let link = NameServerLink::start(ns);
+        self.state.leases = self.open_leases();
         let registered = link.call("register", to_value(&self.registration())?);
         self.state.nameserver = Some(link);
         actor.spawn(
@@ -237,6 +243,17 @@ impl<A: Agent> Host<A> {
                 }),
         );
         Ok(())
+    }
+
+    /// The lease channel of a supervised agent (one with a token: its supervisor runs on this
+    /// host, in its runtime directory); `None` for one that registered by itself, or when the
+    /// socket cannot be opened (renewals are then control calls).
+    fn open_leases(&self) -> Option<lease::LeaseChannel> {
+        let spec = &self.sockets.spec;
+        spec.token.as_ref()?;
+        lease::LeaseChannel::open(&spec.runtime_dir)
+            .inspect_err(|e| tracing::warn!(agent = %spec.name, error = %e, "no lease channel; renewing with control calls"))
+            .ok()
     }
 
     /// Registered: report the sockets bound so far, run `before_loop`, and serve.
@@ -251,9 +268,8 @@ impl<A: Agent> Host<A> {
         }
         actor.spawn(Drain::control());
         if self.state.nameserver.is_some() {
-            actor.run_interval(self.sockets.spec.defaults.lease, |host, actor| {
-                host.renew(actor)
-            });
+            let period = crate::protocol::lease::renewal_period(self.sockets.spec.defaults.lease);
+            actor.run_interval(period, |host, actor| host.renew(actor));
         }
         let endpoint = self.control.as_ref().map_or("", |c| &c.endpoint);
         tracing::info!(agent = %self.sockets.name(), control = %endpoint, "agent serving");

@@ -2,7 +2,8 @@
 //! where its sockets are bound, the journal of configuring calls, and what
 //! agent code asks. None of it blocks the actor.
 //!
-//! One task owns the connection and makes the calls one after another, in
+//! One task owns the connection (open only while calls come, see `serve`)
+//! and makes the calls one after another, in
 //! the order the actor queued them (so `set_addr` of a bind reaches the
 //! name server before the journal entry of that bind). The actor gets each
 //! answer as a future it awaits. The queue is bounded: a renewal that finds
@@ -26,6 +27,9 @@ use crate::sockets::AddrChange;
 
 /// Calls waiting for the name server, at most.
 const QUEUE_LIMIT: usize = 4096;
+
+/// How long the connection to the name server stays open with no call on it.
+const IDLE: Duration = Duration::from_secs(2);
 
 /// How long one call to the name server may take.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,29 +99,47 @@ fn refusal<T>(method: &str, e: &mpsc::error::TrySendError<T>) -> Error {
     }
 }
 
-/// The task: one call at a time, in order, each bounded by its timeout.
+/// The task: one call at a time, in order, each bounded by its timeout. The connection is
+/// opened for a call and closed once no call came for [`IDLE`]: a name server with thousands
+/// of agents holds a connection only for those that are talking to it.
 async fn serve(endpoint: String, mut calls: mpsc::Receiver<Call>) {
-    let mut client = Client::open(NAMESERVER, endpoint);
-    while let Some(call) = calls.recv().await {
-        let client = match client.as_mut() {
-            Ok(c) => c,
-            Err(e) => {
-                let why = Error::Config(format!("no connection to the name server: {e}"));
-                answer(call, Err(why));
+    let mut client: Option<Client> = None;
+    loop {
+        let next = match client {
+            Some(_) => tokio::time::timeout(IDLE, calls.recv()).await,
+            None => Ok(calls.recv().await),
+        };
+        let call = match next {
+            Ok(Some(call)) => call,
+            // The actor is gone and dropped its end: nothing more will be asked.
+            Ok(None) => break,
+            Err(_idle) => {
+                // Dropped: libzmq lets what is still queued leave within the client's linger.
+                client = None;
                 continue;
             }
         };
+        if client.is_none() {
+            match Client::open(NAMESERVER, endpoint.as_str()) {
+                Ok(c) => client = Some(c),
+                Err(e) => {
+                    let why = Error::Config(format!("no connection to the name server: {e}"));
+                    answer(call, Err(why));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = client.as_mut() else { continue };
         let outcome = match call.answer {
-            Some(_) => client.call(&call.method, &call.args, call.timeout).await,
-            None => client
+            Some(_) => c.call(&call.method, &call.args, call.timeout).await,
+            None => c
                 .oneway(&call.method, &call.args, call.timeout)
                 .await
                 .map(|()| Value::Null),
         };
         answer(call, outcome);
     }
-    // The actor is gone and dropped its end: nothing more will be asked.
-    if let Ok(c) = client.as_ref() {
+    if let Some(c) = client.as_ref() {
         c.forget_pending();
     }
 }

@@ -1,13 +1,15 @@
 //! What crosses the control socket: the signed envelope of requests and
 //! replies, its authentication, the arguments of every control method
 //! (one set, used by clients and by the host), and the journal of
-//! configuring calls a supervisor replays. The options of a bind, a
+//! configuring calls a supervisor replays; and the lease channel, the
+//! datagrams supervised agents renew their leases with. The options of a bind, a
 //! connect and a request live here too: they are what those methods carry,
 //! whether a proxy sends them or agent code passes them to `Ctx`.
 
 pub mod auth;
 mod envelope;
 pub mod journal;
+pub mod lease;
 pub mod methods;
 mod options;
 mod reliability;

@@ -145,7 +145,7 @@ impl Families {
             rss: gauge(&r, "axon_agent_resident_memory_bytes", "Resident memory of the agent's process", AGENT),
             heartbeat: gauge(&r, "axon_agent_heartbeat_age_seconds", "Time since the agent last renewed its lease (its heartbeat)", AGENT),
             lease: gauge(&r, "axon_agent_lease_period_seconds", "How often the agent renews its lease", AGENT),
-            answered: gauge(&r, "axon_agent_stats_answered", "1 when the agent answered the last stats request in time, else 0 (its counters are then the last it answered)", AGENT),
+            answered: gauge(&r, "axon_agent_stats_answered", "1 when the agent's counters are current (it renewed its lease within its last three renewal periods), else 0 (they are then the last it reported)", AGENT),
             received: counter(&r, "axon_agent_received_messages_total", "Messages received on data sockets and handed to a handler", AGENT),
             sent: counter(&r, "axon_agent_sent_messages_total", "Messages sent on data sockets", AGENT),
             dropped: counter(&r, "axon_agent_dropped_messages_total", "Messages dropped, by cause", &with(&["cause"])),

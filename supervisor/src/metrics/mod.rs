@@ -1,11 +1,11 @@
 //! Prometheus metrics of a node: what the supervisor knows, served over HTTP.
 //!
-//! The name server's actor refreshes a [`Snapshot`] once a second (its own
-//! records, CPU and memory samples) and, off its loop, asks every agent for
-//! its `stats` with a bounded timeout ([`gather`]). A scrape (`GET /metrics`,
-//! on a thread of its own) only reads the last snapshot and encodes it with
-//! `prometheus-client` ([`encode`]): a slow or hung agent never slows a
-//! scrape, nor the actor.
+//! The name server's actor refreshes a [`Snapshot`] once a second from what
+//! it already knows: its records, CPU and memory samples, and the counters
+//! each agent reported with its lease renewals (no agent is asked anything).
+//! A scrape (`GET /metrics`, on a thread of its own) only reads the last
+//! snapshot and encodes it with `prometheus-client` ([`encode`]): a slow or
+//! hung agent never slows a scrape, nor the actor.
 //!
 //! Every metric, its type and labels: docs/metrics.md.
 
@@ -18,7 +18,6 @@ use axon_runtime::Stats;
 use crate::methods::AgentStatus;
 
 mod encode;
-pub(crate) mod gather;
 
 /// Environment variable with the address the node serves its metrics at (`axon up --metrics`).
 pub const METRICS_ENV: &str = "AXON_METRICS";
@@ -78,13 +77,13 @@ pub(crate) struct Snapshot {
     pub(crate) agents: Vec<AgentFigures>,
     /// The supervisor itself.
     pub(crate) supervisor: SupervisorFigures,
-    /// The last `stats` each agent answered, by name: its pid, its counters,
-    /// and whether it answered the last request in time (one that did not
-    /// keeps its previous figures).
+    /// The counters each agent last reported with a renewal, by name: its pid, its counters,
+    /// and whether they are current (an agent that missed its last three renewals, a hung
+    /// one, keeps its previous figures, marked not current).
     pub(crate) stats: BTreeMap<String, (u32, Stats, bool)>,
 }
 
-/// The snapshot shared between the actor, the stats gathering and the HTTP thread.
+/// The snapshot shared between the actor and the HTTP thread.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Shared(Arc<Mutex<Snapshot>>);
 

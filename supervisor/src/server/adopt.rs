@@ -275,6 +275,7 @@ impl Server {
             agents: self.records.names().len(),
             children_running: running,
             metrics: self.metrics.as_ref().map(|m| m.addr.to_string()),
+            lease_datagrams_refused: self.leases.as_ref().map_or(0, |l| l.refused()),
         };
         axon_runtime::codec::to_value(&status).unwrap_or(Value::Null)
     }

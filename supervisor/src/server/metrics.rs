@@ -1,11 +1,11 @@
 //! The name server's side of the metrics: once a second it refreshes the
-//! snapshot a scrape reads, and starts a round of `stats` requests to the agents.
+//! snapshot a scrape reads, with the counters the agents reported with their
+//! lease renewals (no request to any agent).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::Server;
-use crate::metrics::gather::{Gatherer, Target};
 use crate::metrics::{AgentFigures, Shared, SocketFigures, SupervisorFigures};
 use crate::stats::Sampler;
 
@@ -39,7 +39,6 @@ const METHODS: &[&str] = &[
 pub(super) struct Metrics {
     /// What a scrape reads.
     shared: Shared,
-    gatherer: Gatherer,
     /// Samples the supervisor's own process.
     me: Sampler,
     /// The bound address, for `status`.
@@ -77,7 +76,6 @@ impl Listening {
         )?;
         Ok(Metrics {
             shared: self.shared,
-            gatherer: Gatherer::default(),
             me: Sampler::default(),
             addr: self.addr,
             node: node
@@ -97,16 +95,26 @@ impl Metrics {
 }
 
 impl Server {
-    /// Refreshes the snapshot from the records, and asks the agents for their stats.
+    /// Refreshes the snapshot from the records: the `ps` lines, and the counters each agent
+    /// reported with its renewals (marked not current for one that stopped renewing).
     pub(super) fn refresh_metrics(&mut self) {
         let Some(mut metrics) = self.metrics.take() else {
             return;
         };
         let now = Instant::now();
         let agents: Vec<AgentFigures> = self
-            .ps_lines()
+            .ps_lines(false)
             .into_iter()
             .map(|status| self.figures(status, now))
+            .collect();
+        let misses = axon_runtime::config::LEASE_MISSES;
+        let stats = self
+            .records
+            .agents()
+            .filter_map(|i| {
+                let (pid, stats, current) = self.records.counters_of(&i.name, misses, now)?;
+                Some((i.name.clone(), (pid, stats.clone(), current)))
+            })
             .collect();
         let supervisor = self.own_figures(&mut metrics);
         let node = metrics.node.clone();
@@ -114,17 +122,8 @@ impl Server {
             s.node = node;
             s.agents = agents;
             s.supervisor = supervisor;
+            s.stats = stats;
         });
-        let targets = self
-            .records
-            .agents()
-            .map(|i| Target {
-                name: i.name.clone(),
-                pid: i.pid,
-                control: i.control.clone(),
-            })
-            .collect();
-        metrics.gatherer.round(targets, metrics.shared.clone());
         self.metrics = Some(metrics);
     }
 

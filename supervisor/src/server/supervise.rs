@@ -11,14 +11,18 @@ use axon_runtime::{ErrorKind, Value};
 
 use super::{Server, DEFAULT_GRACE, GAVE_UP};
 use crate::lifecycle::Lifecycle;
-use crate::methods::{AgentStatus, Journaled, SignalArgs};
+use crate::methods::{AgentStatus, Journaled, PsArgs, SignalArgs};
 use crate::policy::HEARTBEAT_MISSES;
 use crate::registry::{Refusal, Waiter};
 use crate::requests::to_value;
 use crate::supervision::{Decision, Exit, State};
 
-/// How often CPU and memory of the agents are sampled.
+/// How often CPU and memory of the agents with a memory limit are sampled (of every agent,
+/// when the node serves metrics; else on demand, for `ps`).
 pub(super) const SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// `ps` samples every agent again only when the last full sample is older than this.
+const RESAMPLE_AFTER: Duration = Duration::from_millis(500);
 
 /// Grace for the siblings a group restart stops.
 const SIBLING_GRACE: Duration = Duration::from_secs(2);
@@ -130,13 +134,14 @@ impl Server {
     }
 
     /// `ps`: every agent this node started (in start order), then those that registered on their own.
-    pub(super) fn ps(&mut self) -> Result<Value, Refusal> {
-        self.sample();
-        to_value(&self.ps_lines())
+    pub(super) fn ps(&mut self, a: PsArgs) -> Result<Value, Refusal> {
+        self.sample(true);
+        to_value(&self.ps_lines(a.stats))
     }
 
-    /// The lines of `ps` from the last CPU and memory sample.
-    pub(super) fn ps_lines(&self) -> Vec<AgentStatus> {
+    /// The lines of `ps` from the last CPU and memory sample; `with_stats`: with the counters
+    /// each agent reported with its last renewal.
+    pub(super) fn ps_lines(&self, with_stats: bool) -> Vec<AgentStatus> {
         let now = Instant::now();
         let mut lines: Vec<AgentStatus> = self
             .supervision
@@ -162,6 +167,7 @@ impl Server {
                     rss: usage.map(|u| u.rss),
                     last_exit: c.last_exit.clone(),
                     group: self.supervision.path_of(c),
+                    stats: None,
                 }
             })
             .collect();
@@ -182,7 +188,17 @@ impl Server {
                 rss: None,
                 last_exit: None,
                 group: Vec::new(),
+                stats: None,
             });
+        }
+        if with_stats {
+            for line in &mut lines {
+                let misses = axon_runtime::config::LEASE_MISSES;
+                let reported = self.records.counters_of(&line.name, misses, now);
+                line.stats = reported
+                    .filter(|(pid, _, current)| Some(*pid) == line.pid && *current)
+                    .map(|(_, stats, _)| stats.clone());
+            }
         }
         lines
     }
@@ -192,14 +208,28 @@ impl Server {
         to_value(&self.supervision.group_statuses(Instant::now()))
     }
 
-    /// Samples CPU and memory of the agents; kills those over their memory limit.
-    pub(super) fn sample(&mut self) {
-        let pids: Vec<u32> = self.children.keys().copied().collect();
-        if pids.is_empty() {
-            self.usage.clear();
+    /// Samples CPU and memory of the agents with a memory limit, or of `everyone`; kills
+    /// those over their limit. A full sample less than [`RESAMPLE_AFTER`] old is not taken again.
+    pub(super) fn sample(&mut self, everyone: bool) {
+        if everyone && self.sampled.is_some_and(|at| at.elapsed() < RESAMPLE_AFTER) {
             return;
         }
-        self.usage = self.sampler.sample(&pids);
+        let pids: Vec<u32> = match everyone {
+            true => self.children.keys().copied().collect(),
+            false => self
+                .supervision
+                .children()
+                .filter(|c| c.options.memory_limit.is_some())
+                .filter_map(|c| c.pid)
+                .collect(),
+        };
+        if everyone {
+            self.sampled = Some(Instant::now());
+        }
+        let fresh = self.sampler.sample(&pids);
+        let children = &self.children;
+        self.usage.retain(|pid, _| children.contains_key(pid));
+        self.usage.extend(fresh);
         let over: Vec<(String, u32, u64, u64)> = self
             .supervision
             .children()

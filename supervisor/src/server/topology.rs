@@ -13,7 +13,8 @@ impl Server {
             .supervision
             .children()
             .map(|c| (c.name.as_str(), c.journal.entries()));
-        let topology = crate::topology::build(self.ps_lines(), self.records.agents(), journals);
+        let topology =
+            crate::topology::build(self.ps_lines(false), self.records.agents(), journals);
         to_value(&topology)
     }
 }
