@@ -46,7 +46,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Res
 
 /// Writes `value` into `out` as one CBOR string, as ciborium would, when it
 /// serializes as bytes or text; `false` (with `out` as it was) otherwise.
-#[inline]
+#[inline(always)]
 pub(crate) fn encode_cbor_string<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     let written = value.serialize(Strings { out, cbor: true }).is_ok();
@@ -63,7 +63,7 @@ struct Strings<'a> {
 }
 
 impl Strings<'_> {
-    #[inline]
+    #[inline(always)]
     fn write(self, kind: CborString, v: &[u8]) -> Result<(), NotRaw> {
         // Room for the longest head and the string, reserved once.
         self.out.reserve(9 + v.len());

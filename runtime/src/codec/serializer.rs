@@ -43,30 +43,29 @@ impl Serializer {
     }
 
     /// Encodes `value`, appending to `out` (which is cleared first) so callers can reuse buffers.
-    #[inline]
+    // Always inlined: a send's hot path, where a call costs as much as the string fast path.
+    #[inline(always)]
     pub fn encode_into<T: Serialize + ?Sized>(self, value: &T, out: &mut Vec<u8>) -> Result<()> {
         out.clear();
-        // One string (the common payload) has its CBOR head written by hand, here on the hot path.
-        if self == Serializer::Cbor && super::raw::encode_cbor_string(value, out) {
-            return Ok(());
+        match self {
+            // One string (the common payload) has its CBOR head written by hand, here on the hot path.
+            Serializer::Cbor if super::raw::encode_cbor_string(value, out) => Ok(()),
+            Serializer::Raw => super::raw::encode(value, out).map_err(|e| self.encode_error(e)),
+            Serializer::Cbor | Serializer::Json => self.encode_with_library(value, out),
         }
-        self.encode_with_library(value, out)
     }
 
-    /// Encodes `value` into the empty `out` with the serializer's library (or raw's encoder).
+    /// Encodes `value` into the empty `out` with ciborium or serde_json.
     fn encode_with_library<T: Serialize + ?Sized>(
         self,
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         match self {
-            Serializer::Cbor => {
-                ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e))
-            }
             Serializer::Json => {
                 serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e))
             }
-            Serializer::Raw => super::raw::encode(value, out).map_err(|e| self.encode_error(e)),
+            _ => ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e)),
         }
     }
 
