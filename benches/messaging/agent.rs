@@ -250,10 +250,13 @@ impl BenchAgent {
 
     /// PULL handler: decodes like a consumer would and meters the timed messages.
     fn sink(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
-        let len = payload_len(&msg);
-        let len = self.note(len)?;
-        self.meter.record(len);
-        Ok(())
+        match payload_len(&msg) {
+            Ok(len) => {
+                self.meter.record(len);
+                Ok(())
+            }
+            Err(e) => self.note(Err(e)),
+        }
     }
 
     /// REP handler: answers with the request's payload.
@@ -323,10 +326,13 @@ impl BenchAgent {
 
     /// SUB handler of the data topic: decodes like a consumer would and counts.
     fn tally(&mut self, _: &mut Ctx<'_, Self>, msg: Message<'_>) -> HandlerResult {
-        let len = payload_len(&msg);
-        let len = self.note(len)?;
-        self.tally.record(len);
-        Ok(())
+        match payload_len(&msg) {
+            Ok(len) => {
+                self.tally.record(len);
+                Ok(())
+            }
+            Err(e) => self.note(Err(e)),
+        }
     }
 
     /// SUB handler of the end marker: everything sent before it is in (or lost).

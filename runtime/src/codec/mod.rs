@@ -4,6 +4,7 @@
 //! The first folder on a message's path that knows what a payload is; it
 //! knows nothing of sockets.
 
+mod cbor_head;
 pub mod hex;
 mod raw;
 mod serializer;

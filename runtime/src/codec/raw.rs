@@ -1,18 +1,33 @@
-//! The `raw` serializer's encoder: a serde serializer that takes bytes or
-//! text and writes them straight into the output buffer (no intermediate
-//! value, no allocation), and refuses everything else.
+//! The `raw` serializer's encoder, and `cbor`'s fast path: a serde
+//! serializer that takes bytes or text and writes them straight into the
+//! output buffer (no intermediate value, no allocation), and refuses
+//! everything else.
+//!
+//! For `raw` the bytes go out as they are. For `cbor` a string head goes
+//! first (`cbor_head`), and a refusal costs nothing: the caller encodes the
+//! value with ciborium instead.
 
 use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize};
 
+use super::cbor_head::{write_head, CborString};
+
 /// Why a value cannot go out as raw bytes.
 #[derive(Debug)]
-pub(crate) struct NotRaw(pub(crate) String);
+pub(crate) enum NotRaw {
+    /// The value is of this kind ("an integer", "a map", ...), not bytes or text.
+    Kind(&'static str),
+    /// Its `Serialize` implementation failed with this message.
+    Custom(String),
+}
 
 impl fmt::Display for NotRaw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            NotRaw::Kind(what) => write!(f, "raw takes bytes or text, not {what}"),
+            NotRaw::Custom(message) => f.write_str(message),
+        }
     }
 }
 
@@ -20,21 +35,48 @@ impl std::error::Error for NotRaw {}
 
 impl ser::Error for NotRaw {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        NotRaw(msg.to_string())
+        NotRaw::Custom(msg.to_string())
     }
 }
 
 /// Writes `value` (bytes or text) into `out`.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), NotRaw> {
-    value.serialize(Raw { out })
+    value.serialize(Strings { out, cbor: false })
 }
 
-struct Raw<'a> {
+/// Writes `value` into `out` as one CBOR string, as ciborium would, when it
+/// serializes as bytes or text; `false` (with `out` as it was) otherwise.
+#[inline(always)]
+pub(crate) fn encode_cbor_string<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let written = value.serialize(Strings { out, cbor: true }).is_ok();
+    if !written {
+        out.truncate(start);
+    }
+    written
+}
+
+struct Strings<'a> {
     out: &'a mut Vec<u8>,
+    /// Each string gets its CBOR head.
+    cbor: bool,
 }
 
-fn refuse(what: &str) -> NotRaw {
-    NotRaw(format!("raw takes bytes or text, not {what}"))
+impl Strings<'_> {
+    #[inline(always)]
+    fn write(self, kind: CborString, v: &[u8]) -> Result<(), NotRaw> {
+        // Room for the longest head and the string, reserved once.
+        self.out.reserve(9 + v.len());
+        if self.cbor {
+            write_head(kind, v.len(), self.out);
+        }
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+}
+
+fn refuse(what: &'static str) -> NotRaw {
+    NotRaw::Kind(what)
 }
 
 macro_rules! refuse_scalars {
@@ -45,7 +87,7 @@ macro_rules! refuse_scalars {
     };
 }
 
-impl ser::Serializer for Raw<'_> {
+impl ser::Serializer for Strings<'_> {
     type Ok = ();
     type Error = NotRaw;
     type SerializeSeq = Impossible<(), NotRaw>;
@@ -58,13 +100,12 @@ impl ser::Serializer for Raw<'_> {
 
     #[inline]
     fn serialize_bytes(self, v: &[u8]) -> Result<(), NotRaw> {
-        self.out.extend_from_slice(v);
-        Ok(())
+        self.write(CborString::Bytes, v)
     }
 
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), NotRaw> {
-        self.out.extend_from_slice(v.as_bytes());
-        Ok(())
+        self.write(CborString::Text, v.as_bytes())
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), NotRaw> {
@@ -190,5 +231,53 @@ mod tests {
         assert!(raw(&42).unwrap_err().to_string().contains("an integer"));
         assert!(raw(&vec![1u8]).is_err());
         assert!(raw(&Value::Map(vec![])).is_err());
+    }
+
+    #[test]
+    fn cbor_strings_match_ciborium_and_the_rest_is_left_to_it() {
+        let via_ciborium = |v: &dyn erased::Erased| v.ciborium();
+        let fast = |v: &dyn erased::Erased| v.fast();
+        let long = "x".repeat(300);
+        let values: [&dyn erased::Erased; 5] = [
+            &"hi",
+            &serde_bytes::Bytes::new(b"\x00\xff"),
+            &Some(long.as_str()),
+            &Value::Bytes(vec![7; 40]),
+            &Value::Text(String::new()),
+        ];
+        for v in values {
+            assert_eq!(fast(v), Some(via_ciborium(v)));
+        }
+        let others: [&dyn erased::Erased; 4] = [&42, &vec![1u8], &Value::Map(vec![]), &()];
+        for v in others {
+            assert_eq!(fast(v), None);
+        }
+    }
+
+    /// Lets the test list values of different types.
+    mod erased {
+        pub trait Erased {
+            fn ciborium(&self) -> Vec<u8>;
+            fn fast(&self) -> Option<Vec<u8>>;
+        }
+
+        impl<T: serde::Serialize> Erased for T {
+            fn ciborium(&self) -> Vec<u8> {
+                let mut out = Vec::new();
+                ciborium::into_writer(self, &mut out).unwrap();
+                out
+            }
+
+            fn fast(&self) -> Option<Vec<u8>> {
+                // Something already in the buffer stays, and a refusal leaves it as it was.
+                let mut out = vec![9];
+                let written = super::super::encode_cbor_string(self, &mut out);
+                assert_eq!(out[0], 9);
+                written.then(|| out[1..].to_vec()).or_else(|| {
+                    assert_eq!(out, [9]);
+                    None
+                })
+            }
+        }
     }
 }

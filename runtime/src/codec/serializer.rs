@@ -9,12 +9,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use ciborium_ll::Header;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::cbor_head::{read_string, CborString};
 use crate::error::{Error, Result};
 
 /// A dynamic value: what crosses the control plane and what `raw`/`cbor`/`json` payloads decode to.
@@ -44,17 +43,29 @@ impl Serializer {
     }
 
     /// Encodes `value`, appending to `out` (which is cleared first) so callers can reuse buffers.
-    #[inline]
+    // Always inlined: a send's hot path, where a call costs as much as the string fast path.
+    #[inline(always)]
     pub fn encode_into<T: Serialize + ?Sized>(self, value: &T, out: &mut Vec<u8>) -> Result<()> {
         out.clear();
         match self {
-            Serializer::Cbor => {
-                ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e))
-            }
+            // One string (the common payload) has its CBOR head written by hand, here on the hot path.
+            Serializer::Cbor if super::raw::encode_cbor_string(value, out) => Ok(()),
+            Serializer::Raw => super::raw::encode(value, out).map_err(|e| self.encode_error(e)),
+            Serializer::Cbor | Serializer::Json => self.encode_with_library(value, out),
+        }
+    }
+
+    /// Encodes `value` into the empty `out` with ciborium or serde_json.
+    fn encode_with_library<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        match self {
             Serializer::Json => {
                 serde_json::to_writer(&mut *out, value).map_err(|e| self.encode_error(e))
             }
-            Serializer::Raw => super::raw::encode(value, out).map_err(|e| self.encode_error(e)),
+            _ => ciborium::into_writer(value, &mut *out).map_err(|e| self.encode_error(e)),
         }
     }
 
@@ -96,7 +107,7 @@ impl Serializer {
     pub fn decode_bytes(self, bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
         match self {
             Serializer::Raw => Ok(Cow::Borrowed(bytes)),
-            Serializer::Cbor => match cbor_string(bytes, &[CborString::Bytes, CborString::Text]) {
+            Serializer::Cbor => match read_string(bytes) {
                 Some((CborString::Bytes, inner)) => Ok(Cow::Borrowed(inner)),
                 // Text must be UTF-8 to be taken as bytes, as `decode::<ByteBuf>` checks too.
                 Some((CborString::Text, inner)) if std::str::from_utf8(inner).is_ok() => {
@@ -119,8 +130,10 @@ impl Serializer {
                     .map(Cow::Borrowed)
                     .map_err(|e| self.decode_error(e))
             }
-            Serializer::Cbor => cbor_string(bytes, &[CborString::Text])
-                .and_then(|(_, inner)| std::str::from_utf8(inner).ok()),
+            Serializer::Cbor => match read_string(bytes) {
+                Some((CborString::Text, inner)) => std::str::from_utf8(inner).ok(),
+                _ => None,
+            },
             Serializer::Json => serde_json::from_slice::<&str>(bytes).ok(),
         };
         match borrowed {
@@ -142,26 +155,6 @@ impl Serializer {
             reason: e.to_string(),
         }
     }
-}
-
-/// The two kinds of CBOR string [`cbor_string`] can lend out.
-#[derive(PartialEq)]
-enum CborString {
-    Bytes,
-    Text,
-}
-
-/// The kind and contents of `bytes` when it is exactly one definite-length CBOR string of one of `kinds`.
-fn cbor_string<'a>(bytes: &'a [u8], kinds: &[CborString]) -> Option<(CborString, &'a [u8])> {
-    let mut decoder = ciborium_ll::Decoder::from(bytes);
-    let (kind, len) = match decoder.pull().ok()? {
-        Header::Bytes(Some(len)) => (CborString::Bytes, len),
-        Header::Text(Some(len)) => (CborString::Text, len),
-        _ => return None,
-    };
-    let start = decoder.offset();
-    let whole = kinds.contains(&kind) && start.checked_add(len)? == bytes.len();
-    whole.then(|| (kind, &bytes[start..]))
 }
 
 /// Raw frames decode as bytes; a target that wants text gets the bytes as UTF-8.

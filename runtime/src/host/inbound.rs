@@ -312,7 +312,8 @@ impl<A: Agent> Host<A> {
         self.invoke(name, &f, msg, ctx)
     }
 
-    #[inline]
+    // Always inlined: it runs for every message, and a call would cost as much as its body.
+    #[inline(always)]
     fn invoke(
         &mut self,
         name: &str,

@@ -200,6 +200,7 @@ impl<A: Agent> Host<A> {
     }
 
     /// Runs `f` with the agent and a [`Ctx`] on this host.
+    #[inline]
     fn with_ctx<R>(
         &mut self,
         actor: &mut Context<Self>,
@@ -211,7 +212,10 @@ impl<A: Agent> Host<A> {
         };
         let mut ctx = Ctx::new(&mut self.sockets, &mut link);
         let result = f(&mut self.agent, &mut ctx);
-        self.report_addrs();
+        // Checked here, inline: a handler seldom binds or closes, and this runs per message.
+        if self.sockets.has_addr_changes() {
+            self.report_addrs();
+        }
         result
     }
 

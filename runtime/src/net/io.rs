@@ -181,6 +181,14 @@ impl Io {
     #[inline]
     pub(crate) fn try_send_now(&self, frames: &[&[u8]]) -> Result<bool> {
         let socket = self.raw();
+        // One frame (PUSH, and most payloads): no flags to work out.
+        if let [frame] = frames {
+            return match socket.send(*frame, zmq::DONTWAIT) {
+                Ok(()) => Ok(true),
+                Err(zmq::Error::EAGAIN) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+        }
         let last = frames.len().saturating_sub(1);
         for (i, frame) in frames.iter().enumerate() {
             let flags = if i < last {

@@ -64,6 +64,7 @@ impl Sockets {
     }
 
     /// Counts the outcome of a send on the socket at `index`: sent, dropped at the mark, or full.
+    #[inline]
     pub(crate) fn count_send(&mut self, index: usize, result: &Result<Sent>) {
         match result {
             Ok(Sent::Dropped) => self.count_drop(index),
