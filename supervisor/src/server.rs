@@ -40,6 +40,7 @@ mod cluster;
 mod detached;
 #[cfg(feature = "fault-injection")]
 mod faults;
+mod leaving;
 mod logger;
 mod metrics;
 mod spawn;
@@ -47,7 +48,8 @@ mod stop;
 mod supervise;
 mod topology;
 
-use stop::{grace_of, Leaving, Stopping};
+use leaving::Leaving;
+use stop::{grace_of, Stopping};
 
 /// Environment variable with the endpoint the name server binds (else an ipc file).
 pub const BIND_ENV: &str = "AXON_NS_BIND";
