@@ -56,6 +56,8 @@ fn main() -> Result<()> {
     let base = run::deployment(axon, BASELINE_AGENTS).context("the 10-agent baseline")?;
     let mut first: Option<Figures> = None;
     let mut pss_guess = GUESS_PSS_KIB;
+    // The name server's descriptors per agent (a pidfd, a lease connection, a /proc file) until measured.
+    let mut fds_guess = 3.0;
     for &n in &sizes {
         let _whole = match n > 1000 {
             true => Some(machine::Whole::take()?),
@@ -65,11 +67,17 @@ fn main() -> Result<()> {
             eprintln!("scale: {n} agents skipped: {why}");
             continue;
         }
+        let fds = (n as f64 * fds_guess) as u64 + base.ns_fds;
+        if fds > open_files {
+            eprintln!("scale: {n} agents skipped: the name server would need about {fds} descriptors and may open {open_files} (RLIMIT_NOFILE, which this process may not raise)");
+            continue;
+        }
         // Each agent: 3 threads (its actor's, libzmq's I/O and reaper); room for the rest of the machine.
         let (_pid_max, pid_note) = machine::PidMax::at_least(n as u64 * 4 + 16_384)?;
         eprintln!("scale: {n} agents ({pid_note})");
         let f = run::deployment(axon, n).with_context(|| format!("{n} agents"))?;
         pss_guess = (f.agents_pss_kib / n as u64).max(1) * 5 / 4;
+        fds_guess = f.ns_fds.saturating_sub(base.ns_fds) as f64 / (n - base.agents) as f64;
         rows.extend(figures_rows(&f, &base, first.as_ref(), &pid_note));
         first.get_or_insert(f);
     }
@@ -83,7 +91,10 @@ fn main() -> Result<()> {
 fn sizes() -> Result<Vec<usize>> {
     let text = std::env::var("AXON_SCALE_N").unwrap_or_else(|_| "1000".into());
     text.split(',')
-        .map(|n| n.trim().parse::<usize>().with_context(|| format!("AXON_SCALE_N: {n:?}")))
+        .map(|n| match n.trim().parse::<usize>() {
+            Ok(n) if n > BASELINE_AGENTS => Ok(n),
+            _ => anyhow::bail!("AXON_SCALE_N: {n:?} is not a number of agents above {BASELINE_AGENTS}"),
+        })
         .collect()
 }
 

@@ -31,7 +31,7 @@ pub(super) struct Leaving {
     /// The waves still to ask, the next one first.
     waves: VecDeque<Vec<(String, u32)>>,
     /// The processes of the wave asked last: all must be gone before the next is asked.
-    current: Vec<u32>,
+    current: BTreeSet<u32>,
     /// How many waves were asked (the number of the current one), and how many there were.
     asked: usize,
     total: usize,
@@ -42,8 +42,9 @@ pub(super) struct Leaving {
 }
 
 impl Leaving {
-    /// A child ended during the shutdown: gracefully (status 0), or not.
-    pub(super) fn stopped(&mut self, normal: bool) {
+    /// Child `pid` ended during the shutdown: gracefully (status 0), or not.
+    pub(super) fn stopped(&mut self, pid: u32, normal: bool) {
+        self.current.remove(&pid);
         match normal {
             true => self.report.graceful += 1,
             false => self.report.killed += 1,
@@ -79,7 +80,7 @@ impl Server {
             grace,
             total: waves.len(),
             waves: waves.into(),
-            current: Vec::new(),
+            current: BTreeSet::new(),
             asked: 0,
             report: StopReport::default(),
             finished: false,
@@ -128,8 +129,7 @@ impl Server {
             let Some(leaving) = self.leaving.as_mut() else {
                 return;
             };
-            let children = &self.children;
-            leaving.current.retain(|pid| children.contains_key(pid));
+            // Each exit takes its pid out (`Leaving::stopped`).
             if !leaving.current.is_empty() {
                 return;
             }
@@ -139,7 +139,7 @@ impl Server {
             leaving.asked += 1;
             let wave: Vec<(String, u32)> = wave
                 .into_iter()
-                .filter(|(_, pid)| children.contains_key(pid))
+                .filter(|(_, pid)| self.children.contains_key(pid))
                 .collect();
             if !wave.is_empty() {
                 return self.ask_wave(wave, ctx);
@@ -171,14 +171,19 @@ impl Server {
                 _ => drop(self.signal_child(pid, Signal::Kill)),
             }
         }
-        detached::detach(ctx, ask_all(asks), |_, failed, _| {
-            if failed > 0 {
-                tracing::warn!(agents = failed, "could not ask some agents to stop");
+        // Each agent's grace runs from when its ask went out: the wave's, from the last ask
+        // (the asks of a large wave take a while), or from a grace after the first at the latest.
+        let sent = tokio::time::timeout(grace, ask_all(asks));
+        detached::detach(ctx, sent, move |_, failed, ctx| {
+            match failed {
+                Ok(0) => {}
+                Ok(failed) => tracing::warn!(agents = failed, "could not ask some agents to stop"),
+                Err(_) => tracing::warn!(wave = number, "asking the wave to stop took longer than the grace"),
             }
-        });
-        detached::after(ctx, grace, move |act, _| act.wave_overdue(number));
-        detached::after(ctx, grace + REAP_BOUND, move |act, ctx| {
-            act.wave_unreaped(number, ctx)
+            detached::after(ctx, grace, move |act, _| act.wave_overdue(number));
+            detached::after(ctx, grace + REAP_BOUND, move |act, ctx| {
+                act.wave_unreaped(number, ctx)
+            });
         });
     }
 
