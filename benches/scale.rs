@@ -26,11 +26,11 @@
 #[path = "common/output.rs"]
 mod output;
 // Shared with the lifecycle bench, which reads the fields this one does not.
+#[path = "scale/machine.rs"]
+mod machine;
 #[allow(dead_code)]
 #[path = "lifecycle/procfs.rs"]
 mod procfs;
-#[path = "scale/machine.rs"]
-mod machine;
 #[path = "scale/run.rs"]
 mod run;
 
@@ -80,10 +80,11 @@ fn main() -> Result<()> {
         fds_guess = f.ns_fds.saturating_sub(base.ns_fds) as f64 / (n - base.agents) as f64;
         rows.extend(figures_rows(&f, &base, first.as_ref(), &pid_note));
         first.get_or_insert(f);
+        // Written after each N: a larger one that fails keeps the figures of the smaller.
+        let path = output::write_json("scale", &rows)?;
+        eprintln!("scale: rows in {}", path.display());
     }
     print_table(&rows);
-    let path = output::write_json("scale", &rows)?;
-    eprintln!("scale: rows in {}", path.display());
     Ok(())
 }
 
@@ -93,7 +94,9 @@ fn sizes() -> Result<Vec<usize>> {
     text.split(',')
         .map(|n| match n.trim().parse::<usize>() {
             Ok(n) if n > BASELINE_AGENTS => Ok(n),
-            _ => anyhow::bail!("AXON_SCALE_N: {n:?} is not a number of agents above {BASELINE_AGENTS}"),
+            _ => anyhow::bail!(
+                "AXON_SCALE_N: {n:?} is not a number of agents above {BASELINE_AGENTS}"
+            ),
         })
         .collect()
 }
@@ -182,22 +185,36 @@ fn figures_rows(f: &Figures, base: &Figures, first: Option<&Figures>, pid_note: 
     }
     let grown = |now: u64, then: u64| now.saturating_sub(then) as f64 / (n - base.agents) as f64;
     rows.extend([
-        Row::new(n, "ns_pss_per_agent", grown(f.ns_pss_kib, base.ns_pss_kib), "KiB")
-            .measuring("name server PSS over a 10-agent node's, per agent added")
-            .noting(format!(
-                "PSS {} KiB, RSS {} KiB, {} fds, {} threads",
-                f.ns_pss_kib, f.ns_rss_kib, f.ns_fds, f.ns_threads
-            )),
-        Row::new(n, "ns_rss_per_agent", grown(f.ns_rss_kib, base.ns_rss_kib), "KiB")
-            .measuring("name server RSS over a 10-agent node's, per agent added"),
-        Row::new(n, "agents_pss_total", f.agents_pss_kib as f64 / 1024.0, "MiB")
-            .measuring("sum of every agent's PSS (smaps_rollup)"),
+        Row::new(
+            n,
+            "ns_pss_per_agent",
+            grown(f.ns_pss_kib, base.ns_pss_kib),
+            "KiB",
+        )
+        .measuring("name server PSS over a 10-agent node's, per agent added")
+        .noting(format!(
+            "PSS {} KiB, RSS {} KiB, {} fds, {} threads",
+            f.ns_pss_kib, f.ns_rss_kib, f.ns_fds, f.ns_threads
+        )),
+        Row::new(
+            n,
+            "ns_rss_per_agent",
+            grown(f.ns_rss_kib, base.ns_rss_kib),
+            "KiB",
+        )
+        .measuring("name server RSS over a 10-agent node's, per agent added"),
+        Row::new(
+            n,
+            "agents_pss_total",
+            f.agents_pss_kib as f64 / 1024.0,
+            "MiB",
+        )
+        .measuring("sum of every agent's PSS (smaps_rollup)"),
         Row::new(n, "agent_pss", f.agents_pss_kib as f64 / n as f64, "KiB")
             .measuring("agents' PSS / N"),
         Row::new(n, "agent_threads", f.agent_threads as f64, "threads")
             .measuring("threads of one agent (/proc/<pid>/status)"),
-        Row::new(n, "ps", median(&f.ps_ms), "ms")
-            .measuring("`axon ps` at full size, median of 3"),
+        Row::new(n, "ps", median(&f.ps_ms), "ms").measuring("`axon ps` at full size, median of 3"),
         Row::new(n, "shutdown", f.shutdown_ms, "ms")
             .measuring("SIGTERM to axon up until it exited")
             .noting(format!(

@@ -50,7 +50,9 @@ kind = "echo"
 "#,
     );
     for i in 0..INDEPENDENT {
-        m.push_str(&format!("\n[[agent]]\nname = \"e{i:02}\"\nkind = \"echo\"\n"));
+        m.push_str(&format!(
+            "\n[[agent]]\nname = \"e{i:02}\"\nkind = \"echo\"\n"
+        ));
     }
     m
 }

@@ -158,7 +158,9 @@ fn an_inner_group_over_its_intensity_escalates_through_two_levels_to_a_clean_shu
     stopped.sort();
     assert_eq!(stopped, ["a", "b", "d", "z"]);
     let events = dep.events();
-    let waves = events.iter().filter(|e| e.contains("asking agents to stop"));
+    let waves = events
+        .iter()
+        .filter(|e| e.contains("asking agents to stop"));
     assert_eq!(waves.count(), 1, "{events:#?}");
     let gave_up = dep
         .events()

@@ -40,7 +40,11 @@ impl Whole {
         eprintln!("scale: waiting for {}", path.display());
         // SAFETY: flock on a descriptor this File owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!("flock {}: {}", path.display(), std::io::Error::last_os_error());
+            bail!(
+                "flock {}: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
         }
         Ok(Whole(file))
     }

@@ -3,8 +3,8 @@
 //! started is gone when it returns, also when it fails (`Up`'s drop).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -55,10 +55,11 @@ pub fn deployment(axon: &Path, agents: usize) -> Result<Figures> {
     let raw_ms = bare_starts(axon, agents)?;
     let load_before = loadavg();
     let mut up = Up::start(axon, agents)?;
-    let ready_ms = up.ready(Duration::from_secs(60) + Duration::from_millis(agents as u64 * 60))?;
+    let ready_ms =
+        up.ready(Duration::from_secs(60) + Duration::from_millis(agents as u64 * 200))?;
     eprintln!("scale: {agents} agents ready in {ready_ms:.0} ms");
     let ns = NameServer::connect(&up.endpoint, Duration::from_secs(30))?;
-    ns.set_timeout(Duration::from_secs(60));
+    ns.set_timeout(Duration::from_secs(10));
     let ps = ns.ps()?;
     up.pids = ps.iter().filter_map(|s| s.pid).collect();
     if up.pids.len() != agents {
@@ -96,8 +97,8 @@ pub fn deployment(axon: &Path, agents: usize) -> Result<Figures> {
     drop(ns);
     let (took, summary) = up.stop(Duration::from_secs(120))?;
     figures.shutdown_ms = took.as_secs_f64() * 1e3;
-    (figures.graceful, figures.killed) = stop_counts(&summary)
-        .ok_or_else(|| anyhow!("no stop summary in {summary:?}"))?;
+    (figures.graceful, figures.killed) =
+        stop_counts(&summary).ok_or_else(|| anyhow!("no stop summary in {summary:?}"))?;
     figures.left = up.pids.iter().filter(|p| alive(**p)).count();
     Ok(figures)
 }
@@ -122,12 +123,18 @@ fn bare_starts(axon: &Path, agents: usize) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1e3)
 }
 
-/// Pings every agent from one client; (ms, how many answered).
+/// Pings every agent from one client; (ms, how many answered). Ten failures
+/// in a row end the sweep: the node is not answering.
 fn ping_all<'a>(ns: &NameServer, names: impl Iterator<Item = &'a str>) -> (f64, usize) {
     let started = Instant::now();
-    let answered = names
-        .filter(|name| ns.proxy(name).and_then(|mut p| p.ping()).is_ok())
-        .count();
+    let (mut answered, mut failed) = (0, 0);
+    for name in names {
+        match ns.proxy(name).and_then(|mut p| p.ping()) {
+            Ok(()) => (answered, failed) = (answered + 1, 0),
+            Err(_) if failed == 9 => break,
+            Err(_) => failed += 1,
+        }
+    }
     (started.elapsed().as_secs_f64() * 1e3, answered)
 }
 
@@ -141,7 +148,10 @@ fn stop_counts(line: &str) -> Option<(u64, u64)> {
 
 fn loadavg() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn alive(pid: u32) -> bool {
@@ -169,7 +179,9 @@ impl Up {
         let manifest = dir.join("scale.toml");
         let mut text = String::with_capacity(agents * 48);
         for i in 0..agents {
-            text.push_str(&format!("[[agent]]\nname = \"e{i:05}\"\nkind = \"echo\"\n\n"));
+            text.push_str(&format!(
+                "[[agent]]\nname = \"e{i:05}\"\nkind = \"echo\"\n\n"
+            ));
         }
         std::fs::write(&manifest, text)?;
         let key = auth::ensure_key()?;

@@ -178,7 +178,10 @@ impl Server {
             match failed {
                 Ok(0) => {}
                 Ok(failed) => tracing::warn!(agents = failed, "could not ask some agents to stop"),
-                Err(_) => tracing::warn!(wave = number, "asking the wave to stop took longer than the grace"),
+                Err(_) => tracing::warn!(
+                    wave = number,
+                    "asking the wave to stop took longer than the grace"
+                ),
             }
             detached::after(ctx, grace, move |act, _| act.wave_overdue(number));
             detached::after(ctx, grace + REAP_BOUND, move |act, ctx| {
@@ -268,8 +271,7 @@ impl Server {
 async fn ask_all(asks: Vec<(String, String)>) -> usize {
     futures::stream::iter(asks)
         .map(|(name, control)| async move {
-            let sent =
-                axon_runtime::client::call::oneway(&control, &name, "shutdown", &()).await;
+            let sent = axon_runtime::client::call::oneway(&control, &name, "shutdown", &()).await;
             if let Err(e) = &sent {
                 tracing::debug!(agent = %name, error = %e, "could not ask an agent to stop");
             }

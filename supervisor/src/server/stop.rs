@@ -117,7 +117,6 @@ impl Server {
         }
         axon_runtime::launch::signal(pid, sig).map_err(|e| (ErrorKind::Internal, e.to_string()))
     }
-
 }
 
 /// The agent to stop and its grace, from `shutdown_agent` arguments.

@@ -72,7 +72,9 @@ mod tests {
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn names(waves: Vec<Vec<(String, u32)>>) -> Vec<Vec<String>> {
@@ -93,7 +95,10 @@ mod tests {
         // a connects to b, b to c; started c, a, b (reverse: b, a, c), plus two independents.
         let deps = pairs(&[("a", "b"), ("b", "c")]);
         let waves = stop_waves(order(&["x", "b", "a", "c", "y"]), &deps);
-        assert_eq!(names(waves), vec![vec!["x", "a", "y"], vec!["b"], vec!["c"]]);
+        assert_eq!(
+            names(waves),
+            vec![vec!["x", "a", "y"], vec!["b"], vec!["c"]]
+        );
     }
 
     #[test]
