@@ -39,7 +39,7 @@ pub fn shutdown(agents: usize) -> Result<Vec<Row>> {
         ms(took),
         "ms",
         1,
-        "ns.shutdown() with every agent idle (stopped one at a time, reverse start order)",
+        "ns.shutdown() with every agent idle (stopped in waves, dependents first: one wave here)",
     );
     total.note = node::forced_note(&tally);
     let per_agent = Row::new(
@@ -120,7 +120,7 @@ fn rows(s: &Scaled) -> Vec<Row> {
     let spawning = "ns.spawn of every agent over the spawner threads, each with its own NameServer::connect handle";
     let one = "one ns.spawn while the other spawner threads spawn too";
     let shutdown =
-        "ns.shutdown() with every agent idle (stopped one at a time, reverse start order)";
+        "ns.shutdown() with every agent idle (stopped in waves, dependents first: one wave here)";
     let met = if s.shutdown <= SHUTDOWN_TARGET {
         "met"
     } else {

@@ -225,10 +225,8 @@ fn finish(ns: NameServer, outcome: Result<Ended>, mut watch: Watch) -> Result<()
 
 /// Shuts the node down gracefully, with a bar for many agents on a terminal.
 fn stop(ns: NameServer, watch: &mut Watch) -> (Option<StopReport>, Result<()>) {
-    let total = ns
-        .ps()
-        .map(|rows| rows.iter().filter(|r| r.pid.is_some()).count())
-        .unwrap_or(0);
+    // One number, not a row per agent: the shutdown is asked without waiting for a long answer.
+    let total = ns.status().map_or(0, |s| s.children_running);
     let bar = progress::agents(total, "stopped", watch.console.is_tty());
     let stopped = ns.shutdown_watching(SHUTDOWN_GRACE, SHUTDOWN_POLL, |ns| {
         watch.show_events(ns);

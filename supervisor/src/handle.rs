@@ -84,6 +84,9 @@ const SPAWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Grace for agents when the handle is dropped without `shutdown`.
 const DROP_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a call made by the watcher of [`NameServer::shutdown_watching`] may take.
+const WATCH_TIMEOUT: Duration = Duration::from_millis(300);
+
 /// A handle on a running name server.
 pub struct NameServer {
     endpoint: String,
@@ -430,7 +433,9 @@ impl NameServer {
 
     /// Shuts everything down, giving agents `grace` before they are killed.
     ///
-    /// Returns within `grace` + 2 s.
+    /// Returns within 2 x `grace` + 2 s: each agent has `grace` from when it
+    /// was asked, and asking thousands takes a while (at most `grace`; see
+    /// docs/supervision.md, Shutdown). A node whose agents all stop when asked returns sooner.
     pub fn shutdown_timeout(mut self, grace: Duration) -> Result<()> {
         self.stop(grace)
     }
@@ -445,6 +450,8 @@ impl NameServer {
     /// Shuts everything down as [`NameServer::shutdown_timeout`] does, calling `watch`
     /// with this handle every `period` meanwhile (e.g. to show progress from
     /// [`NameServer::ps`] or [`NameServer::events`]; the name server answers while it stops).
+    /// Calls `watch` makes time out after 300 ms: a name server
+    /// that ends while one is on its way does not hold the answer up longer.
     /// Returns how the agents stopped, when the name server said so.
     pub fn shutdown_watching(
         mut self,
@@ -453,6 +460,7 @@ impl NameServer {
         mut watch: impl FnMut(&NameServer),
     ) -> Result<Option<StopReport>> {
         self.done = true;
+        self.set_timeout(WATCH_TIMEOUT);
         let endpoint = self.endpoint.clone();
         let (tx, rx) = mpsc::channel();
         // A second connection asks, so that this handle's stays free for `watch`.
@@ -519,7 +527,7 @@ impl Drop for NameServer {
 /// Asks the name server behind `proxy` to shut the node down, giving agents `grace`.
 fn ask_shutdown(proxy: &mut Proxy, grace: Duration) -> Result<()> {
     let args = BTreeMap::from([("timeout_ms", millis(grace))]);
-    let wait = grace + Duration::from_millis(1500);
+    let wait = 2 * grace + Duration::from_millis(1500);
     let _: Value = proxy.call_timeout("shutdown", args, wait)?;
     Ok(())
 }

@@ -41,6 +41,7 @@ mod detached;
 #[cfg(feature = "fault-injection")]
 mod faults;
 mod leases;
+mod leaving;
 mod limits;
 mod logger;
 mod metrics;
@@ -49,7 +50,8 @@ mod stop;
 mod supervise;
 mod topology;
 
-use stop::{grace_of, Leaving, Stopping};
+use leaving::Leaving;
+use stop::{grace_of, Stopping};
 
 /// Environment variable with the endpoint the name server binds (else an ipc file).
 pub const BIND_ENV: &str = "AXON_NS_BIND";

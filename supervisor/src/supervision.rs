@@ -495,9 +495,11 @@ fn prune(recent: &mut VecDeque<Instant>, now: Instant, period: Duration) {
 
 mod groups;
 mod tree;
+mod waves;
 
 pub(crate) use groups::GroupRecord;
 use groups::Groups;
+pub(crate) use waves::stop_waves;
 
 #[cfg(test)]
 mod tests;

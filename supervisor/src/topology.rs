@@ -182,6 +182,28 @@ pub(crate) fn build<'a>(
     }
 }
 
+/// Who depends on whom, from the journals (by agent) and the registered binds:
+/// (connecting agent, agent that bound the other end) for every resolved connect.
+pub(crate) fn dependencies<'a>(
+    binds: impl Iterator<Item = &'a AgentInfo>,
+    journals: impl Iterator<Item = (&'a str, &'a [Entry])>,
+) -> Vec<(String, String)> {
+    let bound: BTreeMap<&str, &str> = binds
+        .flat_map(|info| {
+            info.addrs
+                .values()
+                .map(|a| (a.endpoint.as_str(), info.name.as_str()))
+        })
+        .collect();
+    journals
+        .flat_map(|(agent, entries)| connects(agent, entries))
+        .filter_map(|c| {
+            let owner = bound.get(c.endpoint.as_str())?;
+            Some((c.agent, (*owner).to_owned()))
+        })
+        .collect()
+}
+
 /// The connects in one agent's journal, with the topics later subscribed on them.
 fn connects(agent: &str, entries: &[Entry]) -> Vec<Connected> {
     let mut made: Vec<Connected> = Vec::new();

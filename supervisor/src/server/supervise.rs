@@ -316,7 +316,7 @@ impl Server {
             .and_then(|c| c.last_exit.clone())
             .unwrap_or(status);
         if let Some(leaving) = self.leaving.as_mut() {
-            leaving.stopped(normal);
+            leaving.stopped(pid, normal);
         }
         self.record(Lifecycle::Exited {
             agent: name.to_owned(),
