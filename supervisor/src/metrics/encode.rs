@@ -4,6 +4,7 @@
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+use super::reliable::ReliableFamilies;
 use super::{AgentFigures, Snapshot};
 use axon_runtime::{SocketStats, Stats};
 
@@ -11,7 +12,7 @@ use axon_runtime::{SocketStats, Stats};
 const AGENT: &[&str] = &["agent", "kind", "node", "group"];
 
 /// Labels of every per-socket series (those of `axon_socket_info`, so the two join).
-const SOCKET: &[&str] = &["agent", "alias", "socket_kind", "node"];
+pub(super) const SOCKET: &[&str] = &["agent", "alias", "socket_kind", "node"];
 
 /// The states an agent can be in (`ps`), each a series of `axon_agent_state`.
 const STATES: &[&str] = &[
@@ -64,6 +65,7 @@ struct Families {
     logs_lost: IntCounterVec,
     socket: GaugeVec,
     sockets: SocketFamilies,
+    reliable: ReliableFamilies,
     sup: SupervisorFamilies,
 }
 
@@ -155,6 +157,7 @@ impl Families {
             logs_lost: counter(&r, "axon_agent_logs_not_forwarded_total", "Log events the logger could not take, written to stderr instead", AGENT),
             socket: gauge(&r, "axon_socket_info", "1 for each socket an agent bound", SOCKET),
             sockets,
+            reliable: ReliableFamilies::new(&r),
             sup,
             registry: r,
         }
@@ -198,6 +201,7 @@ impl Families {
             for (alias, s) in &stats.sockets {
                 self.sockets.counters(&[l[0], alias, &s.kind, node], s);
             }
+            self.reliable.agent(l[0], node, stats);
         }
     }
 
@@ -287,13 +291,13 @@ fn drop_causes(full: u64, hwm: u64, oversized: u64, unhandled: u64) -> [(&'stati
 }
 
 /// A gauge family registered in `r`; the names are constants checked by the tests.
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+pub(super) fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let family = GaugeVec::new(Opts::new(name, help), labels);
     register(r, family, name)
 }
 
 /// A counter family registered in `r`.
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let family = IntCounterVec::new(Opts::new(name, help), labels);
     register(r, family, name)
 }

@@ -19,6 +19,7 @@ use crate::methods::AgentStatus;
 
 mod encode;
 pub(crate) mod gather;
+mod reliable;
 
 /// Environment variable with the address the node serves its metrics at (`axon up --metrics`).
 pub const METRICS_ENV: &str = "AXON_METRICS";
