@@ -192,28 +192,13 @@ const RELIABLE: &str = r#"
 [[agent]]
 name = "sink"
 kind = "counter"
-  [[agent.bind]]
-  alias = "in"
-  socket = "PULL"
-  transport = "tcp"
-  serializer = "raw"
-  handler = "count"
-  reliable = true
+bind = [{ alias = "in", socket = "PULL", transport = "tcp", serializer = "raw", handler = "count", reliable = true }]
 
 [[agent]]
 name = "relay"
 kind = "relay"
-  [[agent.bind]]
-  alias = "in"
-  socket = "PULL"
-  transport = "tcp"
-  serializer = "raw"
-  handler = "relay"
-  reliable = true
-  [[agent.connect]]
-  to = "sink.in"
-  alias = "out"
-  reliable = { ack_timeout_ms = 600000 }
+bind = [{ alias = "in", socket = "PULL", transport = "tcp", serializer = "raw", handler = "relay", reliable = true }]
+connect = [{ to = "sink.in", alias = "out", reliable = { ack_timeout_ms = 600000 } }]
 "#;
 
 /// A reliable data message: one frame `"AXR2" ‖ incarnation ‖ sequence ‖ floor ‖ payload`,

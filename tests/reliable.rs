@@ -155,12 +155,10 @@ fn all_handled(path: &Path, tx: &mut Proxy) -> (usize, ReliableStats) {
     (duplicates, out)
 }
 
-#[test]
-fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
-    let dir = TempDir::new("reliable-receiver");
-    let path = dir.0.join("handled");
-    let ns = node();
-    let mut rx = permanent(&ns, "rx");
+/// A supervised receiver `rx` recording into `path` on a bound reliable PULL `in`, and a
+/// supervised sender `tx` connected to it on `out` with `sender`'s settings.
+fn recorded_stream(ns: &NameServer, path: &Path, sender: Reliability) -> (Proxy, Proxy) {
+    let mut rx = permanent(ns, "rx");
     rx.set_attr("records", &path.display().to_string()).unwrap();
     let pull = rx
         .bind_with(
@@ -168,9 +166,18 @@ fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
             BindOptions::alias("in").handler("record").reliable(quick()),
         )
         .unwrap();
-    let mut tx = permanent(&ns, "tx");
-    let push = ConnectOptions::alias("out").reliable(quick());
-    tx.connect_with(&pull, push).unwrap();
+    let mut tx = permanent(ns, "tx");
+    tx.connect_with(&pull, ConnectOptions::alias("out").reliable(sender))
+        .unwrap();
+    (rx, tx)
+}
+
+#[test]
+fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
+    let dir = TempDir::new("reliable-receiver");
+    let path = dir.0.join("handled");
+    let ns = node();
+    let (mut rx, mut tx) = recorded_stream(&ns, &path, quick());
 
     tx.execute::<_, Value>("blast", &N).unwrap();
     for at in [15_000, 40_000, 65_000] {
@@ -198,22 +205,12 @@ fn a_restarted_receiver_gets_what_was_in_flight_at_once_not_after_the_timeout() 
     let dir = TempDir::new("reliable-reconnect");
     let path = dir.0.join("handled");
     let ns = node();
-    let mut rx = permanent(&ns, "rx");
-    rx.set_attr("records", &path.display().to_string()).unwrap();
-    let pull = rx
-        .bind_with(
-            SocketKind::Pull,
-            BindOptions::alias("in").handler("record").reliable(quick()),
-        )
-        .unwrap();
-    let mut tx = permanent(&ns, "tx");
     // Ten minutes: far past this test's deadlines, so only the reconnection can send again.
     let patient = Reliability {
         ack_timeout_ms: 600_000,
         ..Reliability::default()
     };
-    tx.connect_with(&pull, ConnectOptions::alias("out").reliable(patient))
-        .unwrap();
+    let (_rx, mut tx) = recorded_stream(&ns, &path, patient);
     tx.execute::<_, Value>("blast", &M).unwrap();
     kill_when(&ns, "rx", &path, 5_000);
     common::eventually("every message handled", || {

@@ -2,17 +2,15 @@
 //! `prometheus` crate: a fresh registry per scrape, its counters set to the
 //! totals the supervisor and the agents keep.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Registry, TextEncoder};
 
+use super::family::{counter, gauge, SOCKET};
 use super::reliable::ReliableFamilies;
 use super::{AgentFigures, Snapshot};
 use axon_runtime::{SocketStats, Stats};
 
 /// Labels of every per-agent series.
 const AGENT: &[&str] = &["agent", "kind", "node", "group"];
-
-/// Labels of every per-socket series (those of `axon_socket_info`, so the two join).
-pub(super) const SOCKET: &[&str] = &["agent", "alias", "socket_kind", "node"];
 
 /// The states an agent can be in (`ps`), each a series of `axon_agent_state`.
 const STATES: &[&str] = &[
@@ -288,30 +286,6 @@ fn drop_causes(full: u64, hwm: u64, oversized: u64, unhandled: u64) -> [(&'stati
         ("oversized", oversized),
         ("unhandled", unhandled),
     ]
-}
-
-/// A gauge family registered in `r`; the names are constants checked by the tests.
-pub(super) fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let family = GaugeVec::new(Opts::new(name, help), labels);
-    register(r, family, name)
-}
-
-/// A counter family registered in `r`.
-pub(super) fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let family = IntCounterVec::new(Opts::new(name, help), labels);
-    register(r, family, name)
-}
-
-fn register<C: prometheus::core::Collector + Clone + 'static>(
-    r: &Registry,
-    family: prometheus::Result<C>,
-    name: &str,
-) -> C {
-    match family.and_then(|f| r.register(Box::new(f.clone())).map(|()| f)) {
-        Ok(f) => f,
-        // Names and labels are constants: a failure is a bug, caught by the unit test.
-        Err(e) => panic!("metric family {name}: {e}"),
-    }
 }
 
 #[cfg(test)]

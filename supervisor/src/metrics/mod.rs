@@ -18,6 +18,7 @@ use axon_runtime::Stats;
 use crate::methods::AgentStatus;
 
 mod encode;
+mod family;
 pub(crate) mod gather;
 mod reliable;
 

@@ -5,7 +5,7 @@ use prometheus::{GaugeVec, IntCounterVec, Registry};
 
 use axon_runtime::{ReliableStats, Stats};
 
-use super::encode::{counter, gauge, SOCKET};
+use super::family::{counter, gauge, SOCKET};
 
 /// The families of the reliable sockets' figures.
 pub(super) struct ReliableFamilies {
@@ -82,9 +82,9 @@ impl ReliableFamilies {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{encode, AgentFigures, Snapshot};
-    use crate::methods::AgentStatus;
-    use axon_runtime::{ReliableStats, SocketStats, Stats};
+    use super::*;
+    use axon_runtime::SocketStats;
+    use prometheus::{Encoder, TextEncoder};
 
     #[test]
     fn a_reliable_socket_shows_its_counters_under_its_socket_labels() {
@@ -101,31 +101,11 @@ mod tests {
             ..ReliableStats::default()
         };
         stats.reliable.insert("out".into(), counted);
-        let agent = AgentFigures {
-            status: AgentStatus {
-                name: "tx".into(),
-                kind: "relay".into(),
-                pid: Some(42),
-                state: "running".into(),
-                restart: "permanent".into(),
-                restarts: 0,
-                uptime_ms: 0,
-                cpu: None,
-                rss: None,
-                last_exit: None,
-                group: Vec::new(),
-            },
-            heartbeat_age: None,
-            lease: None,
-            sockets: Vec::new(),
-        };
-        let s = Snapshot {
-            node: "n1".into(),
-            stats: [("tx".to_owned(), (42, stats, true))].into(),
-            agents: vec![agent],
-            ..Snapshot::default()
-        };
-        let out = encode::text(s);
+        let r = Registry::new();
+        ReliableFamilies::new(&r).agent("tx", "n1", &stats);
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&r.gather(), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
         let l = "{agent=\"tx\",alias=\"out\",node=\"n1\",socket_kind=\"PUSH\"}";
         for line in [
             format!("axon_reliable_acked_messages_total{l} 7\n"),
