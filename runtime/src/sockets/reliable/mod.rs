@@ -201,7 +201,7 @@ impl Sockets {
             let Some(watched) = self.slots.get(i).and_then(Option::as_ref) else {
                 continue;
             };
-            match Watch::new(watched.socket.io.raw(), s.outbox.incarnation, i) {
+            match Watch::new(watched.socket.io.raw(), s.outbox.incarnation) {
                 Ok(w) => watch.push(w),
                 Err(e) => {
                     tracing::warn!(agent = %self.spec.name, alias = %slot.alias, error = %e, "reliable sender not watching its connections: redelivery on timeout only")

@@ -11,7 +11,12 @@
 //! new receiver sent before the companion was back were lost, and the copies
 //! sent once it is back are acknowledged again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::Result;
+
+/// Numbers the monitor endpoints of this process: each is bound once, never reused.
+static NEXT_WATCH: AtomicU64 = AtomicU64::new(0);
 
 /// The connection events a sender cares about.
 const EVENTS: i32 =
@@ -28,10 +33,10 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// Watches `socket`'s connections; the sender's `incarnation` and the socket's `index`
-    /// name the monitor endpoint.
-    pub(crate) fn new(socket: &zmq::Socket, incarnation: u64, index: usize) -> Result<Watch> {
-        let endpoint = format!("inproc://axon-reliable-{incarnation:016x}-{index}");
+    /// Watches `socket`'s connections (a sender's, `incarnation`).
+    pub(crate) fn new(socket: &zmq::Socket, incarnation: u64) -> Result<Watch> {
+        let n = NEXT_WATCH.fetch_add(1, Ordering::Relaxed);
+        let endpoint = format!("inproc://axon-reliable-{incarnation:016x}-{n}");
         socket.monitor(&endpoint, EVENTS)?;
         let events = crate::net::zmq_context().socket(zmq::PAIR)?;
         events.set_linger(0)?;
@@ -91,7 +96,7 @@ mod tests {
         let endpoint = format!("ipc://{}/pull", dir.display());
         let push = ctx.socket(zmq::PUSH).unwrap();
         push.set_linger(0).unwrap();
-        let mut watch = Watch::new(&push, crate::protocol::auth::random_u64(), 0).unwrap();
+        let mut watch = Watch::new(&push, crate::protocol::auth::random_u64()).unwrap();
         let pull = ctx.socket(zmq::PULL).unwrap();
         pull.set_linger(0).unwrap();
         pull.bind(&endpoint).unwrap();
