@@ -186,6 +186,132 @@ fn metrics_count_real_traffic_and_a_restart_and_pass_promtool() {
     dep.stop().unwrap();
 }
 
+/// A reliable PULL fed by a plain ZeroMQ peer that speaks the documented framing
+/// (docs/protocol.md), relayed on a reliable PUSH to a second reliable PULL.
+const RELIABLE: &str = r#"
+[[agent]]
+name = "sink"
+kind = "counter"
+bind = [{ alias = "in", socket = "PULL", transport = "tcp", serializer = "raw", handler = "count", reliable = true }]
+
+[[agent]]
+name = "relay"
+kind = "relay"
+bind = [{ alias = "in", socket = "PULL", transport = "tcp", serializer = "raw", handler = "relay", reliable = true }]
+connect = [{ to = "sink.in", alias = "out", reliable = { ack_timeout_ms = 600000 } }]
+"#;
+
+/// A reliable data message: one frame `"AXR2" ‖ incarnation ‖ sequence ‖ floor ‖ payload`,
+/// or in the first layout a header frame (`"AXR1"`, the same fields) and the payload.
+fn reliable_message(incarnation: u64, seq: u64, payload: &[u8], joined: bool) -> Vec<Vec<u8>> {
+    let mut header = match joined {
+        true => b"AXR2".to_vec(),
+        false => b"AXR1".to_vec(),
+    };
+    for n in [incarnation, seq, 0] {
+        header.extend_from_slice(&n.to_be_bytes());
+    }
+    match joined {
+        true => vec![[header, payload.to_vec()].concat()],
+        false => vec![header, payload.to_vec()],
+    }
+}
+
+/// The sequences an acknowledgement frame (`AXA1`, incarnation, ranges) names.
+fn acknowledged(frame: &[u8]) -> Vec<u64> {
+    assert_eq!(&frame[..4], b"AXA1", "{frame:?}");
+    let be = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap());
+    frame[12..]
+        .chunks_exact(16)
+        .flat_map(|r| be(&r[..8])..=be(&r[8..]))
+        .collect()
+}
+
+#[test]
+fn reliable_sockets_export_their_counters_exactly() {
+    let dep = Deployment::start_with(AXON, RELIABLE, &["--metrics", "127.0.0.1:0"])
+        .expect("deployment starts");
+    let addr = dep.node_status().unwrap().metrics.expect("metrics served");
+    let relay_in = dep.nameserver().addr("relay", "in").unwrap();
+    let incarnation = 0x0A0B_0C0D_u64;
+    let ctx = zmq::Context::new();
+    // The acknowledgement path first: the receiver routes acknowledgements by this identity.
+    let acks = ctx.socket(zmq::DEALER).unwrap();
+    acks.set_linger(0).unwrap();
+    let mut identity = b"R".to_vec();
+    identity.extend_from_slice(&incarnation.to_be_bytes());
+    acks.set_identity(&identity).unwrap();
+    acks.connect(relay_in.requests.as_deref().expect("an ack endpoint"))
+        .unwrap();
+    // Anything but an acknowledgement on a receiver's ack socket is garbage: counted once,
+    // and once it is, the receiver knows the route back.
+    acks.send("hello", 0).unwrap();
+    let in_ = [("agent", "relay"), ("alias", "in"), ("socket_kind", "PULL")];
+    shows(&addr, "axon_reliable_garbage_acks_total", &in_, 1.0).unwrap();
+
+    // Five messages (one in the two-frame layout), sequence 2 again, and one plain frame.
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(1000).unwrap();
+    push.connect(&relay_in.endpoint).unwrap();
+    for seq in [0, 1, 2, 3, 4, 2] {
+        let message = reliable_message(incarnation, seq, b"m", seq != 3);
+        push.send_multipart(message, 0).unwrap();
+    }
+    push.send("plain", 0).unwrap();
+    shows(&addr, "axon_reliable_plain_frames_total", &in_, 1.0).unwrap();
+
+    // Every acknowledgement frame that left reaches the peer, and is counted.
+    let (mut frames, mut seqs, mut last) = (0.0, Vec::new(), String::new());
+    let counted = testing::wait_until(PATIENCE, || {
+        while let Ok(frame) = acks.recv_bytes(zmq::DONTWAIT) {
+            frames += 1.0;
+            seqs.extend(acknowledged(&frame));
+        }
+        last = scrape(&addr);
+        seqs.len() == 6 && value(&last, "axon_reliable_acks_sent_total", &in_) == Some(frames)
+    });
+    assert!(counted, "{seqs:?} in {frames} frames:\n{last}");
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        [0, 1, 2, 2, 3, 4],
+        "each message and the duplicate acknowledged"
+    );
+
+    let out = [
+        ("agent", "relay"),
+        ("alias", "out"),
+        ("socket_kind", "PUSH"),
+    ];
+    let sink = [("agent", "sink"), ("alias", "in"), ("socket_kind", "PULL")];
+    shows(&addr, "axon_reliable_acked_messages_total", &out, 5.0).unwrap();
+    shows(&addr, "axon_reliable_outbox_messages", &out, 0.0).unwrap();
+    let body = scrape(&addr);
+    let at = |name: &str, labels: &[(&str, &str)]| value(&body, name, labels);
+    let want = [
+        ("axon_reliable_handled_messages_total", &in_, 5.0),
+        ("axon_reliable_duplicate_messages_total", &in_, 1.0),
+        ("axon_reliable_garbage_acks_total", &in_, 1.0),
+        ("axon_reliable_plain_frames_total", &in_, 1.0),
+        ("axon_reliable_acks_sent_total", &in_, frames),
+        ("axon_reliable_acked_messages_total", &out, 5.0),
+        ("axon_reliable_redelivered_messages_total", &out, 0.0),
+        ("axon_reliable_nacked_messages_total", &out, 0.0),
+        ("axon_reliable_dead_lettered_messages_total", &out, 0.0),
+        ("axon_reliable_garbage_acks_total", &out, 0.0),
+        ("axon_reliable_outbox_bytes", &out, 0.0),
+        ("axon_reliable_in_flight_messages", &out, 0.0),
+        ("axon_reliable_handled_messages_total", &sink, 5.0),
+        ("axon_reliable_duplicate_messages_total", &sink, 0.0),
+        ("axon_socket_received_messages_total", &in_, 5.0),
+    ];
+    for (name, labels, want) in want {
+        assert_eq!(at(name, labels), Some(want), "{name}{labels:?}\n{body}");
+    }
+    promtool(&body);
+    dep.stop().unwrap();
+}
+
 #[test]
 fn the_manifest_asks_for_metrics_and_axon_status_shows_where() {
     let manifest = format!("[metrics]\naddr = \"127.0.0.1:0\"\n{MANIFEST}");

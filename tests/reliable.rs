@@ -1,6 +1,7 @@
 //! At-least-once PUSH/PULL (docs/guarantees.md, "Reliable channels";
 //! ACCEPTANCE C1): a receiver or a durable sender SIGKILLed mid-stream loses
-//! nothing, a full outbox refuses and then resumes, and garbage
+//! nothing, a restarted receiver gets what was in flight as soon as it is
+//! back, a full outbox refuses and then resumes, and garbage
 //! acknowledgements are counted and ignored.
 //!
 //! The receiver records every message it handles, with its pid, by
@@ -154,12 +155,10 @@ fn all_handled(path: &Path, tx: &mut Proxy) -> (usize, ReliableStats) {
     (duplicates, out)
 }
 
-#[test]
-fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
-    let dir = TempDir::new("reliable-receiver");
-    let path = dir.0.join("handled");
-    let ns = node();
-    let mut rx = permanent(&ns, "rx");
+/// A supervised receiver `rx` recording into `path` on a bound reliable PULL `in`, and a
+/// supervised sender `tx` connected to it on `out` with `sender`'s settings.
+fn recorded_stream(ns: &NameServer, path: &Path, sender: Reliability) -> (Proxy, Proxy) {
+    let mut rx = permanent(ns, "rx");
     rx.set_attr("records", &path.display().to_string()).unwrap();
     let pull = rx
         .bind_with(
@@ -167,9 +166,18 @@ fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
             BindOptions::alias("in").handler("record").reliable(quick()),
         )
         .unwrap();
-    let mut tx = permanent(&ns, "tx");
-    let push = ConnectOptions::alias("out").reliable(quick());
-    tx.connect_with(&pull, push).unwrap();
+    let mut tx = permanent(ns, "tx");
+    tx.connect_with(&pull, ConnectOptions::alias("out").reliable(sender))
+        .unwrap();
+    (rx, tx)
+}
+
+#[test]
+fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
+    let dir = TempDir::new("reliable-receiver");
+    let path = dir.0.join("handled");
+    let ns = node();
+    let (mut rx, mut tx) = recorded_stream(&ns, &path, quick());
 
     tx.execute::<_, Value>("blast", &N).unwrap();
     for at in [15_000, 40_000, 65_000] {
@@ -188,6 +196,35 @@ fn a_receiver_sigkilled_three_times_mid_stream_loses_nothing() {
     let last = reliable_stats(&mut rx, "in");
     assert_eq!(last.plain_frames, 0);
     eprintln!("handled {} for {N}: {duplicates} duplicates across restarts, {} redelivered, last receiver dropped {} duplicates", N as usize + duplicates, out.redelivered, last.duplicates);
+    ns.shutdown().unwrap();
+}
+
+#[test]
+fn a_restarted_receiver_gets_what_was_in_flight_at_once_not_after_the_timeout() {
+    const M: i64 = 20_000;
+    let dir = TempDir::new("reliable-reconnect");
+    let path = dir.0.join("handled");
+    let ns = node();
+    // Ten minutes: far past this test's deadlines, so only the reconnection can send again.
+    let patient = Reliability {
+        ack_timeout_ms: 600_000,
+        ..Reliability::default()
+    };
+    let (_rx, mut tx) = recorded_stream(&ns, &path, patient);
+    tx.execute::<_, Value>("blast", &M).unwrap();
+    kill_when(&ns, "rx", &path, 5_000);
+    common::eventually("every message handled", || {
+        (distinct(&path) == M as usize).then_some(())
+    });
+    let out = common::eventually("every message acknowledged", || {
+        let s = reliable_stats(&mut tx, "out");
+        (s.outbox_messages == 0).then_some(s)
+    });
+    assert_eq!((out.acked, out.garbage_acks), (M as u64, 0));
+    // What the killed receiver held went again: the reconnection sent it, not a timeout.
+    assert!(out.redelivered > 0, "{out:?}");
+    let all: BTreeSet<i64> = handled(&path).into_values().flatten().collect();
+    assert_eq!(all, (1..=M).collect());
     ns.shutdown().unwrap();
 }
 
@@ -395,6 +432,23 @@ fn plain_and_reliable_ends_do_not_mix_silently() {
         (rx.stats().ok()?.malformed == 1).then_some(())
     });
     assert!(rx.get_attr::<i64>("count").is_err(), "nothing was handled");
+    // Nor can a plain PULL connect to a reliable PUSH.
+    let reliable_push = tx
+        .bind_with(
+            SocketKind::Push,
+            BindOptions::alias("rout").reliable(quick()),
+        )
+        .unwrap();
+    let e = rx
+        .connect_with(
+            &reliable_push,
+            ConnectOptions::alias("plain-in").handler("tally"),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("connect with reliable = true"),
+        "{e}"
+    );
     // Only PUSH and PULL are reliable.
     let e = rx
         .bind_with(SocketKind::Pub, BindOptions::alias("p").reliable(quick()))

@@ -23,6 +23,7 @@ const BARE_IDLERS: usize = 5;
 const SETTLE: Duration = Duration::from_secs(1);
 
 const BARE_EXIT: &str = "this executable re-run with AXON_BENCH_BARE=exit: fork+exec, exit in main, reaped (Command::status)";
+const RAW_RTT: &str = "a plain libzmq DEALER -> ROUTER round trip to a bare process of this executable (ipc), frames of a signed ping's sizes, interleaved with the pings";
 const BARE_IDLE: &str =
     "this executable re-run with AXON_BENCH_BARE=idle: blocked on stdin in main";
 
@@ -52,6 +53,7 @@ struct Timings {
     bare_ms: Vec<f64>,
     first_ping_us: Vec<f64>,
     steady_us: Vec<f64>,
+    raw_us: Vec<f64>,
 }
 
 impl Timings {
@@ -62,6 +64,7 @@ impl Timings {
             bare_ms: Vec::with_capacity(spawns),
             first_ping_us: Vec::with_capacity(spawns),
             steady_us: Vec::with_capacity(pings),
+            raw_us: Vec::with_capacity(pings),
         };
         let mut first = None;
         for i in 0..spawns {
@@ -72,9 +75,15 @@ impl Timings {
             t.first_ping_us.push(us(node::ping(&mut proxy)?));
             first.get_or_insert(proxy);
         }
+        let raw = bare::Router::start()?;
+        // The sizes of a signed ping: protocol, signature, CBOR body.
+        let request: [&[u8]; 3] = [b"AXON/1", &[0xA5; 32], &[0x5A; 96]];
+        // Both connected before anything is timed.
+        raw.round_trip(&request)?;
         if let Some(proxy) = first.as_mut() {
             for _ in 0..pings {
                 t.steady_us.push(us(node::ping(proxy)?));
+                t.raw_us.push(us(raw.round_trip(&request)?));
             }
         }
         Ok(t)
@@ -85,6 +94,7 @@ impl Timings {
         let bare = Spread::of(&self.bare_ms).context("no bare processes timed")?;
         let first = Spread::of(&self.first_ping_us).context("no first pings timed")?;
         let steady = Spread::of(&self.steady_us).context("no pings timed")?;
+        let raw = Spread::of(&self.raw_us).context("no raw round trips timed")?;
         let row = |bench, value, unit, count, measures| {
             Row::new(SCENARIO, bench, spawns, value, unit, count, measures)
         };
@@ -97,8 +107,8 @@ impl Timings {
             row("spawn_max", spawn.max, "ms", spawn.count, spawned).against(bare.max, BARE_EXIT),
             row("first_ping_p50", first.p50, "us", first.count, first_ping),
             row("first_ping_p90", first.p90, "us", first.count, first_ping),
-            row("ping_p50", steady.p50, "us", steady.count, ping),
-            row("ping_p90", steady.p90, "us", steady.count, ping),
+            row("ping_p50", steady.p50, "us", steady.count, ping).against(raw.p50, RAW_RTT),
+            row("ping_p90", steady.p90, "us", steady.count, ping).against(raw.p90, RAW_RTT),
         ])
     }
 }

@@ -1,6 +1,7 @@
 //! `Proxy`: a blocking handle on one control endpoint (an agent's or the
 //! name server's), for scripts and tests. It is a thin wrapper: a
-//! [`Client`] driven by a small runtime of its own.
+//! [`Client`] whose calls block on libzmq ([`Client::call_blocking`]) and
+//! whose oneway sends a small runtime of its own drives.
 //!
 //! Calls carry an id and a timeout; a reply for an id that already timed
 //! out is dropped. A proxy is not shared between threads; clone the address
@@ -90,9 +91,9 @@ impl Proxy {
         args: A,
         timeout: Duration,
     ) -> Result<R> {
-        let value: Value = self
-            .runtime
-            .block_on(self.client.call(method, &args, timeout))?;
+        // The runtime is entered for tmq's socket, but the call blocks on libzmq itself.
+        let _inside = self.runtime.enter();
+        let value: Value = self.client.call_blocking(method, &args, timeout)?;
         value.deserialized().map_err(|e| Error::Decode {
             serializer: "cbor",
             reason: format!("result of {method}: {e}"),

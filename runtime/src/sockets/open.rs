@@ -83,6 +83,7 @@ impl Sockets {
             };
             self.attach_companion(index, side, requests, handler);
         }
+        self.watch_reliable(index);
         Ok((index, generation))
     }
 
@@ -191,6 +192,10 @@ impl Sockets {
             ..
         } = opts.clone();
         let reliable = opts.reliable.clone();
+        if reliable.is_none() && own.kind == SocketKind::Pull && to.requests.is_some() {
+            let why = "the bound PUSH is reliable: connect with reliable = true";
+            return Err(Error::invalid("reliable", &to.endpoint, why));
+        }
         let handled = handler.is_some() || topics.iter().any(|(_, h)| h.is_some());
         if matches!(
             own.kind,
@@ -291,6 +296,7 @@ impl Sockets {
             ..own
         };
         self.attach_companion(index, side, companion, None);
+        self.watch_reliable(index);
         Ok((index, generation))
     }
 

@@ -2,16 +2,15 @@
 //! `prometheus` crate: a fresh registry per scrape, its counters set to the
 //! totals the supervisor and the agents keep.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, Registry, TextEncoder};
 
+use super::family::{counter, gauge, SOCKET};
+use super::reliable::ReliableFamilies;
 use super::{AgentFigures, Snapshot};
 use axon_runtime::{SocketStats, Stats};
 
 /// Labels of every per-agent series.
 const AGENT: &[&str] = &["agent", "kind", "node", "group"];
-
-/// Labels of every per-socket series (those of `axon_socket_info`, so the two join).
-const SOCKET: &[&str] = &["agent", "alias", "socket_kind", "node"];
 
 /// The states an agent can be in (`ps`), each a series of `axon_agent_state`.
 const STATES: &[&str] = &[
@@ -64,6 +63,7 @@ struct Families {
     logs_lost: IntCounterVec,
     socket: GaugeVec,
     sockets: SocketFamilies,
+    reliable: ReliableFamilies,
     sup: SupervisorFamilies,
 }
 
@@ -155,6 +155,7 @@ impl Families {
             logs_lost: counter(&r, "axon_agent_logs_not_forwarded_total", "Log events the logger could not take, written to stderr instead", AGENT),
             socket: gauge(&r, "axon_socket_info", "1 for each socket an agent bound", SOCKET),
             sockets,
+            reliable: ReliableFamilies::new(&r),
             sup,
             registry: r,
         }
@@ -198,6 +199,7 @@ impl Families {
             for (alias, s) in &stats.sockets {
                 self.sockets.counters(&[l[0], alias, &s.kind, node], s);
             }
+            self.reliable.agent(l[0], node, stats);
         }
     }
 
@@ -284,30 +286,6 @@ fn drop_causes(full: u64, hwm: u64, oversized: u64, unhandled: u64) -> [(&'stati
         ("oversized", oversized),
         ("unhandled", unhandled),
     ]
-}
-
-/// A gauge family registered in `r`; the names are constants checked by the tests.
-fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let family = GaugeVec::new(Opts::new(name, help), labels);
-    register(r, family, name)
-}
-
-/// A counter family registered in `r`.
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let family = IntCounterVec::new(Opts::new(name, help), labels);
-    register(r, family, name)
-}
-
-fn register<C: prometheus::core::Collector + Clone + 'static>(
-    r: &Registry,
-    family: prometheus::Result<C>,
-    name: &str,
-) -> C {
-    match family.and_then(|f| r.register(Box::new(f.clone())).map(|()| f)) {
-        Ok(f) => f,
-        // Names and labels are constants: a failure is a bug, caught by the unit test.
-        Err(e) => panic!("metric family {name}: {e}"),
-    }
 }
 
 #[cfg(test)]

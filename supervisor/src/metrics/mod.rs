@@ -18,6 +18,8 @@ use axon_runtime::Stats;
 use crate::methods::AgentStatus;
 
 mod encode;
+mod family;
+mod reliable;
 
 /// Environment variable with the address the node serves its metrics at (`axon up --metrics`).
 pub const METRICS_ENV: &str = "AXON_METRICS";

@@ -175,7 +175,7 @@ fn replay(bytes: &[u8], incarnation: u64) -> (Outbox, usize, bool) {
                 outbox = Outbox::new(be(&body[1..9]), be(&body[9..17]));
             }
             (Some(&MESSAGE), _) if body.len() >= 9 && at > 0 => {
-                outbox.restore(be(&body[1..9]), body[9..].to_vec())
+                outbox.restore(be(&body[1..9]), &body[9..])
             }
             (Some(&DONE), _) if body.len() == 17 && at > 0 => {
                 done.push((be(&body[1..9]), be(&body[9..17])))
@@ -223,7 +223,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let mut r = DurableLog::open(&path, 42).unwrap();
         for i in 0..4u8 {
-            let seq = r.outbox.push(vec![i]);
+            let seq = r.outbox.push(&[i]);
             r.log.message(seq, &[i]).unwrap();
         }
         r.outbox.ack(0, 1);

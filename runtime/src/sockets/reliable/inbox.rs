@@ -2,6 +2,7 @@
 //! and the acknowledgements waiting to go back.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::wire::{Ack, Verdict, MAX_RANGES};
 
@@ -24,10 +25,32 @@ struct Seen {
     above: BTreeSet<u64>,
 }
 
+/// Hashes an incarnation as itself: it is 64 random bits already, and the map is looked up
+/// twice per message (SipHash was a visible share of a receiver's profile). A peer that
+/// picks colliding incarnations slows only its own lookups, over at most [`INCARNATIONS`].
+#[derive(Default)]
+struct Incarnation(u64);
+
+impl Hasher for Incarnation {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Handled messages by sender, to drop duplicates.
 #[derive(Default)]
 pub(crate) struct Dedupe {
-    by_incarnation: HashMap<u64, Seen>,
+    by_incarnation: HashMap<u64, Seen, BuildHasherDefault<Incarnation>>,
     order: VecDeque<u64>,
 }
 

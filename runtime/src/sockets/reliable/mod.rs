@@ -10,6 +10,7 @@
 //! - `durable`: the outbox as an append-only file.
 //! - `inbox`: the receiver's duplicate check and pending acknowledgements.
 //! - `sender`, `receiver`: what a send, an acknowledgement and a received message do.
+//! - `reconnect`: a sender's watch on its connections (in flight again when a receiver is back).
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ mod durable;
 mod inbox;
 mod outbox;
 mod receiver;
+mod reconnect;
 mod sender;
 mod wire;
 
@@ -32,6 +34,7 @@ pub(crate) use wire::{is_header, Verdict};
 use durable::DurableLog;
 use inbox::{Dedupe, PendingAcks};
 use outbox::Outbox;
+use reconnect::Watch;
 
 /// The sending end: its outbox (and file) and counters.
 pub(crate) struct Sender {
@@ -39,6 +42,8 @@ pub(crate) struct Sender {
     log: Option<DurableLog>,
     opts: Reliability,
     stats: ReliableStats,
+    /// Its PUSH's and its companion's connection events ([`Sockets::watch_reliable`]).
+    watch: Vec<Watch>,
 }
 
 /// The receiving end: what it handled, and the acknowledgements to send.
@@ -169,6 +174,7 @@ impl Sockets {
             log,
             opts,
             stats,
+            watch: Vec::new(),
         })
     }
 
@@ -179,6 +185,32 @@ impl Sockets {
             safe_name(&self.spec.name),
             safe_name(alias)
         ))
+    }
+
+    /// Watches the connections of a reliable sender at `index` (its PUSH and its companion)
+    /// for receivers that come back; a socket that cannot be watched keeps the timeout alone.
+    pub(super) fn watch_reliable(&mut self, index: usize) {
+        let Some(slot) = self.slots.get(index).and_then(Option::as_ref) else {
+            return;
+        };
+        let Some(Reliable::Sender(s)) = slot.reliable.as_deref() else {
+            return;
+        };
+        let mut watch = Vec::new();
+        for i in std::iter::once(index).chain(slot.partner) {
+            let Some(watched) = self.slots.get(i).and_then(Option::as_ref) else {
+                continue;
+            };
+            match Watch::new(watched.socket.io.raw(), s.outbox.incarnation) {
+                Ok(w) => watch.push(w),
+                Err(e) => {
+                    tracing::warn!(agent = %self.spec.name, alias = %slot.alias, error = %e, "reliable sender not watching its connections: redelivery on timeout only")
+                }
+            }
+        }
+        if let Some(Reliable::Sender(s)) = self.reliable_mut(index) {
+            s.watch = watch;
+        }
     }
 
     /// The reliable state of the main socket at `index`.

@@ -4,9 +4,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::wire::{Header, HEADER_LEN};
+
 /// One message kept until acknowledged.
 struct Entry {
-    payload: Vec<u8>,
+    /// Room for the header, then the payload: the frame as it goes out, header written at
+    /// each send (its floor moves).
+    frame: Vec<u8>,
     /// When it was last handed to libzmq; `None`: waiting to be (again).
     sent: Option<Instant>,
     /// Times it went out.
@@ -82,14 +86,16 @@ impl Outbox {
         self.in_flight
     }
 
-    /// Keeps `payload` under the next sequence (or `seq`, when replaying a durable outbox);
-    /// returns its sequence.
-    pub(crate) fn push(&mut self, payload: Vec<u8>) -> u64 {
+    /// Keeps `payload` under the next sequence; returns its sequence.
+    pub(crate) fn push(&mut self, payload: &[u8]) -> u64 {
         let seq = self.next_seq();
         self.bytes += payload.len();
         self.live += 1;
+        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+        frame.resize(HEADER_LEN, 0);
+        frame.extend_from_slice(payload);
         self.entries.push_back(Some(Entry {
-            payload,
+            frame,
             sent: None,
             transmissions: 0,
             failures: 0,
@@ -98,7 +104,7 @@ impl Outbox {
     }
 
     /// Puts a replayed message back at `seq` (at or past the end; gaps stay acknowledged).
-    pub(crate) fn restore(&mut self, seq: u64, payload: Vec<u8>) {
+    pub(crate) fn restore(&mut self, seq: u64, payload: &[u8]) {
         if self.entries.is_empty() && seq > self.base {
             self.base = seq;
             self.cursor = seq;
@@ -123,8 +129,9 @@ impl Outbox {
         self.trim();
     }
 
-    /// The next message waiting to be sent, while fewer than `window` are in flight.
-    pub(crate) fn next_to_send(&self, window: usize) -> Option<(u64, &[u8])> {
+    /// The sequence of the next message waiting to be sent, while fewer than `window` are
+    /// in flight.
+    pub(crate) fn next_to_send(&self, window: usize) -> Option<u64> {
         if self.in_flight >= window {
             return None;
         }
@@ -134,9 +141,18 @@ impl Outbox {
             .range(from..)
             .enumerate()
             .find_map(|(i, e)| match e {
-                Some(e) if e.sent.is_none() => Some((self.cursor + i as u64, &e.payload[..])),
+                Some(e) if e.sent.is_none() => Some(self.cursor + i as u64),
                 _ => None,
             })
+    }
+
+    /// The one-frame data message of `seq` with `header` written in: what goes out.
+    pub(crate) fn frame(&mut self, seq: u64, header: &Header) -> Option<&[u8]> {
+        let Some(Some(e)) = self.entry_mut(seq) else {
+            return None;
+        };
+        header.write_joined(&mut e.frame);
+        Some(&e.frame)
     }
 
     /// Records that `seq` went out at `now`; true when it had gone out before (a redelivery).
@@ -179,13 +195,11 @@ impl Outbox {
         last >= self.next_seq()
     }
 
-    /// Takes the messages of `first..=last` out: handled.
-    pub(crate) fn ack(&mut self, first: u64, last: u64) -> Vec<u64> {
-        let mut done = Vec::new();
+    /// Takes the messages of `first..=last` out: handled; returns how many were still kept.
+    pub(crate) fn ack(&mut self, first: u64, last: u64) -> usize {
+        let mut done = 0;
         for seq in first.max(self.base)..=last.min(self.next_seq().saturating_sub(1)) {
-            if self.take(seq).is_some() {
-                done.push(seq);
-            }
+            done += usize::from(self.take(seq).is_some());
         }
         self.trim();
         done
@@ -201,8 +215,9 @@ impl Outbox {
             };
             e.failures += 1;
             if e.failures >= max_attempts {
-                if let Some(e) = self.take(seq) {
-                    applied.dead.push((seq, e.payload));
+                if let Some(mut e) = self.take(seq) {
+                    e.frame.drain(..HEADER_LEN);
+                    applied.dead.push((seq, e.frame));
                 }
                 continue;
             }
@@ -220,7 +235,7 @@ impl Outbox {
         self.entries
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| Some((self.base + i as u64, &e.as_ref()?.payload[..])))
+            .filter_map(|(i, e)| Some((self.base + i as u64, &e.as_ref()?.frame[HEADER_LEN..])))
     }
 
     fn entry_mut(&mut self, seq: u64) -> Option<&mut Option<Entry>> {
@@ -231,7 +246,7 @@ impl Outbox {
     fn take(&mut self, seq: u64) -> Option<Entry> {
         let e = self.entry_mut(seq)?.take()?;
         self.live -= 1;
-        self.bytes -= e.payload.len();
+        self.bytes -= e.frame.len() - HEADER_LEN;
         if e.sent.is_some() {
             self.in_flight -= 1;
         }
@@ -254,7 +269,7 @@ mod tests {
 
     fn sent_all(o: &mut Outbox, window: usize, now: Instant) -> Vec<u64> {
         let mut out = Vec::new();
-        while let Some((seq, _)) = o.next_to_send(window) {
+        while let Some(seq) = o.next_to_send(window) {
             o.mark_sent(seq, now);
             out.push(seq);
         }
@@ -265,17 +280,17 @@ mod tests {
     fn messages_go_out_in_order_within_the_window_and_leave_when_acknowledged() {
         let mut o = Outbox::new(7, 0);
         for i in 0..5u8 {
-            o.push(vec![i; 3]);
+            o.push(&[i; 3]);
         }
         let now = Instant::now();
         assert_eq!(sent_all(&mut o, 3, now), vec![0, 1, 2]);
-        assert_eq!(o.ack(1, 1), vec![1]);
+        assert_eq!(o.ack(1, 1), 1);
         assert_eq!(
             (o.floor(), o.len(), o.bytes(), o.in_flight()),
             (0, 4, 12, 2)
         );
         assert_eq!(sent_all(&mut o, 3, now), vec![3]);
-        assert_eq!(o.ack(0, 3), vec![0, 2, 3]);
+        assert_eq!(o.ack(0, 3), 3);
         assert_eq!((o.floor(), o.len()), (4, 1));
         assert!(o.out_of_range(5) && !o.out_of_range(4));
     }
@@ -284,7 +299,7 @@ mod tests {
     fn unacknowledged_messages_go_again_oldest_first() {
         let mut o = Outbox::new(1, 10);
         for _ in 0..3 {
-            o.push(b"x".to_vec());
+            o.push(b"x");
         }
         let t0 = Instant::now();
         assert_eq!(sent_all(&mut o, 10, t0), vec![10, 11, 12]);
@@ -297,7 +312,7 @@ mod tests {
             o.expire(t0 + Duration::from_secs(2), Duration::from_secs(2)),
             2
         );
-        assert_eq!(o.next_to_send(10).map(|(s, _)| s), Some(10));
+        assert_eq!(o.next_to_send(10), Some(10));
         assert!(o.mark_sent(10, t0), "a redelivery");
         assert_eq!(sent_all(&mut o, 10, t0), vec![12]);
     }
@@ -305,8 +320,8 @@ mod tests {
     #[test]
     fn failures_past_the_limit_come_back_as_dead_letters() {
         let mut o = Outbox::new(1, 0);
-        o.push(b"poison".to_vec());
-        o.push(b"fine".to_vec());
+        o.push(b"poison");
+        o.push(b"fine");
         let now = Instant::now();
         for _ in 0..2 {
             sent_all(&mut o, 10, now);
@@ -320,11 +335,11 @@ mod tests {
     #[test]
     fn a_replayed_outbox_keeps_its_numbers() {
         let mut o = Outbox::new(3, 0);
-        o.restore(5, b"a".to_vec());
-        o.restore(7, b"b".to_vec());
+        o.restore(5, b"a");
+        o.restore(7, b"b");
         assert_eq!(o.live().map(|(s, _)| s).collect::<Vec<_>>(), vec![5, 7]);
         o.skip_to(20);
-        assert_eq!(o.push(b"c".to_vec()), 20);
+        assert_eq!(o.push(b"c"), 20);
         assert_eq!(o.floor(), 5);
     }
 }

@@ -30,11 +30,7 @@ impl Sockets {
         let Some(Reliable::Receiver(r)) = slot.reliable.as_deref_mut() else {
             return Incoming::Plain;
         };
-        let header = match frames {
-            [header, _] => Header::parse(header),
-            _ => None,
-        };
-        let (Some(h), [_, payload]) = (header, frames) else {
+        let Some((h, payload)) = Header::split(frames) else {
             r.stats.plain_frames += 1;
             if worth_logging(r.stats.plain_frames) {
                 tracing::warn!(agent = %name, alias = %slot.alias, frames = frames.len(), count = r.stats.plain_frames, "a plain message on a reliable PULL dropped: its sender must be reliable too");

@@ -36,7 +36,7 @@ impl Sockets {
             // Recorded before it is sent: a crash after the send finds it in the file.
             log.message(s.outbox.next_seq(), payload)?;
         }
-        s.outbox.push(payload.to_vec());
+        s.outbox.push(payload);
         Ok(match pump(s, socket, alias) {
             true => Sent::Queued { start_flush: true },
             false => Sent::Now,
@@ -89,13 +89,27 @@ impl Sockets {
         flushes
     }
 
-    /// Sends on again, oldest first, what waited too long for its acknowledgement, and
-    /// makes a durable outbox's writes durable; true when the socket's backlog needs a flush.
+    /// Sends on again, oldest first, what waited too long for its acknowledgement (or
+    /// everything in flight, when a receiver connected again), and makes a durable outbox's
+    /// writes durable; true when the socket's backlog needs a flush.
     pub(crate) fn reliable_tick(&mut self, index: usize) -> bool {
         let Some((s, socket, alias)) = self.slots[index].as_mut().and_then(sender_of) else {
             return false;
         };
-        s.outbox.expire(Instant::now(), s.opts.ack_timeout());
+        // A receiver that came back gets what was in flight now, not after the timeout.
+        // Every watch is read: events left unread would count at the next tick.
+        let back = s
+            .watch
+            .iter_mut()
+            .fold(false, |back, w| w.reconnected() | back);
+        let timeout = match back {
+            true => {
+                tracing::debug!(agent = %self.spec.name, alias = %alias, in_flight = s.outbox.in_flight(), "a receiver connected again: sending what was in flight");
+                std::time::Duration::ZERO
+            }
+            false => s.opts.ack_timeout(),
+        };
+        s.outbox.expire(Instant::now(), timeout);
         let flush = pump(s, socket, alias);
         if let Some(log) = &mut s.log {
             if let Err(e) = log.sync(&s.outbox) {
@@ -164,7 +178,7 @@ impl Sender {
         for &(first, last) in &ack.ranges {
             match ack.verdict {
                 Verdict::Ack => {
-                    self.stats.acked += self.outbox.ack(first, last).len() as u64;
+                    self.stats.acked += self.outbox.ack(first, last) as u64;
                     self.record_done(first, last);
                 }
                 Verdict::Nack => {
@@ -200,14 +214,16 @@ fn pump(s: &mut Sender, socket: &mut Socket, alias: &str) -> bool {
     let (window, now) = (s.opts.window as usize, Instant::now());
     let (incarnation, floor) = (s.outbox.incarnation, s.outbox.floor());
     let mut flush = false;
-    while let Some((seq, payload)) = s.outbox.next_to_send(window) {
+    while let Some(seq) = s.outbox.next_to_send(window) {
         let header = Header {
             incarnation,
             seq,
             floor,
-        }
-        .encode();
-        match socket.send(alias, &[&header, payload]) {
+        };
+        let Some(frame) = s.outbox.frame(seq, &header) else {
+            return flush;
+        };
+        match socket.send(alias, &[frame]) {
             Ok(sent) => {
                 flush |= sent.start_flush();
                 if s.outbox.mark_sent(seq, now) {

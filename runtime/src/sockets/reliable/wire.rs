@@ -1,9 +1,12 @@
 //! The frames of an at-least-once channel (docs/protocol.md, "Reliable
-//! PUSH/PULL"): a header frame before each payload, and acknowledgements
-//! on the companion socket. Every integer is big-endian.
+//! PUSH/PULL"): a data message is one frame, a header and then the payload
+//! (or, as first specified, a header frame before a payload frame); and
+//! acknowledgements on the companion socket. Every integer is big-endian.
 
-/// First bytes of a data message's header frame.
+/// First bytes of a two-frame data message's header frame (the first framing: still read).
 pub(crate) const DATA_MAGIC: &[u8; 4] = b"AXR1";
+/// First bytes of a one-frame data message: header and payload in one frame (what axon sends).
+pub(crate) const JOINED_MAGIC: &[u8; 4] = b"AXR2";
 /// First bytes of an acknowledgement: these sequences were handled.
 pub(crate) const ACK_MAGIC: &[u8; 4] = b"AXA1";
 /// First bytes of a negative acknowledgement: the handler failed on these sequences.
@@ -25,26 +28,51 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// The header frame.
+    /// Writes the one-frame header into the first [`HEADER_LEN`] bytes of `frame`.
+    pub(crate) fn write_joined(&self, frame: &mut [u8]) {
+        self.write(JOINED_MAGIC, &mut frame[..HEADER_LEN]);
+    }
+
+    /// The header frame of the two-frame layout.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
-        out[..4].copy_from_slice(DATA_MAGIC);
-        out[4..12].copy_from_slice(&self.incarnation.to_be_bytes());
-        out[12..20].copy_from_slice(&self.seq.to_be_bytes());
-        out[20..28].copy_from_slice(&self.floor.to_be_bytes());
+        self.write(DATA_MAGIC, &mut out);
         out
     }
 
-    /// Reads a header frame; `None` when `frame` is not one.
+    fn write(&self, magic: &[u8; 4], out: &mut [u8]) {
+        out[..4].copy_from_slice(magic);
+        out[4..12].copy_from_slice(&self.incarnation.to_be_bytes());
+        out[12..20].copy_from_slice(&self.seq.to_be_bytes());
+        out[20..28].copy_from_slice(&self.floor.to_be_bytes());
+    }
+
+    /// Reads a header frame of the two-frame layout; `None` when `frame` is not one.
     pub(crate) fn parse(frame: &[u8]) -> Option<Header> {
         if frame.len() != HEADER_LEN || &frame[..4] != DATA_MAGIC {
             return None;
         }
-        Some(Header {
+        Some(Header::read(frame))
+    }
+
+    /// A data message's header and payload, in either layout; `None` when it is neither.
+    pub(crate) fn split<'f>(frames: &[&'f [u8]]) -> Option<(Header, &'f [u8])> {
+        match frames {
+            [frame] if frame.len() >= HEADER_LEN && &frame[..4] == JOINED_MAGIC => {
+                Some((Header::read(frame), &frame[HEADER_LEN..]))
+            }
+            [header, payload] => Some((Header::parse(header)?, payload)),
+            _ => None,
+        }
+    }
+
+    fn read(frame: &[u8]) -> Header {
+        Header {
             incarnation: be(&frame[4..12]),
             seq: be(&frame[12..20]),
             floor: be(&frame[20..28]),
-        })
+        }
     }
 }
 
@@ -142,6 +170,18 @@ mod tests {
         assert_eq!(&frame[..8], b"AXR1\x01\x02\x03\x04");
         assert_eq!(Header::parse(&frame), Some(h));
         assert_eq!(Header::parse(&frame[..27]), None);
+        let mut joined = vec![0; HEADER_LEN];
+        joined.extend_from_slice(b"payload");
+        h.write_joined(&mut joined);
+        assert_eq!(&joined[..4], b"AXR2");
+        assert_eq!(Header::split(&[&joined]), Some((h, &b"payload"[..])));
+        assert_eq!(Header::split(&[&frame, b"p"]), Some((h, &b"p"[..])));
+        assert_eq!(
+            Header::split(&[&joined[..27]]),
+            None,
+            "shorter than a header"
+        );
+        assert_eq!(Header::split(&[&frame]), None, "a lone AXR1 header");
         let ack = Ack {
             verdict: Verdict::Nack,
             incarnation: 7,
