@@ -81,10 +81,19 @@ fn unknown_methods_and_wrong_arguments_are_structured_errors() {
     assert_eq!(common::remote_kind(&e), ErrorKind::NotFound, "{e}");
     assert_eq!(e.to_string().matches("refused").count(), 1, "{e}");
 
+    // A shutdown with arguments it does not take is refused, and the agent stays.
+    for bad in [
+        serde_json::json!({"unregister": "no"}),
+        serde_json::json!({"later": true}),
+    ] {
+        let e = a.call::<_, Value>("shutdown", bad).unwrap_err();
+        assert_eq!(common::remote_kind(&e), ErrorKind::BadArguments, "{e}");
+    }
+
     // Still serving, and the errors were counted.
     a.ping().unwrap();
     let stats = a.stats().unwrap();
-    assert_eq!(stats.control_errors, 10, "{stats:?}");
+    assert_eq!(stats.control_errors, 12, "{stats:?}");
     ns.shutdown().unwrap();
 }
 

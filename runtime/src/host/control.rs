@@ -63,6 +63,7 @@ impl<A: Agent> Host<A> {
         };
         self.name_new_socket(&mut request);
         let answer = self.dispatch(&request, &caller, actor);
+        let accepted = matches!(answer, Answer::Now(Ok(_)));
         let reported = self.report_addrs();
         if let Answer::Now(outcome) = answer {
             match outcome {
@@ -71,7 +72,7 @@ impl<A: Agent> Host<A> {
             }
         }
         match request.method.as_str() {
-            "shutdown" => self.leave(actor),
+            "shutdown" if accepted => self.leave(actor),
             "kill" => self.kill(actor),
             _ => {}
         }

@@ -15,8 +15,8 @@ use crate::codec::{to_value, Serializer, Value};
 use crate::error::{Error, ErrorKind, RemoteError, Result};
 use crate::net::{look_up, needs_lookup, Transport};
 use crate::protocol::methods::{
-    Alias, Attr, Bind, Connect, Execute, RequestWait, Send, SetHandler, SetLogger, Subscription,
-    Timer,
+    Alias, Attr, Bind, Connect, Execute, RequestWait, Send, SetHandler, SetLogger, Shutdown,
+    Subscription, Timer,
 };
 use crate::protocol::{Request, RequestOptions};
 use crate::sockets::Waiter;
@@ -37,7 +37,11 @@ impl<A: Agent> Host<A> {
             "ping" => Ok(Value::Text("pong".into())),
             "adopt" => args(req).and_then(|a| self.adopt(a)),
             "is_running" => Ok(Value::Bool(true)),
-            "shutdown" | "kill" => Ok(Value::Null),
+            "shutdown" => args::<Shutdown>(req).map(|a| {
+                self.unregister = a.unregister;
+                Value::Null
+            }),
+            "kill" => Ok(Value::Null),
             "bind" => match args::<Bind>(req) {
                 Ok(a) if self.looks_up(&a) => {
                     self.bind_after_lookup(a, req.clone(), caller.clone(), actor);

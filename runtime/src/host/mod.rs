@@ -136,6 +136,8 @@ pub struct Host<A: Agent> {
     last_handler: Option<(Rc<str>, Rc<HandlerFn<A>>)>,
     exit: Rc<Cell<i32>>,
     leaving: Leaving,
+    /// Whether a graceful exit unregisters from the name server (`shutdown`'s `unregister`).
+    unregister: bool,
 }
 
 impl<A: Agent> Host<A> {
@@ -194,6 +196,7 @@ impl<A: Agent> Host<A> {
             last_handler: None,
             exit,
             leaving: Leaving::No,
+            unregister: true,
         };
         host.start();
         Ok(())
@@ -403,7 +406,7 @@ impl<A: Agent> Actor for Host<A> {
         let name = self.sockets.name().to_owned();
         tracing::info!(agent = %name, status = self.exit.get(), "agent stopped");
         let unregistered = match (&self.state.nameserver, self.leaving) {
-            (Some(ns), Leaving::Gracefully | Leaving::Flushed) => {
+            (Some(ns), Leaving::Gracefully | Leaving::Flushed) if self.unregister => {
                 let args = Value::Map(vec![(
                     Value::Text("name".into()),
                     Value::Text(name.clone()),

@@ -381,6 +381,29 @@ pub struct Adopted {
     pub proof: String,
 }
 
+/// `shutdown`: leave gracefully (close the sockets, flushing within the
+/// linger time, then exit 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// Unregister from the name server before exiting (default true). A
+    /// supervisor asking its own child says false: it sees the exit and
+    /// removes the record itself, so thousands of agents stopping at once do
+    /// not each open a line to it and wait for an answer.
+    #[serde(default = "unregister_by_default")]
+    pub unregister: bool,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { unregister: true }
+    }
+}
+
+fn unregister_by_default() -> bool {
+    true
+}
+
 /// Nonces of `adopt` are at least this many bytes (hex-decoded).
 pub const ADOPT_NONCE_MIN: usize = 16;
 

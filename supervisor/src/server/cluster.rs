@@ -171,7 +171,7 @@ impl Server {
         self.supervision.stopping(name);
         if let Ok(info) = self.records.info(name) {
             let control = info.control.clone();
-            super::stop::ask_to_stop(name, &control, ctx, self);
+            super::stop::ask_to_stop(name, &control, super::stop::AS_CHILD, ctx, self);
         }
         ctx.run_later(super::DEFAULT_GRACE, move |act, _| {
             // Gone by itself within the grace is what we hoped for.

@@ -13,7 +13,9 @@ use futures::StreamExt;
 use tokio::sync::oneshot;
 
 use super::detached;
-use super::stop::{ask_to_stop, REAP_BOUND};
+use axon_runtime::protocol::methods::Shutdown;
+
+use super::stop::{ask_to_stop, AS_CHILD, REAP_BOUND};
 use super::Server;
 use crate::lifecycle::{StopReport, STOPPED_LINE};
 use crate::registry::Waiter;
@@ -93,7 +95,7 @@ impl Server {
             .map(|a| (a.name.clone(), a.control.clone()))
             .collect();
         for (name, control) in others {
-            ask_to_stop(&name, &control, ctx, self);
+            ask_to_stop(&name, &control, Shutdown::default(), ctx, self);
         }
         if self.children.is_empty() {
             return self.finish(ctx);
@@ -271,7 +273,8 @@ impl Server {
 async fn ask_all(asks: Vec<(String, String)>) -> usize {
     futures::stream::iter(asks)
         .map(|(name, control)| async move {
-            let sent = axon_runtime::client::call::oneway(&control, &name, "shutdown", &()).await;
+            let sent =
+                axon_runtime::client::call::oneway(&control, &name, "shutdown", &AS_CHILD).await;
             if let Err(e) = &sent {
                 tracing::debug!(agent = %name, error = %e, "could not ask an agent to stop");
             }

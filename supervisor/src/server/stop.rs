@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use axon_runtime::launch::Signal;
+use axon_runtime::protocol::methods::Shutdown;
 use axon_runtime::protocol::Request;
 use axon_runtime::{ErrorKind, Value};
 
@@ -48,7 +49,13 @@ impl Server {
             Ok(info) => (info.control.clone(), info.pid),
             Err(r) => return Some(Err(r)),
         };
-        ask_to_stop(&name, &control, ctx, self);
+        // Only a child's exit is watched (and removes its record): anyone else unregisters.
+        let how = if self.children.contains_key(&pid) {
+            AS_CHILD
+        } else {
+            Shutdown::default()
+        };
+        ask_to_stop(&name, &control, how, ctx, self);
         let waiter = waiter.clone();
         self.stopping.push(Stopping { name, pid, waiter });
         ctx.run_later(grace, move |act, ctx| act.stop_overdue(pid, ctx));
@@ -133,11 +140,20 @@ pub(super) fn grace_of(timeout_ms: Option<u64>) -> Duration {
     timeout_ms.map_or(DEFAULT_GRACE, Duration::from_millis)
 }
 
+/// How a supervisor asks its own child to stop: no unregister, the exit removes its record.
+pub(super) const AS_CHILD: Shutdown = Shutdown { unregister: false };
+
 /// Sends `shutdown` to an agent's control socket without waiting for the answer.
-pub(super) fn ask_to_stop(name: &str, control: &str, ctx: &mut Context<Server>, server: &Server) {
+pub(super) fn ask_to_stop(
+    name: &str,
+    control: &str,
+    how: Shutdown,
+    ctx: &mut Context<Server>,
+    server: &Server,
+) {
     let (name, control) = (name.to_owned(), control.to_owned());
     let ask =
-        async move { axon_runtime::client::call::oneway(&control, &name, "shutdown", &()).await };
+        async move { axon_runtime::client::call::oneway(&control, &name, "shutdown", &how).await };
     ctx.spawn(ask.into_actor(server).map(|res, _, _| {
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not ask an agent to stop");

@@ -408,7 +408,7 @@ impl Server {
             match self.records.info(&name) {
                 Ok(info) if info.pid == pid => {
                     let control = info.control.clone();
-                    super::stop::ask_to_stop(&name, &control, ctx, self);
+                    super::stop::ask_to_stop(&name, &control, super::stop::AS_CHILD, ctx, self);
                     ctx.run_later(SIBLING_GRACE, move |act, _| {
                         // Gone by itself in the grace is what we hoped for.
                         let _ = act.signal_child(pid, Signal::Kill);
