@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use axon::launch::{signal, Signal};
 use axon::protocol::auth;
+use axon::testing::wait_until;
 use axon::NameServer;
 
 use crate::procfs;
@@ -282,10 +283,9 @@ impl Drop for Up {
         if let Some(mut child) = self.child.take() {
             let group = child.id() as i32;
             let _ = signal(child.id(), Signal::Term);
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            wait_until(Duration::from_secs(60), || {
+                !matches!(child.try_wait(), Ok(None))
+            });
             // SAFETY: SIGKILL to the process group this run started (gone already is fine).
             unsafe { libc::kill(-group, libc::SIGKILL) };
             let _ = child.wait();

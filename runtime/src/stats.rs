@@ -9,6 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Bad input from peers is counted every time (in `stats`) but logged only
+/// the 1st, 2nd, 4th, 8th, ... time, so a flood of it cannot flood the log.
+pub(crate) fn worth_logging(count: u64) -> bool {
+    count.is_power_of_two()
+}
+
 /// Counters of one agent since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorKind, RemoteError};
 use crate::net::{split_single_frame, Sent, SocketKind};
 use crate::protocol::{encode_body, Dispatch, ERROR_MARKER};
 use crate::sockets::is_header;
-use crate::stats::Count;
+use crate::stats::{worth_logging, Count};
 
 /// What a handler call came to.
 pub(crate) enum Handled {
@@ -386,10 +386,4 @@ impl<A: Agent> Host<A> {
 /// A request id frame: 8 bytes, big-endian.
 pub(super) fn request_id(frame: &[u8]) -> Option<u64> {
     frame.try_into().ok().map(u64::from_be_bytes)
-}
-
-/// Bad input from peers is counted every time (in `stats`) but logged only
-/// the 1st, 2nd, 4th, 8th, ... time, so a flood of it cannot flood the log.
-fn worth_logging(count: u64) -> bool {
-    count.is_power_of_two()
 }

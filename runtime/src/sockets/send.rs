@@ -81,8 +81,7 @@ impl Sockets {
     /// Counts a message dropped at the high-water mark of the socket at `index`.
     pub(crate) fn count_drop(&mut self, index: usize) {
         let dropped = self.count_on(Some(index), Count::DroppedHwm);
-        // Counted always; logged at powers of two so a flood does not flood the log.
-        if dropped.is_power_of_two() {
+        if crate::stats::worth_logging(dropped) {
             let alias = self.slots[index].as_ref().map(|s| s.alias.clone());
             tracing::warn!(agent = %self.spec.name, alias = ?alias, dropped, "messages dropped at the high-water mark");
         }

@@ -14,6 +14,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::outbox::Outbox;
+use super::wire::be;
 use crate::error::Result;
 
 const BEGIN: u8 = 1;
@@ -203,12 +204,6 @@ fn record(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let crc = u32::from_be_bytes(head[4..].try_into().ok()?);
     let body = bytes.get(at + 8..at + 8 + len)?;
     (crc32fast::hash(body) == crc).then_some((body, at + 8 + len))
-}
-
-fn be(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(bytes);
-    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]

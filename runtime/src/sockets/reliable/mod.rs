@@ -237,8 +237,3 @@ impl Sockets {
             .collect()
     }
 }
-
-/// Bad input is counted every time but logged only the 1st, 2nd, 4th, 8th, ... time.
-fn worth_logging(count: u64) -> bool {
-    count.is_power_of_two()
-}

@@ -2,8 +2,9 @@
 //! handled, and acknowledged in batches on the companion.
 
 use super::wire::{routing_id, Header, Verdict};
-use super::{worth_logging, Reliable};
+use super::Reliable;
 use crate::sockets::Sockets;
+use crate::stats::worth_logging;
 
 /// What a reliable PULL received.
 pub(crate) enum Incoming<'f> {

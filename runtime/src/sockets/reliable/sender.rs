@@ -5,22 +5,22 @@
 use std::time::Instant;
 
 use super::wire::{Ack, Header, Verdict};
-use super::{worth_logging, Reliable, Sender};
+use super::{Reliable, Sender};
 use crate::codec::hex::encode as hex_payload;
 use crate::error::{Error, Result};
 use crate::net::{Sent, Socket};
 use crate::sockets::{Slot, Sockets};
+use crate::stats::worth_logging;
 
 impl Sockets {
     /// Keeps `payload` in the outbox of the reliable PUSH `slot` and sends what the window allows.
     ///
     /// A full outbox refuses with [`Error::Full`], handing the message back.
     pub(crate) fn send_reliable(slot: &mut Slot, payload: &[u8]) -> Result<Sent> {
-        let alias_now = slot.alias.clone();
         let Some((s, socket, alias)) = sender_of(slot) else {
             return Err(Error::invalid(
                 "reliable",
-                &*alias_now,
+                &*slot.alias,
                 "not a reliable sender",
             ));
         };

@@ -149,7 +149,8 @@ pub(crate) fn routing_id(incarnation: u64) -> [u8; 9] {
     id
 }
 
-fn be(bytes: &[u8]) -> u64 {
+/// The big-endian u64 in `bytes` (exactly 8 of them: callers slice fixed fields).
+pub(super) fn be(bytes: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(bytes);
     u64::from_be_bytes(b)
