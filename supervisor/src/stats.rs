@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use axon_runtime::launch::stat_field;
+
 /// A sample older than this is forgotten (its process is gone, or no longer sampled).
 const FORGET_AFTER: Duration = Duration::from_secs(60);
 
@@ -96,12 +98,9 @@ fn read(pid: u32) -> Option<Reading> {
     parse(&text)
 }
 
-/// The fields after the command name (which may hold spaces and parentheses): field 3 is the
-/// state, 14 and 15 user and system time, 22 the start time, 24 the resident pages.
+/// Fields 14 and 15 (user and system time), 22 (the start time) and 24 (the resident pages).
 fn parse(stat: &str) -> Option<Reading> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after.split_ascii_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    let field = |n: usize| stat_field(stat, n)?.parse::<u64>().ok();
     Some(Reading {
         ticks: field(14)? + field(15)?,
         start: field(22)?,

@@ -7,7 +7,7 @@ mod process;
 mod spec;
 mod watch;
 
-pub use process::{alive, die_with_parent, signal, HostCommand, Signal, HOST_ENV};
+pub use process::{alive, die_with_parent, signal, stat_field, HostCommand, Signal, HOST_ENV};
 pub use spec::{AgentSpec, AGENT_ENV, DEFAULT_ORPHAN_GRACE, ROLE_ENV};
 pub use watch::{become_subreaper, exited, is_same_process, reap_orphans, start_ticks};
 

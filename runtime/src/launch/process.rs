@@ -93,11 +93,15 @@ pub fn alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    // The state letter follows the parenthesised command name, which may itself hold spaces.
-    let state = stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    !matches!(state, None | Some("Z") | Some("X"))
+    !matches!(stat_field(&stat, 3), None | Some("Z") | Some("X"))
+}
+
+/// Field `n` of a `/proc/<pid>/stat` line, numbered as proc(5) does (3 is the
+/// state, 22 the start time); only fields from 3 on, those after the
+/// parenthesised command name, which may itself hold spaces and parentheses.
+pub fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(n.checked_sub(3)?)
 }
 
 /// Signals axon sends to processes.

@@ -16,9 +16,7 @@ use std::time::Duration;
 /// field 22); `None` when there is no such process.
 pub fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command (which may hold spaces): state is field 3, starttime 22.
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    super::stat_field(&stat, 22)?.parse().ok()
 }
 
 /// Whether `pid` is alive and is the process that started at `ticks`.
